@@ -1,0 +1,303 @@
+"""The `otterstack` command: deploy, status, releases, config, traefik up, and the git hook."""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from . import engine, gitops
+from . import traefik as traefik_io
+from .errors import OtterError
+from .names import short, validate_app_name, validate_branch_name, validate_compose_file
+from .paths import data_paths
+from .pipeline import Deployer, DeployRequest
+from .progress import Progress, use_color
+from .push import parse_ref_updates, plan_push
+from .state import APP_SETTINGS, GLOBAL_SETTINGS, App, State, dumps
+
+TRUE = {"1", "true", "on", "yes"}
+FALSE = {"0", "false", "off", "no"}
+
+
+def _state() -> State:
+    paths = data_paths().ensure()
+    return State(paths.db)
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _progress(forced_color: bool = False) -> Progress:
+    return Progress(sys.stdout, use_color(sys.stdout, forced_color))
+
+
+# deploy
+def cmd_deploy(args: argparse.Namespace) -> int:
+    validate_app_name(args.app)
+    state = _state()
+    app = state.require_app(args.app)
+    deployer = Deployer(data_paths(), state, _progress())
+    outcome = deployer.deploy(DeployRequest(
+        app=app.name, ref=args.ref or f"refs/heads/{app.branch}", trigger="manual",
+        pushed_by=os.environ.get("USER", ""), health_timeout=args.health_timeout))
+    return 0 if outcome.ok else 1
+
+
+# the post-receive hook
+KNOWN_PUSH_OPTIONS = {"skip-deploy", "health-timeout"}
+
+
+def cmd_hook(args: argparse.Namespace) -> int:
+    """post-receive: read `old new ref` lines, deploy the app's branch, explain the rest."""
+    gitops.clean_git_env()
+    for sig in (signal.SIGHUP, signal.SIGINT):  # a vanished pusher must not half-switch
+        signal.signal(sig, signal.SIG_IGN)
+    progress = _progress(forced_color=True)
+    validate_app_name(args.app)
+    state = _state()
+    app = state.require_app(args.app)
+    plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch)
+    for note in plan.notes:
+        progress.step("push", note)
+    options = dict(opt.split("=", 1) if "=" in opt else (opt, "") for opt in args.push_option)
+    for unknown in sorted(set(options) - KNOWN_PUSH_OPTIONS):
+        progress.warn("push", f"push option {unknown!r} is not known and was ignored "
+                      f"(known: {', '.join(sorted(KNOWN_PUSH_OPTIONS))})")
+    if plan.deploy is None:
+        return 0
+    if "skip-deploy" in options:
+        progress.result(True, f"{app.name} {short(plan.deploy.new)} pushed, not deployed "
+                        "(push option skip-deploy)")
+        return 0
+    timeout = None
+    if "health-timeout" in options:
+        value = options["health-timeout"]
+        if not value.isdigit() or not 1 <= int(value) <= 3600:
+            raise OtterError(f"push option health-timeout={value!r}: give seconds, 1-3600")
+        timeout = int(value)
+    outcome = Deployer(data_paths(), state, progress).deploy(DeployRequest(
+        app=app.name, ref=plan.deploy.new, trigger="push", pushed_by=args.pusher,
+        push_ref=plan.deploy.ref, only_if_branch_head=True, health_timeout=timeout))
+    return 0 if outcome.ok else 1
+
+
+# status and history
+def _containers(project: str) -> list[dict[str, Any]]:
+    dc = engine.client()
+    result = []
+    for attrs in engine.project_containers(dc, project):
+        snap = engine.snapshot(attrs)
+        result.append({"name": snap.name, "service": snap.service, "status": snap.status,
+                       "health": snap.health or "no healthcheck"})
+    return sorted(result, key=lambda c: c["name"])
+
+
+def _app_status(state: State, app: App) -> dict[str, Any]:
+    active = state.active_release(app.name)
+    data: dict[str, Any] = {"app": app.name, "repo": app.repo, "branch": app.branch,
+                            "traefik_routing": app.traefik_routing, "active": None}
+    if active is not None:
+        data["active"] = {**active.as_dict(), "containers": _containers(active.project)}
+    latest = state.releases(app.name, limit=1)
+    if latest and latest[0].status == "deploying":
+        data["deploying"] = latest[0].as_dict()
+    return data
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state = _state()
+    apps = [state.require_app(validate_app_name(args.app))] if args.app else state.apps()
+    data = [_app_status(state, app) for app in apps]
+    if args.json:
+        print(dumps(data if not args.app else data[0]))
+        return 0
+    if not data:
+        print("no apps registered yet: run install.sh APP")
+    for item in data:
+        active = item["active"]
+        print(f"{item['app']}  (branch {item['branch']}, traefik routing "
+              f"{'on' if item['traefik_routing'] else 'off'})")
+        if active is None:
+            print("  no active release")
+        else:
+            print(f"  active: {active['name']} {short(active['sha'])} since "
+                  f"{_when(active['finished_at'])} ({active['trigger']} of {active['ref']}"
+                  f"{' by ' + active['pushed_by'] if active['pushed_by'] else ''})")
+            for c in active["containers"]:
+                print(f"    {c['name']:<40} {c['status']:<10} {c['health']}")
+        if "deploying" in item:
+            print(f"  deploying now: {item['deploying']['name']} "
+                  f"{short(item['deploying']['sha'])}")
+    return 0
+
+
+def cmd_releases(args: argparse.Namespace) -> int:
+    state = _state()
+    app = state.require_app(validate_app_name(args.app))
+    releases = state.releases(app.name, limit=args.limit)
+    if args.json:
+        print(dumps([r.as_dict() for r in releases]))
+        return 0
+    print(f"{'release':<8} {'commit':<8} {'status':<12} {'started':<20} {'took':>7}  reason")
+    for r in releases:
+        took = "-" if r.duration is None else f"{r.duration:.1f}s"
+        print(f"{r.name:<8} {short(r.sha):<8} {r.status:<12} {_when(r.started_at):<20} "
+              f"{took:>7}  {r.reason.splitlines()[0] if r.reason else ''}")
+    return 0
+
+
+# configuration
+def _parse_value(key: str, kind: type, text: str) -> Any:
+    if kind is bool:
+        if text.lower() in TRUE:
+            return True
+        if text.lower() in FALSE:
+            return False
+        raise OtterError(f"{key} takes on or off, not {text!r}")
+    if kind is int:
+        if not text.isdigit() or int(text) < 1:
+            raise OtterError(f"{key} takes a positive whole number, not {text!r}")
+        return int(text)
+    if key == "branch":
+        return validate_branch_name(text)
+    if key == "compose_file":
+        return validate_compose_file(text) if text else ""
+    return text
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    state = _state()
+    if args.glob:
+        if args.key is None:
+            for key in GLOBAL_SETTINGS:
+                print(f"{key} = {state.setting(key)}")
+            return 0
+        if args.value is not None:
+            state.set_setting(args.key, args.value)
+        print(f"{args.key} = {state.setting(args.key)}")
+        return 0
+    if not args.app:
+        raise OtterError("name an app (`otterstack config APP [KEY [VALUE]]`) or use --global")
+    app = state.require_app(validate_app_name(args.app))
+    if args.key is None:
+        for key in APP_SETTINGS:
+            print(f"{key} = {_show(getattr(app, key))}")
+        return 0
+    if args.key not in APP_SETTINGS:
+        raise OtterError(f"unknown setting {args.key!r}; known: {', '.join(APP_SETTINGS)}")
+    if args.value is not None:
+        state.set_app_setting(app.name, args.key,
+                              _parse_value(args.key, APP_SETTINGS[args.key], args.value))
+        app = state.require_app(app.name)
+    print(f"{args.key} = {_show(getattr(app, args.key))}")
+    return 0
+
+
+def _show(value: Any) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+def cmd_apps_add(args: argparse.Namespace) -> int:
+    """Register (or update) an app; used by install.sh."""
+    name = validate_app_name(args.name)
+    settings: dict[str, Any] = {}
+    if args.branch is not None:
+        settings["branch"] = validate_branch_name(args.branch)
+    if args.compose_file is not None:
+        settings["compose_file"] = validate_compose_file(args.compose_file)
+    if args.traefik_routing is not None:
+        settings["traefik_routing"] = args.traefik_routing == "on"
+    state = _state()
+    app = state.upsert_app(name, os.path.abspath(args.repo), **settings)
+    print(json.dumps({"app": app.name, "repo": app.repo, "branch": app.branch}))
+    return 0
+
+
+def cmd_traefik_up(args: argparse.Namespace) -> int:
+    print(traefik_io.up(engine.client(), args.image, args.name, args.network, args.http_port,
+                        args.bind, args.api_port))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otterstack", description="Push-to-deploy for Docker Compose apps.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("deploy", help="deploy a commit by hand (redeploy); exit 1 on failure")
+    p.add_argument("app")
+    p.add_argument("ref", nargs="?", help="commit, branch or tag (default: the app's branch)")
+    p.add_argument("--health-timeout", type=int, metavar="SECONDS")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("status", help="the active release of each app and its containers")
+    p.add_argument("app", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("releases", help="the release history of an app")
+    p.add_argument("app")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_releases)
+
+    p = sub.add_parser("config", help="show or change settings: config APP [KEY [VALUE]]")
+    p.add_argument("--global", dest="glob", action="store_true",
+                   help=f"global settings: {', '.join(GLOBAL_SETTINGS)}")
+    p.add_argument("app", nargs="?")
+    p.add_argument("key", nargs="?")
+    p.add_argument("value", nargs="?")
+    p.set_defaults(func=cmd_config)
+
+    apps = sub.add_parser("apps", help="register apps (install.sh does this)")
+    apps_sub = apps.add_subparsers(dest="apps_command", required=True, metavar="ACTION")
+    p = apps_sub.add_parser("add", help="register or update an app")
+    p.add_argument("name")
+    p.add_argument("--repo", required=True)
+    p.add_argument("--branch")
+    p.add_argument("--compose-file")
+    p.add_argument("--traefik-routing", choices=["on", "off"])
+    p.set_defaults(func=cmd_apps_add)
+
+    tr = sub.add_parser("traefik", help="run a Traefik configured for OtterStack")
+    tr_sub = tr.add_subparsers(dest="traefik_command", required=True, metavar="ACTION")
+    p = tr_sub.add_parser("up", help="start Traefik (docker provider, API on 127.0.0.1 only)")
+    p.add_argument("--image", default=traefik_io.DEFAULT_IMAGE)
+    p.add_argument("--name", default=traefik_io.DEFAULT_CONTAINER)
+    p.add_argument("--network", default=traefik_io.DEFAULT_NETWORK)
+    p.add_argument("--http-port", type=int, default=80)
+    p.add_argument("--bind", default="0.0.0.0", help="address the http entrypoint listens on")
+    p.add_argument("--api-port", type=int, default=8080, help="API port on 127.0.0.1")
+    p.set_defaults(func=cmd_traefik_up)
+
+    p = sub.add_parser("hook", help="internal: run by the git post-receive hook")
+    p.add_argument("hook_name", choices=["post-receive"])
+    p.add_argument("app")
+    p.add_argument("--pusher", default="")
+    p.add_argument("--push-option", action="append", default=[])
+    p.set_defaults(func=cmd_hook)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.monotonic()
+    try:
+        return args.func(args)
+    except OtterError as exc:
+        print(f"otterstack: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print(f"otterstack: interrupted after {time.monotonic() - started:.1f} s",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Docker Compose v2 CLI I/O. Argument lists only; no shell ever sees user text."""
+
+import json
+import subprocess
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import OtterError
+from .names import printable
+
+
+@dataclass(frozen=True)
+class ComposeTarget:
+    """One release as Compose sees it: project name, project dir and its -f files in order."""
+
+    project: str
+    directory: Path
+    files: tuple[str, ...]
+
+    def args(self) -> list[str]:
+        args = ["docker", "compose", "-p", self.project, "--project-directory",
+                str(self.directory)]
+        for name in self.files:  # one -f per file: compose does not split on commas
+            args += ["-f", str(self.directory / name)]
+        return args
+
+
+def _run(args: Sequence[str], cwd: Path | None = None, timeout: float = 120
+         ) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError as exc:
+        raise OtterError(
+            "the docker client is not installed; install Docker Engine and the Compose v2 plugin"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise OtterError(f"`{' '.join(args[:4])} ...` did not finish in {timeout:.0f} s") from exc
+
+
+def _error_text(text: str, limit: int = 600) -> str:
+    lines = [printable(line, 300) for line in text.strip().splitlines() if line.strip()]
+    joined = " | ".join(lines[-6:])
+    return joined if len(joined) <= limit else "..." + joined[-limit:]
+
+
+def config(target: ComposeTarget) -> dict[str, Any]:
+    """The effective config (interpolated, merged, normalised) or compose's own complaint."""
+    proc = _run([*target.args(), "config", "--format", "json"], cwd=target.directory)
+    if proc.returncode != 0:
+        raise OtterError(f"compose file is invalid: {_error_text(proc.stderr)}")
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise OtterError(f"docker compose config gave unreadable output: {exc}") from exc
+
+
+def stream(args: Sequence[str], cwd: Path, on_line: Callable[[str], None],
+           timeout: float = 3600) -> tuple[int, list[str]]:
+    """Run a command, handing each output line to `on_line`; return its code and last lines."""
+    tail: deque[str] = deque(maxlen=15)
+    try:
+        proc = subprocess.Popen(
+            list(args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1,
+        )
+    except FileNotFoundError as exc:
+        raise OtterError("the docker client is not installed") from exc
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = printable(raw.rstrip("\n"), 300)
+        if line.strip():
+            tail.append(line)
+            on_line(line)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = proc.wait()
+    return code, list(tail)
+
+
+def build(target: ComposeTarget, on_line: Callable[[str], None]) -> None:
+    code, tail = stream([*target.args(), "build"], target.directory, on_line)
+    if code != 0:
+        raise OtterError(f"build failed: {_error_text(chr(10).join(tail))}")
+
+
+def up(target: ComposeTarget, on_line: Callable[[str], None]) -> None:
+    code, tail = stream(
+        [*target.args(), "up", "--detach", "--no-build", "--remove-orphans"],
+        target.directory, on_line,
+    )
+    if code != 0:
+        raise OtterError(f"starting the release failed: {_error_text(chr(10).join(tail))}")
+
+
+def stop(project: str, timeout: int | None = None) -> None:
+    """Stop a release gracefully: SIGTERM, then its own stop grace period (or `timeout`)."""
+    args = ["docker", "compose", "-p", project, "stop"]
+    if timeout is not None:
+        args += ["--timeout", str(timeout)]
+    proc = _run(args, timeout=600)
+    if proc.returncode != 0:
+        raise OtterError(f"stopping {project} failed: {_error_text(proc.stderr)}")
+
+
+def down(project: str, timeout: int | None = None) -> None:
+    """Remove a release's containers and networks; named volumes are always kept."""
+    args = ["docker", "compose", "-p", project, "down", "--remove-orphans"]
+    if timeout is not None:
+        args += ["--timeout", str(timeout)]
+    proc = _run(args, timeout=600)
+    if proc.returncode != 0:
+        raise OtterError(f"removing {project} failed: {_error_text(proc.stderr)}")
+
+
+def version() -> str | None:
+    proc = _run(["docker", "compose", "version", "--short"], timeout=30)
+    return proc.stdout.strip().lstrip("v") if proc.returncode == 0 else None

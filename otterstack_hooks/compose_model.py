@@ -1,0 +1,93 @@
+"""Pure reading of `docker compose config --format json` output: what a release consists of."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import OtterError
+
+COMPOSE_FILE_CANDIDATES = (
+    "compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml",
+)
+
+
+@dataclass(frozen=True)
+class ServiceModel:
+    name: str
+    labels: dict[str, str]
+    image: str
+    builds: bool
+    healthcheck: bool | None  # True defined, False disabled, None: whatever the image says
+    host_ports: tuple[str, ...]
+    container_name: str | None
+    networks: tuple[str, ...]
+    replicas: int
+
+
+@dataclass(frozen=True)
+class ComposeModel:
+    services: dict[str, ServiceModel]
+    networks: dict[str, Any] = field(default_factory=dict)
+
+    def routed(self) -> list[ServiceModel]:
+        return [s for s in self.services.values() if is_routed(s.labels)]
+
+
+def is_routed(labels: dict[str, str]) -> bool:
+    return str(labels.get("traefik.enable", "")).strip().lower() == "true"
+
+
+def parse_config(config: Any, project: str) -> ComposeModel:
+    """Turn compose's effective config into the few facts a deploy decides on."""
+    if not isinstance(config, dict) or not isinstance(config.get("services"), dict):
+        raise OtterError("the compose file defines no services: add a `services:` section")
+    if not config["services"]:
+        raise OtterError("the compose file defines no services: add a `services:` section")
+    services = {}
+    for name, svc in config["services"].items():
+        labels = svc.get("labels") or {}
+        if isinstance(labels, list):  # compose normalises to a mapping; be lenient anyway
+            labels = dict(item.split("=", 1) if "=" in item else (item, "") for item in labels)
+        health = svc.get("healthcheck")
+        if health is None:
+            healthcheck = None
+        else:
+            healthcheck = not health.get("disable", False) and health.get("test") not in (
+                None, [], ["NONE"])
+        ports = tuple(
+            f"{p.get('host_ip') or '0.0.0.0'}:{p['published']}->{p.get('target')}"
+            f"/{p.get('protocol', 'tcp')}"
+            for p in svc.get("ports") or []
+            if p.get("published")
+        )
+        deploy = svc.get("deploy") or {}
+        replicas = deploy.get("replicas")
+        services[name] = ServiceModel(
+            name=name,
+            labels={str(k): str(v) for k, v in labels.items()},
+            image=svc.get("image") or f"{project}-{name}",
+            builds="build" in svc,
+            healthcheck=healthcheck,
+            host_ports=ports,
+            container_name=svc.get("container_name"),
+            networks=tuple(svc.get("networks") or {"default": None}),
+            replicas=1 if replicas is None else int(replicas),
+        )
+    return ComposeModel(services=services, networks=dict(config.get("networks") or {}))
+
+
+def pick_compose_file(configured: str, present: set[str]) -> str:
+    """The configured compose file, or the first of Compose's own default names present."""
+    if configured:
+        if configured not in present:
+            raise OtterError(
+                f"compose file {configured!r} is not in this commit; add it, or change the "
+                f"app's setting with `otterstack config APP compose_file FILE`"
+            )
+        return configured
+    for name in COMPOSE_FILE_CANDIDATES:
+        if name in present:
+            return name
+    raise OtterError(
+        "no compose file in this commit: add compose.yaml (or docker-compose.yml) to the "
+        "repo root, or set another path with `otterstack config APP compose_file FILE`"
+    )

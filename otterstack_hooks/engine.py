@@ -1,0 +1,113 @@
+"""Docker Engine API I/O (docker SDK): container state, logs, images, networks."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from .errors import OtterError
+from .health import ContainerSnapshot
+from .names import printable
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+@contextmanager
+def engine_errors(action: str) -> Iterator[None]:
+    """Turn Engine API failures into one actionable line."""
+    try:
+        yield
+    except docker.errors.DockerException as exc:
+        raise OtterError(
+            f"Docker Engine error while {action}: {printable(str(exc), 300)}; check that dockerd "
+            "is running and this user may use its socket (`docker info`)"
+        ) from exc
+    except requests.exceptions.RequestException as exc:
+        raise OtterError(
+            f"cannot reach the Docker Engine while {action} ({type(exc).__name__}); start "
+            "dockerd and check `docker info`"
+        ) from exc
+
+
+def client() -> docker.DockerClient:
+    with engine_errors("connecting"):
+        return docker.from_env(timeout=60)
+
+
+def _parse_time(text: str) -> datetime | None:
+    if not text or text.startswith("0001-"):
+        return None
+    text = text.rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def snapshot(attrs: dict[str, Any]) -> ContainerSnapshot:
+    """The facts health decisions need, from one container's inspect data."""
+    state = attrs.get("State", {})
+    health = state.get("Health")
+    started = _parse_time(state.get("StartedAt", ""))
+    running_for = (datetime.now(UTC) - started).total_seconds() if started else 0.0
+    log = (health or {}).get("Log") or []
+    output = printable(" ".join(str(log[-1].get("Output", "")).split()), 200) if log else ""
+    labels = attrs.get("Config", {}).get("Labels") or {}
+    return ContainerSnapshot(
+        id=attrs["Id"],
+        name=attrs.get("Name", "").lstrip("/"),
+        service=labels.get(SERVICE_LABEL, "?"),
+        status=state.get("Status", "unknown"),
+        health=health.get("Status") if health else None,
+        restart_count=int(attrs.get("RestartCount", 0)),
+        exit_code=int(state.get("ExitCode", 0)),
+        running_for=running_for,
+        health_output=output,
+    )
+
+
+def project_containers(dc: docker.DockerClient, project: str) -> list[dict[str, Any]]:
+    """Inspect data of every container of a compose project, running or not."""
+    with engine_errors(f"listing containers of {project}"):
+        found = dc.api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+        result = []
+        for item in found:
+            try:
+                result.append(dc.api.inspect_container(item["Id"]))
+            except docker.errors.NotFound:
+                continue
+        return result
+
+
+def projects(dc: docker.DockerClient) -> set[str]:
+    with engine_errors("listing compose projects"):
+        found = dc.api.containers(all=True, filters={"label": PROJECT_LABEL})
+    return {c["Labels"].get(PROJECT_LABEL, "") for c in found}
+
+
+def logs_tail(dc: docker.DockerClient, container_id: str, lines: int = 10) -> list[str]:
+    try:
+        raw = dc.api.logs(container_id, tail=lines, stdout=True, stderr=True)
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return []
+    return [printable(line, 200) for line in raw.decode("utf-8", "replace").splitlines()]
+
+
+def image_has_healthcheck(dc: docker.DockerClient, image: str) -> bool | None:
+    """Whether an image declares a HEALTHCHECK; None if the image is not there."""
+    try:
+        attrs = dc.api.inspect_image(image)
+    except docker.errors.ImageNotFound:
+        return None
+    test = (attrs.get("Config") or {}).get("Healthcheck", {}) or {}
+    return bool(test.get("Test")) and test.get("Test") != ["NONE"]
+
+
+def ping(dc: docker.DockerClient) -> None:
+    with engine_errors("checking the engine"):
+        dc.ping()

@@ -1,0 +1,71 @@
+"""Pure health verdicts: is a release ready, still starting, or already lost?
+
+A release is ready when every service with a HEALTHCHECK is `healthy` and every service without
+one has been running, without a restart, for the settle period. A container that exits,
+restarts or is declared unhealthy fails the release at once instead of at the timeout.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ContainerSnapshot:
+    id: str
+    name: str
+    service: str
+    status: str  # created, running, restarting, exited, dead, paused
+    health: str | None  # starting, healthy, unhealthy; None without a HEALTHCHECK
+    restart_count: int
+    exit_code: int
+    running_for: float  # seconds since it (last) started
+    health_output: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str  # "ready" | "waiting" | "failed"
+    detail: str
+    failed_container: str | None = None
+
+
+def evaluate(
+    snapshots: list[ContainerSnapshot], expected: dict[str, int], settle: float
+) -> Verdict:
+    """Judge one poll of the release's containers against the services it should have."""
+    waiting: list[str] = []
+    for snap in snapshots:
+        if snap.status in ("exited", "dead"):
+            return Verdict(
+                "failed", f"service {snap.service} exited with code {snap.exit_code}", snap.id
+            )
+        if snap.status == "restarting" or snap.restart_count > 0:
+            return Verdict(
+                "failed",
+                f"service {snap.service} is restart-looping (restarted {snap.restart_count}x, "
+                f"last exit code {snap.exit_code})",
+                snap.id,
+            )
+        if snap.health == "unhealthy":
+            output = f": {snap.health_output}" if snap.health_output else ""
+            return Verdict(
+                "failed", f"service {snap.service} failed its healthcheck{output}", snap.id
+            )
+        if snap.status != "running":
+            waiting.append(f"{snap.service} {snap.status}")
+        elif snap.health == "starting":
+            waiting.append(f"{snap.service} health starting")
+        elif snap.health is None and snap.running_for < settle:
+            waiting.append(f"{snap.service} settling")
+    counts: dict[str, int] = {}
+    for snap in snapshots:
+        counts[snap.service] = counts.get(snap.service, 0) + 1
+    for service, want in sorted(expected.items()):
+        if counts.get(service, 0) < want:
+            waiting.append(f"{service} not created yet")
+    if waiting:
+        return Verdict("waiting", ", ".join(waiting))
+    return Verdict("ready", ", ".join(sorted(_describe(s) for s in snapshots)))
+
+
+def _describe(snap: ContainerSnapshot) -> str:
+    return f"{snap.service} {'healthy' if snap.health else 'running'}"

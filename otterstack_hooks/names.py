@@ -1,0 +1,66 @@
+"""Validation of every outside name that becomes a path, a compose project, a label or a ref.
+
+Names are checked before anything is written, so a hostile or mistyped name can never escape
+the data dir, collide with another app's compose project or reach a command line as an option.
+"""
+
+import re
+
+from .errors import OtterError
+
+APP_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$|^[a-z0-9]$")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+SHA_RE = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+ZERO_SHA = "0" * 40
+
+
+def validate_app_name(name: str) -> str:
+    """An app name is a DNS label: lower case letters, digits and inner dashes, 1-40 chars."""
+    if not isinstance(name, str) or not APP_NAME_RE.match(name):
+        raise OtterError(
+            f"invalid app name {name!r}: use 1-40 lower-case letters, digits and dashes, "
+            "starting and ending with a letter or digit (e.g. 'myapp')"
+        )
+    return name
+
+
+def validate_branch_name(name: str) -> str:
+    """A branch we deploy from is a plain git branch name without tricks."""
+    if (
+        not name
+        or name.startswith(("-", "/", "."))
+        or name.endswith(("/", ".", ".lock"))
+        or ".." in name
+        or "//" in name
+        or "@{" in name
+        or _REF_FORBIDDEN.search(name)
+    ):
+        raise OtterError(f"invalid branch name {name!r}: use a plain git branch name like 'main'")
+    return name
+
+
+def validate_compose_file(path: str) -> str:
+    """The compose file is a relative path inside the repo, never outside it."""
+    parts = path.split("/")
+    if not path or path.startswith(("/", "-")) or any(p in ("", ".", "..") for p in parts):
+        raise OtterError(
+            f"invalid compose file {path!r}: give a path relative to the repo root, "
+            "like 'compose.yaml' or 'deploy/compose.yml'"
+        )
+    if _REF_FORBIDDEN.search(path.replace(" ", "")):
+        raise OtterError(f"invalid compose file {path!r}: it contains control characters")
+    return path
+
+
+def is_sha(value: str) -> bool:
+    return bool(SHA_RE.match(value))
+
+
+def short(sha: str) -> str:
+    return sha[:7]
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Render outside text (a ref name, a commit subject) safely on one terminal line."""
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."

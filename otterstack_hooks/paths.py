@@ -1,0 +1,60 @@
+"""Where OtterStack keeps things on disk: everything lives under one data dir."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import OtterError
+from .names import validate_app_name
+
+
+def default_data_dir() -> Path:
+    """OTTERSTACK_DATA_DIR wins; root uses /var/lib/otterstack; others their XDG data dir."""
+    env = os.environ.get("OTTERSTACK_DATA_DIR")
+    if env:
+        return Path(env).expanduser().absolute()
+    if os.geteuid() == 0:
+        return Path("/var/lib/otterstack")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "otterstack"
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @property
+    def db(self) -> Path:
+        return self.root / "state.db"
+
+    def lock(self, app: str) -> Path:
+        return self.root / "locks" / f"{validate_app_name(app)}.lock"
+
+    def app_dir(self, app: str) -> Path:
+        return self.root / "apps" / validate_app_name(app)
+
+    def worktree(self, app: str, release: str) -> Path:
+        return self.app_dir(app) / "releases" / release
+
+    def log(self, app: str, release: str) -> Path:
+        return self.app_dir(app) / "logs" / f"{release}.jsonl"
+
+    def ensure(self) -> "Paths":
+        """Create the data dir (0700: it holds state and, later, secrets) or say why not."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (self.root / "locks").mkdir(exist_ok=True, mode=0o700)
+            (self.root / "apps").mkdir(exist_ok=True, mode=0o700)
+            probe = self.root / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise OtterError(
+                f"data dir {self.root} is not usable ({exc.strerror or exc}): make it writable "
+                "for this user or point OTTERSTACK_DATA_DIR at a writable directory"
+            ) from exc
+        return self
+
+
+def data_paths() -> Paths:
+    return Paths(default_data_dir())

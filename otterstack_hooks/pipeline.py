@@ -1,0 +1,321 @@
+"""The deploy pipeline, shared by the post-receive hook and `otterstack deploy`.
+
+lock -> recover -> worktree -> config -> (routing plan) -> build -> up -> healthy ->
+(Traefik serves it) -> activate -> stop old -> prune. Any failure before activation removes the
+new release and leaves the old one serving and active.
+"""
+
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import git
+
+from . import compose, engine, gitops
+from . import traefik as traefik_io
+from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
+from .errors import OtterError
+from .health import evaluate
+from .lock import app_lock
+from .names import short
+from .override import OVERRIDE_FILE, render_override
+from .paths import Paths
+from .progress import Progress
+from .routing import RoutingPlan, plan_routing
+from .state import App, Release, State
+
+MAX_DETAIL_LINES = 400
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    app: str
+    ref: str
+    trigger: str = "manual"  # push | manual
+    pushed_by: str = ""
+    push_ref: str = ""
+    only_if_branch_head: bool = False  # a push deploy skips if a newer push is waiting
+    health_timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    message: str
+    release: Release | None = None
+    skipped: bool = False
+
+
+class Deployer:
+    def __init__(self, paths: Paths, state: State, progress: Progress):
+        self.paths = paths
+        self.state = state
+        self.out = progress
+        self._dc: docker.DockerClient | None = None
+        self._details = 0
+
+    @property
+    def dc(self) -> docker.DockerClient:
+        if self._dc is None:
+            self._dc = engine.client()
+        return self._dc
+
+    # entry point
+    def deploy(self, req: DeployRequest) -> Outcome:
+        app = self.state.require_app(req.app)
+        timeout = max(app.health_timeout, 60) + 600
+        with app_lock(self.paths.lock(app.name), f"deploy {req.ref}", timeout,
+                      lambda who: self.out.step("queue", f"another deploy of {app.name} is "
+                                                f"running ({who}); waiting for it")):
+            self.out.step("lock", f"deploy lock for {app.name} taken")
+            repo = gitops.open_repo(app.repo)
+            self.recover(app, repo)
+            sha = gitops.resolve_commit(repo, req.ref)
+            if req.only_if_branch_head:
+                head = gitops.branch_head(repo, app.branch)
+                if head and head != sha:
+                    msg = (f"{app.name} {short(sha)} skipped: a newer push ({short(head)}) "
+                           "arrived while waiting and is deployed instead")
+                    self.out.result(True, msg)
+                    return Outcome(True, msg, skipped=True)
+            release = self.state.new_release(app.name, sha, req.push_ref or req.ref,
+                                             req.trigger, req.pushed_by, os.getpid())
+            log_path = self.paths.log(app.name, release.name)
+            self.out.attach_log(log_path)
+            self.state.update_release(release.id, log_path=str(log_path))
+            old = self.state.active_release(app.name)
+            subject = gitops.commit_subject(repo, sha)
+            self.out.step("release", f"{release.name}: {short(sha)} \"{subject}\" "
+                          f"({req.trigger}{' by ' + req.pushed_by if req.pushed_by else ''})",
+                          release=release.name, sha=sha)
+            try:
+                self._run(app, repo, release, old, req)
+            except OtterError as exc:
+                return self._fail(app, repo, release, old, str(exc))
+            except Exception as exc:  # a bug: keep the site up, record it, show one line
+                self.out.log.error("internal error", step="error",
+                                   traceback=traceback.format_exc(), kind="detail")
+                return self._fail(app, repo, release, old,
+                                  f"internal error ({type(exc).__name__}: {exc}); "
+                                  f"details in {log_path}")
+            done = self.state.release(release.id)
+            msg = (f"deployed {app.name} {short(sha)} ({release.name}) in "
+                   f"{done.duration:.1f} s")
+            self.out.result(True, msg, release=release.name)
+            return Outcome(True, msg, done)
+
+    # the steps
+    def _run(self, app: App, repo: git.Repo, release: Release, old: Release | None,
+             req: DeployRequest) -> None:
+        worktree = self.paths.worktree(app.name, release.name)
+        gitops.add_worktree(repo, worktree, release.sha)
+        self.state.update_release(release.id, worktree=str(worktree))
+        self.out.step("checkout", f"worktree {worktree}")
+
+        present = {n for n in (*COMPOSE_FILE_CANDIDATES, app.compose_file)
+                   if n and (worktree / n).is_file()}
+        compose_file = pick_compose_file(app.compose_file, present)
+        target = compose.ComposeTarget(release.project, worktree, (compose_file,))
+        model = parse_config(compose.config(target), release.project)
+        self.out.step("config", f"{compose_file}: {len(model.services)} service(s): "
+                      f"{', '.join(model.services)}")
+
+        routing = self._plan_routing(app, release, model, worktree)
+        if routing is not None:
+            target = compose.ComposeTarget(release.project, worktree,
+                                           (compose_file, OVERRIDE_FILE))
+            compose.config(target)  # the merged files must be valid too
+
+        if any(s.builds for s in model.services.values()):
+            self.out.step("build", "building images")
+            self._details = 0
+            compose.build(target, lambda line: self._detail("build", line))
+        self._check_healthchecks(app, model)
+
+        self.out.step("start", f"starting {release.project} next to "
+                      f"{old.name if old else 'nothing (first release)'}")
+        compose.up(target, lambda line: self._detail("start", line))
+
+        self._wait_healthy(app, release, model, req.health_timeout or app.health_timeout)
+        self.state.update_release(release.id, healthy_at=time.time())
+
+        if routing is not None:
+            self._switch(routing, release)
+        self.state.update_release(release.id, served_at=time.time())
+
+        self.state.activate(release, old)
+        if old is not None:
+            self.out.step("stop", f"stopping {old.name} ({short(old.sha)}) gracefully")
+            try:
+                compose.stop(old.project)
+            except OtterError as exc:
+                self.out.warn("stop", f"{exc}; it no longer receives traffic")
+        self._prune(app, repo)
+
+    def _plan_routing(self, app: App, release: Release, model: ComposeModel,
+                      worktree: Path) -> RoutingPlan | None:
+        if not app.traefik_routing:
+            return None
+        info = traefik_io.detect(self.dc, self.state.setting("traefik_container"),
+                                 self.state.setting("traefik_api_url"),
+                                 self.state.setting("traefik_network"))
+        if info is None:
+            self.out.warn("traefik", "no running Traefik container found: deploying without "
+                          "zero-downtime routing (start one with `otterstack traefik up`)")
+            return None
+        priority_base = max(int(time.time() * 1000), self.state.max_priority(app.name)
+                            // 10_000 + 1) * 10_000
+        plan = plan_routing(model, release.name, priority_base, info)
+        if not plan.routers:
+            self.out.warn("traefik", "no service has traefik.enable=true: nothing to route")
+            return None
+        (worktree / OVERRIDE_FILE).write_text(
+            render_override(model, plan.labels, info.network, release.name))
+        self.state.update_release(release.id, priority=priority_base)
+        for router in plan.routers:
+            self.out.step("traefik", f"router {router.original} -> {router.name} "
+                          f"(priority {router.priority})")
+        return plan
+
+    def _check_healthchecks(self, app: App, model: ComposeModel) -> None:
+        if not app.traefik_routing or not app.require_healthcheck:
+            return
+        for svc in model.routed():
+            has = svc.healthcheck
+            if has is None:
+                has = engine.image_has_healthcheck(self.dc, svc.image)
+            if not has:
+                raise OtterError(
+                    f"service {svc.name} is routed by Traefik but has no HEALTHCHECK, so it "
+                    "would get traffic before it is ready. Add one to the service, e.g.\n"
+                    "    healthcheck:\n"
+                    "      test: [\"CMD\", \"wget\", \"-q\", \"-O\", \"/dev/null\", "
+                    "\"http://127.0.0.1:8000/\"]\n"
+                    "      interval: 2s\n"
+                    f"or opt out with `otterstack config {app.name} require_healthcheck off`"
+                )
+
+    def _wait_healthy(self, app: App, release: Release, model: ComposeModel,
+                      timeout: int) -> None:
+        expected = {s.name: s.replicas for s in model.services.values() if s.replicas}
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc,
+                                                                            release.project)]
+            verdict = evaluate(snaps, expected, app.settle_seconds)
+            if verdict.state == "ready":
+                self.out.step("healthy", verdict.detail)
+                return
+            if verdict.state == "failed":
+                lines = engine.logs_tail(self.dc, verdict.failed_container or "", 8)
+                for line in lines:
+                    self.out.detail("health", line)
+                raise OtterError(verdict.detail)
+            if verdict.detail != last:
+                self.out.step("health", f"waiting: {verdict.detail}")
+                last = verdict.detail
+            if time.monotonic() > deadline:
+                raise OtterError(f"not healthy after {timeout} s ({verdict.detail}); raise the "
+                                 f"limit with `otterstack config {app.name} health_timeout N`")
+            time.sleep(0.5)
+
+    def _switch(self, plan: RoutingPlan, release: Release) -> None:
+        api = plan.traefik.api_url
+        names = [(r.protocol, r.name) for r in plan.routers]
+        self.out.step("switch", f"waiting for Traefik to enable {len(names)} router(s)")
+        traefik_io.wait_enabled(api, names, 30,
+                                lambda text: self.out.step("switch", f"waiting: {text}"))
+        self.out.step("switch", "Traefik shows every new router enabled, servers UP")
+        for check in plan.probes:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    status, answered = traefik_io.probe(check.port, check.host, check.path,
+                                                        plan.id_header)
+                except OSError as exc:
+                    status, answered = 0, f"no answer ({exc})"
+                if answered == release.name and status < 500:
+                    self.out.step("served", f"http://{check.host}{check.path} answered "
+                                  f"{status} from {release.name}")
+                    break
+                if time.monotonic() > deadline:
+                    raise OtterError(
+                        f"Traefik does not send http://{check.host}{check.path} to the new "
+                        f"release (last answer: {status} from {answered or 'unknown'})")
+                time.sleep(0.2)
+        for note in plan.notes:
+            self.out.step("served", note)
+
+    def _detail(self, step: str, line: str) -> None:
+        self._details += 1
+        if self._details <= MAX_DETAIL_LINES:
+            self.out.detail(step, line)
+        elif self._details == MAX_DETAIL_LINES + 1:
+            self.out.detail(step, "... more output in the release log "
+                            "(`otterstack releases APP` shows where)")
+
+    # failure, recovery and pruning
+    def _fail(self, app: App, repo: git.Repo, release: Release, old: Release | None,
+              reason: str) -> Outcome:
+        started = time.monotonic()
+        self.out.step("rollback", f"removing {release.name}", reason=reason)
+        try:
+            compose.down(release.project, timeout=0)
+        except OtterError as exc:
+            self.out.warn("rollback", f"{exc}")
+        gitops.remove_worktree(repo, self.paths.worktree(app.name, release.name))
+        self.state.update_release(release.id, status="failed", reason=reason,
+                                  finished_at=time.time(), worktree="")
+        self.out.step("rollback", f"{release.name} removed in "
+                      f"{time.monotonic() - started:.1f} s")
+        serving = (f"still serving {old.name} ({short(old.sha)})" if old
+                   else "nothing was serving before (first release)")
+        first_line = reason.splitlines()[0]
+        msg = f"FAILED {app.name} {short(release.sha)} ({release.name}): {first_line}; {serving}"
+        for extra in reason.splitlines()[1:]:
+            self.out.detail("error", extra)
+        self.out.result(False, msg, release=release.name, reason=reason)
+        return Outcome(False, msg, self.state.release(release.id))
+
+    def recover(self, app: App, repo: git.Repo) -> None:
+        """Clean up after a deploy that died: called with the lock held, so none is running."""
+        for stale in self.state.releases_with_status(app.name, "deploying"):
+            self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} died); "
+                          "removing it")
+            compose.down(stale.project, timeout=0)
+            gitops.remove_worktree(repo, self.paths.worktree(app.name, stale.name))
+            self.state.update_release(stale.id, status="interrupted", worktree="",
+                                      reason="deploy process died before it finished",
+                                      finished_at=time.time())
+        active = self.state.active_release(app.name)
+        for rel in self.state.releases_with_status(app.name, "superseded"):
+            if active is None or rel.id > active.id:
+                continue
+            running = [a for a in engine.project_containers(self.dc, rel.project)
+                       if a["State"]["Status"] == "running"]
+            if running:
+                self.out.warn("recover", f"{rel.name} still runs after being replaced; "
+                              "stopping it")
+                compose.stop(rel.project)
+
+    def _prune(self, app: App, repo: git.Repo) -> None:
+        kept = 0
+        for rel in self.state.releases(app.name, limit=1000):
+            if rel.status not in ("active", "superseded") or not rel.worktree:
+                continue
+            kept += 1
+            if kept <= app.keep_releases or rel.status == "active":
+                continue
+            self.out.step("prune", f"removing old release {rel.name} (keeping "
+                          f"{app.keep_releases})")
+            try:
+                compose.down(rel.project)
+            except OtterError as exc:
+                self.out.warn("prune", str(exc))
+                continue
+            gitops.remove_worktree(repo, Path(rel.worktree))
+            self.state.update_release(rel.id, worktree="")

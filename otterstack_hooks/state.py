@@ -1,0 +1,295 @@
+"""SQLite state: apps, their settings and every release. Only I/O lives here.
+
+Schema changes are numbered migrations applied in order inside one transaction each, so an
+older data dir is upgraded in place and never half-migrated.
+"""
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import OtterError
+
+MIGRATIONS: list[str] = [
+    # 1: apps and releases
+    """
+    CREATE TABLE apps (
+        name TEXT PRIMARY KEY,
+        repo TEXT NOT NULL,
+        branch TEXT NOT NULL DEFAULT 'main',
+        compose_file TEXT NOT NULL DEFAULT '',
+        health_timeout INTEGER NOT NULL DEFAULT 300,
+        settle_seconds INTEGER NOT NULL DEFAULT 5,
+        keep_releases INTEGER NOT NULL DEFAULT 3,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE releases (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        name TEXT NOT NULL DEFAULT '',
+        sha TEXT NOT NULL,
+        ref TEXT NOT NULL DEFAULT '',
+        trigger TEXT NOT NULL,
+        pushed_by TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        project TEXT NOT NULL DEFAULT '',
+        worktree TEXT NOT NULL DEFAULT '',
+        log_path TEXT NOT NULL DEFAULT '',
+        pid INTEGER NOT NULL DEFAULT 0,
+        started_at REAL NOT NULL,
+        healthy_at REAL,
+        served_at REAL,
+        finished_at REAL
+    );
+    CREATE INDEX releases_app ON releases(app, id);
+    """,
+    # 2: Traefik routing, per app and global
+    """
+    ALTER TABLE apps ADD COLUMN traefik_routing INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE apps ADD COLUMN require_healthcheck INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE releases ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+APP_SETTINGS: dict[str, type] = {
+    "branch": str,
+    "compose_file": str,
+    "health_timeout": int,
+    "settle_seconds": int,
+    "keep_releases": int,
+    "traefik_routing": bool,
+    "require_healthcheck": bool,
+}
+
+GLOBAL_SETTINGS: dict[str, str] = {
+    "traefik_container": "",  # name or image to find Traefik by; empty: any *traefik* container
+    "traefik_api_url": "",  # empty: discovered from the container's published API port
+    "traefik_network": "",  # empty: the Traefik container's own user network
+}
+
+
+@dataclass
+class App:
+    name: str
+    repo: str
+    branch: str
+    compose_file: str
+    health_timeout: int
+    settle_seconds: int
+    keep_releases: int
+    created_at: float
+    traefik_routing: bool
+    require_healthcheck: bool
+
+
+@dataclass
+class Release:
+    id: int
+    app: str
+    name: str
+    sha: str
+    ref: str
+    trigger: str
+    pushed_by: str
+    status: str
+    reason: str
+    project: str
+    worktree: str
+    log_path: str
+    pid: int
+    started_at: float
+    healthy_at: float | None
+    served_at: float | None
+    finished_at: float | None
+    priority: int
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["duration"] = self.duration
+        return data
+
+
+def _row_to(cls: type, row: sqlite3.Row) -> Any:
+    names = {f.name for f in fields(cls)}
+    values = {k: row[k] for k in row.keys() if k in names}
+    for f in fields(cls):
+        if f.type == "bool" or f.type is bool:
+            values[f.name] = bool(values[f.name])
+    return cls(**values)
+
+
+class State:
+    """The state database; every method is one short transaction."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, timeout=15, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self._migrate()
+        except sqlite3.OperationalError as exc:
+            raise OtterError(
+                f"state database {path} cannot be used ({exc}); check that the disk is not "
+                "full, the file is writable, and no other program holds it locked"
+            ) from exc
+        path.chmod(0o600)
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], version + 1):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _write(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise OtterError(
+                f"could not write state to {self.path} ({exc}); the serving release is "
+                "untouched: free disk space or stop whatever holds the database, then retry"
+            ) from exc
+
+    # apps
+    def upsert_app(self, name: str, repo: str, **settings: Any) -> App:
+        existing = self.get_app(name)
+        if existing is None:
+            self._write(
+                "INSERT INTO apps (name, repo, created_at) VALUES (?, ?, ?)",
+                (name, repo, time.time()),
+            )
+        else:
+            self._write("UPDATE apps SET repo = ? WHERE name = ?", (repo, name))
+        for key, value in settings.items():
+            if value is not None:
+                self.set_app_setting(name, key, value)
+        app = self.get_app(name)
+        assert app is not None
+        return app
+
+    def get_app(self, name: str) -> App | None:
+        row = self.db.execute("SELECT * FROM apps WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _row_to(App, row)
+
+    def require_app(self, name: str) -> App:
+        app = self.get_app(name)
+        if app is None:
+            raise OtterError(
+                f"no app named {name!r} is registered here; run install.sh {name} to register "
+                "it, or `otterstack status` to list the apps"
+            )
+        return app
+
+    def apps(self) -> list[App]:
+        return [_row_to(App, r) for r in self.db.execute("SELECT * FROM apps ORDER BY name")]
+
+    def set_app_setting(self, name: str, key: str, value: Any) -> None:
+        if key not in APP_SETTINGS:
+            raise OtterError(f"unknown setting {key!r}; known: {', '.join(APP_SETTINGS)}")
+        self._write(f"UPDATE apps SET {key} = ? WHERE name = ?", (value, name))
+
+    # global settings
+    def setting(self, key: str) -> str:
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return GLOBAL_SETTINGS[key] if row is None else row[0]
+
+    def set_setting(self, key: str, value: str) -> None:
+        if key not in GLOBAL_SETTINGS:
+            raise OtterError(
+                f"unknown global setting {key!r}; known: {', '.join(GLOBAL_SETTINGS)}"
+            )
+        self._write(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # releases
+    def new_release(self, app: str, sha: str, ref: str, trigger: str, pushed_by: str,
+                    pid: int) -> Release:
+        cur = self._write(
+            "INSERT INTO releases (app, sha, ref, trigger, pushed_by, status, pid, started_at)"
+            " VALUES (?, ?, ?, ?, ?, 'deploying', ?, ?)",
+            (app, sha, ref, trigger, pushed_by, pid, time.time()),
+        )
+        rid = cur.lastrowid
+        self._write(
+            "UPDATE releases SET name = ?, project = ? WHERE id = ?",
+            (f"r{rid}", f"{app}-r{rid}", rid),
+        )
+        return self.release(rid)
+
+    def release(self, rid: int) -> Release:
+        row = self.db.execute("SELECT * FROM releases WHERE id = ?", (rid,)).fetchone()
+        return _row_to(Release, row)
+
+    def update_release(self, rid: int, **values: Any) -> None:
+        cols = ", ".join(f"{k} = :{k}" for k in values)
+        self._write(f"UPDATE releases SET {cols} WHERE id = :id", {**values, "id": rid})
+
+    def activate(self, new: Release, old: Release | None) -> None:
+        """Mark the new release active and the old one superseded, atomically."""
+        now = time.time()
+        self._write("BEGIN IMMEDIATE")
+        try:
+            if old is not None:
+                self.db.execute(
+                    "UPDATE releases SET status = 'superseded' WHERE id = ?", (old.id,)
+                )
+            self.db.execute(
+                "UPDATE releases SET status = 'active', finished_at = ? WHERE id = ?",
+                (now, new.id),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def active_release(self, app: str) -> Release | None:
+        row = self.db.execute(
+            "SELECT * FROM releases WHERE app = ? AND status = 'active' ORDER BY id DESC LIMIT 1",
+            (app,),
+        ).fetchone()
+        return None if row is None else _row_to(Release, row)
+
+    def releases(self, app: str, limit: int = 50) -> list[Release]:
+        rows = self.db.execute(
+            "SELECT * FROM releases WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
+        )
+        return [_row_to(Release, r) for r in rows]
+
+    def releases_with_status(self, app: str, status: str) -> list[Release]:
+        rows = self.db.execute(
+            "SELECT * FROM releases WHERE app = ? AND status = ? ORDER BY id", (app, status)
+        )
+        return [_row_to(Release, r) for r in rows]
+
+    def max_priority(self, app: str) -> int:
+        row = self.db.execute(
+            "SELECT COALESCE(MAX(priority), 0) FROM releases WHERE app = ?", (app,)
+        ).fetchone()
+        return int(row[0])
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)

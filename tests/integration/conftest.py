@@ -1,0 +1,202 @@
+"""Real-world fixtures: a real Docker Engine, real bare repos, real `git push` over a path.
+
+Every test gets its own app name, data dir and bare repo; OtterStack itself is installed once
+per session by the real install.sh into a temporary virtualenv.
+"""
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "hello"
+_counter = itertools.count(1)
+RUN_ID = uuid.uuid4().hex[:4]
+
+
+def run(args: list[str], **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 600)
+    return subprocess.run(args, **kw)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docker_ready() -> None:
+    """The suite needs the real thing; scripts/test.sh sets it up. Never skip silently."""
+    info = run(["docker", "info", "--format", "{{.ServerVersion}}"])
+    assert info.returncode == 0, "no Docker Engine: run scripts/setup-docker.sh first"
+    assert run(["docker", "image", "inspect", "busybox:latest"]).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def install_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("otterstack-home")
+
+
+@dataclass
+class Push:
+    returncode: int
+    output: str
+
+    def lines(self) -> list[str]:
+        return [re.sub(r"\x1b\[[0-9;]*m", "", line).removeprefix("remote: ").rstrip()
+                for line in self.output.splitlines()]
+
+    @property
+    def result(self) -> str:
+        """The last `==> ...` line the pusher saw."""
+        found = [line for line in self.lines() if line.startswith("==> ")]
+        return found[-1] if found else ""
+
+
+@dataclass
+class App:
+    """One app under test: its source clone, bare repo and data dir."""
+
+    name: str
+    base: Path
+    home: Path
+    env: dict[str, str]
+    install_args: list[str] = field(default_factory=list)
+
+    @property
+    def src(self) -> Path:
+        return self.base / "src"
+
+    @property
+    def repo(self) -> Path:
+        return self.base / f"{self.name}.git"
+
+    @property
+    def data(self) -> Path:
+        return Path(self.env["OTTERSTACK_DATA_DIR"])
+
+    def install(self, *extra: str) -> subprocess.CompletedProcess:
+        proc = run([str(ROOT / "install.sh"), self.name, "--repo", str(self.repo),
+                    *self.install_args, *extra], env=self.env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = run(["git", "-C", str(self.src), *args], env=self.env)
+        if check:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    def write(self, path: str, content: str) -> None:
+        target = self.src / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+
+    def commit(self, message: str = "change") -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD").stdout.strip()
+
+    def push(self, *args: str) -> Push:
+        proc = run(["git", "-C", str(self.src), "push", "production", *args],
+                   env=self.env, stderr=subprocess.STDOUT, stdout=subprocess.PIPE,
+                   capture_output=False)
+        return Push(proc.returncode, proc.stdout)
+
+    def push_bg(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            ["git", "-C", str(self.src), "push", "production", *args], env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def otter(self, *args: str) -> subprocess.CompletedProcess:
+        return run([str(self.home / "venv" / "bin" / "otterstack"), *args], env=self.env)
+
+    def releases(self) -> list[dict]:
+        proc = self.otter("releases", self.name, "--json", "--limit", "100")
+        assert proc.returncode == 0, proc.stderr
+        return list(reversed(json.loads(proc.stdout)))
+
+    def active(self) -> dict | None:
+        proc = self.otter("status", self.name, "--json")
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)["active"]
+
+    def containers(self, release: str, all_: bool = False) -> list[str]:
+        args = ["docker", "ps", "-q", "--filter",
+                f"label=com.docker.compose.project={self.name}-{release}"]
+        return run(args + (["-a"] if all_ else [])).stdout.split()
+
+    def answer(self, release: str, path: str = "/") -> str:
+        """What a release's web container answers, asked from inside it (no host ports)."""
+        ids = self.containers(release)
+        assert ids, f"{release} has no running container"
+        proc = run(["docker", "exec", ids[0], "wget", "-q", "-O", "-",
+                    f"http://127.0.0.1:8000{path}"])
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def projects(self) -> list[str]:
+        out = run(["docker", "ps", "-a", "--format",
+                   '{{.Label "com.docker.compose.project"}}']).stdout.split()
+        return sorted({p for p in out if re.fullmatch(rf"{self.name}-r\d+", p)})
+
+    def cleanup(self) -> None:
+        for project in self.projects():
+            run(["docker", "compose", "-p", project, "down", "-t", "0", "--remove-orphans"])
+
+
+def example_files(index_text: str = "hello") -> dict[str, str]:
+    files = {str(p.relative_to(EXAMPLE)): p.read_text() for p in EXAMPLE.rglob("*")
+             if p.is_file()}
+    files["www/index.html"] = index_text + "\n"
+    return files
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, install_home: Path) -> Iterator:
+    apps: list[App] = []
+
+    def factory(files: dict[str, str] | None = None, install_args: tuple[str, ...] = (),
+                init: bool = True) -> App:
+        name = f"t{RUN_ID}-{next(_counter)}"
+        base = tmp_path / name
+        base.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "OTTERSTACK_"))}
+        env.update(
+            OTTERSTACK_HOME=str(install_home), OTTERSTACK_BIN_DIR=str(install_home / "bin"),
+            OTTERSTACK_DATA_DIR=str(base / "data"), NO_COLOR="1",
+            GIT_AUTHOR_NAME="dev", GIT_AUTHOR_EMAIL="dev@example.test",
+            GIT_COMMITTER_NAME="dev", GIT_COMMITTER_EMAIL="dev@example.test",
+        )
+        app = App(name, base, install_home, env, list(install_args))
+        apps.append(app)
+        if init:
+            app.install()
+            app.src.mkdir()
+            app.git("init", "-q", "-b", "main")
+            app.git("remote", "add", "production", str(app.repo))
+            for path, content in (files if files is not None else example_files()).items():
+                app.write(path, content)
+        return app
+
+    yield factory
+    for app in apps:
+        app.cleanup()
+        shutil.rmtree(app.base, ignore_errors=True)
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
