@@ -16,7 +16,7 @@ ZERO_SHA = "0" * 40
 
 def validate_app_name(name: str) -> str:
     """An app name is a DNS label: lower case letters, digits and inner dashes, 1-40 chars."""
-    if not isinstance(name, str) or not APP_NAME_RE.match(name):
+    if not isinstance(name, str) or not APP_NAME_RE.fullmatch(name):
         raise OtterError(
             f"invalid app name {name!r}: use 1-40 lower-case letters, digits and dashes, "
             "starting and ending with a letter or digit (e.g. 'myapp')"
@@ -53,7 +53,7 @@ def validate_compose_file(path: str) -> str:
 
 
 def is_sha(value: str) -> bool:
-    return bool(SHA_RE.match(value))
+    return bool(SHA_RE.fullmatch(value))
 
 
 def short(sha: str) -> str:

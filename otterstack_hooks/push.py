@@ -28,7 +28,7 @@ class PushPlan:
 def parse_ref_updates(text: str) -> list[RefUpdate]:
     """Parse git's `old new ref` lines; a malformed line is an error, never silently skipped."""
     updates = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # git separates with \n only
         if not line.strip():
             continue
         parts = line.split(" ", 2)

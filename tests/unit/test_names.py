@@ -1,0 +1,51 @@
+"""Names that become paths, compose projects and labels are validated first."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from otterstack_hooks.errors import OtterError
+from otterstack_hooks.names import (
+    APP_NAME_RE,
+    validate_app_name,
+    validate_branch_name,
+    validate_compose_file,
+)
+
+
+@pytest.mark.parametrize("name", ["a", "myapp", "my-app-2", "x" * 40])
+def test_good_app_names(name):
+    assert validate_app_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "A", "my_app", "-x", "x-", "../x", "a/b", "a b", "x" * 41,
+                                  "é", "a\n", "a.b"])
+def test_bad_app_names(name):
+    with pytest.raises(OtterError, match="invalid app name"):
+        validate_app_name(name)
+
+
+@given(st.text(max_size=50))
+def test_valid_app_names_are_safe_as_path_project_and_label(name):
+    try:
+        validate_app_name(name)
+    except OtterError:
+        return
+    assert "/" not in name and ".." not in name and not name.startswith("-")
+    assert APP_NAME_RE.fullmatch(name) and name == name.lower() and name.isascii()
+
+
+@pytest.mark.parametrize("name", ["-f", "a..b", "a b", "a~1", "x.lock", "/x", "a:b", ""])
+def test_bad_branch_names(name):
+    with pytest.raises(OtterError):
+        validate_branch_name(name)
+
+
+@pytest.mark.parametrize("path", ["../x.yml", "/etc/passwd", "a/../b.yml", "-f.yml", ""])
+def test_bad_compose_paths(path):
+    with pytest.raises(OtterError):
+        validate_compose_file(path)
+
+
+def test_good_compose_path():
+    assert validate_compose_file("deploy/compose.yml") == "deploy/compose.yml"

@@ -1,0 +1,64 @@
+"""Parsing post-receive input and deciding what a push deploys."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from otterstack_hooks.errors import OtterError
+from otterstack_hooks.names import ZERO_SHA
+from otterstack_hooks.push import RefUpdate, parse_ref_updates, plan_push
+
+A, B, C = "a" * 40, "b" * 40, "c" * 40
+
+
+def test_parses_lines_and_deploys_the_branch_once():
+    updates = parse_ref_updates(f"{A} {B} refs/heads/main\n{A} {C} refs/tags/v1\n")
+    plan = plan_push(updates, "main")
+    assert plan.deploy == RefUpdate(A, B, "refs/heads/main")
+    assert plan.notes == ("tag refs/tags/v1 accepted, not deployed (only main deploys)",)
+
+
+def test_other_branch_and_deletion_do_not_deploy():
+    plan = plan_push(parse_ref_updates(f"{A} {B} refs/heads/dev\n{A} {ZERO_SHA} refs/heads/main"),
+                     "main")
+    assert plan.deploy is None
+    assert "refs/heads/dev accepted, not deployed" in plan.notes[0]
+    assert "branch main deleted" in plan.notes[1]
+
+
+def test_ref_names_with_spaces_and_shell_syntax_are_kept_verbatim_but_printed_safely():
+    ref = "refs/heads/$(rm -rf /) 'x' \x1b[31m"
+    plan = plan_push(parse_ref_updates(f"{A} {B} {ref}"), "main")
+    assert plan.deploy is None
+    assert "\x1b" not in plan.notes[0] and "$(rm -rf /)" in plan.notes[0]
+
+
+@pytest.mark.parametrize("line", ["garbage", f"{A} {B}", f"{A[:-1]} {B} refs/heads/main",
+                                  f"{A} {B.upper()} refs/heads/main"])
+def test_malformed_input_is_a_clear_error(line):
+    with pytest.raises(OtterError, match="is not '<old-sha> <new-sha> <ref>'"):
+        parse_ref_updates(line)
+
+
+shas = st.text("0123456789abcdef", min_size=40, max_size=40)
+refs = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\n\r"),
+               min_size=1, max_size=60).filter(lambda r: r.strip() == r and r)
+
+
+@given(st.lists(st.tuples(shas, shas, refs), max_size=8), st.sampled_from(["main", "prod"]))
+def test_any_valid_input_parses_and_deploys_at_most_the_branch(lines, branch):
+    text = "".join(f"{o} {n} {r}\n" for o, n, r in lines)
+    updates = parse_ref_updates(text)
+    assert [(u.old, u.new, u.ref) for u in updates] == lines
+    plan = plan_push(updates, branch)
+    wanted = [u for u in updates if u.ref == f"refs/heads/{branch}" and u.new != ZERO_SHA]
+    assert plan.deploy == (wanted[-1] if wanted else None)
+    assert all(n.isprintable() for n in plan.notes)
+
+
+@given(st.text(max_size=200))
+def test_arbitrary_text_never_crashes_the_parser(text):
+    try:
+        parse_ref_updates(text)
+    except OtterError:
+        pass
