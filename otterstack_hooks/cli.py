@@ -173,14 +173,18 @@ def _parse_value(key: str, kind: type, text: str) -> Any:
 
 def cmd_config(args: argparse.Namespace) -> int:
     state = _state()
-    if args.glob:
-        if args.key is None:
-            for key in GLOBAL_SETTINGS:
-                print(f"{key} = {state.setting(key)}")
+    if args.glob:  # `config --global [KEY [VALUE]]`: the positionals shift by one
+        key, value = args.app, args.key
+        if key is None:
+            for name in GLOBAL_SETTINGS:
+                print(f"{name} = {state.setting(name)}")
             return 0
-        if args.value is not None:
-            state.set_setting(args.key, args.value)
-        print(f"{args.key} = {state.setting(args.key)}")
+        if key not in GLOBAL_SETTINGS:
+            raise OtterError(f"unknown global setting {key!r}; known: "
+                             f"{', '.join(GLOBAL_SETTINGS)}")
+        if value is not None:
+            state.set_setting(key, value)
+        print(f"{key} = {state.setting(key)}")
         return 0
     if not args.app:
         raise OtterError("name an app (`otterstack config APP [KEY [VALUE]]`) or use --global")
@@ -293,6 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OtterError as exc:
         print(f"otterstack: error: {exc}", file=sys.stderr, flush=True)
         return 2
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if os.environ.get("OTTERSTACK_DEBUG"):
+            raise
+        print(f"otterstack: internal error: {type(exc).__name__}: {exc} (set OTTERSTACK_DEBUG=1 "
+              "for the traceback and please report it)", file=sys.stderr, flush=True)
+        return 3
     except KeyboardInterrupt:
         print(f"otterstack: interrupted after {time.monotonic() - started:.1f} s",
               file=sys.stderr)

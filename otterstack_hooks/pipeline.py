@@ -168,7 +168,7 @@ class Deployer:
             return None
         priority_base = max(int(time.time() * 1000), self.state.max_priority(app.name)
                             // 10_000 + 1) * 10_000
-        plan = plan_routing(model, release.name, priority_base, info)
+        plan = plan_routing(model, release.project, priority_base, info)
         if not plan.routers:
             self.out.warn("traefik", "no service has traefik.enable=true: nothing to route")
             return None
@@ -238,9 +238,9 @@ class Deployer:
                                                         plan.id_header)
                 except OSError as exc:
                     status, answered = 0, f"no answer ({exc})"
-                if answered == release.name and status < 500:
-                    self.out.step("served", f"http://{check.host}{check.path} answered "
-                                  f"{status} from {release.name}")
+                if answered == release.project and status < 500:
+                    self.out.step("served", f"http://{check.host}:{check.port}{check.path} "
+                                  f"answered {status} from {release.name}")
                     break
                 if time.monotonic() > deadline:
                     raise OtterError(

@@ -9,7 +9,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 EXAMPLE = ROOT / "examples" / "hello"
 _counter = itertools.count(1)
 RUN_ID = uuid.uuid4().hex[:4]
@@ -42,6 +45,19 @@ def docker_ready() -> None:
 @pytest.fixture(scope="session")
 def install_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("otterstack-home")
+
+
+@pytest.fixture(scope="session")
+def otterstack_bin(install_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OtterStack installed once per session by the real install.sh (for a first app)."""
+    base = tmp_path_factory.mktemp("bootstrap")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "OTTERSTACK_"))}
+    env.update(OTTERSTACK_HOME=str(install_home), OTTERSTACK_BIN_DIR=str(install_home / "bin"),
+               OTTERSTACK_DATA_DIR=str(base / "data"))
+    proc = run([str(ROOT / "install.sh"), f"t{RUN_ID}-0", "--repo", str(base / "r.git")], env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (install_home / "bin" / "otterstack").resolve().exists()
+    return install_home / "venv" / "bin" / "otterstack"
 
 
 @dataclass
@@ -128,6 +144,10 @@ class App:
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)["active"]
 
+    def project(self, release: str) -> str:
+        """The compose project of a release: also its Traefik names' suffix and id header."""
+        return f"{self.name}-{release}"
+
     def containers(self, release: str, all_: bool = False) -> list[str]:
         args = ["docker", "ps", "-q", "--filter",
                 f"label=com.docker.compose.project={self.name}-{release}"]
@@ -160,7 +180,7 @@ def example_files(index_text: str = "hello") -> dict[str, str]:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, install_home: Path) -> Iterator:
+def make_app(tmp_path: Path, install_home: Path, otterstack_bin: Path) -> Iterator:
     apps: list[App] = []
 
     def factory(files: dict[str, str] | None = None, install_args: tuple[str, ...] = (),
@@ -200,3 +220,67 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Traefik:
+    name: str
+    network: str
+    http_port: int
+    api_port: int
+
+    def get(self, host: str, path: str = "/") -> tuple[int, str | None, str]:
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=5)
+        try:
+            conn.request("GET", path, headers={"Host": host})
+            resp = conn.getresponse()
+            return resp.status, resp.getheader("X-Otterstack-Release"), resp.read().decode()
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="session")
+def traefik(otterstack_bin: Path, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Traefik]:
+    """A real Traefik started by `otterstack traefik up`, on loopback ports of its own."""
+    info = Traefik(f"otterstack-test-traefik-{RUN_ID}", f"otterstack-test-{RUN_ID}",
+                   free_port(), free_port())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTTERSTACK_")}
+    env["OTTERSTACK_DATA_DIR"] = str(tmp_path_factory.mktemp("traefik-data"))
+    proc = run([str(otterstack_bin), "traefik", "up",
+                "--name", info.name, "--network", info.network, "--bind", "127.0.0.1",
+                "--http-port", str(info.http_port), "--api-port", str(info.api_port)], env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    wait_for(lambda: _answers(f"http://127.0.0.1:{info.api_port}/api/version"), timeout=30)
+    yield info
+    run(["docker", "rm", "-f", info.name])
+    run(["docker", "network", "rm", info.network])
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def routed_app(make_app, traefik: Traefik):
+    """make_app for apps with Traefik routing on, pointed at the test Traefik."""
+
+    def factory(files: dict[str, str] | None = None) -> App:
+        app = make_app(files, install_args=("--traefik-routing",))
+        proc = app.otter("config", "--global", "traefik_container", traefik.name)
+        assert proc.returncode == 0, proc.stderr
+        return app
+
+    return factory

@@ -1,0 +1,528 @@
+"""Make one release's Traefik labels unique so it can run next to earlier releases.
+
+Traefik drops a router entirely (404 for everyone) when two containers define the same
+router name with different options. Each release therefore renames every router, service
+and middleware it defines, and gives its routers priorities above those of every earlier
+release, so the newest release wins as soon as its containers are up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_PROTOCOLS = frozenset({"http", "tcp", "udp"})
+_KINDS = frozenset({"routers", "services", "middlewares"})
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_RELEASE = re.compile(r"[a-z0-9-]+")
+# Header names end up as a label path segment, so they must not contain '.'.
+_HEADER = re.compile(r"[A-Za-z0-9_-]+")
+# Values Go's strconv.ParseBool reads as true (compared lower-cased), which Traefik uses.
+_TRUE = frozenset({"true", "t", "1"})
+_PRIORITY = re.compile(r"[0-9]{1,4}")
+_MAX_USER_PRIORITY = 9999
+_MAX_PRIORITY = 2**63 - 1 - 1000
+_ID_MIDDLEWARE = "otterstack-id"
+_SERVICE_REFERENCE = re.compile(
+    r"weighted\.services\[\d+\]\.name|mirroring\.service|mirroring\.mirrors\[\d+\]\.name"
+    r"|failover\.(?:service|fallback)"
+)
+
+
+class LabelError(ValueError):
+    """A compose service's Traefik labels can't be made release-unique as written."""
+
+
+@dataclass(frozen=True)
+class RouterInfo:
+    """What a release's router looks like after rewriting, for health checks and reports."""
+
+    protocol: str
+    original: str
+    name: str
+    service: str
+    rule: str | None
+    entrypoints: tuple[str, ...]
+    priority: int
+    tls: bool
+
+
+@dataclass(frozen=True)
+class _Label:
+    """A definition label `traefik.<proto>.<kind>.<name>.<rest>`, split so it can be renamed."""
+
+    head: str
+    proto: str
+    kind: str
+    name: str
+    rest: str
+
+    def key(self, name: str) -> str:
+        """The label key with the defined name replaced, everything else as written."""
+        return f"{self.head}{name}.{self.rest}"
+
+
+@dataclass(frozen=True)
+class _Router:
+    """One router as defined on one compose service, with its rewritten label keys."""
+
+    service: str
+    proto: str
+    name: str
+    new_name: str
+    keys: dict[str, str]  # lower-cased attribute -> rewritten label key
+
+    def key(self, attribute: str) -> str:
+        """The rewritten key of an attribute, keeping the user's spelling if it exists."""
+        default = f"traefik.{self.proto}.routers.{self.new_name}.{attribute}"
+        return self.keys.get(attribute, default)
+
+    def user_key(self, attribute: str) -> str:
+        """The key as the user would write it, for error messages."""
+        return f"traefik.{self.proto}.routers.{self.name}.{attribute}"
+
+    def value(self, attribute: str, out: dict[str, str]) -> str | None:
+        """The attribute's current value in the rewritten labels, if it is set."""
+        return out.get(self.key(attribute))
+
+
+@dataclass(frozen=True)
+class _Release:
+    """Per-call settings plus the names the whole project defines."""
+
+    release: str
+    priority_base: int
+    id_header: str | None
+    # (proto, kind) -> defined name -> (compose service, key) of its first definition
+    defined: dict[tuple[str, str], dict[str, tuple[str, str]]]
+
+    def rename(self, name: str) -> str:
+        """Release-unique form of a name the project defines."""
+        return f"{name}-{self.release}"
+
+    def reference(self, proto: str, kind: str, name: str) -> str:
+        """Rename a reference only when it targets a name this project defines.
+
+        `name@provider` never matches: defined names can't contain '@'.
+        """
+        if name not in self.defined.get((proto, kind), {}):
+            return name
+        return self.rename(name)
+
+    @property
+    def id_middleware(self) -> str:
+        """Name of the middleware that stamps the release id on responses."""
+        return self.rename(_ID_MIDDLEWARE)
+
+
+def rewrite_project_labels(
+    services: dict[str, dict[str, str]],
+    release: str,
+    priority_base: int,
+    id_header: str | None = "X-Otterstack-Release",
+) -> tuple[dict[str, dict[str, str]], list[RouterInfo]]:
+    """Rename a project's Traefik definitions for `release` and raise its router priorities.
+
+    Names become `<name>-<release>`, so releases must not end in `-<another release>`
+    (e.g. `r1` and `x-r1`) or two releases could still produce the same name.
+    """
+    _check_arguments(release, id_header)
+    parsed = {
+        service: [(key, value, _parse(service, key)) for key, value in labels.items()]
+        for service, labels in services.items()
+        if labels.get("traefik.enable", "").lower() in _TRUE
+    }
+    context = _Release(release, priority_base, id_header, _defined_names(parsed))
+    _check_id_middleware_free(context)
+    rewritten: dict[str, dict[str, str]] = {}
+    routers: list[RouterInfo] = []
+    for service, labels in services.items():
+        if service not in parsed:
+            rewritten[service] = dict(labels)
+            continue
+        rewritten[service], service_routers = _rewrite_service(context, service, parsed[service])
+        routers.extend(service_routers)
+    routers.sort(key=lambda r: (r.service, r.protocol, r.original))
+    return rewritten, routers
+
+
+def _check_arguments(release: str, id_header: str | None) -> None:
+    """Reject arguments that would produce label keys Traefik can't parse."""
+    if not _RELEASE.fullmatch(release):
+        raise ValueError(f"release {release!r} must match [a-z0-9-]+")
+    if id_header is not None and not _HEADER.fullmatch(id_header):
+        raise ValueError(f"id_header {id_header!r} must match [A-Za-z0-9_-]+")
+
+
+def _label_error(service: str, key: str, message: str) -> LabelError:
+    """Errors always name where the problem is, so the user can find the label."""
+    return LabelError(f"compose service {service!r}, label {key!r}: {message}")
+
+
+def _parse(service: str, key: str) -> _Label | None:
+    """Split a definition label; None for labels that define nothing (kept byte-for-byte)."""
+    parts = key.split(".", 4)
+    if len(parts) < 3 or parts[0] != "traefik":
+        return None
+    proto, kind = parts[1].lower(), parts[2].lower()
+    if proto not in _PROTOCOLS or kind not in _KINDS or (proto, kind) == ("udp", "middlewares"):
+        return None
+    if len(parts) < 5 or not parts[4] or not _NAME.fullmatch(parts[3]):
+        raise _label_error(
+            service,
+            key,
+            f"expected traefik.{proto}.{kind}.<name>.<option> where <name> uses only letters, "
+            "digits, '_' and '-'; fix or remove the label",
+        )
+    return _Label(".".join(parts[:3]) + ".", proto, kind, parts[3], parts[4])
+
+
+def _defined_names(
+    parsed: dict[str, list[tuple[str, str, _Label | None]]],
+) -> dict[tuple[str, str], dict[str, tuple[str, str]]]:
+    """Names defined anywhere in the project, since references may cross compose services."""
+    defined: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
+    for service, labels in parsed.items():
+        for key, _, label in labels:
+            if label is not None:
+                names = defined.setdefault((label.proto, label.kind), {})
+                names.setdefault(label.name, (service, key))
+    return defined
+
+
+def _check_id_middleware_free(context: _Release) -> None:
+    """A user middleware named like ours would be merged with it after renaming."""
+    clash = context.defined.get(("http", "middlewares"), {}).get(_ID_MIDDLEWARE)
+    if context.id_header is not None and clash is not None:
+        raise _label_error(
+            *clash, f"the middleware name {_ID_MIDDLEWARE!r} is reserved by OtterStack; rename it"
+        )
+
+
+def _rewrite_service(
+    context: _Release, service: str, labels: list[tuple[str, str, _Label | None]]
+) -> tuple[dict[str, str], list[RouterInfo]]:
+    """Rename one compose service's definitions, then complete each of its routers."""
+    out: dict[str, str] = {}
+    routers: dict[tuple[str, str], _Router] = {}
+    own_services: dict[str, list[str]] = {}
+    for key, value, label in labels:
+        if label is None:
+            out[key] = value
+            continue
+        new_key = label.key(context.rename(label.name))
+        out[new_key] = _rewrite_value(context, label, value)
+        if label.kind == "routers":
+            router = routers.setdefault(
+                (label.proto, label.name),
+                _Router(service, label.proto, label.name, context.rename(label.name), {}),
+            )
+            router.keys[label.rest.lower()] = new_key
+        elif label.kind == "services" and label.name not in own_services.get(label.proto, []):
+            own_services.setdefault(label.proto, []).append(label.name)
+    infos = [
+        _complete_router(context, router, own_services.get(router.proto, []), out)
+        for router in routers.values()
+    ]
+    if context.id_header is not None and any(proto == "http" for proto, _ in routers):
+        middleware = f"traefik.http.middlewares.{context.id_middleware}"
+        out[f"{middleware}.headers.customresponseheaders.{context.id_header}"] = context.release
+    return out, infos
+
+
+def _reference_kind(label: _Label) -> tuple[str, bool] | None:
+    """Kind of name a label's value refers to and whether the value is a list, if any."""
+    attribute = label.rest.lower()
+    if label.kind == "routers" and attribute == "service":
+        return "services", False
+    if label.kind == "routers" and attribute == "middlewares" and label.proto != "udp":
+        return "middlewares", True
+    if label.kind == "services" and _SERVICE_REFERENCE.fullmatch(attribute):
+        return "services", False
+    if (label.proto, label.kind, attribute) == ("http", "middlewares", "chain.middlewares"):
+        return "middlewares", True
+    if (label.proto, label.kind, attribute) == ("http", "middlewares", "errors.service"):
+        return "services", False
+    return None
+
+
+def _rewrite_value(context: _Release, label: _Label, value: str) -> str:
+    """Point references at the renamed definitions; other values stay as written."""
+    reference = _reference_kind(label)
+    if reference is None:
+        return value
+    kind, is_list = reference
+    if not is_list:
+        return context.reference(label.proto, kind, value)
+    return ",".join(context.reference(label.proto, kind, name) for name in _split(value))
+
+
+def _split(value: str) -> list[str]:
+    """Items of a comma-separated label value, spaces and empty items dropped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _complete_router(
+    context: _Release, router: _Router, own_services: list[str], out: dict[str, str]
+) -> RouterInfo:
+    """Give a router an explicit service, its release priority and the id middleware."""
+    if "service" not in router.keys:
+        out[router.key("service")] = _implicit_service(context, router, own_services, out)
+    priority = 0
+    if router.proto != "udp":
+        priority = _priority(context, router, out)
+        out[router.key("priority")] = str(priority)
+    if router.proto == "http" and context.id_header is not None:
+        key = router.key("middlewares")
+        out[key] = ",".join([*_split(out.get(key, "")), context.id_middleware])
+    return RouterInfo(
+        protocol=router.proto,
+        original=router.name,
+        name=router.new_name,
+        service=router.service,
+        rule=router.value("rule", out),
+        entrypoints=tuple(_split(router.value("entrypoints", out) or "")),
+        priority=priority,
+        tls=any(attribute.startswith("tls") for attribute in router.keys),
+    )
+
+
+def _implicit_service(
+    context: _Release, router: _Router, own_services: list[str], out: dict[str, str]
+) -> str:
+    """Make Traefik's implicit router->service choice explicit, as renaming would break it."""
+    service, proto, add_service = router.service, router.proto, router.user_key("service")
+    if len(own_services) == 1:
+        return context.rename(own_services[0])
+    if own_services:
+        raise _label_error(
+            service,
+            add_service,
+            f"router {router.name!r} has no service and {service!r} defines services "
+            f"{', '.join(own_services)}: add {add_service}=<one of them>",
+        )
+    if proto != "http":
+        raise _label_error(
+            service,
+            add_service,
+            f"{proto} router {router.name!r} has no service and {service!r} defines none: add "
+            f"traefik.{proto}.services.<name>.loadbalancer.server.port=<port>",
+        )
+    if service in context.defined.get(("http", "services"), {}) or not _NAME.fullmatch(service):
+        raise _label_error(
+            service,
+            add_service,
+            f"router {router.name!r} has no service and {service!r} can't be used as its "
+            "service name: add traefik.http.services.<name>.loadbalancer.server.port=<port>",
+        )
+    name = context.rename(service)
+    out[f"traefik.http.services.{name}.loadbalancer.passhostheader"] = "true"
+    return name
+
+
+def _priority(context: _Release, router: _Router, out: dict[str, str]) -> int:
+    """Release priority: the base beats every earlier release, the user's part orders routers."""
+    priority = context.priority_base + _user_priority(router, out)
+    if priority > _MAX_PRIORITY:
+        raise _label_error(
+            router.service,
+            router.user_key("priority"),
+            f"priority {priority} exceeds Traefik's maximum {_MAX_PRIORITY}; "
+            "lower the priority base",
+        )
+    return priority
+
+
+def _user_priority(router: _Router, out: dict[str, str]) -> int:
+    """The priority the user asked for, or Traefik's default (rule length; 0 for TCP)."""
+    priority = router.value("priority", out)
+    if priority is not None:
+        if not _PRIORITY.fullmatch(priority):
+            raise _label_error(
+                router.service,
+                router.user_key("priority"),
+                f"priority must be an integer 0..{_MAX_USER_PRIORITY}; fix it",
+            )
+        return int(priority)
+    rule = router.value("rule", out)
+    if router.proto == "tcp" or rule is None:
+        return 0
+    length = len(rule.encode())  # Traefik counts bytes
+    if length > _MAX_USER_PRIORITY:
+        raise _label_error(
+            router.service,
+            router.user_key("rule"),
+            f"rule is longer than {_MAX_USER_PRIORITY} bytes: add "
+            f"{router.user_key('priority')}=<0..{_MAX_USER_PRIORITY}>",
+        )
+    return length
+
+
+# --- rule parsing -----------------------------------------------------------------------------
+
+_TOKEN = re.compile(r'\s*(?:(&&|\|\||[!(),])|([A-Za-z]+)|`([^`]*)`|"((?:[^"\\]|\\.)*)")')
+_ESCAPE = re.compile(r"\\(.)")
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    """`Name(args...)` with the name lower-cased (Traefik matches names case-insensitively)."""
+
+    name: str
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Not:
+    operand: _Node
+
+
+@dataclass(frozen=True)
+class _Binary:
+    operator: str
+    left: _Node
+    right: _Node
+
+
+_Node = _Matcher | _Not | _Binary
+_Literal = tuple[bool, _Matcher]
+
+
+def host_rules(rule: str) -> list[tuple[str, str]]:
+    """(host, path_prefix) pairs a real request can use to reach a router with this rule.
+
+    Only Host, Path and PathPrefix constrain the result; other matchers are assumed
+    satisfiable. Hosts are lower-cased. Raises ValueError if the rule can't be parsed.
+    """
+    pairs = (
+        (host, path)
+        for conjunction in _dnf(_RuleParser(rule).parse())
+        for host in _hosts(conjunction)
+        for path in _paths(conjunction)
+    )
+    return list(dict.fromkeys(pairs))
+
+
+def _tokenize(rule: str) -> list[tuple[str, str]]:
+    """(kind, text) tokens: kind is 'op', 'name' or 'string'."""
+    tokens: list[tuple[str, str]] = []
+    position, end = 0, len(rule.rstrip())
+    while position < end:
+        match = _TOKEN.match(rule, position)
+        if match is None:
+            raise ValueError(f"can't parse rule {rule!r} at offset {position}")
+        operator, name, raw, quoted = match.groups()
+        if operator is not None:
+            tokens.append(("op", operator))
+        elif name is not None:
+            tokens.append(("name", name))
+        else:
+            tokens.append(("string", raw if raw is not None else _ESCAPE.sub(r"\1", quoted)))
+        position = match.end()
+    return tokens
+
+
+class _RuleParser:
+    """Recursive descent: `||` binds loosest, then `&&`, then `!` and parentheses."""
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        self.tokens = _tokenize(rule)
+        self.position = 0
+
+    def parse(self) -> _Node:
+        node = self._or()
+        if self.position != len(self.tokens):
+            raise self._error()
+        return node
+
+    def _or(self) -> _Node:
+        node = self._and()
+        while self._accept("||"):
+            node = _Binary("||", node, self._and())
+        return node
+
+    def _and(self) -> _Node:
+        node = self._unary()
+        while self._accept("&&"):
+            node = _Binary("&&", node, self._unary())
+        return node
+
+    def _unary(self) -> _Node:
+        if self._accept("!"):
+            return _Not(self._unary())
+        if self._accept("("):
+            node = self._or()
+            self._expect(")")
+            return node
+        name = self._take("name")
+        self._expect("(")
+        args = [self._take("string")]
+        while self._accept(","):
+            args.append(self._take("string"))
+        self._expect(")")
+        return _Matcher(name.lower(), tuple(args))
+
+    def _accept(self, operator: str) -> bool:
+        if self.tokens[self.position : self.position + 1] == [("op", operator)]:
+            self.position += 1
+            return True
+        return False
+
+    def _expect(self, operator: str) -> None:
+        if not self._accept(operator):
+            raise self._error()
+
+    def _take(self, kind: str) -> str:
+        if self.position >= len(self.tokens) or self.tokens[self.position][0] != kind:
+            raise self._error()
+        self.position += 1
+        return self.tokens[self.position - 1][1]
+
+    def _error(self) -> ValueError:
+        return ValueError(f"can't parse rule {self.rule!r} at token {self.position + 1}")
+
+
+def _dnf(node: _Node, positive: bool = True) -> list[list[_Literal]]:
+    """The rule as alternatives (OR) of conjunctions (AND) of possibly negated matchers."""
+    if isinstance(node, _Matcher):
+        return [[(positive, node)]]
+    if isinstance(node, _Not):
+        return _dnf(node.operand, not positive)
+    left, right = _dnf(node.left, positive), _dnf(node.right, positive)
+    if (node.operator == "&&") == positive:
+        return [a + b for a in left for b in right]
+    return left + right
+
+
+def _hosts(conjunction: list[_Literal]) -> list[str]:
+    """Hosts every Host matcher of the conjunction accepts; none if there is no Host."""
+    allowed: list[str] | None = None
+    excluded: set[str] = set()
+    for positive, matcher in conjunction:
+        if matcher.name != "host":
+            continue
+        hosts = [host.lower() for host in matcher.args]
+        if not positive:
+            excluded.update(hosts)
+        else:
+            allowed = hosts if allowed is None else [host for host in allowed if host in hosts]
+    return [host for host in dict.fromkeys(allowed or []) if host not in excluded]
+
+
+def _paths(conjunction: list[_Literal]) -> list[str]:
+    """Paths named by Path/PathPrefix (default "/") that satisfy every path matcher."""
+    constraints = [(p, m) for p, m in conjunction if m.name in ("path", "pathprefix")]
+    candidates = [arg for positive, m in constraints if positive for arg in m.args] or ["/"]
+    return [
+        path
+        for path in dict.fromkeys(candidates)
+        if all(_path_matches(matcher, path) == positive for positive, matcher in constraints)
+    ]
+
+
+def _path_matches(matcher: _Matcher, path: str) -> bool:
+    """Whether a request for `path` satisfies a Path or PathPrefix matcher."""
+    if matcher.name == "path":
+        return path in matcher.args
+    return any(path.startswith(prefix) for prefix in matcher.args)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a fresh machine: sets up a real Docker Engine, Compose v2 and the
+# local busybox and Traefik images (scripts/setup-docker.sh), a virtualenv with the test tools,
+# then ruff and pytest. Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -q).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup-docker.sh
+if [ ! -x .venv/bin/pytest ] || [ pyproject.toml -nt .venv/.installed ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+  touch .venv/.installed
+fi
+.venv/bin/ruff check .
+exec .venv/bin/pytest -p no:cacheprovider "$@"

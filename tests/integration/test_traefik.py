@@ -1,0 +1,173 @@
+"""Zero-downtime switching through a real Traefik: per-release routers, health gate, proof."""
+
+import time
+
+from conftest import example_files
+from loadgen import Load
+
+HOST = "hello.localhost"
+
+
+def compose(labels: str, healthcheck: bool = True) -> str:
+    return "services:\n  web:\n    build: .\n    labels:\n" + labels
+
+
+LABELS_PLAIN = """\
+      traefik.enable: "true"
+      traefik.http.routers.hello.rule: Host(`hello.localhost`)
+      traefik.http.routers.hello.entrypoints: web
+      traefik.http.services.hello.loadbalancer.server.port: "8000"
+"""
+UNHEALTHY = {"Dockerfile": example_files()["Dockerfile"].replace("/health", "/missing")}
+
+
+def test_healthy_switch_under_load_loses_no_request(routed_app, traefik):
+    app = routed_app(example_files("v1"))
+    app.commit("v1")
+    push = app.push("main")
+    assert "deployed" in push.result, push.output
+    assert traefik.get(HOST) == (200, app.project("r1"), "v1\n")
+    with Load(traefik.http_port, HOST, threads=4, max_seconds=120) as load:
+        time.sleep(1)
+        for n in (2, 3):
+            app.write("www/index.html", f"v{n}\n")
+            app.commit(f"v{n}")
+            push = app.push("main")
+            assert "deployed" in push.result, push.output
+        time.sleep(1)
+        result = load.stop()
+    assert result.failed == 0, result.failures
+    assert set(result.by_release) == {app.project(r) for r in ("r1", "r2", "r3")}
+    assert result.sent > 100
+    lines = push.lines()
+    order = [next(i for i, line in enumerate(lines) if f"  {step} " in line)
+             for step in ("healthy", "switch", "served", "stop")]
+    assert order == sorted(order), push.output
+    assert traefik.get(HOST) == (200, app.project("r3"), "v3\n")
+    assert app.containers("r2") == [] and app.containers("r1") == []
+
+
+def test_unhealthy_release_never_receives_a_request(routed_app, traefik):
+    app = routed_app(example_files("good"))
+    app.commit("good")
+    assert "deployed" in app.push("main").result
+    with Load(traefik.http_port, HOST, threads=4, max_seconds=120) as load:
+        for path, content in UNHEALTHY.items():
+            app.write(path, content)
+        app.commit("bad")
+        started = time.monotonic()
+        push = app.push("main")
+        took = time.monotonic() - started
+        result = load.stop()
+    assert "FAILED" in push.result and "still serving r1" in push.result, push.output
+    assert result.failed == 0, result.failures
+    assert set(result.by_release) == {app.project("r1")}, result.by_release
+    assert took < 60
+    removed = [line for line in push.lines() if "r2 removed in" in line]
+    assert removed and float(removed[0].split("removed in ")[1].split()[0]) < 5, push.output
+    assert traefik.get(HOST)[:2] == (200, app.project("r1"))
+
+
+def test_router_name_differs_from_service_and_two_routers_on_one_service(routed_app, traefik):
+    files = example_files("multi") | {"compose.yaml": compose("""\
+      traefik.enable: "true"
+      traefik.http.routers.site.rule: Host(`site.localhost`)
+      traefik.http.routers.site.service: backend
+      traefik.http.routers.api.rule: Host(`api.localhost`) && PathPrefix(`/health`)
+      traefik.http.routers.api.service: backend
+      traefik.http.services.backend.loadbalancer.server.port: "8000"
+""")}
+    app = routed_app(files)
+    app.commit("one")
+    push = app.push("main")
+    assert "deployed" in push.result, push.output
+    assert f"router site -> site-{app.name}-r1" in push.output
+    assert f"router api -> api-{app.name}-r1" in push.output
+    assert sum("answered 200 from r1" in line for line in push.lines()) == 2, push.output
+    assert traefik.get("site.localhost") == (200, app.project("r1"), "multi\n")
+    assert traefik.get("api.localhost", "/health")[:2] == (200, app.project("r1"))
+    app.write("www/index.html", "multi2\n")
+    app.commit("two")
+    assert "deployed" in app.push("main").result
+    assert traefik.get("site.localhost") == (200, app.project("r2"), "multi2\n")
+
+
+def test_middlewares_defined_by_labels_follow_the_release(routed_app, traefik):
+    files = example_files("mw") | {"compose.yaml": compose("""\
+      traefik.enable: "true"
+      traefik.http.routers.mw.rule: Host(`mw.localhost`) && PathPrefix(`/app`)
+      traefik.http.routers.mw.middlewares: strip,tag
+      traefik.http.middlewares.strip.stripprefix.prefixes: /app
+      traefik.http.middlewares.tag.headers.customresponseheaders.X-Tag: tagged
+      traefik.http.services.mw.loadbalancer.server.port: "8000"
+""")}
+    app = routed_app(files)
+    app.commit("mw")
+    push = app.push("main")
+    assert "deployed" in push.result, push.output
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", traefik.http_port, timeout=5)
+    conn.request("GET", "/app/", headers={"Host": "mw.localhost"})
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.read() == b"mw\n"
+    assert resp.getheader("X-Tag") == "tagged"
+    assert resp.getheader("X-Otterstack-Release") == app.project("r1")
+    override = (app.data / "apps" / app.name / "releases" / "r1" /
+                "docker-compose.traefik.yml").read_text()
+    assert "labels: !override" in override
+    p = app.project("r1")
+    wanted = f"traefik.http.routers.mw-{p}.middlewares: strip-{p},tag-{p},otterstack-id-{p}"
+    assert wanted in override
+
+
+def test_docker_compose_yml_name_and_no_user_file_changes(routed_app, traefik):
+    files = example_files("dcy")
+    files["docker-compose.yml"] = files.pop("compose.yaml")
+    app = routed_app(files)
+    app.commit("dcy")
+    push = app.push("main")
+    assert "docker-compose.yml: 1 service(s)" in push.output and "deployed" in push.result
+    worktree = app.data / "apps" / app.name / "releases" / "r1"
+    assert (worktree / "docker-compose.yml").read_text() == files["docker-compose.yml"]
+    assert traefik.get(HOST)[:2] == (200, app.project("r1"))
+
+
+def test_routed_service_without_healthcheck_is_refused(routed_app, traefik):
+    files = example_files("nohc")
+    files["Dockerfile"] = "\n".join(line for line in files["Dockerfile"].splitlines()
+                                    if "HEALTHCHECK" not in line and "CMD wget" not in line)
+    app = routed_app(files)
+    app.commit("no healthcheck")
+    push = app.push("main")
+    assert "FAILED" in push.result and "has no HEALTHCHECK" in push.output, push.output
+    assert "require_healthcheck off" in push.output
+    app.otter("config", app.name, "require_healthcheck", "off")
+    app.commit("again")
+    push = app.push("main")
+    assert "deployed" in push.result, push.output
+
+
+def test_traefik_label_syntax_error_fails_cleanly(routed_app, traefik):
+    app = routed_app(example_files("ok"))
+    app.commit("ok")
+    assert "deployed" in app.push("main").result
+    app.write("compose.yaml", compose("""\
+      traefik.enable: "true"
+      traefik.http.routers.hello.rule: Host(`hello.localhost`
+      traefik.http.services.hello.loadbalancer.server.port: "8000"
+"""))
+    app.commit("broken rule")
+    push = app.push("main")
+    assert "FAILED" in push.result, push.output
+    assert f"Traefik rejected router hello-{app.name}-r2" in push.output, push.output
+    assert traefik.get(HOST)[:2] == (200, app.project("r1"))
+
+
+def test_no_traefik_found_warns_and_deploys_without_routing(routed_app, traefik):
+    app = routed_app(example_files("solo"))
+    app.otter("config", "--global", "traefik_container", "no-such-traefik")
+    app.commit("solo")
+    push = app.push("main")
+    assert "no running Traefik container found" in push.output
+    assert "deployed" in push.result
+    assert app.answer("r1").strip() == "solo"
