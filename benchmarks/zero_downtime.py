@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Benchmark: zero-downtime deploys through a real Traefik under steady HTTP load.
+
+Installs OtterStack with install.sh into a temporary place, starts its own Traefik on loopback
+ports (`otterstack traefik up`), registers an app with Traefik routing, then pushes N releases
+with `git push` while client threads hammer the app through Traefik. Healthy and unhealthy
+releases alternate (every --bad-every-th is unhealthy). Prints, for the whole run, requests
+sent / failed / answered by an unhealthy release, and per deploy the seconds from
+"new release healthy" to "new release served" (first response the load saw from it) and from
+"health check failed" to "new release removed".
+
+Needs a Docker Engine, Compose v2 and the local images (scripts/setup-docker.sh). Traffic goes
+to 127.0.0.1 only; the run is bounded and stops by itself.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from loadgen import Load  # noqa: E402
+
+HOST = "hello.localhost"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sh(args: list[str], env: dict[str, str], cwd: Path | None = None, check: bool = True
+       ) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--healthy", type=int, default=10, help="healthy deploys (default 10)")
+    parser.add_argument("--bad-every", type=int, default=4,
+                        help="after every Nth healthy deploy push an unhealthy one (default 4)")
+    parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--keep", action="store_true", help="leave the app and Traefik running")
+    args = parser.parse_args()
+
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        sys.exit("no Docker Engine: run scripts/setup-docker.sh first")
+    run_id = uuid.uuid4().hex[:6]
+    work = Path(tempfile.mkdtemp(prefix="otterstack-bench-"))
+    app = f"bench-{run_id}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "OTTERSTACK_"))}
+    env.update(OTTERSTACK_HOME=str(work / "home"), OTTERSTACK_BIN_DIR=str(work / "bin"),
+               OTTERSTACK_DATA_DIR=str(work / "data"), NO_COLOR="1",
+               GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@localhost",
+               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@localhost")
+    otter = str(work / "home" / "venv" / "bin" / "otterstack")
+    traefik_name, network = f"otterstack-bench-{run_id}", f"otterstack-bench-{run_id}"
+    http_port, api_port = free_port(), free_port()
+    repo = work / f"{app}.git"
+    src = work / "src"
+    try:
+        print(f"installing into {work} ...", flush=True)
+        sh([str(ROOT / "install.sh"), app, "--repo", str(repo), "--traefik-routing"], env)
+        sh([otter, "traefik", "up", "--name", traefik_name, "--network", network, "--bind",
+            "127.0.0.1", "--http-port", str(http_port), "--api-port", str(api_port)], env)
+        sh([otter, "config", "--global", "traefik_container", traefik_name], env)
+        shutil.copytree(ROOT / "examples" / "hello", src)
+        good_dockerfile = (src / "Dockerfile").read_text()
+        sh(["git", "init", "-q", "-b", "main"], env, src)
+        sh(["git", "remote", "add", "production", str(repo)], env, src)
+
+        def push(label: str, healthy: bool) -> tuple[bool, float]:
+            (src / "www" / "index.html").write_text(f"{label}\n")
+            (src / "Dockerfile").write_text(
+                good_dockerfile if healthy else good_dockerfile.replace("/health", "/missing"))
+            sh(["git", "add", "-A"], env, src)
+            sh(["git", "commit", "-qm", label], env, src)
+            started = time.monotonic()
+            proc = sh(["git", "push", "production", "main"], env, src, check=False)
+            ok = "==> deployed" in proc.stdout + proc.stderr
+            return ok, time.monotonic() - started
+
+        ok, _ = push("v0", True)
+        if not ok:
+            sys.exit("the first deploy failed")
+        plan = []
+        for n in range(1, args.healthy + 1):
+            plan.append((f"v{n}", True))
+            if args.bad_every and n % args.bad_every == 0:
+                plan.append((f"bad{n}", False))
+        print(f"load: {args.threads} threads on 127.0.0.1:{http_port} (Host {HOST}); "
+              f"{len(plan)} deploys", flush=True)
+        outcomes = []
+        with Load(http_port, HOST, threads=args.threads, max_seconds=1800) as load:
+            time.sleep(1)
+            for label, healthy in plan:
+                ok, took = push(label, healthy)
+                outcomes.append((label, healthy, ok, took))
+                print(f"  {label:<6} {'healthy' if healthy else 'unhealthy':<9} "
+                      f"{'deployed' if ok else 'FAILED'} in {took:.1f} s", flush=True)
+            time.sleep(1)
+            result = load.stop()
+        releases = json.loads(sh([otter, "releases", app, "--json", "--limit", "1000"],
+                                 env).stdout)
+        report = summarize(app, releases, result, outcomes)
+        print_report(report, args.threads)
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2))
+        good = (report["failed"] == 0 and report["to_unhealthy"] == 0
+                and all(outcome[1] == outcome[2] for outcome in outcomes))
+        return 0 if good else 1
+    finally:
+        if not args.keep:
+            projects = subprocess.run(
+                ["docker", "ps", "-a", "--format", '{{.Label "com.docker.compose.project"}}'],
+                capture_output=True, text=True).stdout.split()
+            for project in {p for p in projects if p.startswith(f"{app}-r")}:
+                subprocess.run(["docker", "compose", "-p", project, "down", "-t", "0"],
+                               capture_output=True)
+            subprocess.run(["docker", "rm", "-f", traefik_name], capture_output=True)
+            subprocess.run(["docker", "network", "rm", network], capture_output=True)
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def summarize(app: str, releases: list[dict], result, outcomes) -> dict:
+    first_seen: dict[str, float] = {}
+    for ts, release in result.timeline:
+        first_seen.setdefault(release, ts)
+    deploys = []
+    for rel in sorted(releases, key=lambda r: r["id"])[1:]:  # the first one ran before load
+        project = f"{app}-{rel['name']}"
+        entry = {"release": rel["name"], "status": rel["status"]}
+        if rel["status"] in ("active", "superseded"):
+            seen = first_seen.get(project)
+            entry["healthy_to_served"] = (None if seen is None or rel["healthy_at"] is None
+                                          else round(seen - rel["healthy_at"], 2))
+        else:
+            events = [json.loads(line) for line in Path(rel["log_path"]).read_text().splitlines()]
+            start = next(e["ts"] for e in events if e.get("step") == "rollback")
+            done = next(e["ts"] for e in events if "removed in" in str(e.get("event")))
+            entry["failure_to_removed"] = round(done - start, 2)
+            entry["reason"] = rel["reason"].splitlines()[0]
+        deploys.append(entry)
+    unhealthy = {f"{app}-{r['name']}" for r in releases if r["status"] == "failed"}
+    return {
+        "sent": result.sent,
+        "failed": result.failed,
+        "failures": dict(result.failures),
+        "to_unhealthy": sum(result.by_release.get(p, 0) for p in unhealthy),
+        "deploys": deploys,
+    }
+
+
+def print_report(report: dict, threads: int) -> None:
+    print()
+    print(f"{'release':<8} {'status':<11} {'healthy->served s':>18} {'failure->removed s':>19}")
+    for d in report["deploys"]:
+        hs = d.get("healthy_to_served")
+        fr = d.get("failure_to_removed")
+        print(f"{d['release']:<8} {d['status']:<11} {'' if hs is None else f'{hs:.2f}':>18} "
+              f"{'' if fr is None else f'{fr:.2f}':>19}")
+    served = [d["healthy_to_served"] for d in report["deploys"]
+              if d.get("healthy_to_served") is not None]
+    removed = [d["failure_to_removed"] for d in report["deploys"] if "failure_to_removed" in d]
+    print()
+    print(f"requests sent:                    {report['sent']} ({threads} threads)")
+    print(f"requests failed:                  {report['failed']} {report['failures'] or ''}")
+    print(f"requests to unhealthy releases:   {report['to_unhealthy']}")
+    if served:
+        print(f"healthy -> served (s):            max {max(served):.2f}, "
+              f"mean {sum(served) / len(served):.2f} over {len(served)} deploys")
+    if removed:
+        print(f"failure -> removed (s):           max {max(removed):.2f}, "
+              f"mean {sum(removed) / len(removed):.2f} over {len(removed)} deploys")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
