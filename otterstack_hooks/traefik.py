@@ -198,10 +198,15 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
         except docker.errors.NotFound:
             existing = None
         if existing is not None:
-            if existing.status == "running":
-                return f"Traefik {name} is already running"
-            existing.start()
-            return f"Traefik {name} started again"
+            verb = "is already running"
+            if existing.status != "running":
+                existing.start()
+                verb = "started again"
+            existing.reload()
+            ports = ", ".join(
+                f"{key} on {b['HostIp'] or '0.0.0.0'}:{b['HostPort']}"
+                for key, binds in sorted((existing.ports or {}).items()) for b in binds or [])
+            return f"Traefik {name} {verb} ({ports or 'no published ports'})"
         try:
             dc.images.get(image)
         except docker.errors.ImageNotFound:

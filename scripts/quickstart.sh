@@ -20,9 +20,12 @@ cd "$work"
 git init -q -b main
 git add -A
 git -c user.name=quickstart -c user.email=quickstart@localhost commit -qm "hello from quickstart $(date +%s)"
-git push --force "$REPO" main
+git push --force "$REPO" main 2>&1 | tee "$work/push.log"
 
+url=$(sed -n 's/.*served *\(http:[^ ]*\) answered.*/\1/p' "$work/push.log" | tail -n 1)
+[ -n "$url" ] || { echo "the deploy did not finish: see the output above"; exit 1; }
+port=${url##*:}; port=${port%%/*}
 echo
-echo "hello answers at http://hello.localhost:$HTTP_PORT/  (Host hello.localhost on this host's port $HTTP_PORT)"
-curl -fsS -H "Host: hello.localhost" "http://127.0.0.1:$HTTP_PORT/" || true
-echo "status: $OTTER status hello"
+echo "hello answers at $url (any Host hello.localhost request to this host's port $port)"
+curl -fsS -H "Host: hello.localhost" "http://127.0.0.1:$port/" || true
+echo "see it with: $OTTER status hello"
