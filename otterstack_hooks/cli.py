@@ -18,6 +18,7 @@ from .paths import data_paths
 from .pipeline import Deployer, DeployRequest
 from .progress import Progress, use_color
 from .push import parse_ref_updates, plan_push
+from .release_plan import state_project
 from .state import APP_SETTINGS, GLOBAL_SETTINGS, App, State, dumps
 
 TRUE = {"1", "true", "on", "yes"}
@@ -104,6 +105,7 @@ def _app_status(state: State, app: App) -> dict[str, Any]:
                             "traefik_routing": app.traefik_routing, "active": None}
     if active is not None:
         data["active"] = {**active.as_dict(), "containers": _containers(active.project)}
+    data["singletons"] = _containers(state_project(app.name))
     latest = state.releases(app.name, limit=1)
     if latest and latest[0].status == "deploying":
         data["deploying"] = latest[0].as_dict()
@@ -130,6 +132,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                   f"{_when(active['finished_at'])} ({active['trigger']} of {active['ref']}"
                   f"{' by ' + active['pushed_by'] if active['pushed_by'] else ''})")
             for c in active["containers"]:
+                print(f"    {c['name']:<40} {c['status']:<10} {c['health']}")
+        if item["singletons"]:
+            print("  kept across releases:")
+            for c in item["singletons"]:
                 print(f"    {c['name']:<40} {c['status']:<10} {c['health']}")
         if "deploying" in item:
             print(f"  deploying now: {item['deploying']['name']} "

@@ -85,15 +85,18 @@ def stream(args: Sequence[str], cwd: Path, on_line: Callable[[str], None],
     return code, list(tail)
 
 
-def build(target: ComposeTarget, on_line: Callable[[str], None]) -> None:
-    code, tail = stream([*target.args(), "build"], target.directory, on_line)
+def build(target: ComposeTarget, services: Sequence[str], on_line: Callable[[str], None]
+          ) -> None:
+    code, tail = stream([*target.args(), "build", *services], target.directory, on_line)
     if code != 0:
         raise OtterError(f"build failed: {_error_text(chr(10).join(tail))}")
 
 
-def up(target: ComposeTarget, on_line: Callable[[str], None]) -> None:
+def up(target: ComposeTarget, services: Sequence[str], on_line: Callable[[str], None]
+       ) -> None:
+    """Start the named services only (--no-deps: singletons run in their own project)."""
     code, tail = stream(
-        [*target.args(), "up", "--detach", "--no-build", "--remove-orphans"],
+        [*target.args(), "up", "--detach", "--no-build", "--no-deps", *services],
         target.directory, on_line,
     )
     if code != 0:

@@ -21,12 +21,18 @@ class ServiceModel:
     container_name: str | None
     networks: tuple[str, ...]
     replicas: int
+    named_volumes: tuple[str, ...] = ()  # keys of top-level volumes it mounts
 
 
 @dataclass(frozen=True)
 class ComposeModel:
     services: dict[str, ServiceModel]
     networks: dict[str, Any] = field(default_factory=dict)
+    volumes: dict[str, Any] = field(default_factory=dict)
+
+    def only(self, names: tuple[str, ...]) -> "ComposeModel":
+        """The same project restricted to some services."""
+        return ComposeModel({n: self.services[n] for n in names}, self.networks, self.volumes)
 
     def routed(self) -> list[ServiceModel]:
         return [s for s in self.services.values() if is_routed(s.labels)]
@@ -71,8 +77,13 @@ def parse_config(config: Any, project: str) -> ComposeModel:
             container_name=svc.get("container_name"),
             networks=tuple(svc.get("networks") or {"default": None}),
             replicas=1 if replicas is None else int(replicas),
+            named_volumes=tuple(
+                v["source"] for v in svc.get("volumes") or []
+                if v.get("type") == "volume" and v.get("source")
+            ),
         )
-    return ComposeModel(services=services, networks=dict(config.get("networks") or {}))
+    return ComposeModel(services=services, networks=dict(config.get("networks") or {}),
+                        volumes=dict(config.get("volumes") or {}))
 
 
 def pick_compose_file(configured: str, present: set[str]) -> str:

@@ -15,6 +15,7 @@ from .names import printable
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+APP_LABEL = "dev.otterstack.app"
 
 
 @contextmanager
@@ -111,3 +112,39 @@ def image_has_healthcheck(dc: docker.DockerClient, image: str) -> bool | None:
 def ping(dc: docker.DockerClient) -> None:
     with engine_errors("checking the engine"):
         dc.ping()
+
+
+def ensure_volume(dc: docker.DockerClient, app: str, name: str, spec: dict[str, Any]) -> bool:
+    """Create a per-app named volume unless it exists; True if created. Never removes one."""
+    with engine_errors(f"creating volume {name}"):
+        try:
+            dc.volumes.get(name)
+            return False
+        except docker.errors.NotFound:
+            pass
+        dc.volumes.create(name, driver=spec.get("driver") or "local",
+                          driver_opts=spec.get("driver_opts") or {},
+                          labels={**(spec.get("labels") or {}), APP_LABEL: app})
+        return True
+
+
+def ensure_network(dc: docker.DockerClient, app: str, name: str, spec: dict[str, Any]) -> bool:
+    """Create a per-app network shared by all releases unless it exists; True if created."""
+    with engine_errors(f"creating network {name}"):
+        if any(n.name == name for n in dc.networks.list(names=[name])):
+            return False
+        dc.networks.create(name, driver=spec.get("driver") or "bridge",
+                           internal=bool(spec.get("internal")),
+                           attachable=bool(spec.get("attachable")),
+                           labels={**(spec.get("labels") or {}), APP_LABEL: app})
+        return True
+
+
+def service_fingerprints(dc: docker.DockerClient, project: str) -> dict[str, tuple[str, str]]:
+    """service -> (container id, compose config hash): tells kept from recreated."""
+    result = {}
+    for attrs in project_containers(dc, project):
+        labels = attrs.get("Config", {}).get("Labels") or {}
+        result[labels.get(SERVICE_LABEL, "?")] = (
+            attrs["Id"], labels.get("com.docker.compose.config-hash", ""))
+    return result

@@ -36,6 +36,18 @@ class Paths:
     def worktree(self, app: str, release: str) -> Path:
         return self.app_dir(app) / "releases" / release
 
+    def current(self, app: str) -> Path:
+        """A stable path to the newest release's worktree: the project directory of the
+        app's singletons, so their relative bind mounts do not change with every release."""
+        return self.app_dir(app) / "current"
+
+    def point_current(self, app: str, worktree: Path) -> None:
+        link = self.current(app)
+        tmp = link.with_name(".current.tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(worktree)
+        tmp.replace(link)
+
     def log(self, app: str, release: str) -> Path:
         return self.app_dir(app) / "logs" / f"{release}.jsonl"
 

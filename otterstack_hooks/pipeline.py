@@ -21,9 +21,15 @@ from .errors import OtterError
 from .health import evaluate
 from .lock import app_lock
 from .names import short
-from .override import OVERRIDE_FILE, render_override
+from .override import (
+    OVERRIDE_FILE,
+    STATE_OVERRIDE_FILE,
+    render_override,
+    render_state_override,
+)
 from .paths import Paths
 from .progress import Progress
+from .release_plan import ReleasePlan, plan_release, state_project
 from .routing import RoutingPlan, plan_routing
 from .state import App, Release, State
 
@@ -118,28 +124,44 @@ class Deployer:
         present = {n for n in (*COMPOSE_FILE_CANDIDATES, app.compose_file)
                    if n and (worktree / n).is_file()}
         compose_file = pick_compose_file(app.compose_file, present)
-        target = compose.ComposeTarget(release.project, worktree, (compose_file,))
-        model = parse_config(compose.config(target), release.project)
+        model = parse_config(
+            compose.config(compose.ComposeTarget(release.project, worktree, (compose_file,))),
+            release.project)
         self.out.step("config", f"{compose_file}: {len(model.services)} service(s): "
                       f"{', '.join(model.services)}")
+        plan = plan_release(model, app.name, release.project)
+        files = [compose_file]
+        state_override = render_state_override(plan, release.name)
+        if state_override is not None:
+            (worktree / STATE_OVERRIDE_FILE).write_text(state_override)
+            files.append(STATE_OVERRIDE_FILE)
+        state_files = tuple(files)
 
-        routing = self._plan_routing(app, release, model, worktree)
+        routing = self._plan_routing(app, release, model.only(plan.release_services), worktree)
         if routing is not None:
-            target = compose.ComposeTarget(release.project, worktree,
-                                           (compose_file, OVERRIDE_FILE))
+            files.append(OVERRIDE_FILE)
+        target = compose.ComposeTarget(release.project, worktree, tuple(files))
+        if len(files) > 1:
             compose.config(target)  # the merged files must be valid too
+        self._ensure_shared(app, model, plan)
 
-        if any(s.builds for s in model.services.values()):
-            self.out.step("build", "building images")
+        if any(model.services[s].builds for s in plan.release_services):
+            self.out.step("build", f"building {', '.join(plan.release_services)}")
             self._details = 0
-            compose.build(target, lambda line: self._detail("build", line))
-        self._check_healthchecks(app, model)
+            compose.build(target, plan.release_services,
+                          lambda line: self._detail("build", line))
+        self._check_healthchecks(app, model.only(plan.release_services))
+        timeout = req.health_timeout or app.health_timeout
+        if plan.singletons:
+            self._update_singletons(app, model, plan, worktree, state_files, timeout)
 
-        self.out.step("start", f"starting {release.project} next to "
-                      f"{old.name if old else 'nothing (first release)'}")
-        compose.up(target, lambda line: self._detail("start", line))
+        self.out.step("start", f"starting {release.project} ({', '.join(plan.release_services)}"
+                      f") next to {old.name if old else 'nothing (first release)'}")
+        compose.up(target, plan.release_services, lambda line: self._detail("start", line))
 
-        self._wait_healthy(app, release, model, req.health_timeout or app.health_timeout)
+        self._wait_healthy(app, release.project,
+                           {s: model.services[s].replicas for s in plan.release_services},
+                           timeout)
         self.state.update_release(release.id, healthy_at=time.time())
 
         if routing is not None:
@@ -154,6 +176,41 @@ class Deployer:
             except OtterError as exc:
                 self.out.warn("stop", f"{exc}; it no longer receives traffic")
         self._prune(app, repo)
+
+    def _ensure_shared(self, app: App, model: ComposeModel, plan: ReleasePlan) -> None:
+        """Create the app's pinned volumes and networks; they outlive every release."""
+        for key, name in plan.volumes.items():
+            if engine.ensure_volume(self.dc, app.name, name, model.volumes.get(key) or {}):
+                self.out.step("volumes", f"created volume {name} (kept across releases)")
+        for key, name in plan.networks.items():
+            engine.ensure_network(self.dc, app.name, name, model.networks.get(key) or {})
+
+    def _update_singletons(self, app: App, model: ComposeModel, plan: ReleasePlan,
+                           worktree: Path, files: tuple[str, ...], timeout: int) -> None:
+        """Bring the app's singletons to this release's definition; compose recreates only
+        those whose definition changed (stop, then start: never two at once)."""
+        current = self.paths.current(app.name)
+        self.paths.point_current(app.name, worktree)
+        target = compose.ComposeTarget(state_project(app.name), current, files)
+        builds = [s for s in plan.singletons if model.services[s].builds]
+        if builds:
+            self.out.step("build", f"building {', '.join(builds)} (singletons)")
+            compose.build(target, builds, lambda line: self._detail("build", line))
+        before = engine.service_fingerprints(self.dc, target.project)
+        compose.up(target, plan.singletons, lambda line: self._detail("state", line))
+        after = engine.service_fingerprints(self.dc, target.project)
+        kept = [s for s in plan.singletons if s in before and before[s] == after.get(s)]
+        recreated = [s for s in plan.singletons if s in before and before[s] != after.get(s)]
+        started = [s for s in plan.singletons if s not in before]
+        if kept:
+            self.out.step("state", f"kept {', '.join(kept)} running (unchanged)")
+        if recreated:
+            self.out.warn("state", f"recreated {', '.join(recreated)}: its definition changed "
+                          "(a short interruption of that service)")
+        if started:
+            self.out.step("state", f"started {', '.join(started)} (runs once per app)")
+        self._wait_healthy(app, target.project, {s: 1 for s in plan.singletons}, timeout,
+                           services=plan.singletons)
 
     def _plan_routing(self, app: App, release: Release, model: ComposeModel,
                       worktree: Path) -> RoutingPlan | None:
@@ -198,14 +255,17 @@ class Deployer:
                     f"or opt out with `otterstack config {app.name} require_healthcheck off`"
                 )
 
-    def _wait_healthy(self, app: App, release: Release, model: ComposeModel,
-                      timeout: int) -> None:
-        expected = {s.name: s.replicas for s in model.services.values() if s.replicas}
+    def _wait_healthy(self, app: App, project: str, expected: dict[str, int],
+                      timeout: int, services: tuple[str, ...] | None = None) -> None:
+        """Poll until every expected service is ready; fail at once on exit/restart/unhealthy.
+        `services` limits the poll to those services (the singletons of the state project)."""
+        expected = {name: count for name, count in expected.items() if count}
         deadline = time.monotonic() + timeout
         last = ""
         while True:
-            snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc,
-                                                                            release.project)]
+            snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc, project)]
+            if services is not None:
+                snaps = [s for s in snaps if s.service in services]
             verdict = evaluate(snaps, expected, app.settle_seconds)
             if verdict.state == "ready":
                 self.out.step("healthy", verdict.detail)
@@ -268,6 +328,8 @@ class Deployer:
         except OtterError as exc:
             self.out.warn("rollback", f"{exc}")
         gitops.remove_worktree(repo, self.paths.worktree(app.name, release.name))
+        if self.paths.current(app.name).is_symlink() and old and old.worktree:
+            self.paths.point_current(app.name, Path(old.worktree))  # singletons' directory
         self.state.update_release(release.id, status="failed", reason=reason,
                                   finished_at=time.time(), worktree="")
         self.out.step("rollback", f"{release.name} removed in "

@@ -165,11 +165,16 @@ class App:
     def projects(self) -> list[str]:
         out = run(["docker", "ps", "-a", "--format",
                    '{{.Label "com.docker.compose.project"}}']).stdout.split()
-        return sorted({p for p in out if re.fullmatch(rf"{self.name}-r\d+", p)})
+        return sorted({p for p in out if re.fullmatch(rf"{self.name}-(r\d+|state)", p)})
 
     def cleanup(self) -> None:
         for project in self.projects():
             run(["docker", "compose", "-p", project, "down", "-t", "0", "--remove-orphans"])
+        label = f"label=dev.otterstack.app={self.name}"
+        for kind in ("volume", "network"):
+            ids = run(["docker", kind, "ls", "-q", "--filter", label]).stdout.split()
+            if ids:
+                run(["docker", kind, "rm", *ids])
 
 
 def example_files(index_text: str = "hello") -> dict[str, str]:
