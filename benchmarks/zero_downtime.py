@@ -15,35 +15,13 @@ to 127.0.0.1 only; the run is bounded and stops by itself.
 
 import argparse
 import json
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import HOST, BenchApp  # noqa: E402
 from loadgen import Load  # noqa: E402
-
-HOST = "hello.localhost"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def sh(args: list[str], env: dict[str, str], cwd: Path | None = None, check: bool = True
-       ) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        sys.exit(f"failed: {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def main() -> int:
@@ -56,41 +34,14 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the app and Traefik running")
     args = parser.parse_args()
 
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        sys.exit("no Docker Engine: run scripts/setup-docker.sh first")
-    run_id = uuid.uuid4().hex[:6]
-    work = Path(tempfile.mkdtemp(prefix="otterstack-bench-"))
-    app = f"bench-{run_id}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "OTTERSTACK_"))}
-    env.update(OTTERSTACK_HOME=str(work / "home"), OTTERSTACK_BIN_DIR=str(work / "bin"),
-               OTTERSTACK_DATA_DIR=str(work / "data"), NO_COLOR="1",
-               GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@localhost",
-               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@localhost")
-    otter = str(work / "home" / "venv" / "bin" / "otterstack")
-    traefik_name, network = f"otterstack-bench-{run_id}", f"otterstack-bench-{run_id}"
-    http_port, api_port = free_port(), free_port()
-    repo = work / f"{app}.git"
-    src = work / "src"
+    bench = BenchApp("bench")
     try:
-        print(f"installing into {work} ...", flush=True)
-        sh([str(ROOT / "install.sh"), app, "--repo", str(repo), "--traefik-routing"], env)
-        sh([otter, "traefik", "up", "--name", traefik_name, "--network", network, "--bind",
-            "127.0.0.1", "--http-port", str(http_port), "--api-port", str(api_port)], env)
-        sh([otter, "config", "--global", "traefik_container", traefik_name], env)
-        shutil.copytree(ROOT / "examples" / "hello", src)
-        good_dockerfile = (src / "Dockerfile").read_text()
-        sh(["git", "init", "-q", "-b", "main"], env, src)
-        sh(["git", "remote", "add", "production", str(repo)], env, src)
+        bench.setup()
 
         def push(label: str, healthy: bool) -> tuple[bool, float]:
-            (src / "www" / "index.html").write_text(f"{label}\n")
-            (src / "Dockerfile").write_text(
-                good_dockerfile if healthy else good_dockerfile.replace("/health", "/missing"))
-            sh(["git", "add", "-A"], env, src)
-            sh(["git", "commit", "-qm", label], env, src)
+            bench.commit(label, healthy)
             started = time.monotonic()
-            proc = sh(["git", "push", "production", "main"], env, src, check=False)
-            ok = "==> deployed" in proc.stdout + proc.stderr
+            ok = "==> deployed" in bench.push()
             return ok, time.monotonic() - started
 
         ok, _ = push("v0", True)
@@ -101,10 +52,10 @@ def main() -> int:
             plan.append((f"v{n}", True))
             if args.bad_every and n % args.bad_every == 0:
                 plan.append((f"bad{n}", False))
-        print(f"load: {args.threads} threads on 127.0.0.1:{http_port} (Host {HOST}); "
+        print(f"load: {args.threads} threads on 127.0.0.1:{bench.http_port} (Host {HOST}); "
               f"{len(plan)} deploys", flush=True)
         outcomes = []
-        with Load(http_port, HOST, threads=args.threads, max_seconds=1800) as load:
+        with Load(bench.http_port, HOST, threads=args.threads, max_seconds=1800) as load:
             time.sleep(1)
             for label, healthy in plan:
                 ok, took = push(label, healthy)
@@ -113,9 +64,7 @@ def main() -> int:
                       f"{'deployed' if ok else 'FAILED'} in {took:.1f} s", flush=True)
             time.sleep(1)
             result = load.stop()
-        releases = json.loads(sh([otter, "releases", app, "--json", "--limit", "1000"],
-                                 env).stdout)
-        report = summarize(app, releases, result, outcomes)
+        report = summarize(bench.name, bench.releases(), result, outcomes)
         print_report(report, args.threads)
         if args.json:
             args.json.write_text(json.dumps(report, indent=2))
@@ -124,15 +73,7 @@ def main() -> int:
         return 0 if good else 1
     finally:
         if not args.keep:
-            projects = subprocess.run(
-                ["docker", "ps", "-a", "--format", '{{.Label "com.docker.compose.project"}}'],
-                capture_output=True, text=True).stdout.split()
-            for project in {p for p in projects if p.startswith(f"{app}-r")}:
-                subprocess.run(["docker", "compose", "-p", project, "down", "-t", "0"],
-                               capture_output=True)
-            subprocess.run(["docker", "rm", "-f", traefik_name], capture_output=True)
-            subprocess.run(["docker", "network", "rm", network], capture_output=True)
-            shutil.rmtree(work, ignore_errors=True)
+            bench.close()
 
 
 def summarize(app: str, releases: list[dict], result, outcomes) -> dict:

@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from .errors import OtterError
 from .names import short, validate_app_name, validate_branch_name, validate_compose_file
 from .paths import data_paths
 from .pipeline import Deployer, DeployRequest
-from .progress import Progress, use_color
+from .progress import Progress, render_event, use_color
 from .push import parse_ref_updates, plan_push
 from .release_plan import state_project
 from .state import APP_SETTINGS, GLOBAL_SETTINGS, App, State, dumps
@@ -57,7 +58,14 @@ KNOWN_PUSH_OPTIONS = {"skip-deploy", "health-timeout"}
 def cmd_hook(args: argparse.Namespace) -> int:
     """post-receive: read `old new ref` lines, deploy the app's branch, explain the rest."""
     gitops.clean_git_env()
-    for sig in (signal.SIGHUP, signal.SIGINT):  # a vanished pusher must not half-switch
+    # The deploy outlives the pusher: Ctrl-C or a dropped connection must not half-switch the
+    # app. Leave the pusher's process group (so its SIGINT reaches neither us nor compose)
+    # and ignore hangups; the progress stays in the release log (`otterstack logs APP -f`).
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    for sig in (signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
     progress = _progress(forced_color=True)
     validate_app_name(args.app)
@@ -158,6 +166,60 @@ def cmd_releases(args: argparse.Namespace) -> int:
     return 0
 
 
+# logs
+def cmd_logs(args: argparse.Namespace) -> int:
+    state = _state()
+    app = state.require_app(validate_app_name(args.app))
+    if args.containers is not None:
+        return _container_logs(state, app, args.containers, args.follow)
+    releases = state.releases(app.name, limit=100000)
+    if args.release:
+        releases = [r for r in releases if r.name == args.release]
+        if not releases:
+            raise OtterError(f"{app.name} has no release {args.release!r}; see "
+                             f"`otterstack releases {app.name}`")
+    if not releases or not releases[0].log_path:
+        raise OtterError(f"{app.name} has no deploy log yet")
+    release = releases[0]
+    color = use_color(sys.stdout)
+    offset = 0
+    while True:
+        try:
+            with open(release.log_path, encoding="utf-8") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+        except FileNotFoundError as exc:
+            raise OtterError(f"the log of {release.name} is gone ({release.log_path})") from exc
+        complete = chunk[: chunk.rfind("\n") + 1]
+        offset += len(complete.encode("utf-8"))
+        finished = False
+        for line in complete.splitlines():
+            event = json.loads(line)
+            print(render_event(event, color), flush=True)
+            finished = finished or event.get("step") == "result"
+        if finished or not args.follow:
+            return 0
+        if state.release(release.id).status != "deploying" and not chunk:
+            return 0
+        time.sleep(0.3)
+
+
+def _container_logs(state: State, app: App, service: str, follow: bool) -> int:
+    """The running containers' own logs: the active release's, or a singleton's."""
+    active = state.active_release(app.name)
+    project = active.project if active else ""
+    if service and service in {c["service"] for c in _containers(state_project(app.name))}:
+        project = state_project(app.name)
+    if not project:
+        raise OtterError(f"{app.name} has no active release")
+    args = ["docker", "compose", "-p", project, "logs", "--tail", "200"]
+    if follow:
+        args.append("--follow")
+    if service:
+        args += ["--", service]
+    return subprocess.run(args, check=False).returncode
+
+
 # configuration
 def _parse_value(key: str, kind: type, text: str) -> Any:
     if kind is bool:
@@ -256,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_releases)
+
+    p = sub.add_parser("logs", help="a release's deploy log, or with --app the containers' logs")
+    p.add_argument("app")
+    p.add_argument("--release", help="release name like r12 (default: the latest)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep following until it ends")
+    p.add_argument("--app", dest="containers", nargs="?", const="", metavar="SERVICE",
+                   help="show the running containers' logs instead (optionally one service)")
+    p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("config", help="show or change settings: config APP [KEY [VALUE]]")
     p.add_argument("--global", dest="glob", action="store_true",

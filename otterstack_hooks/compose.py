@@ -1,6 +1,8 @@
 """Docker Compose v2 CLI I/O. Argument lists only; no shell ever sees user text."""
 
+import ctypes
 import json
+import signal
 import subprocess
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -28,12 +30,21 @@ class ComposeTarget:
         return args
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the deploy process dies, so a killed deploy never
+    leaves a `docker compose up` running on behind the recovery of the next one."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _run(args: Sequence[str], cwd: Path | None = None, timeout: float = 120
          ) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
             list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )
     except FileNotFoundError as exc:
         raise OtterError(
@@ -68,6 +79,7 @@ def stream(args: Sequence[str], cwd: Path, on_line: Callable[[str], None],
         proc = subprocess.Popen(
             list(args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1,
+            preexec_fn=_die_with_parent,
         )
     except FileNotFoundError as exc:
         raise OtterError("the docker client is not installed") from exc

@@ -346,6 +346,18 @@ class Deployer:
     def recover(self, app: App, repo: git.Repo) -> None:
         """Clean up after a deploy that died: called with the lock held, so none is running."""
         for stale in self.state.releases_with_status(app.name, "deploying"):
+            snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc,
+                                                                            stale.project)]
+            if stale.healthy_at is not None and snaps and all(
+                    s.status == "running" and s.health in (None, "healthy") for s in snaps):
+                # Healthy, so Traefik may already send it traffic: tearing it down would drop
+                # requests. Finish the switch instead; the old release is stopped below.
+                self.out.warn("recover", f"{stale.name} was interrupted after it became healthy "
+                              f"(pid {stale.pid} died); completing its switch")
+                self.state.activate(stale, self.state.active_release(app.name))
+                self.state.update_release(
+                    stale.id, reason="completed by recovery after the deploy process died")
+                continue
             self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} died); "
                           "removing it")
             compose.down(stale.project, timeout=0)
@@ -353,10 +365,7 @@ class Deployer:
             self.state.update_release(stale.id, status="interrupted", worktree="",
                                       reason="deploy process died before it finished",
                                       finished_at=time.time())
-        active = self.state.active_release(app.name)
         for rel in self.state.releases_with_status(app.name, "superseded"):
-            if active is None or rel.id > active.id:
-                continue
             running = [a for a in engine.project_containers(self.dc, rel.project)
                        if a["State"]["Status"] == "running"]
             if running:

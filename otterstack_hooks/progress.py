@@ -89,20 +89,9 @@ class Progress:
             pass  # a full disk must not turn a good deploy into a failed one
 
     def _render(self, _logger: Any, _method: str, event: dict[str, Any]) -> str:
-        kind = event["kind"]
-        if kind == "detail" and self.quiet_details:
+        if event["kind"] == "detail" and self.quiet_details:
             raise structlog.DropEvent
-        step = event.get("step", "")
-        text = str(event["event"])
-        if kind == "detail":
-            line = f"{'':>8}  {'':<9} | {text}"
-        elif kind in ("ok", "error") and step == "result":
-            line = f"==> {text}"
-        else:
-            line = f"{event['elapsed']:>7.1f}s  {step:<9} {text}"
-        if self.color and COLORS.get(kind):
-            line = f"{COLORS[kind]}{line}{RESET}"
-        return line
+        return render_event(event, self.color)
 
     # the API the pipeline uses
     def step(self, step: str, message: str, **fields: Any) -> None:
@@ -116,3 +105,19 @@ class Progress:
 
     def result(self, ok: bool, message: str, **fields: Any) -> None:
         self.log.info(message, step="result", kind="ok" if ok else "error", **fields)
+
+
+def render_event(event: dict[str, Any], color: bool) -> str:
+    """One event as the terminal line people read (also used to replay a release log)."""
+    kind = event.get("kind", "info")
+    step = event.get("step", "")
+    text = str(event.get("event", ""))
+    if kind == "detail":
+        line = f"{'':>8}  {'':<9} | {text}"
+    elif kind in ("ok", "error") and step == "result":
+        line = f"==> {text}"
+    else:
+        line = f"{float(event.get('elapsed', 0)):>7.1f}s  {step:<9} {text}"
+    if color and COLORS.get(kind):
+        line = f"{COLORS[kind]}{line}{RESET}"
+    return line

@@ -1,0 +1,133 @@
+"""Faults: a deploy killed at any step, a pusher who hits Ctrl-C, pushes racing each other."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import example_files, wait_for
+from loadgen import Load
+
+HOST = "hello.localhost"
+# (step, text in the progress line after which the deploy is SIGKILLed)
+KILL_POINTS = [
+    ("lock", "deploy lock"),
+    ("checkout", "worktree"),
+    ("build", "building"),
+    ("start", "starting"),
+    ("health", "waiting"),
+    ("served", "answered"),
+    ("stop", "stopping"),
+]
+
+
+def consistent(app) -> None:
+    """No release is left deploying, and every container project and worktree is known."""
+    releases = app.releases()
+    assert all(r["status"] != "deploying" for r in releases), releases
+    known = {app.project(r["name"]) for r in releases
+             if r["status"] in ("active", "superseded") and r["worktree"]}
+    assert set(app.projects()) <= known, (app.projects(), known)
+    worktrees = {p.name for p in (app.data / "apps" / app.name / "releases").iterdir()}
+    assert worktrees == {r["name"] for r in releases if r["worktree"]}
+
+
+def deploy_and_kill(app, step: str, text: str) -> list[str]:
+    proc = subprocess.Popen([str(app.home / "venv" / "bin" / "otterstack"), "deploy", app.name],
+                            env=app.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    seen = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[1] == step and text in parts[2]:
+            proc.kill()
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    return seen
+
+
+@pytest.mark.parametrize("step, text", KILL_POINTS, ids=[s for s, _ in KILL_POINTS])
+def test_deploy_killed_at_any_step_keeps_site_up_and_next_push_works(routed_app, traefik,
+                                                                     step, text):
+    app = routed_app(example_files("v1"))
+    app.commit("v1")
+    assert "deployed" in app.push("main").result
+    app.write("www/index.html", "v2\n")
+    app.commit("v2")
+    assert "skip-deploy" in app.push("-o", "skip-deploy", "main").result
+    with Load(traefik.http_port, HOST, threads=2, max_seconds=180) as load:
+        deploy_and_kill(app, step, text)
+        time.sleep(2)
+        status, _, body = traefik.get(HOST)
+        assert status == 200 and body in ("v1\n", "v2\n")
+        app.write("www/index.html", "v3\n")
+        app.commit("v3")
+        push = app.push("main")
+        result = load.stop()
+    assert "deployed" in push.result, push.output
+    assert result.failed == 0, result.failures
+    assert traefik.get(HOST)[2] == "v3\n"
+    killed = app.releases()[1]
+    assert killed["status"] in ("interrupted", "superseded"), killed
+    if killed["status"] == "interrupted":
+        assert "died" in killed["reason"]
+    consistent(app)
+
+
+def test_pusher_ctrl_c_does_not_stop_the_deploy(routed_app, traefik):
+    app = routed_app(example_files("one"))
+    app.commit("one")
+    assert "deployed" in app.push("main").result
+    app.write("www/index.html", "two\n")
+    app.commit("two")
+    push = subprocess.Popen(["git", "-C", str(app.src), "push", "production", "main"],
+                            env=app.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    assert push.stdout is not None
+    for line in push.stdout:
+        if " start " in line:
+            break
+    os.killpg(push.pid, signal.SIGINT)  # what Ctrl-C in the pusher's terminal does
+    push.wait(timeout=30)
+    wait_for(lambda: app.releases()[-1]["status"] != "deploying", timeout=120)
+    assert app.releases()[-1]["status"] == "active"
+    assert traefik.get(HOST)[2] == "two\n"
+    logs = app.otter("logs", app.name, "--follow")
+    assert logs.returncode == 0 and f"==> deployed {app.name}" in logs.stdout
+    consistent(app)
+
+
+def test_five_quick_pushes_deploy_the_newest_once(make_app):
+    app = make_app()
+    pushes = []
+    shas = []
+    for n in range(1, 6):
+        app.write("www/index.html", f"c{n}\n")
+        shas.append(app.commit(f"c{n}"))
+        pushes.append(app.push_bg("main"))
+        wait_for(lambda s=shas[-1]: s in app.git("ls-remote", "production", "main").stdout,
+                 timeout=60)
+    outputs = [p.communicate(timeout=600)[0] for p in pushes]
+    releases = app.releases()
+    assert [r["sha"] for r in releases] == [shas[0], shas[4]], releases
+    assert releases[0]["finished_at"] <= releases[1]["started_at"]
+    assert f"deployed {app.name} {shas[4][:7]}" in outputs[4]
+    for n in (1, 2, 3):
+        assert "skipped: a newer push" in outputs[n], outputs[n]
+    assert app.answer("r2").strip() == "c5"
+
+
+def test_two_apps_deploy_in_parallel(make_app):
+    apps = [make_app(), make_app()]
+    for app in apps:
+        app.commit("first")
+    procs = [app.push_bg("main") for app in apps]
+    for proc in procs:
+        assert "==> deployed" in proc.communicate(timeout=300)[0]
+    (a,), (b,) = apps[0].releases(), apps[1].releases()
+    assert a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"], \
+        "deploys of different apps ran one after the other"
