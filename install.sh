@@ -14,7 +14,7 @@ usage: ./install.sh APP [--repo PATH] [--branch BRANCH] [--compose-file FILE] [-
   --branch BRANCH     the branch whose pushes deploy (default: main)
   --compose-file FILE compose file in the repo (default: compose.yaml, docker-compose.yml, ...)
   --traefik-routing   switch traffic through Traefik with zero downtime (needs a Traefik:
-                      \`otterstack traefik up\` starts one)
+                      \`otterstack traefik up\` starts one); --no-traefik-routing turns it off
 
 Environment: OTTERSTACK_DATA_DIR (state), OTTERSTACK_HOME (the virtualenv),
 OTTERSTACK_BIN_DIR (where the \`otterstack\` link goes).

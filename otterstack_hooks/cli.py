@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from . import engine, gitops
+from . import engine, secrets
 from . import traefik as traefik_io
 from .errors import OtterError
 from .names import short, validate_app_name, validate_branch_name, validate_compose_file
@@ -40,14 +40,37 @@ def _progress(forced_color: bool = False) -> Progress:
 
 
 # deploy
+ENV_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "NO_COLOR", "DOCKER_HOST",
+            "DOCKER_CONFIG", "DOCKER_CONTEXT", "XDG_DATA_HOME", "OTTERSTACK_DATA_DIR",
+            "OTTERSTACK_DEBUG")
+
+
+def minimal_environment() -> None:
+    """Deploy with the same small, explicit environment from the hook and from a shell, so
+    `${VAR}` in a compose file cannot mean one thing on push and another on redeploy."""
+    for key in [k for k in os.environ if k not in ENV_KEPT]:
+        del os.environ[key]
+
+
+def health_timeout(value: str | int | None) -> int | None:
+    if value is None:
+        return None
+    text = str(value)
+    if not text.isdigit() or not 1 <= int(text) <= 3600:
+        raise OtterError(f"health timeout {text!r}: give whole seconds, 1-3600")
+    return int(text)
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     validate_app_name(args.app)
+    timeout = health_timeout(args.health_timeout)
+    minimal_environment()
     state = _state()
     app = state.require_app(args.app)
     deployer = Deployer(data_paths(), state, _progress())
     outcome = deployer.deploy(DeployRequest(
         app=app.name, ref=args.ref or f"refs/heads/{app.branch}", trigger="manual",
-        pushed_by=os.environ.get("USER", ""), health_timeout=args.health_timeout))
+        pushed_by=os.environ.get("USER", ""), health_timeout=timeout))
     return 0 if outcome.ok else 1
 
 
@@ -57,7 +80,7 @@ KNOWN_PUSH_OPTIONS = {"skip-deploy", "health-timeout"}
 
 def cmd_hook(args: argparse.Namespace) -> int:
     """post-receive: read `old new ref` lines, deploy the app's branch, explain the rest."""
-    gitops.clean_git_env()
+    minimal_environment()  # drops the GIT_* variables of the push too
     # The deploy outlives the pusher: Ctrl-C or a dropped connection must not half-switch the
     # app. Leave the pusher's process group (so its SIGINT reaches neither us nor compose)
     # and ignore hangups; the progress stays in the release log (`otterstack logs APP -f`).
@@ -84,12 +107,11 @@ def cmd_hook(args: argparse.Namespace) -> int:
         progress.result(True, f"{app.name} {short(plan.deploy.new)} pushed, not deployed "
                         "(push option skip-deploy)")
         return 0
-    timeout = None
-    if "health-timeout" in options:
-        value = options["health-timeout"]
-        if not value.isdigit() or not 1 <= int(value) <= 3600:
-            raise OtterError(f"push option health-timeout={value!r}: give seconds, 1-3600")
-        timeout = int(value)
+    try:
+        timeout = health_timeout(options.get("health-timeout"))
+    except OtterError as exc:
+        raise OtterError(f"push option health-timeout={options['health-timeout']!r}: give "
+                         "whole seconds, 1-3600") from exc
     outcome = Deployer(data_paths(), state, progress).deploy(DeployRequest(
         app=app.name, ref=plan.deploy.new, trigger="push", pushed_by=args.pusher,
         push_ref=plan.deploy.ref, only_if_branch_head=True, health_timeout=timeout))
@@ -166,6 +188,39 @@ def cmd_releases(args: argparse.Namespace) -> int:
     return 0
 
 
+# environment variables (secrets)
+def cmd_env(args: argparse.Namespace) -> int:
+    state = _state()
+    app = state.require_app(validate_app_name(args.app))
+    path = data_paths().env_file(app.name)
+    values = secrets.load(path)
+    if args.action == "set":
+        if not args.items:
+            raise OtterError("give at least one KEY=VALUE")
+        values.update(secrets.parse_assignment(item) for item in args.items)
+        secrets.save(path, values)
+        print(f"set {', '.join(sorted(secrets.parse_assignment(i)[0] for i in args.items))}; "
+              f"takes effect at the next deploy (now: otterstack deploy {app.name})")
+    elif args.action == "unset":
+        if not args.items:
+            raise OtterError("give at least one KEY")
+        missing = [k for k in map(secrets.validate_key, args.items) if k not in values]
+        if missing:
+            raise OtterError(f"{app.name} has no variable {', '.join(missing)}")
+        for key in args.items:
+            del values[key]
+        secrets.save(path, values)
+        print(f"unset {', '.join(args.items)}; takes effect at the next deploy")
+    else:
+        shown = {k: (v if args.show_values else secrets.REDACTED) for k, v in values.items()}
+        if args.json:
+            print(dumps(shown))
+        else:
+            for key, value in sorted(shown.items()):
+                print(f"{key}={value}")
+    return 0
+
+
 # logs
 def cmd_logs(args: argparse.Namespace) -> int:
     state = _state()
@@ -229,8 +284,9 @@ def _parse_value(key: str, kind: type, text: str) -> Any:
             return False
         raise OtterError(f"{key} takes on or off, not {text!r}")
     if kind is int:
-        if not text.isdigit() or int(text) < 1:
-            raise OtterError(f"{key} takes a positive whole number, not {text!r}")
+        least = 0 if key == "settle_seconds" else 1
+        if not text.isdigit() or int(text) < least:
+            raise OtterError(f"{key} takes a whole number of at least {least}, not {text!r}")
         return int(text)
     if key == "branch":
         return validate_branch_name(text)
@@ -305,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("deploy", help="deploy a commit by hand (redeploy); exit 1 on failure")
     p.add_argument("app")
     p.add_argument("ref", nargs="?", help="commit, branch or tag (default: the app's branch)")
-    p.add_argument("--health-timeout", type=int, metavar="SECONDS")
+    p.add_argument("--health-timeout", metavar="SECONDS")
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("status", help="the active release of each app and its containers")
@@ -318,6 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_releases)
+
+    p = sub.add_parser("env", help="the app's environment variables (secrets): "
+                       "env APP set KEY=VALUE... | unset KEY... | list [--show-values]")
+    p.add_argument("app")
+    p.add_argument("action", choices=["set", "unset", "list"])
+    p.add_argument("items", nargs="*", metavar="KEY[=VALUE]")
+    p.add_argument("--show-values", action="store_true", help="list: show the values")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_env)
 
     p = sub.add_parser("logs", help="a release's deploy log, or with --app the containers' logs")
     p.add_argument("app")

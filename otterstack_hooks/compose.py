@@ -21,10 +21,13 @@ class ComposeTarget:
     project: str
     directory: Path
     files: tuple[str, ...]
+    env_files: tuple[Path, ...] = ()  # for ${VAR} interpolation, later ones win
 
     def args(self) -> list[str]:
         args = ["docker", "compose", "-p", self.project, "--project-directory",
                 str(self.directory)]
+        for env_file in self.env_files:
+            args += ["--env-file", str(env_file)]
         for name in self.files:  # one -f per file: compose does not split on commas
             args += ["-f", str(self.directory / name)]
         return args
@@ -115,6 +118,12 @@ def up(target: ComposeTarget, services: Sequence[str], on_line: Callable[[str], 
         raise OtterError(f"starting the release failed: {_error_text(chr(10).join(tail))}")
 
 
+def pull(target: ComposeTarget, service: str) -> None:
+    proc = _run([*target.args(), "pull", "--", service], cwd=target.directory, timeout=900)
+    if proc.returncode != 0:
+        raise OtterError(f"pulling the image of {service} failed: {_error_text(proc.stderr)}")
+
+
 def stop(project: str, timeout: int | None = None) -> None:
     """Stop a release gracefully: SIGTERM, then its own stop grace period (or `timeout`)."""
     args = ["docker", "compose", "-p", project, "stop"]
@@ -125,11 +134,14 @@ def stop(project: str, timeout: int | None = None) -> None:
         raise OtterError(f"stopping {project} failed: {_error_text(proc.stderr)}")
 
 
-def down(project: str, timeout: int | None = None) -> None:
-    """Remove a release's containers and networks; named volumes are always kept."""
+def down(project: str, timeout: int | None = None, remove_images: bool = False) -> None:
+    """Remove a release's containers and networks (and the images it built, if asked);
+    named volumes are always kept."""
     args = ["docker", "compose", "-p", project, "down", "--remove-orphans"]
     if timeout is not None:
         args += ["--timeout", str(timeout)]
+    if remove_images:
+        args += ["--rmi", "local"]
     proc = _run(args, timeout=600)
     if proc.returncode != 0:
         raise OtterError(f"removing {project} failed: {_error_text(proc.stderr)}")

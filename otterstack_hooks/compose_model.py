@@ -38,8 +38,13 @@ class ComposeModel:
         return [s for s in self.services.values() if is_routed(s.labels)]
 
 
+# Values Go's strconv.ParseBool reads as true (compared lower-cased), as Traefik does.
+TRUE_VALUES = frozenset({"true", "t", "1"})
+
+
 def is_routed(labels: dict[str, str]) -> bool:
-    return str(labels.get("traefik.enable", "")).strip().lower() == "true"
+    """Whether Traefik (exposedbydefault=false) routes a service with these labels."""
+    return str(labels.get("traefik.enable", "")).strip().lower() in TRUE_VALUES
 
 
 def parse_config(config: Any, project: str) -> ComposeModel:

@@ -9,6 +9,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from .compose_model import is_routed
 from .errors import OtterError
 from .health import ContainerSnapshot
 from .names import printable
@@ -69,6 +70,9 @@ def snapshot(attrs: dict[str, Any]) -> ContainerSnapshot:
         exit_code=int(state.get("ExitCode", 0)),
         running_for=running_for,
         health_output=output,
+        restart_policy=((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get(
+            "Name") or "no",
+        routed=is_routed(labels),
     )
 
 
@@ -140,11 +144,13 @@ def ensure_network(dc: docker.DockerClient, app: str, name: str, spec: dict[str,
         return True
 
 
-def service_fingerprints(dc: docker.DockerClient, project: str) -> dict[str, tuple[str, str]]:
-    """service -> (container id, compose config hash): tells kept from recreated."""
+def service_fingerprints(dc: docker.DockerClient, project: str
+                         ) -> dict[str, tuple[str, str, int]]:
+    """service -> (container id, compose config hash, restart count): kept or recreated."""
     result = {}
     for attrs in project_containers(dc, project):
         labels = attrs.get("Config", {}).get("Labels") or {}
         result[labels.get(SERVICE_LABEL, "?")] = (
-            attrs["Id"], labels.get("com.docker.compose.config-hash", ""))
+            attrs["Id"], labels.get("com.docker.compose.config-hash", ""),
+            int(attrs.get("RestartCount", 0)))
     return result

@@ -19,6 +19,8 @@ class ContainerSnapshot:
     exit_code: int
     running_for: float  # seconds since it (last) started
     health_output: str = ""
+    restart_policy: str = "no"
+    routed: bool = False
 
 
 @dataclass(frozen=True)
@@ -28,17 +30,30 @@ class Verdict:
     failed_container: str | None = None
 
 
+def completed(snap: ContainerSnapshot) -> bool:
+    """A one-shot job (exit 0, no restart policy, not routed) that finished its work."""
+    return (snap.status == "exited" and snap.exit_code == 0 and snap.restart_policy == "no"
+            and not snap.routed)
+
+
 def evaluate(
-    snapshots: list[ContainerSnapshot], expected: dict[str, int], settle: float
+    snapshots: list[ContainerSnapshot], expected: dict[str, int], settle: float,
+    baseline: dict[str, int] | None = None,
 ) -> Verdict:
-    """Judge one poll of the release's containers against the services it should have."""
+    """Judge one poll of the release's containers against the services it should have.
+
+    `baseline` maps container id -> restarts it had before this deploy (kept singletons).
+    """
+    baseline = baseline or {}
     waiting: list[str] = []
     for snap in snapshots:
+        if completed(snap):
+            continue
         if snap.status in ("exited", "dead"):
             return Verdict(
                 "failed", f"service {snap.service} exited with code {snap.exit_code}", snap.id
             )
-        if snap.status == "restarting" or snap.restart_count > 0:
+        if snap.status == "restarting" or snap.restart_count > baseline.get(snap.id, 0):
             return Verdict(
                 "failed",
                 f"service {snap.service} is restart-looping (restarted {snap.restart_count}x, "
@@ -68,4 +83,5 @@ def evaluate(
 
 
 def _describe(snap: ContainerSnapshot) -> str:
-    return f"{snap.service} {'healthy' if snap.health else 'running'}"
+    state = "completed" if completed(snap) else "healthy" if snap.health else "running"
+    return f"{snap.service} {state}"

@@ -5,6 +5,7 @@ the user's original router names cannot survive next to the release-unique ones.
 services also join Traefik's network, keeping every network they already had.
 """
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -31,10 +32,15 @@ _Dumper.add_representer(
 )
 
 
-def render_state_override(plan: ReleasePlan, release: str) -> str | None:
+def render_state_override(plan: ReleasePlan, release: str, env_file: Path | None = None
+                          ) -> str | None:
     """Pin named volumes and networks to the app's own names (created by OtterStack), so every
-    release and the app's singletons share them; None if there is nothing to pin."""
+    release and the app's singletons share them, and hand every service the app's env file;
+    None if there is nothing to say."""
     document: dict[str, Any] = {}
+    if env_file is not None:
+        document["services"] = {name: {"env_file": [str(env_file)]}
+                                for name in (*plan.release_services, *plan.singletons)}
     if plan.volumes:
         document["volumes"] = {k: {"name": v, "external": True} for k, v in plan.volumes.items()}
     if plan.networks:

@@ -36,6 +36,10 @@ class Paths:
     def worktree(self, app: str, release: str) -> Path:
         return self.app_dir(app) / "releases" / release
 
+    def env_file(self, app: str) -> Path:
+        """The app's environment variables (secrets): 0600, outside any repo or worktree."""
+        return self.app_dir(app) / "env"
+
     def current(self, app: str) -> Path:
         """A stable path to the newest release's worktree: the project directory of the
         app's singletons, so their relative bind mounts do not change with every release."""

@@ -9,12 +9,12 @@ import os
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import docker
 import git
 
-from . import compose, engine, gitops
+from . import compose, engine, gitops, secrets
 from . import traefik as traefik_io
 from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
 from .errors import OtterError
@@ -72,6 +72,7 @@ class Deployer:
     # entry point
     def deploy(self, req: DeployRequest) -> Outcome:
         app = self.state.require_app(req.app)
+        self.out.redact = secrets.redactor(secrets.load(self.paths.env_file(app.name)))
         timeout = max(app.health_timeout, 60) + 600
         with app_lock(self.paths.lock(app.name), f"deploy {req.ref}", timeout,
                       lambda who: self.out.step("queue", f"another deploy of {app.name} is "
@@ -107,6 +108,7 @@ class Deployer:
                 return self._fail(app, repo, release, old,
                                   f"internal error ({type(exc).__name__}: {exc}); "
                                   f"details in {log_path}")
+            self._after_activation(app, repo, old)
             done = self.state.release(release.id)
             msg = (f"deployed {app.name} {short(sha)} ({release.name}) in "
                    f"{done.duration:.1f} s")
@@ -124,23 +126,31 @@ class Deployer:
         present = {n for n in (*COMPOSE_FILE_CANDIDATES, app.compose_file)
                    if n and (worktree / n).is_file()}
         compose_file = pick_compose_file(app.compose_file, present)
-        model = parse_config(
-            compose.config(compose.ComposeTarget(release.project, worktree, (compose_file,))),
-            release.project)
+        # As Compose itself does: paths resolve from the compose file's own directory.
+        subdir = PurePosixPath(compose_file).parent
+        project_dir = worktree / subdir
+        files = [PurePosixPath(compose_file).name]
+        env_files = tuple(f for f in (project_dir / ".env", self.paths.env_file(app.name))
+                          if f.is_file())
+        model = parse_config(compose.config(compose.ComposeTarget(
+            release.project, project_dir, tuple(files), env_files)), release.project)
         self.out.step("config", f"{compose_file}: {len(model.services)} service(s): "
                       f"{', '.join(model.services)}")
         plan = plan_release(model, app.name, release.project)
-        files = [compose_file]
-        state_override = render_state_override(plan, release.name)
+        self.state.update_release(release.id, services=",".join(plan.release_services))
+        app_env = self.paths.env_file(app.name)
+        state_override = render_state_override(plan, release.name,
+                                               app_env if app_env.exists() else None)
         if state_override is not None:
-            (worktree / STATE_OVERRIDE_FILE).write_text(state_override)
+            (project_dir / STATE_OVERRIDE_FILE).write_text(state_override)
             files.append(STATE_OVERRIDE_FILE)
         state_files = tuple(files)
 
-        routing = self._plan_routing(app, release, model.only(plan.release_services), worktree)
+        routing = self._plan_routing(app, release, model.only(plan.release_services),
+                                     project_dir)
         if routing is not None:
             files.append(OVERRIDE_FILE)
-        target = compose.ComposeTarget(release.project, worktree, tuple(files))
+        target = compose.ComposeTarget(release.project, project_dir, tuple(files), env_files)
         if len(files) > 1:
             compose.config(target)  # the merged files must be valid too
         self._ensure_shared(app, model, plan)
@@ -150,10 +160,11 @@ class Deployer:
             self._details = 0
             compose.build(target, plan.release_services,
                           lambda line: self._detail("build", line))
-        self._check_healthchecks(app, model.only(plan.release_services))
+        self._check_healthchecks(app, target, model.only(plan.release_services))
         timeout = req.health_timeout or app.health_timeout
         if plan.singletons:
-            self._update_singletons(app, model, plan, worktree, state_files, timeout)
+            self._update_singletons(app, model, plan, worktree, subdir, state_files,
+                                    env_files, timeout)
 
         self.out.step("start", f"starting {release.project} ({', '.join(plan.release_services)}"
                       f") next to {old.name if old else 'nothing (first release)'}")
@@ -169,13 +180,18 @@ class Deployer:
         self.state.update_release(release.id, served_at=time.time())
 
         self.state.activate(release, old)
-        if old is not None:
-            self.out.step("stop", f"stopping {old.name} ({short(old.sha)}) gracefully")
-            try:
+
+    def _after_activation(self, app: App, repo: git.Repo, old: Release | None) -> None:
+        """Stop the old release and prune. The new one serves already: nothing here may fail
+        the deploy (that would tear down the only release left serving), so problems warn."""
+        try:
+            if old is not None:
+                self.out.step("stop", f"stopping {old.name} ({short(old.sha)}) gracefully")
                 compose.stop(old.project)
-            except OtterError as exc:
-                self.out.warn("stop", f"{exc}; it no longer receives traffic")
-        self._prune(app, repo)
+            self._prune(app, repo)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            self.out.warn("cleanup", f"{exc}; the new release serves, and the next deploy "
+                          "finishes this cleanup")
 
     def _ensure_shared(self, app: App, model: ComposeModel, plan: ReleasePlan) -> None:
         """Create the app's pinned volumes and networks; they outlive every release."""
@@ -186,12 +202,14 @@ class Deployer:
             engine.ensure_network(self.dc, app.name, name, model.networks.get(key) or {})
 
     def _update_singletons(self, app: App, model: ComposeModel, plan: ReleasePlan,
-                           worktree: Path, files: tuple[str, ...], timeout: int) -> None:
+                           worktree: Path, subdir: PurePosixPath, files: tuple[str, ...],
+                           env_files: tuple[Path, ...], timeout: int) -> None:
         """Bring the app's singletons to this release's definition; compose recreates only
         those whose definition changed (stop, then start: never two at once)."""
         current = self.paths.current(app.name)
         self.paths.point_current(app.name, worktree)
-        target = compose.ComposeTarget(state_project(app.name), current, files)
+        target = compose.ComposeTarget(state_project(app.name), current / subdir, files,
+                                       env_files)
         builds = [s for s in plan.singletons if model.services[s].builds]
         if builds:
             self.out.step("build", f"building {', '.join(builds)} (singletons)")
@@ -199,8 +217,12 @@ class Deployer:
         before = engine.service_fingerprints(self.dc, target.project)
         compose.up(target, plan.singletons, lambda line: self._detail("state", line))
         after = engine.service_fingerprints(self.dc, target.project)
-        kept = [s for s in plan.singletons if s in before and before[s] == after.get(s)]
-        recreated = [s for s in plan.singletons if s in before and before[s] != after.get(s)]
+        # restarts a kept singleton had before this deploy are history, not a new failure
+        baseline = {cid: restarts for cid, _h, restarts in before.values()}
+        same = {s for s in plan.singletons
+                if s in before and s in after and before[s][:2] == after[s][:2]}
+        kept = [s for s in plan.singletons if s in same]
+        recreated = [s for s in plan.singletons if s in before and s not in same]
         started = [s for s in plan.singletons if s not in before]
         if kept:
             self.out.step("state", f"kept {', '.join(kept)} running (unchanged)")
@@ -210,7 +232,7 @@ class Deployer:
         if started:
             self.out.step("state", f"started {', '.join(started)} (runs once per app)")
         self._wait_healthy(app, target.project, {s: 1 for s in plan.singletons}, timeout,
-                           services=plan.singletons)
+                           services=plan.singletons, baseline=baseline)
 
     def _plan_routing(self, app: App, release: Release, model: ComposeModel,
                       worktree: Path) -> RoutingPlan | None:
@@ -237,26 +259,29 @@ class Deployer:
                           f"(priority {router.priority})")
         return plan
 
-    def _check_healthchecks(self, app: App, model: ComposeModel) -> None:
+    def _check_healthchecks(self, app: App, target: compose.ComposeTarget,
+                            model: ComposeModel) -> None:
+        """A routed service without a HEALTHCHECK would get traffic the moment it starts."""
         if not app.traefik_routing or not app.require_healthcheck:
             return
         for svc in model.routed():
             has = svc.healthcheck
             if has is None:
                 has = engine.image_has_healthcheck(self.dc, svc.image)
+                if has is None:  # not pulled yet: its HEALTHCHECK is in the image
+                    compose.pull(target, svc.name)
+                    has = engine.image_has_healthcheck(self.dc, svc.image)
             if not has:
                 raise OtterError(
                     f"service {svc.name} is routed by Traefik but has no HEALTHCHECK, so it "
-                    "would get traffic before it is ready. Add one to the service, e.g.\n"
-                    "    healthcheck:\n"
-                    "      test: [\"CMD\", \"wget\", \"-q\", \"-O\", \"/dev/null\", "
-                    "\"http://127.0.0.1:8000/\"]\n"
-                    "      interval: 2s\n"
-                    f"or opt out with `otterstack config {app.name} require_healthcheck off`"
-                )
+                    "would get traffic before it is ready: add one to the service (e.g. "
+                    "`healthcheck: {test: [CMD, wget, -q, -O, /dev/null, "
+                    "http://127.0.0.1:8000/], interval: 2s}`) or to its Dockerfile, or opt out "
+                    f"with `otterstack config {app.name} require_healthcheck off`")
 
     def _wait_healthy(self, app: App, project: str, expected: dict[str, int],
-                      timeout: int, services: tuple[str, ...] | None = None) -> None:
+                      timeout: int, services: tuple[str, ...] | None = None,
+                      baseline: dict[str, int] | None = None) -> None:
         """Poll until every expected service is ready; fail at once on exit/restart/unhealthy.
         `services` limits the poll to those services (the singletons of the state project)."""
         expected = {name: count for name, count in expected.items() if count}
@@ -266,7 +291,7 @@ class Deployer:
             snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc, project)]
             if services is not None:
                 snaps = [s for s in snaps if s.service in services]
-            verdict = evaluate(snaps, expected, app.settle_seconds)
+            verdict = evaluate(snaps, expected, app.settle_seconds, baseline or {})
             if verdict.state == "ready":
                 self.out.step("healthy", verdict.detail)
                 return
@@ -304,27 +329,29 @@ class Deployer:
                     break
                 if time.monotonic() > deadline:
                     raise OtterError(
-                        f"Traefik does not send http://{check.host}{check.path} to the new "
+                        f"Traefik does not send http://{check.host}:{check.port}{check.path} "
+                        "to the new "
                         f"release (last answer: {status} from {answered or 'unknown'})")
                 time.sleep(0.2)
         for note in plan.notes:
             self.out.step("served", note)
 
     def _detail(self, step: str, line: str) -> None:
+        """Command output: all of it to the release log, the first lines to the terminal."""
         self._details += 1
-        if self._details <= MAX_DETAIL_LINES:
-            self.out.detail(step, line)
-        elif self._details == MAX_DETAIL_LINES + 1:
-            self.out.detail(step, "... more output in the release log "
-                            "(`otterstack releases APP` shows where)")
+        if self._details == MAX_DETAIL_LINES + 1:
+            self.out.detail(step, "... the rest is in the release log "
+                            "(`otterstack logs APP --release RELEASE`)")
+        self.out.detail(step, line, terminal=self._details <= MAX_DETAIL_LINES)
 
     # failure, recovery and pruning
     def _fail(self, app: App, repo: git.Repo, release: Release, old: Release | None,
               reason: str) -> Outcome:
+        reason = self.out.redact(reason)  # it is stored and shown by `releases`
         started = time.monotonic()
         self.out.step("rollback", f"removing {release.name}", reason=reason)
         try:
-            compose.down(release.project, timeout=0)
+            compose.down(release.project, timeout=0, remove_images=True)
         except OtterError as exc:
             self.out.warn("rollback", f"{exc}")
         gitops.remove_worktree(repo, self.paths.worktree(app.name, release.name))
@@ -348,15 +375,19 @@ class Deployer:
         for stale in self.state.releases_with_status(app.name, "deploying"):
             snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc,
                                                                             stale.project)]
-            if stale.healthy_at is not None and snaps and all(
-                    s.status == "running" and s.health in (None, "healthy") for s in snaps):
-                # Healthy, so Traefik may already send it traffic: tearing it down would drop
-                # requests. Finish the switch instead; the old release is stopped below.
-                self.out.warn("recover", f"{stale.name} was interrupted after it became healthy "
-                              f"(pid {stale.pid} died); completing its switch")
+            expected = set(filter(None, stale.services.split(",")))
+            if (snaps and expected <= {s.service for s in snaps}
+                    and all(s.status == "running" and s.health in (None, "healthy")
+                            for s in snaps)):
+                # Healthy now (it kept starting after its deploy died), so Traefik may already
+                # send it traffic: tearing it down would drop requests. Finish the switch
+                # instead; the old release is stopped below.
+                self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} died) "
+                              "but is healthy and may be serving; completing its switch")
                 self.state.activate(stale, self.state.active_release(app.name))
                 self.state.update_release(
-                    stale.id, reason="completed by recovery after the deploy process died")
+                    stale.id, healthy_at=stale.healthy_at or time.time(),
+                    reason="completed by recovery after the deploy process died")
                 continue
             self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} died); "
                           "removing it")
@@ -384,7 +415,7 @@ class Deployer:
             self.out.step("prune", f"removing old release {rel.name} (keeping "
                           f"{app.keep_releases})")
             try:
-                compose.down(rel.project)
+                compose.down(rel.project, remove_images=True)
             except OtterError as exc:
                 self.out.warn("prune", str(exc))
                 continue

@@ -8,6 +8,7 @@ A vanished terminal (the pusher hit Ctrl-C or lost the connection) never stops t
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,6 +52,7 @@ class Progress:
         self.color = color
         self.quiet_details = quiet_details
         self.log_path: Path | None = None
+        self.redact: Callable[[str], str] = lambda text: text
         self._pending: list[dict[str, Any]] = []
         self.terminal = _Terminal(stream)
         self.log = structlog.wrap_logger(
@@ -68,6 +70,9 @@ class Progress:
 
     # structlog processors
     def _add_fields(self, _logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        for key, value in event.items():  # secrets never reach a terminal or a log file
+            if isinstance(value, str):
+                event[key] = self.redact(value)
         event["elapsed"] = round(time.monotonic() - self.start, 2)
         event["ts"] = time.time()
         event.setdefault("kind", "warning" if method == "warning" else
@@ -89,7 +94,7 @@ class Progress:
             pass  # a full disk must not turn a good deploy into a failed one
 
     def _render(self, _logger: Any, _method: str, event: dict[str, Any]) -> str:
-        if event["kind"] == "detail" and self.quiet_details:
+        if event["kind"] == "detail" and (self.quiet_details or not event.get("terminal", True)):
             raise structlog.DropEvent
         return render_event(event, self.color)
 
@@ -97,8 +102,8 @@ class Progress:
     def step(self, step: str, message: str, **fields: Any) -> None:
         self.log.info(message, step=step, **fields)
 
-    def detail(self, step: str, line: str) -> None:
-        self.log.info(line, step=step, kind="detail")
+    def detail(self, step: str, line: str, terminal: bool = True) -> None:
+        self.log.info(line, step=step, kind="detail", terminal=terminal)
 
     def warn(self, step: str, message: str, **fields: Any) -> None:
         self.log.warning(message, step=step, **fields)

@@ -54,6 +54,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE releases ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 3: the services a release starts, so recovery can tell a complete release from a torso
+    """
+    ALTER TABLE releases ADD COLUMN services TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 APP_SETTINGS: dict[str, type] = {
@@ -107,6 +111,7 @@ class Release:
     served_at: float | None
     finished_at: float | None
     priority: int
+    services: str
 
     @property
     def duration(self) -> float | None:

@@ -42,8 +42,9 @@ def find_container(dc: docker.DockerClient, wanted: str) -> dict[str, Any] | Non
             image = item.get("Image", "")
             if wanted:
                 hit = wanted in names or image == wanted or image.split(":")[0] == wanted
-            else:
-                hit = any("traefik" in n for n in names) or "traefik" in image.split(":")[0]
+            else:  # ours (`otterstack traefik up`), or any container of a traefik image
+                hit = ("dev.otterstack.traefik" in (item.get("Labels") or {})
+                       or image.split(":")[0].rsplit("/", 1)[-1] == "traefik")
             if hit:
                 return dc.api.inspect_container(item["Id"])
     return None
@@ -82,7 +83,11 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str
             "`otterstack traefik up` starts one configured this way"
         )
     entrypoints = {}
-    for entry in _get_json(f"{api}/api/entrypoints"):
+    try:
+        listed = _get_json(f"{api}/api/entrypoints")
+    except (OSError, ValueError) as exc:
+        raise OtterError(f"Traefik's API at {api} did not list its entrypoints ({exc})") from exc
+    for entry in listed:
         port = str(entry.get("address", "")).rsplit(":", 1)[-1]
         if f"{port}/tcp" in published:
             entrypoints[entry["name"]] = published[f"{port}/tcp"]

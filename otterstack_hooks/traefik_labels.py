@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .compose_model import is_routed
+
 _PROTOCOLS = frozenset({"http", "tcp", "udp"})
 _KINDS = frozenset({"routers", "services", "middlewares"})
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _RELEASE = re.compile(r"[a-z0-9-]+")
 # Header names end up as a label path segment, so they must not contain '.'.
 _HEADER = re.compile(r"[A-Za-z0-9_-]+")
-# Values Go's strconv.ParseBool reads as true (compared lower-cased), which Traefik uses.
-_TRUE = frozenset({"true", "t", "1"})
 _PRIORITY = re.compile(r"[0-9]{1,4}")
 _MAX_USER_PRIORITY = 9999
 _MAX_PRIORITY = 2**63 - 1 - 1000
@@ -130,7 +130,7 @@ def rewrite_project_labels(
     parsed = {
         service: [(key, value, _parse(service, key)) for key, value in labels.items()]
         for service, labels in services.items()
-        if labels.get("traefik.enable", "").lower() in _TRUE
+        if is_routed(labels)
     }
     context = _Release(release, priority_base, id_header, _defined_names(parsed))
     _check_id_middleware_free(context)
@@ -274,7 +274,9 @@ def _complete_router(
         out[router.key("priority")] = str(priority)
     if router.proto == "http" and context.id_header is not None:
         key = router.key("middlewares")
-        out[key] = ",".join([*_split(out.get(key, "")), context.id_middleware])
+        # first, so the header is set even when a later middleware answers by itself
+        # (a redirect, basic auth): the probe must see which release answered
+        out[key] = ",".join([context.id_middleware, *_split(out.get(key, ""))])
     return RouterInfo(
         protocol=router.proto,
         original=router.name,

@@ -54,7 +54,6 @@ fi
 
 # 3. busybox:latest built locally from Debian's static busybox
 if ! docker image inspect busybox:latest >/dev/null 2>&1; then
-  [ -x /bin/busybox ] && file_ok=1 || file_ok=0
   if ! ldd /bin/busybox 2>&1 | grep -q "not a dynamic"; then apt_install busybox-static; fi
   log "building busybox:latest"
   ctx=$(mktemp -d)

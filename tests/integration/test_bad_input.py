@@ -46,7 +46,7 @@ CASES = [
     Case("dockerfile-fails", {"Dockerfile": DOCKERFILE + "RUN false\n"}, "build failed"),
     Case("enormous-build-output", {"Dockerfile": DOCKERFILE.replace(
         "COPY www /www", "RUN i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done\n"
-        "COPY www /www")}, "more output in the release log", deploys=True),
+        "COPY www /www")}, "the rest is in the release log", deploys=True),
     Case("unknown-push-option", {}, "push option 'frobnicate' is not known",
          options=("-o", "frobnicate"), deploys=True),
     Case("bad-health-timeout-option", {}, "push option health-timeout='soon'",

@@ -116,7 +116,7 @@ def test_middlewares_defined_by_labels_follow_the_release(routed_app, traefik):
                 "docker-compose.traefik.yml").read_text()
     assert "labels: !override" in override
     p = app.project("r1")
-    wanted = f"traefik.http.routers.mw-{p}.middlewares: strip-{p},tag-{p},otterstack-id-{p}"
+    wanted = f"traefik.http.routers.mw-{p}.middlewares: otterstack-id-{p},strip-{p},tag-{p}"
     assert wanted in override
 
 

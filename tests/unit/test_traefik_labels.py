@@ -92,7 +92,7 @@ def test_middleware_defined_on_one_service_is_renamed_where_another_uses_it() ->
     assert "traefik.http.middlewares.login-r1.forwardauth.address" in out["auth"]
     assert (
         out["web"]["traefik.http.routers.web-r1.middlewares"]
-        == "login-r1,compress-r1,otterstack-id-r1"
+        == "otterstack-id-r1,login-r1,compress-r1"
     )
 
 
@@ -207,7 +207,7 @@ def test_option_spelling_is_kept_and_not_duplicated() -> None:
         "traefik.HTTP.Routers.site-r1.Rule": "Host(`a`)",
         "traefik.HTTP.Routers.site-r1.Priority": str(BASE + 5),
         "traefik.HTTP.Routers.site-r1.Service": "app-r1",
-        "traefik.HTTP.Routers.site-r1.Middlewares": "gzip-r1,otterstack-id-r1",
+        "traefik.HTTP.Routers.site-r1.Middlewares": "otterstack-id-r1,gzip-r1",
     }
 
 
@@ -616,7 +616,7 @@ def test_every_router_is_complete(project: dict[str, dict[str, str]]) -> None:
         assert labels[f"{key}.priority"] == str(info.priority)
         assert BASE <= info.priority < BASE + 10_000
         if info.protocol == "http":
-            assert labels[f"{key}.middlewares"].split(",")[-1] == "otterstack-id-r7"
+            assert labels[f"{key}.middlewares"].split(",")[0] == "otterstack-id-r7"
 
 
 @given(projects())
