@@ -30,6 +30,8 @@ def main() -> int:
     parser.add_argument("--bad-every", type=int, default=4,
                         help="after every Nth healthy deploy push an unhealthy one (default 4)")
     parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
+    parser.add_argument("--rollbacks", type=int, default=2,
+                        help="rollbacks to the previous release at the end (default 2)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--keep", action="store_true", help="leave the app and Traefik running")
     args = parser.parse_args()
@@ -62,9 +64,19 @@ def main() -> int:
                 outcomes.append((label, healthy, ok, took))
                 print(f"  {label:<6} {'healthy' if healthy else 'unhealthy':<9} "
                       f"{'deployed' if ok else 'FAILED'} in {took:.1f} s", flush=True)
+            rollbacks = []
+            for _ in range(args.rollbacks):
+                started = time.time()
+                proc = bench.sh([bench.otter, "rollback", bench.name], check=False)
+                ok = proc.returncode == 0
+                rollbacks.append((started, ok))
+                print(f"  rollback {'done' if ok else 'FAILED'} in {time.time() - started:.1f} s",
+                      flush=True)
             time.sleep(1)
             result = load.stop()
-        report = summarize(bench.name, bench.releases(), result, outcomes)
+        releases = bench.releases()
+        report = summarize(bench.name, releases, result, outcomes)
+        report["rollback_to_served"] = rollback_times(bench.name, releases, result, rollbacks)
         print_report(report, args.threads)
         if args.json:
             args.json.write_text(json.dumps(report, indent=2))
@@ -105,6 +117,17 @@ def summarize(app: str, releases: list[dict], result, outcomes) -> dict:
     }
 
 
+def rollback_times(app: str, releases: list[dict], result, rollbacks) -> list[float]:
+    """Seconds from `otterstack rollback` to the first response from the release it made."""
+    first_seen: dict[str, float] = {}
+    for ts, release in result.timeline:
+        first_seen.setdefault(release, ts)
+    made = [r for r in releases if r["trigger"] == "rollback"]
+    return [round(first_seen[f"{app}-{r['name']}"] - started, 2)
+            for r, (started, ok) in zip(made, rollbacks, strict=False)
+            if ok and f"{app}-{r['name']}" in first_seen]
+
+
 def print_report(report: dict, threads: int) -> None:
     print()
     print(f"{'release':<8} {'status':<11} {'healthy->served s':>18} {'failure->removed s':>19}")
@@ -126,6 +149,9 @@ def print_report(report: dict, threads: int) -> None:
     if removed:
         print(f"failure -> removed (s):           max {max(removed):.2f}, "
               f"mean {sum(removed) / len(removed):.2f} over {len(removed)} deploys")
+    rolled = report.get("rollback_to_served") or []
+    if rolled:
+        print(f"rollback command -> served (s):   {', '.join(f'{s:.2f}' for s in rolled)}")
 
 
 if __name__ == "__main__":

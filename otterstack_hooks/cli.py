@@ -74,6 +74,56 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Back to a retained release through the same health gate and switch, without a build."""
+    validate_app_name(args.app)
+    timeout = health_timeout(args.health_timeout)
+    minimal_environment()
+    state = _state()
+    app = state.require_app(args.app)
+    active = state.active_release(app.name)
+    retained = [r for r in state.releases(app.name, limit=100000)
+                if r.status == "superseded" and r.worktree]
+    if args.to:
+        target = next((r for r in state.releases(app.name, limit=100000)
+                       if r.name == args.to), None)
+        if target is None or target.status not in ("superseded", "active"):
+            raise OtterError(f"{app.name} has no release {args.to!r} to roll back to; "
+                             f"`otterstack releases {app.name}` lists them")
+        if target.status == "active":
+            raise OtterError(f"{target.name} is already the active release")
+    else:
+        older = [r for r in retained if active is None or r.id < active.id]
+        if not older:
+            raise OtterError(f"{app.name} has no earlier release to roll back to")
+        target = older[0]
+    progress = _progress()
+    progress.step("rollback", f"rolling {app.name} back to {target.name} ({short(target.sha)})"
+                  f"{' from ' + active.name if active else ''}")
+    outcome = Deployer(data_paths(), state, progress).deploy(DeployRequest(
+        app=app.name, ref=target.sha, trigger="rollback", pushed_by=os.environ.get("USER", ""),
+        push_ref=f"rollback to {target.name}", health_timeout=timeout,
+        reuse_images_of=target.project if target.worktree else ""))
+    if outcome.ok and args.pin:
+        state.pin(app.name, f"rolled back to {target.name}")
+        print(f"{app.name} is pinned: pushes are accepted but not deployed until "
+              f"`otterstack unpin {app.name}`")
+    return 0 if outcome.ok else 1
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    state = _state()
+    app = state.require_app(validate_app_name(args.app))
+    if args.command == "pin":
+        state.pin(app.name, args.reason or "pinned by hand")
+        print(f"{app.name} pinned: pushes are accepted but not deployed "
+              f"(`otterstack unpin {app.name}` to undo)")
+    else:
+        state.pin(app.name, "")
+        print(f"{app.name} unpinned: pushes deploy again")
+    return 0
+
+
 # the post-receive hook
 KNOWN_PUSH_OPTIONS = {"skip-deploy", "health-timeout"}
 
@@ -102,6 +152,10 @@ def cmd_hook(args: argparse.Namespace) -> int:
         progress.warn("push", f"push option {unknown!r} is not known and was ignored "
                       f"(known: {', '.join(sorted(KNOWN_PUSH_OPTIONS))})")
     if plan.deploy is None:
+        return 0
+    if app.pinned:
+        progress.result(True, f"{app.name} {short(plan.deploy.new)} pushed, not deployed: the "
+                        f"app is pinned ({app.pinned}); `otterstack unpin {app.name}` to undo")
         return 0
     if "skip-deploy" in options:
         progress.result(True, f"{app.name} {short(plan.deploy.new)} pushed, not deployed "
@@ -132,7 +186,8 @@ def _containers(project: str) -> list[dict[str, Any]]:
 def _app_status(state: State, app: App) -> dict[str, Any]:
     active = state.active_release(app.name)
     data: dict[str, Any] = {"app": app.name, "repo": app.repo, "branch": app.branch,
-                            "traefik_routing": app.traefik_routing, "active": None}
+                            "traefik_routing": app.traefik_routing, "pinned": app.pinned,
+                            "active": None}
     if active is not None:
         data["active"] = {**active.as_dict(), "containers": _containers(active.project)}
     data["singletons"] = _containers(state_project(app.name))
@@ -155,6 +210,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         active = item["active"]
         print(f"{item['app']}  (branch {item['branch']}, traefik routing "
               f"{'on' if item['traefik_routing'] else 'off'})")
+        if item["pinned"]:
+            print(f"  PINNED ({item['pinned']}): pushes are not deployed")
         if active is None:
             print("  no active release")
         else:
@@ -363,6 +420,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", nargs="?", help="commit, branch or tag (default: the app's branch)")
     p.add_argument("--health-timeout", metavar="SECONDS")
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("rollback", help="back to the previous (or a named) retained release, "
+                       "without a build, through the same health gate and switch")
+    p.add_argument("app")
+    p.add_argument("--to", metavar="RELEASE", help="release name like r12 (default: previous)")
+    p.add_argument("--pin", action="store_true", help="then pin the app (pushes not deployed)")
+    p.add_argument("--health-timeout", metavar="SECONDS")
+    p.set_defaults(func=cmd_rollback)
+
+    for name, text in (("pin", "pushes are accepted but not deployed"),
+                       ("unpin", "pushes deploy again")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("app")
+        if name == "pin":
+            p.add_argument("--reason", default="")
+        p.set_defaults(func=cmd_pin)
 
     p = sub.add_parser("status", help="the active release of each app and its containers")
     p.add_argument("app", nargs="?")

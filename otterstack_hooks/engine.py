@@ -154,3 +154,16 @@ def service_fingerprints(dc: docker.DockerClient, project: str
             attrs["Id"], labels.get("com.docker.compose.config-hash", ""),
             int(attrs.get("RestartCount", 0)))
     return result
+
+
+def image_exists(dc: docker.DockerClient, name: str) -> bool:
+    try:
+        dc.api.inspect_image(name)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def tag_image(dc: docker.DockerClient, source: str, target: str) -> None:
+    with engine_errors(f"tagging {source} as {target}"):
+        dc.api.tag(source, target, "latest")

@@ -40,11 +40,12 @@ MAX_DETAIL_LINES = 400
 class DeployRequest:
     app: str
     ref: str
-    trigger: str = "manual"  # push | manual
+    trigger: str = "manual"  # push | manual | rollback
     pushed_by: str = ""
     push_ref: str = ""
     only_if_branch_head: bool = False  # a push deploy skips if a newer push is waiting
     health_timeout: int | None = None
+    reuse_images_of: str = ""  # a rollback starts the images this project built: no build
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,11 @@ class Deployer:
             compose.config(target)  # the merged files must be valid too
         self._ensure_shared(app, model, plan)
 
-        if any(model.services[s].builds for s in plan.release_services):
+        builds = [s for s in plan.release_services if model.services[s].builds]
+        if builds and req.reuse_images_of and self._reuse_images(
+                req.reuse_images_of, release.project, builds):
+            self.out.step("build", f"reusing the images of {req.reuse_images_of}: no build")
+        elif builds:
             self.out.step("build", f"building {', '.join(plan.release_services)}")
             self._details = 0
             compose.build(target, plan.release_services,
@@ -192,6 +197,16 @@ class Deployer:
         except Exception as exc:  # noqa: BLE001 - see the docstring
             self.out.warn("cleanup", f"{exc}; the new release serves, and the next deploy "
                           "finishes this cleanup")
+
+    def _reuse_images(self, source: str, project: str, services: list[str]) -> bool:
+        """Tag a retained release's built images for the new project; False if one is gone."""
+        names = {s: f"{source}-{s}" for s in services}
+        if not all(engine.image_exists(self.dc, name) for name in names.values()):
+            self.out.warn("build", f"the images of {source} are gone (pruned): rebuilding")
+            return False
+        for service, name in names.items():
+            engine.tag_image(self.dc, name, f"{project}-{service}")
+        return True
 
     def _ensure_shared(self, app: App, model: ComposeModel, plan: ReleasePlan) -> None:
         """Create the app's pinned volumes and networks; they outlive every release."""

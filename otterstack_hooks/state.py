@@ -58,6 +58,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE releases ADD COLUMN services TEXT NOT NULL DEFAULT '';
     """,
+    # 4: pinning an app: pushes are accepted but not deployed
+    """
+    ALTER TABLE apps ADD COLUMN pinned TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 APP_SETTINGS: dict[str, type] = {
@@ -89,6 +93,7 @@ class App:
     created_at: float
     traefik_routing: bool
     require_healthcheck: bool
+    pinned: str  # why pushes do not deploy; empty: they do
 
 
 @dataclass
@@ -207,6 +212,9 @@ class State:
 
     def apps(self) -> list[App]:
         return [_row_to(App, r) for r in self.db.execute("SELECT * FROM apps ORDER BY name")]
+
+    def pin(self, name: str, reason: str) -> None:
+        self._write("UPDATE apps SET pinned = ? WHERE name = ?", (reason, name))
 
     def set_app_setting(self, name: str, key: str, value: Any) -> None:
         if key not in APP_SETTINGS:

@@ -171,3 +171,37 @@ def test_no_traefik_found_warns_and_deploys_without_routing(routed_app, traefik)
     assert "no running Traefik container found" in push.output
     assert "deployed" in push.result
     assert app.answer("r1").strip() == "solo"
+
+
+def test_rollback_is_a_zero_downtime_switch_without_a_build_and_pin_holds_pushes(
+        routed_app, traefik):
+    app = routed_app(example_files("v1"))
+    assert "no earlier release" in app.otter("rollback", app.name).stderr
+    sha1 = app.commit("v1")
+    assert "deployed" in app.push("main").result
+    app.write("www/index.html", "v2\n")
+    app.commit("v2")
+    assert "deployed" in app.push("main").result
+    with Load(traefik.http_port, HOST, threads=4, max_seconds=120) as load:
+        started = time.monotonic()
+        proc = app.otter("rollback", app.name, "--pin")
+        took = time.monotonic() - started
+        result = load.stop()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"reusing the images of {app.project('r1')}: no build" in proc.stdout
+    assert f"deployed {app.name} {sha1[:7]} (r3)" in proc.stdout
+    assert result.failed == 0, result.failures
+    assert traefik.get(HOST) == (200, app.project("r3"), "v1\n")
+    assert took < 30
+    r3 = app.releases()[-1]
+    assert r3["trigger"] == "rollback" and r3["sha"] == sha1
+    app.write("www/index.html", "v4\n")
+    app.commit("v4")
+    push = app.push("main")
+    assert "not deployed: the app is pinned (rolled back to r1)" in push.result, push.output
+    assert app.otter("unpin", app.name).returncode == 0
+    app.commit("v4 again")
+    assert "deployed" in app.push("main").result
+    assert traefik.get(HOST)[2] == "v4\n"
+    proc = app.otter("rollback", app.name, "--to", "r4")
+    assert proc.returncode == 2 and "r4 is already the active release" in proc.stderr
