@@ -76,6 +76,20 @@ def snapshot(attrs: dict[str, Any]) -> ContainerSnapshot:
     )
 
 
+def healthy_since(attrs: dict[str, Any]) -> float | None:
+    """When Docker last turned this container healthy: the end of the first passing check
+    after the last failing one in its health log; None without a healthcheck."""
+    log = ((attrs.get("State") or {}).get("Health") or {}).get("Log") or []
+    since = None
+    for entry in log:
+        if entry.get("ExitCode") == 0:
+            if since is None:
+                since = _parse_time(entry.get("End", ""))
+        else:
+            since = None
+    return since.timestamp() if since else None
+
+
 def project_containers(dc: docker.DockerClient, project: str) -> list[dict[str, Any]]:
     """Inspect data of every container of a compose project, running or not."""
     with engine_errors(f"listing containers of {project}"):

@@ -175,10 +175,10 @@ class Deployer:
                       f") next to {old.name if old else 'nothing (first release)'}")
         compose.up(target, plan.release_services, lambda line: self._detail("start", line))
 
-        self._wait_healthy(app, release.project,
-                           {s: model.services[s].replicas for s in plan.release_services},
-                           timeout)
-        self.state.update_release(release.id, healthy_at=time.time())
+        healthy_at = self._wait_healthy(
+            app, release.project,
+            {s: model.services[s].replicas for s in plan.release_services}, timeout)
+        self.state.update_release(release.id, healthy_at=healthy_at)
 
         if routing is not None:
             self._switch(routing, release)
@@ -296,20 +296,23 @@ class Deployer:
 
     def _wait_healthy(self, app: App, project: str, expected: dict[str, int],
                       timeout: int, services: tuple[str, ...] | None = None,
-                      baseline: dict[str, int] | None = None) -> None:
+                      baseline: dict[str, int] | None = None) -> float:
         """Poll until every expected service is ready; fail at once on exit/restart/unhealthy.
         `services` limits the poll to those services (the singletons of the state project)."""
         expected = {name: count for name, count in expected.items() if count}
         deadline = time.monotonic() + timeout
         last = ""
         while True:
-            snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc, project)]
+            inspected = engine.project_containers(self.dc, project)
+            snaps = [engine.snapshot(a) for a in inspected]
             if services is not None:
                 snaps = [s for s in snaps if s.service in services]
             verdict = evaluate(snaps, expected, app.settle_seconds, baseline or {})
             if verdict.state == "ready":
                 self.out.step("healthy", verdict.detail)
-                return
+                # when Docker marked it healthy (what Traefik reacts to), not when we polled
+                marks = [engine.healthy_since(a) for a in inspected]
+                return max((m for m in marks if m is not None), default=time.time())
             if verdict.state == "failed":
                 lines = engine.logs_tail(self.dc, verdict.failed_container or "", 8)
                 for line in lines:
