@@ -115,17 +115,19 @@ args=(apps add "$APP" --repo "$REPO")
 [ -z "$ROUTING" ] || args+=(--traefik-routing "$ROUTING")
 "$OTTER" "${args[@]}" >/dev/null
 
-hook_tmp=$(mktemp "$REPO/hooks/.post-receive.XXXXXX")
-{
-  echo '#!/usr/bin/env bash'
-  printf 'OTTERSTACK_APP=%q\n' "$APP"
-  printf 'OTTERSTACK_BIN=%q\n' "$OTTER"
-  printf 'OTTERSTACK_DATA_DIR=%q\n' "$DATA_DIR"
-  printf 'OTTERSTACK_PATH=%q\n' "$PATH"
-  tail -n +2 "$SRC/hooks/post-receive"
-} > "$hook_tmp"
-chmod 0755 "$hook_tmp"
-mv -f "$hook_tmp" "$REPO/hooks/post-receive"
+for hook in pre-receive post-receive; do
+  hook_tmp=$(mktemp "$REPO/hooks/.$hook.XXXXXX")
+  {
+    echo '#!/usr/bin/env bash'
+    printf 'OTTERSTACK_APP=%q\n' "$APP"
+    printf 'OTTERSTACK_BIN=%q\n' "$OTTER"
+    printf 'OTTERSTACK_DATA_DIR=%q\n' "$DATA_DIR"
+    printf 'OTTERSTACK_PATH=%q\n' "$PATH"
+    tail -n +2 "$SRC/hooks/post-receive"
+  } > "$hook_tmp"
+  chmod 0755 "$hook_tmp"
+  mv -f "$hook_tmp" "$REPO/hooks/$hook"
+done
 chmod -R go-w "$REPO/hooks"
 
 branch=$("$OTTER" config "$APP" branch); branch=${branch#branch = }

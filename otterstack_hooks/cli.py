@@ -3,15 +3,18 @@
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from . import engine, secrets
+from . import engine, notify, precheck, secrets
 from . import traefik as traefik_io
 from .errors import OtterError
 from .names import short, validate_app_name, validate_branch_name, validate_compose_file
@@ -45,10 +48,14 @@ ENV_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "NO_COLOR", "DOCKER_
             "OTTERSTACK_DEBUG")
 
 
-def minimal_environment() -> None:
+GIT_QUARANTINE = ("GIT_DIR", "GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY",
+                  "GIT_ALTERNATE_OBJECT_DIRECTORIES")
+
+
+def minimal_environment(keep: tuple[str, ...] = ()) -> None:
     """Deploy with the same small, explicit environment from the hook and from a shell, so
     `${VAR}` in a compose file cannot mean one thing on push and another on redeploy."""
-    for key in [k for k in os.environ if k not in ENV_KEPT]:
+    for key in [k for k in os.environ if k not in ENV_KEPT and k not in keep]:
         del os.environ[key]
 
 
@@ -70,7 +77,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     deployer = Deployer(data_paths(), state, _progress())
     outcome = deployer.deploy(DeployRequest(
         app=app.name, ref=args.ref or f"refs/heads/{app.branch}", trigger="manual",
-        pushed_by=os.environ.get("USER", ""), health_timeout=timeout))
+        pushed_by=os.environ.get("USER", ""), health_timeout=timeout, dry_run=args.dry_run))
     return 0 if outcome.ok else 1
 
 
@@ -111,6 +118,18 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    state = _state()
+    app = state.require_app(validate_app_name(args.app))
+    if args.keep is not None and args.keep < 1:
+        raise OtterError("--keep must be at least 1 (the active release is always kept)")
+    pruned = Deployer(data_paths(), state, _progress()).prune(app, args.keep, args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(pruned)} release(s){': ' + ', '.join(pruned) if pruned else ''}; "
+          "named volumes are never removed")
+    return 0
+
+
 def cmd_pin(args: argparse.Namespace) -> int:
     state = _state()
     app = state.require_app(validate_app_name(args.app))
@@ -125,11 +144,42 @@ def cmd_pin(args: argparse.Namespace) -> int:
 
 
 # the post-receive hook
-KNOWN_PUSH_OPTIONS = {"skip-deploy", "health-timeout"}
+KNOWN_PUSH_OPTIONS = {"skip-deploy", "dry-run", "force", "health-timeout"}
+
+
+def cmd_pre_receive(args: argparse.Namespace) -> int:
+    """pre-receive: refuse, before the ref moves, a push of the deploy branch that cannot
+    deploy (the app is pinned, or the pushed commit's compose file is missing or invalid)."""
+    minimal_environment(keep=GIT_QUARANTINE)  # the pushed objects are still in quarantine
+    progress = Progress(sys.stdout, use_color(sys.stdout, True), quiet_details=True)
+    state = _state()
+    app = state.require_app(validate_app_name(args.app))
+    plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch)
+    if plan.deploy is None or any(o.split("=")[0] == "skip-deploy" for o in args.push_option):
+        return 0
+    if app.pinned:
+        progress.result(False, f"push refused: {app.name} is pinned ({app.pinned}); "
+                        f"`otterstack unpin {app.name}` on the server, or push -o skip-deploy")
+        return 1
+    try:
+        with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
+            problem = precheck.compose_problem(
+                plan.deploy.new, Path(tmp), app.compose_file,
+                data_paths().env_file(app.name))
+    except OtterError as exc:
+        problem = str(exc)
+    if problem:
+        progress.result(False, f"push refused, {app.name} {short(plan.deploy.new)} cannot "
+                        f"deploy: {problem}")
+        return 1
+    progress.step("check", f"{short(plan.deploy.new)}: compose file valid; accepting the push")
+    return 0
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
     """post-receive: read `old new ref` lines, deploy the app's branch, explain the rest."""
+    if args.hook_name == "pre-receive":
+        return cmd_pre_receive(args)
     minimal_environment()  # drops the GIT_* variables of the push too
     # The deploy outlives the pusher: Ctrl-C or a dropped connection must not half-switch the
     # app. Leave the pusher's process group (so its SIGINT reaches neither us nor compose)
@@ -166,9 +216,16 @@ def cmd_hook(args: argparse.Namespace) -> int:
     except OtterError as exc:
         raise OtterError(f"push option health-timeout={options['health-timeout']!r}: give "
                          "whole seconds, 1-3600") from exc
+    active = state.active_release(app.name)
+    if (active is not None and active.sha == plan.deploy.new and "force" not in options
+            and "dry-run" not in options):
+        progress.result(True, f"{app.name} {short(plan.deploy.new)} is already the active "
+                        f"release ({active.name}): not redeployed (push -o force to redeploy)")
+        return 0
     outcome = Deployer(data_paths(), state, progress).deploy(DeployRequest(
         app=app.name, ref=plan.deploy.new, trigger="push", pushed_by=args.pusher,
-        push_ref=plan.deploy.ref, only_if_branch_head=True, health_timeout=timeout))
+        push_ref=plan.deploy.ref, only_if_branch_head=True, health_timeout=timeout,
+        dry_run="dry-run" in options))
     return 0 if outcome.ok else 1
 
 
@@ -349,6 +406,11 @@ def _parse_value(key: str, kind: type, text: str) -> Any:
         return validate_branch_name(text)
     if key == "compose_file":
         return validate_compose_file(text) if text else ""
+    if key == "release_command" and text and len(shlex.split(text)) < 2:
+        raise OtterError("release_command is `SERVICE COMMAND [ARGS...]`, e.g. "
+                         "`web python manage.py migrate`; empty turns it off")
+    if key == "notify":
+        return notify.validate_target(text)
     return text
 
 
@@ -419,6 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("app")
     p.add_argument("ref", nargs="?", help="commit, branch or tag (default: the app's branch)")
     p.add_argument("--health-timeout", metavar="SECONDS")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (services, override files, routers); change nothing")
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("rollback", help="back to the previous (or a named) retained release, "
@@ -428,6 +492,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin", action="store_true", help="then pin the app (pushes not deployed)")
     p.add_argument("--health-timeout", metavar="SECONDS")
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("prune", help="remove retained releases beyond the newest N "
+                       "(never the active one, never named volumes)")
+    p.add_argument("app")
+    p.add_argument("--keep", type=int, help="releases to keep (default: keep_releases)")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=cmd_prune)
 
     for name, text in (("pin", "pushes are accepted but not deployed"),
                        ("unpin", "pushes deploy again")):
@@ -495,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_traefik_up)
 
     p = sub.add_parser("hook", help="internal: run by the git post-receive hook")
-    p.add_argument("hook_name", choices=["post-receive"])
+    p.add_argument("hook_name", choices=["pre-receive", "post-receive"])
     p.add_argument("app")
     p.add_argument("--pusher", default="")
     p.add_argument("--push-option", action="append", default=[])

@@ -124,6 +124,17 @@ def pull(target: ComposeTarget, service: str) -> None:
         raise OtterError(f"pulling the image of {service} failed: {_error_text(proc.stderr)}")
 
 
+def run_once(target: ComposeTarget, service: str, command: Sequence[str],
+             on_line: Callable[[str], None]) -> None:
+    """A one-off container of the release (not routed: Traefik must never send it traffic)."""
+    code, tail = stream(
+        [*target.args(), "run", "--rm", "--no-deps", "-T", "--label", "traefik.enable=false",
+         service, *command], target.directory, on_line)
+    if code != 0:
+        raise OtterError(f"the release command failed (exit {code}): "
+                         f"{_error_text(chr(10).join(tail))}")
+
+
 def stop(project: str, timeout: int | None = None) -> None:
     """Stop a release gracefully: SIGTERM, then its own stop grace period (or `timeout`)."""
     args = ["docker", "compose", "-p", project, "stop"]

@@ -6,6 +6,7 @@ new release and leaves the old one serving and active.
 """
 
 import os
+import shlex
 import time
 import traceback
 from dataclasses import dataclass
@@ -46,6 +47,20 @@ class DeployRequest:
     only_if_branch_head: bool = False  # a push deploy skips if a newer push is waiting
     health_timeout: int | None = None
     reuse_images_of: str = ""  # a rollback starts the images this project built: no build
+    dry_run: bool = False  # print the plan; start, stop and record nothing
+
+
+@dataclass(frozen=True)
+class Prepared:
+    compose_file: str
+    subdir: PurePosixPath
+    project_dir: Path
+    model: ComposeModel
+    plan: ReleasePlan
+    routing: RoutingPlan | None
+    target: compose.ComposeTarget
+    state_files: tuple[str, ...]
+    env_files: tuple[Path, ...]
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,8 @@ class Deployer:
     def deploy(self, req: DeployRequest) -> Outcome:
         app = self.state.require_app(req.app)
         self.out.redact = secrets.redactor(secrets.load(self.paths.env_file(app.name)))
+        if req.dry_run:
+            return self._dry_run(app, req)
         timeout = max(app.health_timeout, 60) + 600
         with app_lock(self.paths.lock(app.name), f"deploy {req.ref}", timeout,
                       lambda who: self.out.step("queue", f"another deploy of {app.name} is "
@@ -116,6 +133,46 @@ class Deployer:
             self.out.result(True, msg, release=release.name)
             return Outcome(True, msg, done)
 
+    def _dry_run(self, app: App, req: DeployRequest) -> Outcome:
+        """Everything a deploy would decide, from a scratch checkout; nothing else changes."""
+        repo = gitops.open_repo(app.repo)
+        sha = gitops.resolve_commit(repo, req.ref)
+        number = self.state.next_release_number()
+        name, project = f"r{number}", f"{app.name}-r{number}"
+        worktree = self.paths.app_dir(app.name) / f".dry-run-{os.getpid()}"
+        gitops.add_worktree(repo, worktree, sha)
+        self.out.step("dry-run", f"{short(sha)} would become {name} (compose project "
+                      f"{project}); nothing is built, started, stopped or recorded")
+        try:
+            prep = self._prepare(app, name, project, worktree, None)
+            plan = prep.plan
+            self.out.step("plan", f"would start: {', '.join(plan.release_services)}")
+            if plan.singletons:
+                self.out.step("plan", f"would keep running (recreated only if changed): "
+                              f"{', '.join(plan.singletons)}")
+            for key, volume in plan.volumes.items():
+                self.out.step("plan", f"volume {key} -> {volume} (kept across releases)")
+            if app.release_command:
+                self.out.step("plan", f"would run the release command `{app.release_command}`")
+            for generated in (STATE_OVERRIDE_FILE, OVERRIDE_FILE):
+                path = prep.project_dir / generated
+                if path.exists():
+                    self.out.step("override", f"{generated}:")
+                    for line in path.read_text().splitlines():
+                        self.out.detail("override", line)
+            old = self.state.active_release(app.name)
+            self.out.step("plan", f"then would stop {old.name} ({short(old.sha)})" if old
+                          else "nothing to stop (first release)")
+        except OtterError as exc:
+            msg = f"dry run of {app.name} {short(sha)}: the deploy would FAIL: {exc}"
+            self.out.result(False, msg)
+            return Outcome(False, msg)
+        finally:
+            gitops.remove_worktree(repo, worktree)
+        msg = f"dry run of {app.name} {short(sha)} as {name}: nothing was changed"
+        self.out.result(True, msg)
+        return Outcome(True, msg)
+
     # the steps
     def _run(self, app: App, repo: git.Repo, release: Release, old: Release | None,
              req: DeployRequest) -> None:
@@ -124,36 +181,10 @@ class Deployer:
         self.state.update_release(release.id, worktree=str(worktree))
         self.out.step("checkout", f"worktree {worktree}")
 
-        present = {n for n in (*COMPOSE_FILE_CANDIDATES, app.compose_file)
-                   if n and (worktree / n).is_file()}
-        compose_file = pick_compose_file(app.compose_file, present)
-        # As Compose itself does: paths resolve from the compose file's own directory.
-        subdir = PurePosixPath(compose_file).parent
-        project_dir = worktree / subdir
-        files = [PurePosixPath(compose_file).name]
-        env_files = tuple(f for f in (project_dir / ".env", self.paths.env_file(app.name))
-                          if f.is_file())
-        model = parse_config(compose.config(compose.ComposeTarget(
-            release.project, project_dir, tuple(files), env_files)), release.project)
-        self.out.step("config", f"{compose_file}: {len(model.services)} service(s): "
-                      f"{', '.join(model.services)}")
-        plan = plan_release(model, app.name, release.project)
-        self.state.update_release(release.id, services=",".join(plan.release_services))
-        app_env = self.paths.env_file(app.name)
-        state_override = render_state_override(plan, release.name,
-                                               app_env if app_env.exists() else None)
-        if state_override is not None:
-            (project_dir / STATE_OVERRIDE_FILE).write_text(state_override)
-            files.append(STATE_OVERRIDE_FILE)
-        state_files = tuple(files)
-
-        routing = self._plan_routing(app, release, model.only(plan.release_services),
-                                     project_dir)
-        if routing is not None:
-            files.append(OVERRIDE_FILE)
-        target = compose.ComposeTarget(release.project, project_dir, tuple(files), env_files)
-        if len(files) > 1:
-            compose.config(target)  # the merged files must be valid too
+        prep = self._prepare(app, release.name, release.project, worktree, release.id)
+        model, plan, target = prep.model, prep.plan, prep.target
+        routing, subdir, state_files, env_files = (prep.routing, prep.subdir, prep.state_files,
+                                                   prep.env_files)
         self._ensure_shared(app, model, plan)
 
         builds = [s for s in plan.release_services if model.services[s].builds]
@@ -170,6 +201,9 @@ class Deployer:
         if plan.singletons:
             self._update_singletons(app, model, plan, worktree, subdir, state_files,
                                     env_files, timeout)
+
+        if app.release_command:
+            self._release_command(app, target, plan)
 
         self.out.step("start", f"starting {release.project} ({', '.join(plan.release_services)}"
                       f") next to {old.name if old else 'nothing (first release)'}")
@@ -197,6 +231,58 @@ class Deployer:
         except Exception as exc:  # noqa: BLE001 - see the docstring
             self.out.warn("cleanup", f"{exc}; the new release serves, and the next deploy "
                           "finishes this cleanup")
+
+    def _prepare(self, app: App, name: str, project: str, worktree: Path,
+                 release_id: int | None) -> "Prepared":
+        """Read the commit's compose file and plan the release: what starts, what is kept,
+        the generated override files. Writes only into the worktree (and, for a real
+        release, its state row): a dry run stops here."""
+        present = {n for n in (*COMPOSE_FILE_CANDIDATES, app.compose_file)
+                   if n and (worktree / n).is_file()}
+        compose_file = pick_compose_file(app.compose_file, present)
+        # As Compose itself does: paths resolve from the compose file's own directory.
+        subdir = PurePosixPath(compose_file).parent
+        project_dir = worktree / subdir
+        files = [PurePosixPath(compose_file).name]
+        env_files = tuple(f for f in (project_dir / ".env", self.paths.env_file(app.name))
+                          if f.is_file())
+        model = parse_config(compose.config(compose.ComposeTarget(
+            project, project_dir, tuple(files), env_files)), project)
+        self.out.step("config", f"{compose_file}: {len(model.services)} service(s): "
+                      f"{', '.join(model.services)}")
+        plan = plan_release(model, app.name, project)
+        if release_id is not None:
+            self.state.update_release(release_id, services=",".join(plan.release_services))
+        app_env = self.paths.env_file(app.name)
+        state_override = render_state_override(plan, name,
+                                               app_env if app_env.exists() else None)
+        if state_override is not None:
+            (project_dir / STATE_OVERRIDE_FILE).write_text(state_override)
+            files.append(STATE_OVERRIDE_FILE)
+        state_files = tuple(files)
+        routing = self._plan_routing(app, name, project, release_id,
+                                     model.only(plan.release_services), project_dir)
+        if routing is not None:
+            files.append(OVERRIDE_FILE)
+        target = compose.ComposeTarget(project, project_dir, tuple(files), env_files)
+        if len(files) > 1:
+            compose.config(target)  # the merged files must be valid too
+        return Prepared(compose_file, subdir, project_dir, model, plan, routing, target,
+                        state_files, env_files)
+
+    def _release_command(self, app: App, target: compose.ComposeTarget,
+                         plan: ReleasePlan) -> None:
+        """The app's release command (migrations) in a one-off container of the new release,
+        before its services start: with Traefik a release gets traffic as soon as it is
+        healthy, so this is the last moment before the switch."""
+        service, *command = shlex.split(app.release_command)
+        if service not in plan.release_services:
+            raise OtterError(f"release command `{app.release_command}`: {service!r} is not a "
+                             f"service of this release ({', '.join(plan.release_services)})")
+        self.out.step("command", f"running `{shlex.join(command)}` in a one-off {service} "
+                      "container")
+        self._details = 0
+        compose.run_once(target, service, command, lambda line: self._detail("command", line))
 
     def _reuse_images(self, source: str, project: str, services: list[str]) -> bool:
         """Tag a retained release's built images for the new project; False if one is gone."""
@@ -249,8 +335,8 @@ class Deployer:
         self._wait_healthy(app, target.project, {s: 1 for s in plan.singletons}, timeout,
                            services=plan.singletons, baseline=baseline)
 
-    def _plan_routing(self, app: App, release: Release, model: ComposeModel,
-                      worktree: Path) -> RoutingPlan | None:
+    def _plan_routing(self, app: App, name: str, project: str, release_id: int | None,
+                      model: ComposeModel, worktree: Path) -> RoutingPlan | None:
         if not app.traefik_routing:
             return None
         info = traefik_io.detect(self.dc, self.state.setting("traefik_container"),
@@ -262,13 +348,14 @@ class Deployer:
             return None
         priority_base = max(int(time.time() * 1000), self.state.max_priority(app.name)
                             // 10_000 + 1) * 10_000
-        plan = plan_routing(model, release.project, priority_base, info)
+        plan = plan_routing(model, project, priority_base, info)
         if not plan.routers:
             self.out.warn("traefik", "no service has traefik.enable=true: nothing to route")
             return None
         (worktree / OVERRIDE_FILE).write_text(
-            render_override(model, plan.labels, info.network, release.name))
-        self.state.update_release(release.id, priority=priority_base)
+            render_override(model, plan.labels, info.network, name))
+        if release_id is not None:
+            self.state.update_release(release_id, priority=priority_base)
         for router in plan.routers:
             self.out.step("traefik", f"router {router.original} -> {router.name} "
                           f"(priority {router.priority})")
@@ -422,16 +509,29 @@ class Deployer:
                               "stopping it")
                 compose.stop(rel.project)
 
-    def _prune(self, app: App, repo: git.Repo) -> None:
-        kept = 0
-        for rel in self.state.releases(app.name, limit=1000):
+    def prune(self, app: App, keep: int | None = None, dry_run: bool = False) -> list[str]:
+        """`otterstack prune`: the same retention as after a deploy, under the app's lock."""
+        with app_lock(self.paths.lock(app.name), "prune", 60,
+                      lambda who: self.out.step("queue", f"waiting for the lock ({who})")):
+            return self._prune(app, gitops.open_repo(app.repo), keep, dry_run)
+
+    def _prune(self, app: App, repo: git.Repo, keep: int | None = None,
+               dry_run: bool = False) -> list[str]:
+        """Remove retained releases beyond the newest `keep` (containers, built images,
+        worktree). Never the active one, never a named volume."""
+        keep = app.keep_releases if keep is None else keep
+        kept, pruned = 0, []
+        for rel in self.state.releases(app.name, limit=100000):
             if rel.status not in ("active", "superseded") or not rel.worktree:
                 continue
             kept += 1
-            if kept <= app.keep_releases or rel.status == "active":
+            if kept <= keep or rel.status == "active":
                 continue
-            self.out.step("prune", f"removing old release {rel.name} (keeping "
-                          f"{app.keep_releases})")
+            pruned.append(rel.name)
+            if dry_run:
+                self.out.step("prune", f"would remove {rel.name} ({short(rel.sha)})")
+                continue
+            self.out.step("prune", f"removing old release {rel.name} (keeping {keep})")
             try:
                 compose.down(rel.project, remove_images=True)
             except OtterError as exc:
@@ -439,3 +539,4 @@ class Deployer:
                 continue
             gitops.remove_worktree(repo, Path(rel.worktree))
             self.state.update_release(rel.id, worktree="")
+        return pruned

@@ -62,6 +62,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE apps ADD COLUMN pinned TEXT NOT NULL DEFAULT '';
     """,
+    # 5: release command (migrations) and notification target per app
+    """
+    ALTER TABLE apps ADD COLUMN release_command TEXT NOT NULL DEFAULT '';
+    ALTER TABLE apps ADD COLUMN notify TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 APP_SETTINGS: dict[str, type] = {
@@ -72,6 +77,8 @@ APP_SETTINGS: dict[str, type] = {
     "keep_releases": int,
     "traefik_routing": bool,
     "require_healthcheck": bool,
+    "release_command": str,
+    "notify": str,
 }
 
 GLOBAL_SETTINGS: dict[str, str] = {
@@ -94,6 +101,8 @@ class App:
     traefik_routing: bool
     require_healthcheck: bool
     pinned: str  # why pushes do not deploy; empty: they do
+    release_command: str  # "SERVICE COMMAND ARGS..." run before the release starts
+    notify: str  # URL or cmd:COMMAND told about deploy events
 
 
 @dataclass
@@ -296,6 +305,15 @@ class State:
             "SELECT * FROM releases WHERE app = ? AND status = ? ORDER BY id", (app, status)
         )
         return [_row_to(Release, r) for r in rows]
+
+    def next_release_number(self) -> int:
+        """What the next release will be called (r<N>), for a dry run."""
+        try:
+            row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'releases'"
+                                  ).fetchone()
+        except sqlite3.OperationalError:  # no release was ever recorded
+            row = None
+        return (row[0] if row else 0) + 1
 
     def max_priority(self, app: str) -> int:
         row = self.db.execute(

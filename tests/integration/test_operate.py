@@ -1,0 +1,133 @@
+"""Operating an app: dry run, force, pre-receive refusals, release command, prune."""
+
+import json
+
+
+def remote_head(app) -> str:
+    return app.git("ls-remote", "production", "refs/heads/main").stdout.split()[0]
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(make_app):
+    app = make_app()
+    sha = app.commit("first")
+    assert "deployed" in app.push("main").result
+    app.write("www/index.html", "next\n")
+    app.commit("next")
+    app.push("-o", "skip-deploy", "main")
+    proc = app.otter("deploy", app.name, "--dry-run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "would become r2" in out and "would start: web" in out
+    assert f"then would stop r1 ({sha[:7]})" in out
+    assert "nothing was changed" in out
+    assert len(app.releases()) == 1 and app.projects() == [app.project("r1")]
+    assert not list((app.data / "apps" / app.name).glob(".dry-run-*"))
+    app.write("www/index.html", "third\n")
+    app.commit("third")
+    push = app.push("-o", "dry-run", "main")
+    assert "nothing was changed" in push.result, push.output
+    assert len(app.releases()) == 1
+
+
+def test_dry_run_of_a_broken_commit_says_it_would_fail(make_app):
+    app = make_app()
+    app.commit("first")
+    app.push("main")
+    app.write("compose.yaml", "services:\n  web:\n    build: .\n    container_name: fixed\n")
+    app.commit("fixed name")
+    app.push("-o", "skip-deploy", "main")
+    proc = app.otter("deploy", app.name, "--dry-run")
+    assert proc.returncode == 1 and "the deploy would FAIL" in proc.stdout
+    assert "container_name: fixed" in proc.stdout
+
+
+def test_pushing_the_active_commit_again_needs_force(make_app):
+    app = make_app()
+    sha = app.commit("first")
+    assert "deployed" in app.push("main").result
+    app.push("--delete", "main")
+    push = app.push(f"{sha}:refs/heads/main")
+    assert "already the active release (r1): not redeployed" in push.result, push.output
+    app.push("--delete", "main")
+    push = app.push("-o", "force", f"{sha}:refs/heads/main")
+    assert f"deployed {app.name} {sha[:7]} (r2)" in push.result, push.output
+
+
+def test_pre_receive_refuses_a_commit_that_cannot_deploy(make_app):
+    app = make_app()
+    good = app.commit("good")
+    assert "deployed" in app.push("main").result
+    app.write("compose.yaml", "services:\n  web:\n    image: [\n")
+    app.commit("broken compose")
+    push = app.push("main")
+    assert push.returncode != 0, push.output
+    assert "push refused" in push.output and "compose file is invalid" in push.output
+    assert "pre-receive hook declined" in push.output
+    assert remote_head(app) == good
+    (app.src / "compose.yaml").unlink()
+    app.commit("no compose")
+    push = app.push("main")
+    assert push.returncode != 0 and "no compose file in this commit" in push.output
+    # other branches are not checked
+    assert app.push("HEAD:refs/heads/wip").returncode == 0
+    assert app.active()["name"] == "r1" and len(app.releases()) == 1
+
+
+def test_pinned_app_refuses_pushes_unless_skip_deploy(make_app):
+    app = make_app()
+    app.commit("first")
+    app.push("main")
+    assert app.otter("pin", app.name, "--reason", "incident 42").returncode == 0
+    assert "PINNED (incident 42)" in app.otter("status", app.name).stdout
+    app.commit("second")
+    push = app.push("main")
+    assert push.returncode != 0 and "is pinned (incident 42)" in push.output
+    push = app.push("-o", "skip-deploy", "main")
+    assert push.returncode == 0 and "pushed, not deployed: the app is pinned" in push.result
+    app.otter("unpin", app.name)
+    app.commit("third")
+    assert "deployed" in app.push("main").result
+
+
+def test_release_command_runs_before_the_release_and_its_failure_fails_it(make_app):
+    app = make_app()
+    app.commit("first")
+    app.push("main")
+    cmd = "web sh -c 'echo migrating schema to v2; touch /www/migrated'"
+    assert app.otter("config", app.name, "release_command", cmd).returncode == 0
+    app.write("www/index.html", "v2\n")
+    app.commit("v2")
+    push = app.push("main")
+    assert "deployed" in push.result, push.output
+    assert "migrating schema to v2" in push.output
+    lines = push.lines()
+    ran = next(i for i, line in enumerate(lines) if "migrating schema" in line)
+    started = next(i for i, line in enumerate(lines) if "  start  " in line)
+    assert ran < started
+    app.otter("config", app.name, "release_command", "web sh -c 'echo migration broke; exit 7'")
+    app.write("www/index.html", "v3\n")
+    app.commit("v3")
+    push = app.push("main")
+    assert "FAILED" in push.result and "release command failed (exit 7)" in push.result
+    assert "migration broke" in push.output
+    assert app.answer("r2").strip() == "v2"
+    proc = app.otter("config", app.name, "release_command", "justoneword")
+    assert proc.returncode == 2 and "SERVICE COMMAND" in proc.stderr
+
+
+def test_prune_command(make_app):
+    app = make_app()
+    for n in range(1, 4):
+        app.write("www/index.html", f"v{n}\n")
+        app.commit(f"v{n}")
+        assert "deployed" in app.push("main").result
+    proc = app.otter("prune", app.name, "--keep", "1", "--dry-run")
+    assert "would remove 2 release(s): r2, r1" in proc.stdout, proc.stdout
+    assert len(app.projects()) == 3
+    proc = app.otter("prune", app.name, "--keep", "1")
+    assert "removed 2 release(s)" in proc.stdout
+    assert app.projects() == [app.project("r3")]
+    worktrees = [r["worktree"] for r in json.loads(
+        app.otter("releases", app.name, "--json").stdout)]
+    assert sum(bool(w) for w in worktrees) == 1
+    assert app.otter("prune", app.name, "--keep", "0").returncode == 2
