@@ -81,7 +81,8 @@ def main() -> int:
         if args.json:
             args.json.write_text(json.dumps(report, indent=2))
         good = (report["failed"] == 0 and report["to_unhealthy"] == 0
-                and all(outcome[1] == outcome[2] for outcome in outcomes))
+                and all(outcome[1] == outcome[2] for outcome in outcomes)
+                and all(ok for _started, ok in rollbacks))
         return 0 if good else 1
     finally:
         if not args.keep:

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import engine, notify, precheck, secrets
+from . import doctor, engine, notify, precheck, secrets
 from . import traefik as traefik_io
 from .errors import OtterError
 from .names import short, validate_app_name, validate_branch_name, validate_compose_file
@@ -43,9 +43,9 @@ def _progress(forced_color: bool = False) -> Progress:
 
 
 # deploy
-ENV_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "NO_COLOR", "DOCKER_HOST",
-            "DOCKER_CONFIG", "DOCKER_CONTEXT", "XDG_DATA_HOME", "OTTERSTACK_DATA_DIR",
-            "OTTERSTACK_DEBUG")
+# exactly what the hook passes (hooks/post-receive), so push and redeploy see the same
+ENV_KEPT = ("PATH", "HOME", "NO_COLOR", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT",
+            "OTTERSTACK_DATA_DIR", "OTTERSTACK_DEBUG")
 
 
 GIT_QUARANTINE = ("GIT_DIR", "GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY",
@@ -55,8 +55,10 @@ GIT_QUARANTINE = ("GIT_DIR", "GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY",
 def minimal_environment(keep: tuple[str, ...] = ()) -> None:
     """Deploy with the same small, explicit environment from the hook and from a shell, so
     `${VAR}` in a compose file cannot mean one thing on push and another on redeploy."""
+    data_dir = str(data_paths().root)  # resolved first: it may come from XDG_DATA_HOME
     for key in [k for k in os.environ if k not in ENV_KEPT and k not in keep]:
         del os.environ[key]
+    os.environ.update(LANG="C.UTF-8", OTTERSTACK_DATA_DIR=data_dir)
 
 
 def health_timeout(value: str | int | None) -> int | None:
@@ -71,13 +73,14 @@ def health_timeout(value: str | int | None) -> int | None:
 def cmd_deploy(args: argparse.Namespace) -> int:
     validate_app_name(args.app)
     timeout = health_timeout(args.health_timeout)
+    who = os.environ.get("USER", "")
     minimal_environment()
     state = _state()
     app = state.require_app(args.app)
     deployer = Deployer(data_paths(), state, _progress())
     outcome = deployer.deploy(DeployRequest(
         app=app.name, ref=args.ref or f"refs/heads/{app.branch}", trigger="manual",
-        pushed_by=os.environ.get("USER", ""), health_timeout=timeout, dry_run=args.dry_run))
+        pushed_by=who, health_timeout=timeout, dry_run=args.dry_run))
     return 0 if outcome.ok else 1
 
 
@@ -85,6 +88,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     """Back to a retained release through the same health gate and switch, without a build."""
     validate_app_name(args.app)
     timeout = health_timeout(args.health_timeout)
+    who = os.environ.get("USER", "")
     minimal_environment()
     state = _state()
     app = state.require_app(args.app)
@@ -108,7 +112,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     progress.step("rollback", f"rolling {app.name} back to {target.name} ({short(target.sha)})"
                   f"{' from ' + active.name if active else ''}")
     outcome = Deployer(data_paths(), state, progress).deploy(DeployRequest(
-        app=app.name, ref=target.sha, trigger="rollback", pushed_by=os.environ.get("USER", ""),
+        app=app.name, ref=target.sha, trigger="rollback", pushed_by=who,
         push_ref=f"rollback to {target.name}", health_timeout=timeout,
         reuse_images_of=target.project if target.worktree else ""))
     if outcome.ok and args.pin:
@@ -466,6 +470,19 @@ def cmd_apps_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    paths = data_paths().ensure()
+    state = State(paths.db)
+    if args.app:
+        validate_app_name(args.app)
+    checks = doctor.run_checks(paths, state, args.app)
+    if args.json:
+        print(dumps([vars(c) for c in checks]))
+    else:
+        print(doctor.render(checks, use_color(sys.stdout)))
+    return doctor.exit_code(checks)
+
+
 def cmd_traefik_up(args: argparse.Namespace) -> int:
     print(traefik_io.up(engine.client(), args.image, args.name, args.network, args.http_port,
                         args.bind, args.api_port))
@@ -553,6 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose-file")
     p.add_argument("--traefik-routing", choices=["on", "off"])
     p.set_defaults(func=cmd_apps_add)
+
+    p = sub.add_parser("doctor", help="check git, Docker, Compose, Traefik, the data dir, each "
+                       "app's repo and hooks, and disk space; say how to fix each problem")
+    p.add_argument("app", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
 
     tr = sub.add_parser("traefik", help="run a Traefik configured for OtterStack")
     tr_sub = tr.add_subparsers(dest="traefik_command", required=True, metavar="ACTION")

@@ -85,3 +85,21 @@ def evaluate(
 def _describe(snap: ContainerSnapshot) -> str:
     state = "completed" if completed(snap) else "healthy" if snap.health else "running"
     return f"{snap.service} {state}"
+
+
+def whole_and_healthy(snapshots: list[ContainerSnapshot], services: str) -> bool:
+    """Recovery: did an interrupted release start every replica it meant to (`services` is
+    its record, "web=2,worker=1"), all running and healthy or completed one-shot jobs?"""
+    expected: dict[str, int] = {}
+    for item in filter(None, services.split(",")):
+        name, _, count = item.partition("=")
+        expected[name] = int(count) if count.isdigit() else 1
+    counts: dict[str, int] = {}
+    for snap in snapshots:
+        if completed(snap):
+            counts[snap.service] = counts.get(snap.service, 0) + 1
+            continue
+        if snap.status != "running" or snap.health not in (None, "healthy"):
+            return False
+        counts[snap.service] = counts.get(snap.service, 0) + 1
+    return all(counts.get(name, 0) >= want for name, want in expected.items())

@@ -48,7 +48,8 @@ def validate_compose_file(path: str) -> str:
             "like 'compose.yaml' or 'deploy/compose.yml'"
         )
     if _REF_FORBIDDEN.search(path.replace(" ", "")):
-        raise OtterError(f"invalid compose file {path!r}: it contains control characters")
+        raise OtterError(f"invalid compose file {path!r}: it contains control characters or "
+                         "one of ~^:?*[\\")
     return path
 
 

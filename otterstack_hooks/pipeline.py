@@ -15,11 +15,11 @@ from pathlib import Path, PurePosixPath
 import docker
 import git
 
-from . import compose, engine, gitops, secrets
+from . import compose, engine, gitops, notify, secrets
 from . import traefik as traefik_io
 from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
 from .errors import OtterError
-from .health import evaluate
+from .health import evaluate, whole_and_healthy
 from .lock import app_lock
 from .names import short
 from .override import (
@@ -112,6 +112,7 @@ class Deployer:
             self.out.attach_log(log_path)
             self.state.update_release(release.id, log_path=str(log_path))
             old = self.state.active_release(app.name)
+            self._notify(app, "started", release)
             subject = gitops.commit_subject(repo, sha)
             self.out.step("release", f"{release.name}: {short(sha)} \"{subject}\" "
                           f"({req.trigger}{' by ' + req.pushed_by if req.pushed_by else ''})",
@@ -128,10 +129,21 @@ class Deployer:
                                   f"details in {log_path}")
             self._after_activation(app, repo, old)
             done = self.state.release(release.id)
+            self._notify(app, "rolled_back" if req.trigger == "rollback" else "succeeded", done)
             msg = (f"deployed {app.name} {short(sha)} ({release.name}) in "
                    f"{done.duration:.1f} s")
             self.out.result(True, msg, release=release.name)
             return Outcome(True, msg, done)
+
+    def _notify(self, app: App, kind: str, release: Release, serving: str = "") -> None:
+        """Tell the app's notification target; a failure to tell is a warning, never more."""
+        if not app.notify:
+            return
+        event = notify.build_event(kind, app.name, release.name, release.sha, release.status,
+                                   release.reason, release.duration, serving)
+        problem = notify.send(app.notify, event, redact=self.out.redact)
+        if problem:
+            self.out.warn("notify", f"could not send the {kind} event: {problem}")
 
     def _dry_run(self, app: App, req: DeployRequest) -> Outcome:
         """Everything a deploy would decide, from a scratch checkout; nothing else changes."""
@@ -251,8 +263,9 @@ class Deployer:
         self.out.step("config", f"{compose_file}: {len(model.services)} service(s): "
                       f"{', '.join(model.services)}")
         plan = plan_release(model, app.name, project)
-        if release_id is not None:
-            self.state.update_release(release_id, services=",".join(plan.release_services))
+        if release_id is not None:  # what recovery needs to tell a whole release from a torso
+            self.state.update_release(release_id, services=",".join(
+                f"{s}={model.services[s].replicas}" for s in plan.release_services))
         app_env = self.paths.env_file(app.name)
         state_override = render_state_override(plan, name,
                                                app_env if app_env.exists() else None)
@@ -472,6 +485,7 @@ class Deployer:
         msg = f"FAILED {app.name} {short(release.sha)} ({release.name}): {first_line}; {serving}"
         for extra in reason.splitlines()[1:]:
             self.out.detail("error", extra)
+        self._notify(app, "failed", self.state.release(release.id), serving=serving)
         self.out.result(False, msg, release=release.name, reason=reason)
         return Outcome(False, msg, self.state.release(release.id))
 
@@ -480,10 +494,7 @@ class Deployer:
         for stale in self.state.releases_with_status(app.name, "deploying"):
             snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc,
                                                                             stale.project)]
-            expected = set(filter(None, stale.services.split(",")))
-            if (snaps and expected <= {s.service for s in snaps}
-                    and all(s.status == "running" and s.health in (None, "healthy")
-                            for s in snaps)):
+            if snaps and whole_and_healthy(snaps, stale.services):
                 # Healthy now (it kept starting after its deploy died), so Traefik may already
                 # send it traffic: tearing it down would drop requests. Finish the switch
                 # instead; the old release is stopped below.
@@ -496,8 +507,11 @@ class Deployer:
                 continue
             self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} died); "
                           "removing it")
-            compose.down(stale.project, timeout=0)
+            compose.down(stale.project, timeout=0, remove_images=True)
             gitops.remove_worktree(repo, self.paths.worktree(app.name, stale.name))
+            active = self.state.active_release(app.name)
+            if self.paths.current(app.name).is_symlink() and active and active.worktree:
+                self.paths.point_current(app.name, Path(active.worktree))
             self.state.update_release(stale.id, status="interrupted", worktree="",
                                       reason="deploy process died before it finished",
                                       finished_at=time.time())

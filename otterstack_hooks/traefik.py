@@ -34,17 +34,26 @@ def _get_json(url: str, timeout: float = 3) -> Any:
         return json.loads(resp.read().decode())
 
 
+def image_repository(image: str) -> str:
+    """`registry:5000/library/traefik:v3@sha256:...` -> `registry:5000/library/traefik`."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    last = last.split(":", 1)[0]
+    return f"{head}/{last}" if head else last
+
+
 def find_container(dc: docker.DockerClient, wanted: str) -> dict[str, Any] | None:
     """The running Traefik container: by name or image if configured, else any *traefik*."""
     with engine_errors("looking for Traefik"):
         for item in dc.api.containers(filters={"status": "running"}):
             names = [n.lstrip("/") for n in item.get("Names", [])]
             image = item.get("Image", "")
+            repo = image_repository(image)
             if wanted:
-                hit = wanted in names or image == wanted or image.split(":")[0] == wanted
+                hit = wanted in names or image == wanted or repo == wanted
             else:  # ours (`otterstack traefik up`), or any container of a traefik image
                 hit = ("dev.otterstack.traefik" in (item.get("Labels") or {})
-                       or image.split(":")[0].rsplit("/", 1)[-1] == "traefik")
+                       or repo.rsplit("/", 1)[-1] == "traefik")
             if hit:
                 return dc.api.inspect_container(item["Id"])
     return None

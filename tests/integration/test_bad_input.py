@@ -132,6 +132,6 @@ def test_unwritable_data_dir_is_a_clear_error(make_app):
 def test_bad_setting_values_are_refused(make_app):
     app = make_app()
     proc = app.otter("config", app.name, "health_timeout", "soon")
-    assert proc.returncode == 2 and "positive whole number" in proc.stderr
+    assert proc.returncode == 2 and "whole number of at least 1" in proc.stderr
     proc = app.otter("config", app.name, "traefik_routing", "maybe")
     assert proc.returncode == 2 and "takes on or off" in proc.stderr

@@ -131,3 +131,40 @@ def test_prune_command(make_app):
         app.otter("releases", app.name, "--json").stdout)]
     assert sum(bool(w) for w in worktrees) == 1
     assert app.otter("prune", app.name, "--keep", "0").returncode == 2
+
+
+def test_notifications_tell_started_succeeded_and_failed(make_app, tmp_path):
+    import sys
+    app = make_app()
+    events = tmp_path / "events.jsonl"
+    script = tmp_path / "record.py"
+    script.write_text(f"import sys\nopen({str(events)!r}, 'a').write(sys.stdin.read() + '\\n')\n")
+    proc = app.otter("config", app.name, "notify", f"cmd:{sys.executable} {script}")
+    assert proc.returncode == 0, proc.stderr
+    app.otter("env", app.name, "set", "SECRET_TOKEN=very-secret-value")
+    app.commit("first")
+    assert "deployed" in app.push("main").result
+    app.write("Dockerfile", "FROM busybox\nRUN false\n")
+    app.commit("broken")
+    assert "FAILED" in app.push("main").result
+    got = [json.loads(line) for line in events.read_text().splitlines() if line]
+    assert [(e["event"], e["release"]) for e in got] == [
+        ("started", "r1"), ("succeeded", "r1"), ("started", "r2"), ("failed", "r2")]
+    assert got[-1]["serving"].startswith("still serving r1") and "build failed" in \
+        got[-1]["reason"]
+    assert "very-secret-value" not in events.read_text()
+    bad = app.otter("config", app.name, "notify", "ftp://example.invalid/x")
+    assert bad.returncode == 2
+
+
+def test_doctor_finds_a_broken_hook_and_says_how_to_fix_it(make_app):
+    app = make_app()
+    proc = app.otter("doctor", app.name)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "docker engine" in proc.stdout and "compose" in proc.stdout
+    (app.repo / "hooks" / "post-receive").chmod(0o644)
+    proc = app.otter("doctor", app.name)
+    assert proc.returncode == 1
+    assert f"./install.sh {app.name}" in proc.stdout
+    app.install()
+    assert app.otter("doctor", app.name).returncode == 0

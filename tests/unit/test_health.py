@@ -1,6 +1,6 @@
 """Health verdicts: ready, waiting, or failed at once."""
 
-from otterstack_hooks.health import ContainerSnapshot, evaluate
+from otterstack_hooks.health import ContainerSnapshot, evaluate, whole_and_healthy
 
 
 def snap(service="web", status="running", health="healthy", restarts=0, code=0, running_for=10.0,
@@ -34,3 +34,24 @@ def test_exit_restart_and_unhealthy_fail_at_once():
     v = evaluate([snap(health="unhealthy", output="wget: 404")], {"web": 1}, 5)
     assert v.state == "failed" and "failed its healthcheck: wget: 404" in v.detail
     assert v.failed_container == "id-web"
+
+
+def test_one_shot_job_that_finished_is_not_a_failure():
+    job = ContainerSnapshot("id-m", "p-migrate-1", "migrate", "exited", None, 0, 0, 5.0)
+    assert evaluate([snap(), job], {"web": 1, "migrate": 1}, 5).state == "ready"
+    routed = ContainerSnapshot("id-w", "p-web-1", "web", "exited", None, 0, 0, 5.0, routed=True)
+    assert evaluate([routed], {"web": 1}, 5).state == "failed"
+
+
+def test_restarts_before_the_deploy_are_history():
+    kept = snap("db", restarts=2)
+    assert evaluate([kept], {"db": 1}, 5, {"id-db": 2}).state == "ready"
+    assert evaluate([kept], {"db": 1}, 5, {"id-db": 1}).state == "failed"
+
+
+def test_recovery_completes_only_whole_healthy_releases():
+    two = [snap(), ContainerSnapshot("id-2", "p-web-2", "web", "running", "healthy", 0, 0, 9.0)]
+    assert whole_and_healthy(two, "web=2")
+    assert not whole_and_healthy(two[:1], "web=2")
+    assert not whole_and_healthy([snap(health="starting")], "web=1")
+    assert whole_and_healthy([snap()], "web")  # records from before replica counts

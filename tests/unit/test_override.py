@@ -33,3 +33,12 @@ def test_routed_services_get_replaced_labels_and_traefiks_network():
                                           "traefik.http.routers.x-r2.rule": "Path(`/$$x`)"}
     assert set(web["networks"]) == {"default", "back", "otterstack_edge"}
     assert doc["networks"] == {"otterstack_edge": {"external": True, "name": "edge-net"}}
+
+
+def test_image_repository_of_any_reference():
+    from otterstack_hooks.traefik import image_repository
+    assert image_repository("traefik:v3") == "traefik"
+    assert image_repository("library/traefik") == "library/traefik"
+    assert image_repository("localhost:5000/traefik:v3") == "localhost:5000/traefik"
+    assert image_repository("traefik@sha256:abc") == "traefik"
+    assert image_repository("reg:5000/x/traefik:v3.1@sha256:abc") == "reg:5000/x/traefik"

@@ -1,0 +1,455 @@
+"""Doctor: every check finds its problem and names the fix; no check can stop another.
+
+No Docker needed: the engine, compose and Traefik functions are replaced in the doctor
+module's namespace; git, the data dir, repos and hooks are real (in a temp dir).
+"""
+
+import subprocess
+from collections import namedtuple
+from types import SimpleNamespace
+
+import docker.errors
+import pytest
+
+from otterstack_hooks import doctor
+from otterstack_hooks.doctor import Check, exit_code, parse_version, render, run_checks
+from otterstack_hooks.engine import engine_errors
+from otterstack_hooks.errors import OtterError
+from otterstack_hooks.paths import Paths
+from otterstack_hooks.state import State
+from otterstack_hooks.traefik import TraefikInfo
+
+GiB = 1024**3
+Usage = namedtuple("Usage", "total used free")
+
+
+class FakeDocker:
+    """The few Engine API calls the doctor makes."""
+
+    def __init__(self, root, networks=("otterstack",), attached=("otterstack",)):
+        self.root = root
+        self.api = SimpleNamespace(inspect_container=lambda name: {
+            "NetworkSettings": {"Networks": {n: {} for n in attached}}})
+        self.networks = SimpleNamespace(list=lambda names: [
+            SimpleNamespace(name=n) for n in networks if n in names])
+
+    def version(self):
+        return {"Version": "27.1.1", "ApiVersion": "1.46"}
+
+    def info(self):
+        return {"DockerRootDir": str(self.root)}
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """A healthy setup: data dir, state, a fine engine and compose, plenty of disk."""
+    root = tmp_path / "data"
+    root.mkdir(mode=0o700)
+    paths = Paths(root)
+    state = State(paths.db)
+    dc = FakeDocker(tmp_path)
+    monkeypatch.setattr(doctor.engine, "client", lambda: dc)
+    monkeypatch.setattr(doctor.engine, "ping", lambda client: None)
+    monkeypatch.setattr(doctor.compose, "version", lambda: "2.27.0")
+
+    def no_detect(*args):
+        raise AssertionError("Traefik looked for although no app routes")
+
+    monkeypatch.setattr(doctor.traefik, "detect", no_detect)
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: Usage(100 * GiB, 0, 50 * GiB))
+    yield SimpleNamespace(tmp=tmp_path, paths=paths, state=state, dc=dc)
+    state.close()
+
+
+def add_app(env, name, routing=False, hook=True, push_options=True):
+    """A registered app with a real bare repo and (unless told) install.sh's kind of hook."""
+    repo = env.tmp / f"{name}.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(repo)], check=True)
+    if push_options:
+        subprocess.run(["git", "-C", str(repo), "config", "receive.advertisePushOptions", "true"],
+                       check=True)
+    if hook:
+        path = repo / "hooks" / "post-receive"
+        path.write_text(f"#!/usr/bin/env bash\nOTTERSTACK_APP={name}\n"
+                        f"OTTERSTACK_DATA_DIR={env.paths.root}\nexec true\n")
+        path.chmod(0o755)
+    env.state.upsert_app(name, str(repo), traefik_routing=routing)
+    return repo
+
+
+def by_name(checks):
+    names = [c.name for c in checks]
+    assert len(names) == len(set(names)), names
+    return {c.name: c for c in checks}
+
+
+def failed(checks):
+    return {c.name for c in checks if not c.ok}
+
+
+def test_a_healthy_setup_passes(env):
+    add_app(env, "myapp")
+    checks = run_checks(env.paths, env.state)
+    assert failed(checks) == set(), render(checks, False)
+    found = by_name(checks)
+    assert list(found) == ["git", "docker engine", "compose", "traefik", "data dir",
+                           "repo of myapp", "hooks of myapp", "disk"]
+    assert found["docker engine"].detail.startswith("Docker Engine 27.1.1")
+    assert found["compose"].detail == "2.27.0"
+    assert exit_code(checks) == 0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2.26.1-4", (2, 26, 1)), ("v2.27.0", (2, 27, 0)), ("2.24.4", (2, 24, 4)),
+    ("git version 2.39.5", (2, 39, 5)), ("git version 2.45.1.windows.1", (2, 45, 1)),
+    ("2.30", (2, 30, 0)), ("v2.27.0-desktop.1", (2, 27, 0)), ("", None), ("dev", None),
+])
+def test_parse_version(text, expected):
+    assert parse_version(text) == expected
+
+
+@pytest.mark.parametrize("version, ok", [
+    ("2.20.0", False), ("2.24.3", False), ("2.24.4", True), ("2.26.1-4", True),
+    ("v2.27.0", True), ("2.100.0", True), ("1.29.2", False), ("garbage", False),
+])
+def test_compose_version_is_compared_numerically(env, monkeypatch, version, ok):
+    monkeypatch.setattr(doctor.compose, "version", lambda: version)
+    check = by_name(run_checks(env.paths, env.state))["compose"]
+    assert check.ok is ok
+    if not ok:
+        assert not check.warning
+        assert "Compose v2 plugin" in check.fix and "2.24.4" in check.fix
+        assert "scripts/setup-docker.sh" in check.fix
+
+
+def test_compose_missing(env, monkeypatch):
+    monkeypatch.setattr(doctor.compose, "version", lambda: None)
+    check = by_name(run_checks(env.paths, env.state))["compose"]
+    assert not check.ok and "Compose v2 plugin" in check.fix
+
+
+def test_git_too_old(env, monkeypatch):
+    monkeypatch.setattr(doctor, "git_version", lambda: "git version 2.20.1")
+    check = by_name(run_checks(env.paths, env.state))["git"]
+    assert not check.ok and "2.20.1" in check.detail and "apt-get install git" in check.fix
+    monkeypatch.setattr(doctor, "git_version", lambda: None)
+    check = by_name(run_checks(env.paths, env.state))["git"]
+    assert not check.ok and check.fix == "apt-get install git"
+
+
+def _unreachable(message):
+    def client():
+        with engine_errors("connecting"):
+            raise docker.errors.DockerException(message)
+    return client
+
+
+def test_engine_permission_denied_says_docker_group(env, monkeypatch):
+    monkeypatch.setattr(doctor.engine, "client", _unreachable(
+        "Error while fetching server API version: ('Connection aborted.', "
+        "PermissionError(13, 'Permission denied'))"))
+    check = by_name(run_checks(env.paths, env.state))["docker engine"]
+    assert not check.ok and not check.warning
+    assert "docker group" in check.fix and "Permission denied" in check.detail
+
+
+def test_engine_permission_error_as_cause(env, monkeypatch):
+    def client():
+        try:
+            raise PermissionError(13, "nope")
+        except PermissionError as exc:
+            raise OtterError("cannot reach the Docker Engine") from exc
+
+    monkeypatch.setattr(doctor.engine, "client", client)
+    check = by_name(run_checks(env.paths, env.state))["docker engine"]
+    assert "docker group" in check.fix
+
+
+def test_engine_down_says_start_dockerd_and_the_rest_still_runs(env, monkeypatch):
+    monkeypatch.setattr(doctor.engine, "client", _unreachable(
+        "Error while fetching server API version: ('Connection aborted.', "
+        "FileNotFoundError(2, 'No such file or directory'))"))
+    add_app(env, "myapp", routing=True)
+    checks = run_checks(env.paths, env.state)
+    found = by_name(checks)
+    assert "start dockerd" in found["docker engine"].fix
+    assert "docker group" not in found["docker engine"].fix
+    # Traefik cannot be looked for without an engine: a failure pointing at the engine
+    assert not found["traefik"].ok and "docker engine" in found["traefik"].fix
+    # the disk check still covers the data dir
+    assert found["disk"].ok and str(env.paths.root) in found["disk"].detail
+    assert failed(checks) == {"docker engine", "traefik"}
+    assert exit_code(checks) == 1
+
+
+def test_missing_hook_names_install_sh(env):
+    add_app(env, "myapp", hook=False)
+    check = by_name(run_checks(env.paths, env.state))["hooks of myapp"]
+    assert not check.ok and "missing" in check.detail
+    assert "./install.sh myapp" in check.fix
+
+
+def test_hook_not_executable_or_for_another_app(env):
+    repo = add_app(env, "myapp")
+    hook = repo / "hooks" / "post-receive"
+    hook.chmod(0o644)
+    check = by_name(run_checks(env.paths, env.state))["hooks of myapp"]
+    assert not check.ok and "not executable" in check.detail and "chmod 755" in check.fix
+    hook.chmod(0o755)
+    hook.write_text("#!/bin/sh\nOTTERSTACK_APP=myapp2\n")  # a prefix must not count
+    check = by_name(run_checks(env.paths, env.state))["hooks of myapp"]
+    assert not check.ok and "OTTERSTACK_APP=myapp" in check.detail
+    assert "./install.sh myapp" in check.fix
+
+
+def test_hook_with_another_data_dir(env):
+    repo = add_app(env, "myapp")
+    hook = repo / "hooks" / "post-receive"
+    hook.write_text(hook.read_text().replace(str(env.paths.root), "/elsewhere"))
+    check = by_name(run_checks(env.paths, env.state))["hooks of myapp"]
+    assert not check.ok and "/elsewhere" in check.detail
+    assert f"OTTERSTACK_DATA_DIR={env.paths.root} ./install.sh myapp" in check.fix
+
+
+def test_hook_data_dir_quoted_by_printf_q(env):
+    root = env.tmp / "data dir"
+    root.mkdir(mode=0o700)
+    paths = Paths(root)
+    repo = add_app(env, "myapp")
+    hook = repo / "hooks" / "post-receive"
+    hook.write_text(f"#!/usr/bin/env bash\nOTTERSTACK_APP=myapp\n"
+                    f"OTTERSTACK_DATA_DIR={str(root).replace(' ', chr(92) + ' ')}\n")
+    assert by_name(run_checks(paths, env.state))["hooks of myapp"].ok
+
+
+def test_repo_missing_not_bare_or_without_push_options(env):
+    repo = add_app(env, "myapp", push_options=False)
+    check = by_name(run_checks(env.paths, env.state))["repo of myapp"]
+    assert not check.ok
+    assert f"git -C {repo} config receive.advertisePushOptions true" in check.fix
+
+    work = env.tmp / "work"
+    subprocess.run(["git", "init", "--quiet", str(work)], check=True)
+    env.state.upsert_app("myapp", str(work))
+    check = by_name(run_checks(env.paths, env.state))["repo of myapp"]
+    assert not check.ok and "not a bare git repository" in check.detail
+
+    env.state.upsert_app("myapp", str(env.tmp / "gone.git"))
+    found = by_name(run_checks(env.paths, env.state))
+    assert "does not exist" in found["repo of myapp"].detail
+    assert "./install.sh myapp" in found["repo of myapp"].fix
+    assert "./install.sh myapp" in found["hooks of myapp"].fix
+
+
+def test_no_env_file_no_env_check(env):
+    add_app(env, "myapp")
+    assert "env of myapp" not in by_name(run_checks(env.paths, env.state))
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_env_file_readable_by_others_fails(env, mode):
+    add_app(env, "myapp")
+    env_file = env.paths.env_file("myapp")
+    env_file.parent.mkdir(parents=True)
+    env_file.write_text("SECRET=1\n")
+    env_file.chmod(mode)
+    checks = run_checks(env.paths, env.state)
+    check = by_name(checks)["env of myapp"]
+    assert not check.ok and not check.warning and f"{mode:04o}" in check.detail
+    assert check.fix == f"chmod 600 {env_file}"
+    assert exit_code(checks) == 1
+    env_file.chmod(0o600)
+    assert by_name(run_checks(env.paths, env.state))["env of myapp"].ok
+
+
+def test_world_writable_data_dir_fails(env):
+    env.paths.root.chmod(0o777)
+    checks = run_checks(env.paths, env.state)
+    check = by_name(checks)["data dir"]
+    assert not check.ok and not check.warning and "0777" in check.detail
+    assert f"chmod 700 {env.paths.root}" in check.fix
+    assert exit_code(checks) == 1
+
+
+def test_state_db_readable_by_others_fails(env):
+    env.paths.db.chmod(0o644)
+    check = by_name(run_checks(env.paths, env.state))["data dir"]
+    assert not check.ok and f"chmod 600 {env.paths.db}" in check.fix
+
+
+def test_missing_data_dir(env, tmp_path):
+    paths = Paths(tmp_path / "nowhere")
+    check = by_name(run_checks(paths, env.state))["data dir"]
+    assert not check.ok and "does not exist" in check.detail and "install.sh" in check.fix
+
+
+def test_traefik_not_needed_when_no_app_routes(env):
+    add_app(env, "myapp", routing=False)
+    check = by_name(run_checks(env.paths, env.state))["traefik"]
+    assert check.ok and "not needed" in check.detail
+
+
+def test_traefik_missing_when_an_app_routes(env, monkeypatch):
+    add_app(env, "plain")
+    add_app(env, "routed", routing=True)
+    calls = []
+
+    def detect(dc, wanted, api_url, network):
+        calls.append((dc, wanted, api_url, network))
+        return None
+
+    monkeypatch.setattr(doctor.traefik, "detect", detect)
+    env.state.set_setting("traefik_container", "edge")
+    checks = run_checks(env.paths, env.state)
+    check = by_name(checks)["traefik"]
+    assert not check.ok and not check.warning
+    assert check.fix == "otterstack traefik up"
+    assert "routed" in check.detail and "plain" not in check.detail and "'edge'" in check.detail
+    assert calls == [(env.dc, "edge", "", "")]
+    assert exit_code(checks) == 1
+    # only the named app counts: one without routing needs no Traefik
+    assert by_name(run_checks(env.paths, env.state, "plain"))["traefik"].ok
+
+
+def test_traefik_unusable_gives_its_message_as_fix(env, monkeypatch):
+    add_app(env, "routed", routing=True)
+
+    def detect(*args):
+        raise OtterError("Traefik container t runs but its API is not reachable; set X")
+
+    monkeypatch.setattr(doctor.traefik, "detect", detect)
+    check = by_name(run_checks(env.paths, env.state))["traefik"]
+    assert not check.ok
+    assert check.fix == "Traefik container t runs but its API is not reachable; set X"
+
+
+def test_traefik_found_and_its_network(env, monkeypatch):
+    add_app(env, "routed", routing=True)
+    info = TraefikInfo("edge", "http://127.0.0.1:8080", "otterstack", {"web": 80})
+    monkeypatch.setattr(doctor.traefik, "detect", lambda *args: info)
+    check = by_name(run_checks(env.paths, env.state))["traefik"]
+    assert check.ok
+    assert check.detail == ("container edge, API at http://127.0.0.1:8080, network otterstack, "
+                            "entrypoints web on port 80")
+
+    env.dc.networks.list = lambda names: []
+    check = by_name(run_checks(env.paths, env.state))["traefik"]
+    assert not check.ok and "otterstack does not exist" in check.detail
+    assert "docker network create otterstack" in check.fix
+
+    env.dc.networks.list = lambda names: [SimpleNamespace(name="otterstack")]
+    env.dc.api.inspect_container = lambda name: {"NetworkSettings": {"Networks": {"bridge": {}}}}
+    check = by_name(run_checks(env.paths, env.state))["traefik"]
+    assert not check.ok and check.fix == "docker network connect otterstack edge"
+
+
+def test_unknown_app_is_a_failure(env):
+    add_app(env, "myapp")
+    checks = run_checks(env.paths, env.state, "ghost")
+    found = by_name(checks)
+    assert not found["app ghost"].ok and "./install.sh ghost" in found["app ghost"].fix
+    assert "repo of myapp" not in found  # only the named app is looked at
+    assert exit_code(checks) == 1
+
+
+def test_only_the_named_app_is_checked(env):
+    add_app(env, "good")
+    add_app(env, "bad", hook=False)
+    assert "hooks of bad" in failed(run_checks(env.paths, env.state))
+    checks = run_checks(env.paths, env.state, "good")
+    assert failed(checks) == set() and "hooks of bad" not in by_name(checks)
+
+
+def test_one_check_raising_does_not_stop_the_others(env, monkeypatch):
+    add_app(env, "myapp")
+
+    def boom():
+        raise RuntimeError("compose exploded")
+
+    monkeypatch.setattr(doctor.compose, "version", boom)
+    monkeypatch.setattr(doctor, "git_version", lambda: 1 / 0)
+    monkeypatch.setattr(doctor.Path, "is_file", lambda self: (_ for _ in ()).throw(
+        OSError("disk on fire")) if self.name == "post-receive" else True)
+    checks = run_checks(env.paths, env.state)
+    found = by_name(checks)
+    assert list(found) == ["git", "docker engine", "compose", "traefik", "data dir",
+                           "repo of myapp", "hooks of myapp", "disk"]
+    assert "ZeroDivisionError" in found["git"].detail
+    assert "compose exploded" in found["compose"].detail and found["compose"].fix
+    assert "disk on fire" in found["hooks of myapp"].detail
+    assert failed(checks) == {"git", "compose", "hooks of myapp"}
+    assert exit_code(checks) == 1
+
+
+def test_otter_error_in_a_check_is_reported_with_its_text(env, monkeypatch):
+    def version():
+        raise OtterError("the docker client is not installed; install Docker Engine")
+
+    monkeypatch.setattr(doctor.compose, "version", version)
+    check = by_name(run_checks(env.paths, env.state))["compose"]
+    assert not check.ok and "docker client is not installed" in check.detail
+
+
+@pytest.mark.parametrize("free, ok, warning", [
+    (50 * GiB, True, False),
+    (2 * GiB, True, False),
+    (2 * GiB - 1, False, True),
+    (500 * 1024**2, False, True),
+    (500 * 1024**2 - 1, False, False),
+])
+def test_disk_thresholds(env, monkeypatch, free, ok, warning):
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: Usage(100 * GiB, 0, free))
+    checks = run_checks(env.paths, env.state)
+    check = by_name(checks)["disk"]
+    assert (check.ok, check.warning) == (ok, warning)
+    if not ok:
+        assert "docker system prune" in check.fix
+    assert exit_code(checks) == (0 if ok or warning else 1)
+
+
+def test_disk_reports_docker_root_on_another_filesystem(env, monkeypatch):
+    docker_root = env.tmp / "docker-root"
+    docker_root.mkdir()
+    env.dc.root = docker_root
+    real_stat = doctor.Path.stat
+
+    def stat(self, *args, **kwargs):  # pretend docker-root is another filesystem
+        result = real_stat(self, *args, **kwargs)
+        if self == docker_root:
+            return SimpleNamespace(st_dev=result.st_dev + 1, st_mode=result.st_mode)
+        return result
+
+    monkeypatch.setattr(doctor.Path, "stat", stat)
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: Usage(
+        100 * GiB, 0, GiB if path == docker_root else 50 * GiB))
+    check = by_name(run_checks(env.paths, env.state))["disk"]
+    assert check.warning and not check.ok
+    assert "50.0 GiB free" in check.detail and f"docker {docker_root}: 1.0 GiB" in check.detail
+    assert str(docker_root) in check.fix and str(env.paths.root) not in check.fix
+
+
+def test_exit_code():
+    assert exit_code([]) == 0
+    assert exit_code([Check("a", True, "x")]) == 0
+    assert exit_code([Check("a", True, "x"), Check("b", False, "low", "prune", True)]) == 0
+    assert exit_code([Check("a", False, "bad", "fix"), Check("b", True, "x")]) == 1
+
+
+def test_render_plain_and_color():
+    checks = [Check("git", True, "2.39.5"),
+              Check("compose", False, "2.20.0 is too old", "install the plugin"),
+              Check("disk", False, "1.0 GiB free", "docker system prune", warning=True),
+              Check("hooks of a-long-app-name", True, "/r.git/hooks/post-receive")]
+    lines = render(checks, color=False).splitlines()
+    width = len("hooks of a-long-app-name")
+    assert lines == [
+        f"ok    {'git':<{width}} 2.39.5",
+        f"FAIL  {'compose':<{width}} 2.20.0 is too old -> fix: install the plugin",
+        f"warn  {'disk':<{width}} 1.0 GiB free -> fix: docker system prune",
+        "ok    hooks of a-long-app-name /r.git/hooks/post-receive",
+    ]
+    assert render([Check("git", True, "2.39.5")], False) == "ok    git          2.39.5"
+    colored = render(checks, color=True)
+    assert "\033[1;31mFAIL\033[0m  compose" in colored
+    assert "\033[1;32mok\033[0m    git" in colored and "\033[33mwarn\033[0m" in colored
+    assert "\033" not in render(checks, color=False)
