@@ -70,13 +70,19 @@ def health_timeout(value: str | int | None) -> int | None:
     return int(text)
 
 
-def cmd_deploy(args: argparse.Namespace) -> int:
+def _manual_deploy_setup(args: argparse.Namespace) -> tuple[State, App, int | None, str]:
+    """What `deploy` and `rollback` from a shell share: checked arguments, who asked, and the
+    hook's environment."""
     validate_app_name(args.app)
     timeout = health_timeout(args.health_timeout)
     who = os.environ.get("USER", "")
     minimal_environment()
     state = _state()
-    app = state.require_app(args.app)
+    return state, state.require_app(args.app), timeout, who
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    state, app, timeout, who = _manual_deploy_setup(args)
     deployer = Deployer(data_paths(), state, _progress())
     outcome = deployer.deploy(DeployRequest(
         app=app.name, ref=args.ref or f"refs/heads/{app.branch}", trigger="manual",
@@ -86,12 +92,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Back to a retained release through the same health gate and switch, without a build."""
-    validate_app_name(args.app)
-    timeout = health_timeout(args.health_timeout)
-    who = os.environ.get("USER", "")
-    minimal_environment()
-    state = _state()
-    app = state.require_app(args.app)
+    state, app, timeout, who = _manual_deploy_setup(args)
     active = state.active_release(app.name)
     retained = [r for r in state.releases(app.name, limit=100000)
                 if r.status == "superseded" and r.worktree]

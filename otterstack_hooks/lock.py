@@ -39,19 +39,25 @@ def app_lock(
                         f"({_describe_holder(path)}); try again when it has finished"
                     ) from None
                 time.sleep(0.5)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()} {holder}\n")
-        handle.flush()
+        _note(handle, f"{os.getpid()} {holder}\n")
         try:
             yield
         finally:
-            handle.seek(0)
-            handle.truncate()
-            handle.flush()
+            _note(handle, "")
             portalocker.unlock(handle)
     finally:
         handle.close()
+
+
+def _note(handle, text: str) -> None:
+    """Who holds the lock, for people waiting; best effort (a full disk must not matter)."""
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(text)
+        handle.flush()
+    except OSError:
+        pass
 
 
 def _describe_holder(path: Path) -> str:

@@ -66,8 +66,9 @@ class Paths:
             probe.unlink()
         except OSError as exc:
             raise OtterError(
-                f"data dir {self.root} is not usable ({exc.strerror or exc}): make it writable "
-                "for this user or point OTTERSTACK_DATA_DIR at a writable directory"
+                f"data dir {self.root} is not usable ({exc.strerror or exc}): free space on "
+                "it or make it writable for this user, or point OTTERSTACK_DATA_DIR at a "
+                "writable directory"
             ) from exc
         return self
 

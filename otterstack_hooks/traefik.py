@@ -42,10 +42,14 @@ def image_repository(image: str) -> str:
     return f"{head}/{last}" if head else last
 
 
-def find_container(dc: docker.DockerClient, wanted: str) -> dict[str, Any] | None:
-    """The running Traefik container: by name or image if configured, else any *traefik*."""
+def find_container(dc: docker.DockerClient, wanted: str, running: bool = True
+                   ) -> dict[str, Any] | None:
+    """The (running) Traefik container: by name or image if configured, else ours or any
+    container of a traefik image."""
     with engine_errors("looking for Traefik"):
-        for item in dc.api.containers(filters={"status": "running"}):
+        listed = dc.api.containers(filters={"status": "running"}) if running else \
+            dc.api.containers(all=True)
+        for item in listed:
             names = [n.lstrip("/") for n in item.get("Names", [])]
             image = item.get("Image", "")
             repo = image_repository(image)
@@ -76,6 +80,12 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str
     """Find Traefik and its API; None if no Traefik runs, OtterError if it is unusable."""
     attrs = find_container(dc, wanted)
     if attrs is None:
+        stopped = find_container(dc, wanted, running=False)
+        if stopped is not None:  # there is a Traefik, it is down: deploying blind would break
+            name = stopped["Name"].lstrip("/")
+            raise OtterError(f"Traefik container {name} is not running "
+                             f"({stopped['State']['Status']}): start it (`docker start {name}`)"
+                             " and deploy again; the current release is untouched")
         return None
     name = attrs["Name"].lstrip("/")
     published = _published(attrs)

@@ -126,6 +126,15 @@ class App:
                    capture_output=False)
         return Push(proc.returncode, proc.stdout)
 
+    def push_fixed(self) -> Push:
+        """Back to the example app: the push after a bad one must deploy."""
+        for path, content in example_files("fixed").items():
+            self.write(path, content)
+        self.commit("fixed")
+        push = self.push("main")
+        assert "==> deployed" in push.result, push.output
+        return push
+
     def push_bg(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
             ["git", "-C", str(self.src), "push", "production", *args], env=self.env,

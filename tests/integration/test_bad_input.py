@@ -76,11 +76,7 @@ def test_bad_commit_is_explained_and_loses_nothing(make_app, case):
             or "otterstack: error" in push.output, push.output
         assert app.answer("r1").strip() == "hello"
         assert app.active()["name"] == "r1"
-    for path, content in example_files("fixed").items():
-        app.write(path, content)
-    app.commit("fixed")
-    push = app.push("main")
-    assert "==> deployed" in push.result, push.output
+    app.push_fixed()
     assert all(r["status"] != "deploying" for r in app.releases())
 
 

@@ -87,11 +87,7 @@ def test_bad_release_leaves_old_one_serving(make_app, files, reason):
     assert r2["status"] == "failed" and reason in r2["reason"]
     assert app.active()["name"] == "r1"
     # the next push works
-    for path, content in example_files("fixed").items():
-        app.write(path, content)
-    app.commit("fixed")
-    push = app.push("main")
-    assert "==> deployed" in push.result, push.output
+    app.push_fixed()
     assert app.answer("r3").strip() == "fixed"
 
 

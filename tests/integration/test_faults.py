@@ -134,3 +134,101 @@ def test_two_apps_deploy_in_parallel(make_app):
     (a,), (b,) = apps[0].releases(), apps[1].releases()
     assert a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"], \
         "deploys of different apps ran one after the other"
+
+
+def test_docker_engine_unreachable_is_a_clear_error(make_app):
+    app = make_app()
+    app.commit("first")
+    assert "deployed" in app.push("main").result
+    app.write("www/index.html", "two\n")
+    app.commit("two")
+    app.push("-o", "skip-deploy", "main")
+    env = dict(app.env, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    proc = subprocess.run([str(app.home / "venv" / "bin" / "otterstack"), "deploy", app.name],
+                          env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in out
+    assert "Cannot connect to the Docker daemon" in out or "Docker Engine" in out, out
+    assert "still serving r1" in out, out
+    assert app.answer("r1").strip() == "hello"
+    consistent(app)
+    app.write("www/index.html", "three\n")
+    app.commit("three")
+    assert "deployed" in app.push("main").result
+
+
+def test_state_database_locked_by_another_process_is_a_clear_error(make_app):
+    import sqlite3
+    app = make_app()
+    app.commit("first")
+    assert "deployed" in app.push("main").result
+    app.write("www/index.html", "two\n")
+    app.commit("two")
+    app.push("-o", "skip-deploy", "main")
+    holder = sqlite3.connect(app.data / "state.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        proc = app.otter("deploy", app.name)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "database is locked" in proc.stderr and "serving release is untouched" in proc.stderr
+    assert app.answer("r1").strip() == "hello"
+    assert app.otter("deploy", app.name).returncode == 0
+    consistent(app)
+
+
+def test_full_disk_under_the_data_dir_is_a_clear_error(make_app, tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    assert subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)]
+                          ).returncode == 0, "needs root to mount a small tmpfs"
+    try:
+        app = make_app(init=False)
+        app.env["OTTERSTACK_DATA_DIR"] = str(mount / "data")
+        app.install()
+        app.src.mkdir()
+        app.git("init", "-q", "-b", "main")
+        app.git("remote", "add", "production", str(app.repo))
+        for path, content in example_files("hello").items():
+            app.write(path, content)
+        app.commit("first")
+        assert "deployed" in app.push("main").result
+        filler = mount / "filler"
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
+        app.write("www/index.html", "two\n")
+        app.commit("two")
+        push = app.push("main")
+        assert "No space left on device" in push.output or "disk is full" in push.output, \
+            push.output
+        assert "Traceback" not in push.output
+        assert app.answer("r1").strip() == "hello"
+        filler.unlink()
+        app.commit("three")
+        assert "deployed" in app.push("main").result
+        consistent(app)
+    finally:
+        app.cleanup()
+        subprocess.run(["umount", "-l", str(mount)])
+
+
+def test_stopped_traefik_is_a_clear_error_and_the_site_is_untouched(routed_app, traefik):
+    app = routed_app(example_files("one"))
+    app.commit("one")
+    assert "deployed" in app.push("main").result
+    subprocess.run(["docker", "stop", traefik.name], check=True, capture_output=True)
+    try:
+        app.write("www/index.html", "two\n")
+        app.commit("two")
+        push = app.push("main")
+        assert "FAILED" in push.result, push.output
+        assert f"Traefik container {traefik.name} is not running" in push.output
+        assert f"docker start {traefik.name}" in push.output
+    finally:
+        subprocess.run(["docker", "start", traefik.name], check=True, capture_output=True)
+    wait_for(lambda: traefik.get(HOST)[0] == 200, timeout=30)
+    assert traefik.get(HOST) == (200, app.project("r1"), "one\n")
+    app.commit("again")
+    assert "deployed" in app.push("main").result
+    assert traefik.get(HOST)[2] == "two\n"
