@@ -484,6 +484,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return doctor.exit_code(checks)
 
 
+def cmd_apps_remove(args: argparse.Namespace) -> int:
+    state = _state()
+    app = state.require_app(validate_app_name(args.name))
+    Deployer(data_paths(), state, _progress()).remove_app(app, args.volumes)
+    return 0
+
+
 def cmd_traefik_up(args: argparse.Namespace) -> int:
     print(traefik_io.up(engine.client(), args.image, args.name, args.network, args.http_port,
                         args.bind, args.api_port))
@@ -562,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("value", nargs="?")
     p.set_defaults(func=cmd_config)
 
-    apps = sub.add_parser("apps", help="register apps (install.sh does this)")
+    apps = sub.add_parser("apps", help="register (install.sh does this) or remove apps")
     apps_sub = apps.add_subparsers(dest="apps_command", required=True, metavar="ACTION")
     p = apps_sub.add_parser("add", help="register or update an app")
     p.add_argument("name")
@@ -571,6 +578,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose-file")
     p.add_argument("--traefik-routing", choices=["on", "off"])
     p.set_defaults(func=cmd_apps_add)
+    p = apps_sub.add_parser("remove", help="stop and forget an app (its repo and named "
+                            "volumes are kept unless --volumes)")
+    p.add_argument("name")
+    p.add_argument("--volumes", action="store_true",
+                   help="also delete its named volumes: its data")
+    p.set_defaults(func=cmd_apps_remove)
 
     p = sub.add_parser("doctor", help="check git, Docker, Compose, Traefik, the data dir, each "
                        "app's repo and hooks, and disk space; say how to fix each problem")

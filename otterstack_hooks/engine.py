@@ -181,3 +181,22 @@ def image_exists(dc: docker.DockerClient, name: str) -> bool:
 def tag_image(dc: docker.DockerClient, source: str, target: str) -> None:
     with engine_errors(f"tagging {source} as {target}"):
         dc.api.tag(source, target, "latest")
+
+
+def app_resources(dc: docker.DockerClient, app: str) -> tuple[list[str], list[str]]:
+    """Names of the volumes and networks OtterStack created for an app."""
+    label = {"label": f"{APP_LABEL}={app}"}
+    with engine_errors(f"listing the volumes and networks of {app}"):
+        volumes = [v.name for v in dc.volumes.list(filters=label)]
+        networks = [n.name for n in dc.networks.list(filters=label)]
+    return sorted(volumes), sorted(networks)
+
+
+def remove_volume(dc: docker.DockerClient, name: str) -> None:
+    with engine_errors(f"removing volume {name}"):
+        dc.volumes.get(name).remove()
+
+
+def remove_network(dc: docker.DockerClient, name: str) -> None:
+    with engine_errors(f"removing network {name}"):
+        dc.networks.get(name).remove()

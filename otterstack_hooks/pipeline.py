@@ -6,7 +6,9 @@ new release and leaves the old one serving and active.
 """
 
 import os
+import re
 import shlex
+import shutil
 import time
 import traceback
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from .override import (
 )
 from .paths import Paths
 from .progress import Progress
-from .release_plan import ReleasePlan, plan_release, state_project
+from .release_plan import STATE_SUFFIX, ReleasePlan, plan_release, state_project
 from .routing import RoutingPlan, plan_routing
 from .state import App, Release, State
 
@@ -523,6 +525,38 @@ class Deployer:
                               "stopping it")
                 compose.stop(rel.project)
 
+    def remove_app(self, app: App, volumes: bool) -> None:
+        """Stop and forget an app: its releases, singletons, checkouts, logs, settings and
+        secrets. Its bare repo is kept, and its named volumes unless `volumes` is asked."""
+        with app_lock(self.paths.lock(app.name), "remove", 60,
+                      lambda who: self.out.step("queue", f"waiting for the lock ({who})")):
+            pattern = re.compile(rf"{re.escape(app.name)}-(r\d+|{STATE_SUFFIX})")
+            for project in sorted(p for p in engine.projects(self.dc) if pattern.fullmatch(p)):
+                self.out.step("remove", f"removing {project}")
+                compose.down(project, remove_images=True)
+            repo = gitops.open_repo(app.repo)
+            for rel in self.state.releases(app.name, limit=100000):
+                if rel.worktree:
+                    gitops.remove_worktree(repo, Path(rel.worktree))
+            for hook in ("pre-receive", "post-receive"):
+                path = Path(app.repo) / "hooks" / hook
+                if path.is_file() and f"OTTERSTACK_APP={app.name}\n" in path.read_text():
+                    path.unlink()
+            shutil.rmtree(self.paths.app_dir(app.name), ignore_errors=True)
+            kept_volumes, networks = engine.app_resources(self.dc, app.name)
+            for network in networks:
+                engine.remove_network(self.dc, network)
+            for volume in kept_volumes:
+                if volumes:
+                    engine.remove_volume(self.dc, volume)
+                    self.out.step("remove", f"removed volume {volume}")
+                else:
+                    self.out.step("remove", f"kept volume {volume} (its data; `otterstack apps "
+                                  f"remove {app.name} --volumes` or `docker volume rm {volume}`"
+                                  " removes it)")
+            self.state.remove_app(app.name)
+            self.out.result(True, f"removed {app.name}; its repo {app.repo} is kept")
+
     def prune(self, app: App, keep: int | None = None, dry_run: bool = False) -> list[str]:
         """`otterstack prune`: the same retention as after a deploy, under the app's lock."""
         with app_lock(self.paths.lock(app.name), "prune", 60,
@@ -535,11 +569,14 @@ class Deployer:
         worktree). Never the active one, never a named volume."""
         keep = app.keep_releases if keep is None else keep
         kept, pruned = 0, []
-        for rel in self.state.releases(app.name, limit=100000):
-            if rel.status not in ("active", "superseded") or not rel.worktree:
-                continue
+        retained = [r for r in self.state.releases(app.name, limit=100000)
+                    if r.status in ("active", "superseded") and r.worktree]
+        active = next((r for r in retained if r.status == "active"), None)
+        # the default rollback target (the newest retained release before the active one)
+        target = next((r for r in retained if active and r.id < active.id), None)
+        for rel in retained:
             kept += 1
-            if kept <= keep or rel.status == "active":
+            if kept <= keep or rel is active or rel is target:
                 continue
             pruned.append(rel.name)
             if dry_run:

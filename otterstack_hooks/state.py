@@ -222,6 +222,10 @@ class State:
     def apps(self) -> list[App]:
         return [_row_to(App, r) for r in self.db.execute("SELECT * FROM apps ORDER BY name")]
 
+    def remove_app(self, name: str) -> None:
+        self._write("DELETE FROM releases WHERE app = ?", (name,))
+        self._write("DELETE FROM apps WHERE name = ?", (name,))
+
     def pin(self, name: str, reason: str) -> None:
         self._write("UPDATE apps SET pinned = ? WHERE name = ?", (reason, name))
 

@@ -122,14 +122,17 @@ def test_prune_command(make_app):
         app.commit(f"v{n}")
         assert "deployed" in app.push("main").result
     proc = app.otter("prune", app.name, "--keep", "1", "--dry-run")
-    assert "would remove 2 release(s): r2, r1" in proc.stdout, proc.stdout
+    # r2 stays whatever --keep says: it is what `rollback` goes back to
+    assert "would remove 1 release(s): r1" in proc.stdout, proc.stdout
     assert len(app.projects()) == 3
     proc = app.otter("prune", app.name, "--keep", "1")
-    assert "removed 2 release(s)" in proc.stdout
-    assert app.projects() == [app.project("r3")]
+    assert "removed 1 release(s)" in proc.stdout
+    assert app.projects() == [app.project("r2"), app.project("r3")]
     worktrees = [r["worktree"] for r in json.loads(
         app.otter("releases", app.name, "--json").stdout)]
-    assert sum(bool(w) for w in worktrees) == 1
+    assert sum(bool(w) for w in worktrees) == 2
+    proc = app.otter("rollback", app.name)
+    assert proc.returncode == 0 and "reusing the images of" in proc.stdout
     assert app.otter("prune", app.name, "--keep", "0").returncode == 2
 
 
@@ -168,3 +171,37 @@ def test_doctor_finds_a_broken_hook_and_says_how_to_fix_it(make_app):
     assert f"./install.sh {app.name}" in proc.stdout
     app.install()
     assert app.otter("doctor", app.name).returncode == 0
+
+
+def test_logs_of_a_release_and_of_the_running_containers(make_app):
+    app = make_app()
+    app.commit("first")
+    app.push("main")
+    proc = app.otter("logs", app.name)
+    assert proc.returncode == 0 and f"==> deployed {app.name}" in proc.stdout
+    assert "healthy" in proc.stdout
+    proc = app.otter("logs", app.name, "--release", "r9")
+    assert proc.returncode == 2 and "has no release 'r9'" in proc.stderr
+    app.answer("r1", "/index.html")  # something for httpd to log? busybox httpd logs nothing
+    proc = app.otter("logs", app.name, "--app", "web")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_removing_an_app_keeps_its_volumes_unless_asked(make_app):
+    from test_stateful import stateful_files, volume_file
+    app = make_app(stateful_files())
+    app.commit("first")
+    assert "deployed" in app.push("main").result
+    proc = app.otter("apps", "remove", app.name)
+    assert proc.returncode == 0, proc.stderr
+    assert "kept volume" in proc.stdout and f"{app.name}_data" in proc.stdout
+    assert app.projects() == []
+    assert volume_file(app, "value") == "precious"
+    assert app.repo.exists(), "the bare repo (your code) is never deleted"
+    assert "no app named" in app.otter("status", app.name).stderr
+    app.install()
+    app.commit("again")
+    assert "deployed" in app.push("main").result
+    proc = app.otter("apps", "remove", app.name, "--volumes")
+    assert proc.returncode == 0 and f"removed volume {app.name}_data" in proc.stdout
+    assert volume_file(app, "value") == ""
