@@ -204,6 +204,13 @@ def test_install_is_idempotent_and_refuses_bad_names(make_app):
     assert app.active()["name"] == "r1"
     hook = (app.repo / "hooks" / "post-receive").read_text()
     assert "OTTERSTACK_APP=" in hook
+    # nothing of OtterStack's is writable by others; its state and secrets are private
+    for root in (app.data, app.repo / "hooks", app.home / "venv" / "bin"):
+        for path in [root, *root.rglob("*")]:
+            if not path.is_symlink():
+                assert not path.stat().st_mode & 0o002, path
+    assert app.data.stat().st_mode & 0o077 == 0
+    assert (app.data / "state.db").stat().st_mode & 0o077 == 0
     assert run(["git", "-C", str(app.repo), "config", "receive.advertisePushOptions"]
                ).stdout.strip() == "true"
     for bad in ["Bad", "a/b", "../x", "-x", "a b", "x" * 41, "été"]:

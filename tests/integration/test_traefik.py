@@ -206,3 +206,12 @@ def test_rollback_is_a_zero_downtime_switch_without_a_build_and_pin_holds_pushes
     assert traefik.get(HOST)[2] == "v4\n"
     proc = app.otter("rollback", app.name, "--to", "r4")
     assert proc.returncode == 2 and "r4 is already the active release" in proc.stderr
+
+
+def test_traefik_api_is_published_on_loopback_only(traefik):
+    import json
+    import subprocess
+    ports = json.loads(subprocess.run(
+        ["docker", "inspect", "--format", "{{json .NetworkSettings.Ports}}", traefik.name],
+        capture_output=True, text=True, check=True).stdout)
+    assert {b["HostIp"] for b in ports["8080/tcp"]} == {"127.0.0.1"}
