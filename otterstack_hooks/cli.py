@@ -118,8 +118,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         reuse_images_of=target.project if target.worktree else ""))
     if outcome.ok and args.pin:
         state.pin(app.name, f"rolled back to {target.name}")
-        print(f"{app.name} is pinned: pushes are accepted but not deployed until "
-              f"`otterstack unpin {app.name}`")
+        print(f"{app.name} is pinned: pushes of {app.branch} are refused until "
+              f"`otterstack unpin {app.name}` (or pushed with -o skip-deploy)")
     return 0 if outcome.ok else 1
 
 
@@ -140,8 +140,8 @@ def cmd_pin(args: argparse.Namespace) -> int:
     app = state.require_app(validate_app_name(args.app))
     if args.command == "pin":
         state.pin(app.name, args.reason or "pinned by hand")
-        print(f"{app.name} pinned: pushes are accepted but not deployed "
-              f"(`otterstack unpin {app.name}` to undo)")
+        print(f"{app.name} pinned: pushes of {app.branch} are refused "
+              f"(`otterstack unpin {app.name}` to undo, or push with -o skip-deploy)")
     else:
         state.pin(app.name, "")
         print(f"{app.name} unpinned: pushes deploy again")
@@ -411,12 +411,19 @@ def _parse_value(key: str, kind: type, text: str) -> Any:
         return validate_branch_name(text)
     if key == "compose_file":
         return validate_compose_file(text) if text else ""
-    if key == "release_command" and text and len(shlex.split(text)) < 2:
+    if key == "release_command" and text and len(_split_command(text)) < 2:
         raise OtterError("release_command is `SERVICE COMMAND [ARGS...]`, e.g. "
                          "`web python manage.py migrate`; empty turns it off")
     if key == "notify":
         return notify.validate_target(text)
     return text
+
+
+def _split_command(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise OtterError(f"cannot read the command {text!r}: {exc}") from exc
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -472,8 +479,13 @@ def cmd_apps_add(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    paths = data_paths().ensure()
-    state = State(paths.db)
+    paths = data_paths()
+    try:
+        state = State(paths.ensure().db)
+    except OtterError as exc:  # everything else depends on it: report it like a check
+        print(doctor.render([doctor.Check("data dir", False, str(paths.root), str(exc))],
+                            use_color(sys.stdout)))
+        return 1
     if args.app:
         validate_app_name(args.app)
     checks = doctor.run_checks(paths, state, args.app)
@@ -525,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=cmd_prune)
 
-    for name, text in (("pin", "pushes are accepted but not deployed"),
+    for name, text in (("pin", "pushes of the deploy branch are refused (or, without the "
+                        "pre-receive hook, accepted but not deployed)"),
                        ("unpin", "pushes deploy again")):
         p = sub.add_parser(name, help=text)
         p.add_argument("app")

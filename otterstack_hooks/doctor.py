@@ -294,15 +294,28 @@ def _hook_setting(text: str, key: str) -> str | None:
 
 
 def check_hook(app: App, paths: Paths) -> Check:
+    """Both hooks install.sh writes: pre-receive (refuses what cannot deploy) and
+    post-receive (deploys)."""
     name = f"hooks of {app.name}"
     reinstall = f"re-run ./install.sh {app.name}"
-    hook = Path(app.repo) / "hooks" / "post-receive"
     if not Path(app.repo).is_dir():
         return Check(name, False, f"no repo at {app.repo}, so no hook", reinstall)
-    if not hook.is_file():
-        return Check(name, False, f"{hook} is missing: pushes do not deploy", reinstall)
     found: list[str] = []
     fixes: list[str] = []
+    for hook_name in ("pre-receive", "post-receive"):
+        hook = Path(app.repo) / "hooks" / hook_name
+        if not hook.is_file():
+            found.append(f"{hook} is missing" + (": pushes do not deploy"
+                                                 if hook_name == "post-receive" else ""))
+            fixes.append(reinstall)
+            continue
+        _check_one_hook(app, paths, hook, reinstall, found, fixes)
+    return _problems(name, found, list(dict.fromkeys(fixes)),
+                     f"{Path(app.repo) / 'hooks'}/pre-receive, post-receive")
+
+
+def _check_one_hook(app: App, paths: Paths, hook: Path, reinstall: str, found: list[str],
+                    fixes: list[str]) -> None:
     if not os.access(hook, os.X_OK):
         found.append(f"{hook} is not executable: git skips it")
         fixes.append(f"chmod 755 {hook} (or {reinstall})")
@@ -320,7 +333,6 @@ def check_hook(app: App, paths: Paths) -> Check:
             found.append(f"{hook} deploys with data dir {printable(data_dir, 200)}, "
                          f"not {paths.root}")
             fixes.append(f"OTTERSTACK_DATA_DIR={paths.root} ./install.sh {app.name}")
-    return _problems(name, found, fixes, f"{hook}")
 
 
 def check_env_file(app: App, paths: Paths) -> Check | None:

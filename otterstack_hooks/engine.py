@@ -73,6 +73,7 @@ def snapshot(attrs: dict[str, Any]) -> ContainerSnapshot:
         restart_policy=((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get(
             "Name") or "no",
         routed=is_routed(labels),
+        oneoff=labels.get("com.docker.compose.oneoff", "").lower() == "true",
     )
 
 
@@ -200,3 +201,15 @@ def remove_volume(dc: docker.DockerClient, name: str) -> None:
 def remove_network(dc: docker.DockerClient, name: str) -> None:
     with engine_errors(f"removing network {name}"):
         dc.networks.get(name).remove()
+
+
+def remove_project_images(dc: docker.DockerClient, project: str) -> None:
+    """Untag the images a release built (`<project>-<service>`) that `compose down --rmi`
+    left because another release (a rollback) runs the same image under its own tag."""
+    try:
+        for image in dc.images.list(filters={"reference": f"{project}-*"}):
+            for tag in image.tags:
+                if tag.startswith(f"{project}-"):
+                    dc.images.remove(tag, noprune=False)
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        pass  # best effort: a left tag costs disk, not correctness

@@ -21,6 +21,7 @@ class ContainerSnapshot:
     health_output: str = ""
     restart_policy: str = "no"
     routed: bool = False
+    oneoff: bool = False  # a `compose run` container (the release command), not a service
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ def evaluate(
     `baseline` maps container id -> restarts it had before this deploy (kept singletons).
     """
     baseline = baseline or {}
+    snapshots = [s for s in snapshots if not s.oneoff]
     waiting: list[str] = []
     for snap in snapshots:
         if completed(snap):
@@ -96,6 +98,8 @@ def whole_and_healthy(snapshots: list[ContainerSnapshot], services: str) -> bool
         expected[name] = int(count) if count.isdigit() else 1
     counts: dict[str, int] = {}
     for snap in snapshots:
+        if snap.oneoff:
+            continue
         if completed(snap):
             counts[snap.service] = counts.get(snap.service, 0) + 1
             continue

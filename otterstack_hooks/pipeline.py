@@ -588,6 +588,7 @@ class Deployer:
             except OtterError as exc:
                 self.out.warn("prune", str(exc))
                 continue
+            engine.remove_project_images(self.dc, rel.project)
             gitops.remove_worktree(repo, Path(rel.worktree))
             self.state.update_release(rel.id, worktree="")
         return pruned

@@ -10,6 +10,15 @@ from .errors import OtterError
 from .names import is_sha
 
 
+def _inside_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """Extract what stays inside the scratch dir; skip (not fail on) links that point out,
+    such as `certs -> /etc/ssl/certs`: the check does not need them."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None
+
+
 def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path) -> str | None:
     """Why the commit's compose file cannot work, or None. Reads the quarantined objects of
     the push through the GIT_* variables the pre-receive hook kept."""
@@ -23,7 +32,7 @@ def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path) -> 
         raise OtterError(f"git archive failed: {proc.stderr.decode(errors='replace').strip()}")
     tree = scratch / "tree"
     with tarfile.open(archive) as tar:
-        tar.extractall(tree, filter="data")
+        tar.extractall(tree, filter=_inside_only)
     present = {n for n in (*COMPOSE_FILE_CANDIDATES, configured) if n and (tree / n).is_file()}
     try:
         compose_file = pick_compose_file(configured, present)

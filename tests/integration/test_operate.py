@@ -68,9 +68,16 @@ def test_pre_receive_refuses_a_commit_that_cannot_deploy(make_app):
     app.commit("no compose")
     push = app.push("main")
     assert push.returncode != 0 and "no compose file in this commit" in push.output
+    # links out of the repo (certs -> /etc/ssl/certs) do not trouble the check
+    app.git("checkout", "-q", good, "--", "compose.yaml")
+    (app.src / "certs").symlink_to("/etc/ssl/certs")
+    app.commit("with a link out")
+    push = app.push("main")
+    assert "deployed" in push.result, push.output
+    assert remote_head(app) != good
     # other branches are not checked
     assert app.push("HEAD:refs/heads/wip").returncode == 0
-    assert app.active()["name"] == "r1" and len(app.releases()) == 1
+    assert app.active()["name"] == "r2" and len(app.releases()) == 2
 
 
 def test_pinned_app_refuses_pushes_unless_skip_deploy(make_app):
@@ -113,6 +120,8 @@ def test_release_command_runs_before_the_release_and_its_failure_fails_it(make_a
     assert app.answer("r2").strip() == "v2"
     proc = app.otter("config", app.name, "release_command", "justoneword")
     assert proc.returncode == 2 and "SERVICE COMMAND" in proc.stderr
+    proc = app.otter("config", app.name, "release_command", "web sh -c 'unclosed")
+    assert proc.returncode == 2 and "cannot read the command" in proc.stderr
 
 
 def test_prune_command(make_app):

@@ -69,10 +69,11 @@ def add_app(env, name, routing=False, hook=True, push_options=True):
         subprocess.run(["git", "-C", str(repo), "config", "receive.advertisePushOptions", "true"],
                        check=True)
     if hook:
-        path = repo / "hooks" / "post-receive"
-        path.write_text(f"#!/usr/bin/env bash\nOTTERSTACK_APP={name}\n"
-                        f"OTTERSTACK_DATA_DIR={env.paths.root}\nexec true\n")
-        path.chmod(0o755)
+        for hook_name in ("pre-receive", "post-receive"):
+            path = repo / "hooks" / hook_name
+            path.write_text(f"#!/usr/bin/env bash\nOTTERSTACK_APP={name}\n"
+                            f"OTTERSTACK_DATA_DIR={env.paths.root}\nexec true\n")
+            path.chmod(0o755)
     env.state.upsert_app(name, str(repo), traefik_routing=routing)
     return repo
 
@@ -216,10 +217,19 @@ def test_hook_data_dir_quoted_by_printf_q(env):
     root.mkdir(mode=0o700)
     paths = Paths(root)
     repo = add_app(env, "myapp")
-    hook = repo / "hooks" / "post-receive"
-    hook.write_text(f"#!/usr/bin/env bash\nOTTERSTACK_APP=myapp\n"
-                    f"OTTERSTACK_DATA_DIR={str(root).replace(' ', chr(92) + ' ')}\n")
+    for hook_name in ("pre-receive", "post-receive"):
+        (repo / "hooks" / hook_name).write_text(
+            f"#!/usr/bin/env bash\nOTTERSTACK_APP=myapp\n"
+            f"OTTERSTACK_DATA_DIR={str(root).replace(' ', chr(92) + ' ')}\n")
     assert by_name(run_checks(paths, env.state))["hooks of myapp"].ok
+
+
+def test_missing_pre_receive_is_reported(env):
+    repo = add_app(env, "myapp")
+    (repo / "hooks" / "pre-receive").unlink()
+    check = by_name(run_checks(env.paths, env.state))["hooks of myapp"]
+    assert not check.ok and "pre-receive is missing" in check.detail
+    assert "./install.sh myapp" in check.fix
 
 
 def test_repo_missing_not_bare_or_without_push_options(env):
