@@ -4,6 +4,7 @@ one, and loses nothing (the serving release keeps serving, the next push works).
 The table is mirrored in docs/bad-input.md as the list of what is handled.
 """
 
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -45,7 +46,8 @@ CASES = [
          "starting the release failed"),
     Case("dockerfile-fails", {"Dockerfile": DOCKERFILE + "RUN false\n"}, "build failed"),
     Case("enormous-build-output", {"Dockerfile": DOCKERFILE.replace(
-        "COPY www /www", "RUN i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done\n"
+        "COPY www /www", f"RUN echo {uuid.uuid4().hex}; i=0; while [ $i -lt 20000 ]; do "
+        "echo line $i; i=$((i+1)); done\n"
         "COPY www /www")}, "the rest is in the release log", deploys=True),
     Case("unknown-push-option", {}, "push option 'frobnicate' is not known",
          options=("-o", "frobnicate"), deploys=True),
@@ -80,8 +82,8 @@ def test_bad_commit_is_explained_and_loses_nothing(make_app, case):
     assert all(r["status"] != "deploying" for r in app.releases())
 
 
-HOSTILE_REFS = ["$(touch PWNED)", "a'quote", 'dq"uote', "ünïcödé-ブランチ", "semi;colon",
-                "back`tick`", "x--y"]
+HOSTILE_REFS = ["$(touch${IFS}PWNED)", "a'quote", 'dq"uote', "ünïcödé-ブランチ",
+                "semi;colon", "`touch${IFS}PWNED`", "x--y", "$HOME|&>PWNED"]
 
 
 def test_hostile_branch_and_tag_names_are_inert(make_app, tmp_path):

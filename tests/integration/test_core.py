@@ -61,13 +61,13 @@ def test_manual_redeploy_of_same_commit_is_a_new_release(make_app):
     assert {r["trigger"] for r in releases} == {"push", "manual"}
 
 
-@pytest.mark.parametrize("files, reason", [
-    (BAD_HEALTH, "failed its healthcheck"),
-    (EXITS, "exited with code 3"),
-    (BUILD_FAILS, "build failed"),
-    (INVALID_COMPOSE, "compose file is invalid"),
+@pytest.mark.parametrize("files, reason, refused_early", [
+    (BAD_HEALTH, "failed its healthcheck", False),
+    (EXITS, "exited with code 3", False),
+    (BUILD_FAILS, "build failed", False),
+    (INVALID_COMPOSE, "compose file is invalid", True),
 ], ids=["unhealthy", "exits", "build-fails", "invalid-compose"])
-def test_bad_release_leaves_old_one_serving(make_app, files, reason):
+def test_bad_release_leaves_old_one_serving(make_app, files, reason, refused_early):
     app = make_app()
     app.commit("good")
     assert app.push("main").returncode == 0
@@ -77,18 +77,23 @@ def test_bad_release_leaves_old_one_serving(make_app, files, reason):
     started = time.monotonic()
     push = app.push("main")
     took = time.monotonic() - started
-    assert push.result.startswith(f"==> FAILED {app.name} {bad[:7]} (r2): "), push.output
-    assert reason in push.result and "still serving r1" in push.result, push.output
     assert took < 60, f"a failing release took {took:.0f} s: it must fail fast"
+    assert reason in push.result, push.output
+    if refused_early:  # pre-receive: git push fails, the ref does not move, nothing runs
+        assert push.returncode != 0 and push.result.startswith("==> push refused"), push.output
+        assert len(app.releases()) == 1
+    else:
+        assert push.result.startswith(f"==> FAILED {app.name} {bad[:7]} (r2): "), push.output
+        assert "still serving r1" in push.result, push.output
+        assert app.containers("r2", all_=True) == []
+        assert not (app.data / "apps" / app.name / "releases" / "r2").exists()
+        r2 = app.releases()[-1]
+        assert r2["status"] == "failed" and reason in r2["reason"]
     assert app.answer("r1").strip() == "hello"
-    assert app.containers("r2", all_=True) == []
-    assert not (app.data / "apps" / app.name / "releases" / "r2").exists()
-    r2 = app.releases()[-1]
-    assert r2["status"] == "failed" and reason in r2["reason"]
     assert app.active()["name"] == "r1"
     # the next push works
     app.push_fixed()
-    assert app.answer("r3").strip() == "fixed"
+    assert app.answer(app.active()["name"]).strip() == "fixed"
 
 
 def test_other_branch_tag_and_deletion_do_not_deploy(make_app):
