@@ -369,7 +369,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         finished = False
         for line in complete.splitlines():
             event = json.loads(line)
-            print(render_event(event, color), flush=True)
+            print(line if args.json else render_event(event, color), flush=True)
             finished = finished or event.get("step") == "result"
         if finished or not args.follow:
             return 0
@@ -572,6 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--follow", action="store_true", help="keep following until it ends")
     p.add_argument("--app", dest="containers", nargs="?", const="", metavar="SERVICE",
                    help="show the running containers' logs instead (optionally one service)")
+    p.add_argument("--json", action="store_true", help="the deploy log's raw JSON events")
     p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("config", help="show or change settings: config APP [KEY [VALUE]]")

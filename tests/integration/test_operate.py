@@ -189,6 +189,9 @@ def test_logs_of_a_release_and_of_the_running_containers(make_app):
     proc = app.otter("logs", app.name)
     assert proc.returncode == 0 and f"==> deployed {app.name}" in proc.stdout
     assert "healthy" in proc.stdout
+    events = [json.loads(line) for line in
+              app.otter("logs", app.name, "--json").stdout.splitlines()]
+    assert events[-1]["step"] == "result" and events[-1]["kind"] == "ok"
     proc = app.otter("logs", app.name, "--release", "r9")
     assert proc.returncode == 2 and "has no release 'r9'" in proc.stderr
     app.answer("r1", "/index.html")  # something for httpd to log? busybox httpd logs nothing
