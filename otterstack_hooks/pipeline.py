@@ -494,14 +494,12 @@ class Deployer:
     def recover(self, app: App, repo: git.Repo) -> None:
         """Clean up after a deploy that died: called with the lock held, so none is running."""
         for stale in self.state.releases_with_status(app.name, "deploying"):
-            snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc,
-                                                                            stale.project)]
-            if snaps and whole_and_healthy(snaps, stale.services):
-                # Healthy now (it kept starting after its deploy died), so Traefik may already
-                # send it traffic: tearing it down would drop requests. Finish the switch
-                # instead; the old release is stopped below.
-                self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} died) "
-                              "but is healthy and may be serving; completing its switch")
+            if self._settles_serving(app, stale):
+                # Healthy and whole, and Traefik (if routed) proved to send it traffic:
+                # tearing it down would drop requests. Finish its switch instead; the old
+                # release is stopped below.
+                self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} "
+                              "died) but is healthy and serving; completed its switch")
                 self.state.activate(stale, self.state.active_release(app.name))
                 self.state.update_release(
                     stale.id, healthy_at=stale.healthy_at or time.time(),
@@ -524,6 +522,36 @@ class Deployer:
                 self.out.warn("recover", f"{rel.name} still runs after being replaced; "
                               "stopping it")
                 compose.stop(rel.project)
+
+    def _settles_serving(self, app: App, stale: Release) -> bool:
+        """Wait until an interrupted release's containers have settled (a `starting` one may
+        turn healthy, and be routed, any moment: deciding earlier races Traefik), then tell
+        whether it is whole, healthy and, with Traefik, proven to receive traffic."""
+        inspected = engine.project_containers(self.dc, stale.project)
+        if not inspected:
+            return False
+        present: dict[str, int] = {}
+        for attrs in inspected:
+            snap = engine.snapshot(attrs)
+            if not snap.oneoff:
+                present[snap.service] = present.get(snap.service, 0) + 1
+        self.out.step("recover", f"{stale.name} has containers: waiting for them to settle")
+        try:
+            self._wait_healthy(app, stale.project, present, app.health_timeout)
+        except OtterError:
+            return False
+        snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc, stale.project)]
+        worktree = self.paths.worktree(app.name, stale.name)
+        if not whole_and_healthy(snaps, stale.services) or not worktree.is_dir():
+            return False
+        try:  # the same proof a deploy needs before it stops the old release
+            prep = self._prepare(app, stale.name, stale.project, worktree, None)
+            if prep.routing is not None:
+                self._switch(prep.routing, stale)
+        except OtterError as exc:
+            self.out.warn("recover", f"{stale.name} cannot be completed: {exc}")
+            return False
+        return True
 
     def remove_app(self, app: App, volumes: bool) -> None:
         """Stop and forget an app: its releases, singletons, checkouts, logs, settings and
