@@ -44,23 +44,31 @@ def image_repository(image: str) -> str:
 
 def find_container(dc: docker.DockerClient, wanted: str, running: bool = True
                    ) -> dict[str, Any] | None:
-    """The (running) Traefik container: by name or image if configured, else ours or any
-    container of a traefik image."""
+    """The (running) Traefik container: by name or image if configured; else the one
+    `otterstack traefik up` starts by default, then any it started, then any traefik image."""
     with engine_errors("looking for Traefik"):
         listed = dc.api.containers(filters={"status": "running"}) if running else \
             dc.api.containers(all=True)
+        ranked = []
         for item in listed:
             names = [n.lstrip("/") for n in item.get("Names", [])]
             image = item.get("Image", "")
             repo = image_repository(image)
             if wanted:
-                hit = wanted in names or image == wanted or repo == wanted
-            else:  # ours (`otterstack traefik up`), or any container of a traefik image
-                hit = ("dev.otterstack.traefik" in (item.get("Labels") or {})
-                       or repo.rsplit("/", 1)[-1] == "traefik")
-            if hit:
-                return dc.api.inspect_container(item["Id"])
-    return None
+                rank = 0 if (wanted in names or image == wanted or repo == wanted) else None
+            elif DEFAULT_CONTAINER in names:
+                rank = 0
+            elif "dev.otterstack.traefik" in (item.get("Labels") or {}):
+                rank = 1
+            elif repo.rsplit("/", 1)[-1] == "traefik":
+                rank = 2
+            else:
+                rank = None
+            if rank is not None:
+                ranked.append((rank, item["Id"]))
+        if not ranked:
+            return None
+        return dc.api.inspect_container(min(ranked)[1])
 
 
 def _published(attrs: dict[str, Any]) -> dict[str, int]:
