@@ -94,8 +94,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     """Back to a retained release through the same health gate and switch, without a build."""
     state, app, timeout, who = _manual_deploy_setup(args)
     active = state.active_release(app.name)
-    retained = [r for r in state.releases(app.name, limit=100000)
-                if r.status == "superseded" and r.worktree]
     if args.to:
         target = next((r for r in state.releases(app.name, limit=100000)
                        if r.name == args.to), None)
@@ -105,10 +103,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         if target.status == "active":
             raise OtterError(f"{target.name} is already the active release")
     else:
-        older = [r for r in retained if active is None or r.id < active.id]
-        if not older:
+        target = state.rollback_target(app.name)
+        if target is None:
             raise OtterError(f"{app.name} has no earlier release to roll back to")
-        target = older[0]
     progress = _progress()
     progress.step("rollback", f"rolling {app.name} back to {target.name} ({short(target.sha)})"
                   f"{' from ' + active.name if active else ''}")

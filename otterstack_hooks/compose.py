@@ -100,22 +100,25 @@ def stream(args: Sequence[str], cwd: Path, on_line: Callable[[str], None],
     return code, list(tail)
 
 
+def _checked(target: ComposeTarget, args: Sequence[str], on_line: Callable[[str], None],
+             failure: str) -> None:
+    """A streamed compose command in the release's directory; on failure `failure` (which may
+    name the {code}) with the output's last lines."""
+    code, tail = stream([*target.args(), *args], target.directory, on_line)
+    if code != 0:
+        raise OtterError(f"{failure.format(code=code)}: {_error_text(chr(10).join(tail))}")
+
+
 def build(target: ComposeTarget, services: Sequence[str], on_line: Callable[[str], None]
           ) -> None:
-    code, tail = stream([*target.args(), "build", *services], target.directory, on_line)
-    if code != 0:
-        raise OtterError(f"build failed: {_error_text(chr(10).join(tail))}")
+    _checked(target, ["build", *services], on_line, "build failed")
 
 
 def up(target: ComposeTarget, services: Sequence[str], on_line: Callable[[str], None]
        ) -> None:
     """Start the named services only (--no-deps: singletons run in their own project)."""
-    code, tail = stream(
-        [*target.args(), "up", "--detach", "--no-build", "--no-deps", *services],
-        target.directory, on_line,
-    )
-    if code != 0:
-        raise OtterError(f"starting the release failed: {_error_text(chr(10).join(tail))}")
+    _checked(target, ["up", "--detach", "--no-build", "--no-deps", *services], on_line,
+             "starting the release failed")
 
 
 def pull(target: ComposeTarget, service: str) -> None:
@@ -127,12 +130,8 @@ def pull(target: ComposeTarget, service: str) -> None:
 def run_once(target: ComposeTarget, service: str, command: Sequence[str],
              on_line: Callable[[str], None]) -> None:
     """A one-off container of the release (not routed: Traefik must never send it traffic)."""
-    code, tail = stream(
-        [*target.args(), "run", "--rm", "--no-deps", "-T", "--label", "traefik.enable=false",
-         service, *command], target.directory, on_line)
-    if code != 0:
-        raise OtterError(f"the release command failed (exit {code}): "
-                         f"{_error_text(chr(10).join(tail))}")
+    _checked(target, ["run", "--rm", "--no-deps", "-T", "--label", "traefik.enable=false",
+                      service, *command], on_line, "the release command failed (exit {code})")
 
 
 def stop(project: str, timeout: int | None = None) -> None:

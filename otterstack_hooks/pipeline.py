@@ -471,14 +471,10 @@ class Deployer:
         started = time.monotonic()
         self.out.step("rollback", f"removing {release.name}", reason=reason)
         try:
-            compose.down(release.project, timeout=0, remove_images=True)
+            self._remove_containers(release.project, timeout=0)
         except OtterError as exc:
             self.out.warn("rollback", f"{exc}")
-        gitops.remove_worktree(repo, self.paths.worktree(app.name, release.name))
-        if self.paths.current(app.name).is_symlink() and old and old.worktree:
-            self.paths.point_current(app.name, Path(old.worktree))  # singletons' directory
-        self.state.update_release(release.id, status="failed", reason=reason,
-                                  finished_at=time.time(), worktree="")
+        self._forget(app, repo, release, "failed", reason)
         self.out.step("rollback", f"{release.name} removed in "
                       f"{time.monotonic() - started:.1f} s")
         serving = (f"still serving {old.name} ({short(old.sha)})" if old
@@ -507,14 +503,9 @@ class Deployer:
                 continue
             self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} died); "
                           "removing it")
-            compose.down(stale.project, timeout=0, remove_images=True)
-            gitops.remove_worktree(repo, self.paths.worktree(app.name, stale.name))
-            active = self.state.active_release(app.name)
-            if self.paths.current(app.name).is_symlink() and active and active.worktree:
-                self.paths.point_current(app.name, Path(active.worktree))
-            self.state.update_release(stale.id, status="interrupted", worktree="",
-                                      reason="deploy process died before it finished",
-                                      finished_at=time.time())
+            self._remove_containers(stale.project, timeout=0)
+            self._forget(app, repo, stale, "interrupted",
+                         "deploy process died before it finished")
         for rel in self.state.releases_with_status(app.name, "superseded"):
             running = [a for a in engine.project_containers(self.dc, rel.project)
                        if a["State"]["Status"] == "running"]
@@ -522,6 +513,26 @@ class Deployer:
                 self.out.warn("recover", f"{rel.name} still runs after being replaced; "
                               "stopping it")
                 compose.stop(rel.project)
+
+    def _remove_containers(self, project: str, timeout: int | None = None) -> None:
+        """A release's containers, networks and built images; never a named volume. Image tags
+        `down --rmi` leaves (a rollback runs the same image under its own tag) go too."""
+        compose.down(project, timeout=timeout, remove_images=True)
+        try:
+            engine.remove_project_images(self.dc, project)
+        except OtterError:
+            pass  # best effort, as in remove_project_images: a left tag costs disk only
+
+    def _forget(self, app: App, repo: git.Repo, release: Release, status: str,
+                reason: str) -> None:
+        """After a release that never became active is removed: drop its checkout, point the
+        singletons' directory back at the active release, record why it ended."""
+        gitops.remove_worktree(repo, self.paths.worktree(app.name, release.name))
+        active = self.state.active_release(app.name)
+        if self.paths.current(app.name).is_symlink() and active and active.worktree:
+            self.paths.point_current(app.name, Path(active.worktree))
+        self.state.update_release(release.id, status=status, reason=reason,
+                                  finished_at=time.time(), worktree="")
 
     def _settles_serving(self, app: App, stale: Release) -> bool:
         """Wait until an interrupted release's containers have settled (a `starting` one may
@@ -561,7 +572,7 @@ class Deployer:
             pattern = re.compile(rf"{re.escape(app.name)}-(r\d+|{STATE_SUFFIX})")
             for project in sorted(p for p in engine.projects(self.dc) if pattern.fullmatch(p)):
                 self.out.step("remove", f"removing {project}")
-                compose.down(project, remove_images=True)
+                self._remove_containers(project)
             repo = gitops.open_repo(app.repo)
             for rel in self.state.releases(app.name, limit=100000):
                 if rel.worktree:
@@ -599,12 +610,10 @@ class Deployer:
         kept, pruned = 0, []
         retained = [r for r in self.state.releases(app.name, limit=100000)
                     if r.status in ("active", "superseded") and r.worktree]
-        active = next((r for r in retained if r.status == "active"), None)
-        # the default rollback target (the newest retained release before the active one)
-        target = next((r for r in retained if active and r.id < active.id), None)
+        target = self.state.rollback_target(app.name)
         for rel in retained:
             kept += 1
-            if kept <= keep or rel is active or rel is target:
+            if kept <= keep or rel.status == "active" or (target and rel.id == target.id):
                 continue
             pruned.append(rel.name)
             if dry_run:
@@ -612,11 +621,10 @@ class Deployer:
                 continue
             self.out.step("prune", f"removing old release {rel.name} (keeping {keep})")
             try:
-                compose.down(rel.project, remove_images=True)
+                self._remove_containers(rel.project)
             except OtterError as exc:
                 self.out.warn("prune", str(exc))
                 continue
-            engine.remove_project_images(self.dc, rel.project)
             gitops.remove_worktree(repo, Path(rel.worktree))
             self.state.update_release(rel.id, worktree="")
         return pruned

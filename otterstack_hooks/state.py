@@ -304,6 +304,14 @@ class State:
         )
         return [_row_to(Release, r) for r in rows]
 
+    def rollback_target(self, app: str) -> Release | None:
+        """Where `rollback` goes by default, and what `prune` must keep: the newest retained
+        (superseded, checkout kept) release older than the active one."""
+        active = self.active_release(app)
+        return next((r for r in self.releases(app, limit=100000)
+                     if r.status == "superseded" and r.worktree
+                     and (active is None or r.id < active.id)), None)
+
     def releases_with_status(self, app: str, status: str) -> list[Release]:
         rows = self.db.execute(
             "SELECT * FROM releases WHERE app = ? AND status = ? ORDER BY id", (app, status)

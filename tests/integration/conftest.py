@@ -126,6 +126,16 @@ class App:
                    capture_output=False)
         return Push(proc.returncode, proc.stdout)
 
+    def serve_and_stage_next(self) -> str:
+        """r1 serves; a newer commit is on the server but not deployed (for `otterstack
+        deploy`). Returns r1's commit."""
+        first = self.commit("first")
+        assert "deployed" in self.push("main").result
+        self.write("www/index.html", "two\n")
+        self.commit("two")
+        assert "skip-deploy" in self.push("-o", "skip-deploy", "main").result
+        return first
+
     def push_fixed(self) -> Push:
         """Back to the example app: the push after a bad one must deploy."""
         for path, content in example_files("fixed").items():

@@ -41,15 +41,6 @@ def consistent(app) -> None:
     assert worktrees == {r["name"] for r in releases if r["worktree"]}
 
 
-def serving_with_next_commit_pushed(app) -> None:
-    """r1 serves; a newer commit is on the server but not deployed (for `otterstack deploy`)."""
-    app.commit("first")
-    assert "deployed" in app.push("main").result
-    app.write("www/index.html", "two\n")
-    app.commit("two")
-    assert "skip-deploy" in app.push("-o", "skip-deploy", "main").result
-
-
 def deploy_and_kill(app, step: str, text: str) -> list[str]:
     proc = subprocess.Popen([str(app.home / "venv" / "bin" / "otterstack"), "deploy", app.name],
                             env=app.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -152,7 +143,7 @@ def test_two_apps_deploy_in_parallel(make_app):
 
 def test_docker_engine_unreachable_is_a_clear_error(make_app):
     app = make_app()
-    serving_with_next_commit_pushed(app)
+    app.serve_and_stage_next()
     env = dict(app.env, DOCKER_HOST="unix:///nonexistent/docker.sock")
     proc = subprocess.run([str(app.home / "venv" / "bin" / "otterstack"), "deploy", app.name],
                           env=env, capture_output=True, text=True, timeout=300)
@@ -170,7 +161,7 @@ def test_docker_engine_unreachable_is_a_clear_error(make_app):
 def test_state_database_locked_by_another_process_is_a_clear_error(make_app):
     import sqlite3
     app = make_app()
-    serving_with_next_commit_pushed(app)
+    app.serve_and_stage_next()
     holder = sqlite3.connect(app.data / "state.db", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:

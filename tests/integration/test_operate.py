@@ -9,11 +9,7 @@ def remote_head(app) -> str:
 
 def test_dry_run_prints_the_plan_and_changes_nothing(make_app):
     app = make_app()
-    sha = app.commit("first")
-    assert "deployed" in app.push("main").result
-    app.write("www/index.html", "next\n")
-    app.commit("next")
-    app.push("-o", "skip-deploy", "main")
+    sha = app.serve_and_stage_next()
     proc = app.otter("deploy", app.name, "--dry-run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
