@@ -67,6 +67,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE apps ADD COLUMN release_command TEXT NOT NULL DEFAULT '';
     ALTER TABLE apps ADD COLUMN notify TEXT NOT NULL DEFAULT '';
     """,
+    # 6: how long a release that may have served drains before it stops (seconds)
+    """
+    ALTER TABLE apps ADD COLUMN drain_timeout INTEGER NOT NULL DEFAULT 30;
+    """,
 ]
 
 APP_SETTINGS: dict[str, type] = {
@@ -79,6 +83,7 @@ APP_SETTINGS: dict[str, type] = {
     "require_healthcheck": bool,
     "release_command": str,
     "notify": str,
+    "drain_timeout": int,
 }
 
 GLOBAL_SETTINGS: dict[str, str] = {
@@ -103,6 +108,7 @@ class App:
     pinned: str  # why pushes do not deploy; empty: they do
     release_command: str  # "SERVICE COMMAND ARGS..." run before the release starts
     notify: str  # URL or cmd:COMMAND told about deploy events
+    drain_timeout: int  # seconds a release that may have served drains before it stops
 
 
 @dataclass
