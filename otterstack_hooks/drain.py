@@ -191,9 +191,10 @@ def drain(dc: docker.DockerClient, project: str, label: str, timeout: float,
             return DrainReport(method, first or 0, elapsed, cut)
         time.sleep(min(POLL_SECONDS, max(timeout - elapsed, 0.01)))
         if method is DrainMethod.CONNECTIONS:
-            current = count()
-            if current is None:  # its containers went away on their own: nothing left
-                current = 0
+            counted = count()
+            if counted is None:  # a container went away mid-read: keep the last count
+                continue
+            current = counted
             zeros = zeros + 1 if current == 0 else 0
             if current and current != last_said:
                 say(f"{label}: {current} request{'' if current == 1 else 's'} in flight")

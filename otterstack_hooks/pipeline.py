@@ -528,7 +528,8 @@ class Deployer:
             if running:
                 self.out.warn("recover", f"{rel.name} still runs after being replaced; "
                               "stopping it")
-                compose.stop(rel.project)
+                self._drain_and_stop(app, rel.project, rel.name,
+                                     lambda project=rel.project: compose.stop(project))
 
     def _remove_containers(self, project: str, timeout: int | None = None) -> None:
         """A release's containers, networks and built images; never a named volume. Image tags

@@ -115,6 +115,15 @@ def test_drain_reports_what_it_saw_and_how(monkeypatch):
     assert verdict_text(report) == "drained in 1.0 s"
 
 
+def test_a_count_lost_mid_drain_keeps_the_last_one(monkeypatch):
+    _clock(monkeypatch)
+    counts = iter([2, None, None, 1, 0, None, 0])
+    report = drain.drain(None, "app-r1", "r1", 30, lambda _: None,
+                         counter=lambda: next(counts))
+    assert report.method is DrainMethod.CONNECTIONS and report.cut == 0
+    assert report.seconds == 6 * drain.POLL_SECONDS
+
+
 def test_drain_timeout_reports_the_requests_it_cuts(monkeypatch):
     _clock(monkeypatch)
     lines: list[str] = []
