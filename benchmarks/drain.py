@@ -92,7 +92,11 @@ def one_run(drain_timeout: int, deploys: int, rollbacks: int, slow: int, slower:
         return {"drain_timeout": drain_timeout, "sent": len(requests),
                 "by_path": dict(Counter(r.path for r in requests)),
                 "failed": sum(failed.values()), "failures": dict(failed),
-                "reported_cut": sum(d["cut"] for d in drains), "drains": drains}
+                "reported_cut": sum(d["cut"] for d in drains), "drains": drains,
+                "failed_requests": [
+                    {"path": r.path, "status": r.status, "error": r.error, "release": r.release,
+                     "started": round(r.started, 2), "seconds": round(r.ended - r.started, 2)}
+                    for r in requests if not r.ok]}
     finally:
         bench.close()
 
