@@ -27,7 +27,6 @@ import docker
 
 from . import engine
 
-DEFAULT_DRAIN_TIMEOUT = 30  # seconds; see docs/traefik.md "Draining"
 MAX_DRAIN_TIMEOUT = 600  # the deploy lock is held while draining; queued pushes wait
 POLL_SECONDS = 0.25
 ZERO_CONFIRMATIONS = 2  # in-flight must read 0 this many times in a row

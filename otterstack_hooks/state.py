@@ -67,7 +67,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE apps ADD COLUMN release_command TEXT NOT NULL DEFAULT '';
     ALTER TABLE apps ADD COLUMN notify TEXT NOT NULL DEFAULT '';
     """,
-    # 6: how long a release that may have served drains before it stops (seconds)
+    # 6: how long a release that may have served drains before it stops (seconds; 30 as
+    # kamal-proxy: see docs/traefik.md "Draining the old release")
     """
     ALTER TABLE apps ADD COLUMN drain_timeout INTEGER NOT NULL DEFAULT 30;
     """,
