@@ -14,8 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import doctor, engine, notify, precheck, secrets
+from . import doctor, engine, notify, policy_check, precheck, secrets
 from . import traefik as traefik_io
+from .compose_policy import parse_allow, render_allow
 from .errors import OtterError
 from .names import short, validate_app_name, validate_branch_name, validate_compose_file
 from .paths import data_paths
@@ -164,10 +165,12 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
                         f"`otterstack unpin {app.name}` on the server, or push -o skip-deploy")
         return 1
     try:
+        allowed = policy_check.allowed_for(state, data_paths(), app,
+                                           lambda text: progress.step("policy", text))
         with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file,
-                data_paths().env_file(app.name))
+                data_paths().env_file(app.name), app.name, allowed)
     except OtterError as exc:
         problem = str(exc)
     if problem:
@@ -413,6 +416,8 @@ def _parse_value(key: str, kind: type, text: str) -> Any:
                          "`web python manage.py migrate`; empty turns it off")
     if key == "notify":
         return notify.validate_target(text)
+    if key == "allow":
+        return render_allow(parse_allow(text))
     return text
 
 

@@ -63,9 +63,11 @@ def _error_text(text: str, limit: int = 600) -> str:
     return joined if len(joined) <= limit else "..." + joined[-limit:]
 
 
-def config(target: ComposeTarget) -> dict[str, Any]:
-    """The effective config (interpolated, merged, normalised) or compose's own complaint."""
-    proc = _run([*target.args(), "config", "--format", "json"], cwd=target.directory)
+def config(target: ComposeTarget, interpolate: bool = True) -> dict[str, Any]:
+    """The effective config (interpolated, merged, normalised) or compose's own complaint.
+    Without interpolation it still names the `env_file`s (the compose policy checks them)."""
+    extra = [] if interpolate else ["--no-interpolate"]
+    proc = _run([*target.args(), "config", "--format", "json", *extra], cwd=target.directory)
     if proc.returncode != 0:
         raise OtterError(f"compose file is invalid: {_error_text(proc.stderr)}")
     try:

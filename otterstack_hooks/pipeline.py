@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import docker
 import git
 
-from . import compose, engine, gitops, notify, secrets
+from . import compose, engine, gitops, notify, policy_check, secrets
 from . import traefik as traefik_io
 from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
 from .errors import OtterError
@@ -260,8 +260,11 @@ class Deployer:
         files = [PurePosixPath(compose_file).name]
         env_files = tuple(f for f in (project_dir / ".env", self.paths.env_file(app.name))
                           if f.is_file())
-        model = parse_config(compose.config(compose.ComposeTarget(
-            project, project_dir, tuple(files), env_files)), project)
+        allowed = policy_check.allowed_for(self.state, self.paths, app,
+                                           lambda text: self.out.step("policy", text))
+        model = parse_config(policy_check.checked_config(compose.ComposeTarget(
+            project, project_dir, tuple(files), env_files), worktree, app.name, allowed),
+            project)
         self.out.step("config", f"{compose_file}: {len(model.services)} service(s): "
                       f"{', '.join(model.services)}")
         plan = plan_release(model, app.name, project)

@@ -5,8 +5,9 @@ import subprocess
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from . import compose
+from . import compose, policy_check
 from .compose_model import COMPOSE_FILE_CANDIDATES, parse_config, pick_compose_file
+from .compose_policy import Access
 from .errors import OtterError
 from .names import is_sha
 
@@ -32,9 +33,12 @@ def _extract_files(archive: Path, tree: Path) -> None:
                     shutil.copyfileobj(source, out)
 
 
-def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path) -> str | None:
-    """Why the commit's compose file cannot work, or None. Reads the quarantined objects of
-    the push through the GIT_* variables the pre-receive hook kept."""
+def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path,
+                    app: str = "otterstack-precheck",
+                    allowed: frozenset[Access] = frozenset()) -> str | None:
+    """Why the commit's compose file cannot work or is refused by the compose policy, or None.
+    Reads the quarantined objects of the push through the GIT_* variables the pre-receive
+    hook kept."""
     if not is_sha(sha):
         raise OtterError(f"not a commit: {sha!r}")
     archive = scratch / "commit.tar"
@@ -52,7 +56,7 @@ def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path) -> 
         env_files = tuple(f for f in (project_dir / ".env", app_env) if f.is_file())
         target = compose.ComposeTarget("otterstack-precheck", project_dir,
                                        (PurePosixPath(compose_file).name,), env_files)
-        parse_config(compose.config(target), target.project)
+        parse_config(policy_check.checked_config(target, tree, app, allowed), target.project)
     except OtterError as exc:
         return str(exc)
     return None
