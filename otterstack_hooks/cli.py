@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import doctor, engine, notify, policy_check, precheck, secrets
+from . import doctor, engine, notify, policy_check, precheck, secrets, ssh_commands
 from . import traefik as traefik_io
 from .compose_policy import parse_allow, render_allow
 from .errors import OtterError
@@ -76,7 +76,8 @@ def _manual_deploy_setup(args: argparse.Namespace) -> tuple[State, App, int | No
     hook's environment."""
     validate_app_name(args.app)
     timeout = health_timeout(args.health_timeout)
-    who = os.environ.get("USER", "")
+    # over SSH (ssh_commands.cmd_ssh) the key's name, from a shell the user
+    who = os.environ.get("OTTERSTACK_PUSHER") or os.environ.get("USER", "")
     minimal_environment()
     state = _state()
     return state, state.require_app(args.app), timeout, who
@@ -617,6 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", default="0.0.0.0", help="address the http entrypoint listens on")
     p.add_argument("--api-port", type=int, default=8080, help="API port on 127.0.0.1")
     p.set_defaults(func=cmd_traefik_up)
+
+    ssh_commands.add_parsers(sub)
 
     p = sub.add_parser("hook", help="internal: run by the git post-receive hook")
     p.add_argument("hook_name", choices=["pre-receive", "post-receive"])
