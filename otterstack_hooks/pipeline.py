@@ -142,7 +142,8 @@ class Deployer:
         if not app.notify:
             return
         event = notify.build_event(kind, app.name, release.name, release.sha, release.status,
-                                   release.reason, release.duration, serving)
+                                   release.reason, release.duration, serving,
+                                   pushed_by=release.pushed_by)
         problem = notify.send(app.notify, event, redact=self.out.redact)
         if problem:
             self.out.warn("notify", f"could not send the {kind} event: {problem}")

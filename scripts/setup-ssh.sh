@@ -11,8 +11,8 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null 2>&1 \
     || ! command -v useradd >/dev/null 2>&1; then
   log "installing openssh-server"
   $SUDO apt-get update -qq >&2
-  # policy-rc.d 101: the package must not try to start a system sshd (no systemd here)
+  # RUNLEVEL=1: the package must not start a system sshd; the tests start their own
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq \
-    --no-install-recommends openssh-server openssh-client passwd >&2
+    --no-install-recommends openssh-server >&2
 fi
 log "ready: $(/usr/sbin/sshd -V 2>&1 | head -1 || true)"
