@@ -262,7 +262,8 @@ class Deployer:
         env_files = tuple(f for f in (project_dir / ".env", self.paths.env_file(app.name))
                           if f.is_file())
         allowed = policy_check.allowed_for(self.state, self.paths, app,
-                                           lambda text: self.out.step("policy", text))
+                                           lambda text: self.out.step("policy", text),
+                                           record=release_id is not None)
         model = parse_config(policy_check.checked_config(compose.ComposeTarget(
             project, project_dir, tuple(files), env_files), worktree, app.name, allowed),
             project)

@@ -36,10 +36,11 @@ def checked_config(target: compose.ComposeTarget, checkout: Path, app: str,
     return config
 
 
-def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None]
-                ) -> frozenset[Access]:
+def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None],
+                record: bool = True) -> frozenset[Access]:
     """The app's allowances; for an app that predates the policy, first record what its
-    active release uses (so it keeps deploying as it did) and say so."""
+    active release uses (so it keeps deploying as it did) and say so. A dry run
+    (`record=False`) only says what it would record."""
     if app.allow != ALLOW_NOT_RECORDED:
         return parse_allow(app.allow)
     used: frozenset[Access] = frozenset()
@@ -62,7 +63,9 @@ def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None]
             source = f"its active release {active.name} uses"
         except OtterError as exc:
             source = f"its active release {active.name} could not be read ({exc})"
-    state.set_app_setting(app.name, "allow", render_allow(used))
-    say(f"compose policy introduced for {app.name}: {source}; recorded as allowed: "
+    if record:
+        state.set_app_setting(app.name, "allow", render_allow(used))
+    say(f"compose policy introduced for {app.name}: {source}; "
+        f"{'recorded' if record else 'would record'} as allowed: "
         f"{render_allow(used) or 'nothing'} (`otterstack config {app.name} allow` to review)")
     return used
