@@ -153,6 +153,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         for app in (f"s{RUN_ID}a", f"s{RUN_ID}b"):
             proc = srv.as_user(str(src / "install.sh"), app)
             assert proc.returncode == 0, proc.stdout + proc.stderr
+        # a line of the user's own, which OtterStack must keep (and doctor must warn about)
+        ssh_dir = home / ".ssh"
+        ssh_dir.mkdir(mode=0o700)
+        (ssh_dir / "authorized_keys").write_text(f"# my own\n{srv.new_key('someone')}")
+        run(["chown", "-R", f"{USER}:{USER}", str(ssh_dir)], check=True)
+        (ssh_dir / "authorized_keys").chmod(0o600)
         proc = srv.otter("keys", "add", "admin", "--admin", stdin=srv.new_key("admin"))
         assert proc.returncode == 0, proc.stdout + proc.stderr
         yield srv
@@ -302,3 +308,20 @@ def test_privileged_passes_the_policy_once_allowed(server: Server, alice: Client
         assert "unable to apply caps" in push.result, push.output
         assert server.releases(alice.app)[0]["status"] == "failed"
         assert f"active: {serving['name']}" in server.ssh("alice", "status", alice.app).stdout
+
+
+def test_removing_a_key_revokes_it_and_keeps_other_lines(server: Server, alice: Client):
+    path = server.home / ".ssh" / "authorized_keys"
+    own = (server.keys / "someone.pub").read_text()
+    doctor = server.otter("doctor")
+    line = next(x for x in doctor.stdout.splitlines() if "push access" in x)
+    assert "warn" in line and "1 key(s) with a shell" in line and "someone@client" in line
+
+    proc = server.ssh("admin", "keys", "remove", "alice")
+    assert proc.returncode == 0, proc.stderr
+    text = path.read_text()
+    assert text.startswith("# my own\n" + own) and "otterstack:alice" not in text
+    assert "otterstack:admin" in text
+    refused = server.ssh("alice", "status", alice.app)
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr
+    assert server.ssh("admin", "status", alice.app).returncode == 0
