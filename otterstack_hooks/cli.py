@@ -24,7 +24,7 @@ from .pipeline import Deployer, DeployRequest
 from .progress import Progress, render_event, use_color
 from .push import parse_ref_updates, plan_push
 from .release_plan import state_project
-from .state import APP_SETTINGS, GLOBAL_SETTINGS, App, State, dumps
+from .state import ALLOW_NOT_RECORDED, APP_SETTINGS, GLOBAL_SETTINGS, App, State, dumps
 
 TRUE = {"1", "true", "on", "yes"}
 FALSE = {"0", "false", "off", "no"}
@@ -462,6 +462,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _show(value: Any) -> str:
+    if value == ALLOW_NOT_RECORDED:
+        return "(not recorded yet: the next push or deploy records what the active release uses)"
     return ("on" if value else "off") if isinstance(value, bool) else str(value)
 
 

@@ -199,12 +199,15 @@ def test_a_key_deploys_its_app_and_nothing_else(server: Server, alice: Client):
     assert push.returncode == 0 and "==> deployed" in push.result, push.output
     assert server.releases(alice.app)[0]["pushed_by"] == "alice"
     assert server.ref(alice.app) == first
+    fetched = alice.git("ls-remote", server.url(alice.app))  # git-upload-pack
+    assert fetched.returncode == 0 and f"{first}\trefs/heads/main" in fetched.stdout
 
     other = f"s{RUN_ID}b"
     push = alice.push(server.url(other))
     assert push.returncode != 0
     assert f"key alice may not push app '{other}'" in push.output
     assert server.ref(other) == ""
+    assert alice.git("ls-remote", server.url(other)).returncode != 0
 
     listed = server.ssh("admin", "keys", "list")
     assert listed.returncode == 0 and "alice" in listed.stdout and alice.app in listed.stdout
