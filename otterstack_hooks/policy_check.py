@@ -27,8 +27,7 @@ def checked_config(target: compose.ComposeTarget, checkout: Path, app: str,
                    allowed: frozenset[Access]) -> dict[str, Any]:
     """The effective config of `target`, or an OtterError naming every refused use of host
     access (service, compose key, and the `config APP allow` that would permit it)."""
-    config = compose.config(target)
-    raw = compose.config(target, interpolate=False)
+    config, raw = compose.config_and_raw(target)
     found = refusals(with_raw_env_files(config, raw), str(checkout), allowed,
                      os.path.realpath)
     if found:
@@ -57,8 +56,7 @@ def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None]
                               if f.is_file())
             target = compose.ComposeTarget(f"{app.name}-policy", project_dir,
                                            (PurePosixPath(compose_file).name,), env_files)
-            config = with_raw_env_files(compose.config(target),
-                                        compose.config(target, interpolate=False))
+            config = with_raw_env_files(*compose.config_and_raw(target))
             used = uses(config, str(worktree), os.path.realpath)
             source = f"its active release {active.name} uses"
         except OtterError as exc:
