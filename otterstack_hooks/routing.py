@@ -5,7 +5,13 @@ from dataclasses import dataclass
 from .compose_model import ComposeModel
 from .errors import OtterError
 from .traefik import TraefikInfo
-from .traefik_labels import LabelError, RouterInfo, host_rules, rewrite_project_labels
+from .traefik_labels import (
+    LabelError,
+    RouterInfo,
+    RuleTooComplex,
+    host_rules,
+    rewrite_project_labels,
+)
 
 ID_HEADER = "X-Otterstack-Release"
 
@@ -45,6 +51,10 @@ def plan_routing(model: ComposeModel, release: str, priority_base: int,
             continue
         try:
             pairs = host_rules(router.rule or "")
+        except RuleTooComplex:
+            notes.append(f"{router.original}: confirmed through the API only (rule too "
+                         "complex)")
+            continue
         except ValueError:
             pairs = []  # Traefik judges the rule; the API check reports its error
         # a router without entrypoints is on all of them; `traefik` is the API's own
