@@ -321,6 +321,9 @@ def read_secret(prompt: str, from_file: str | None) -> str:
         return getpass.getpass(prompt)
     else:
         data = sys.stdin.buffer.read()
+        if not data:
+            raise OtterError("no value on stdin: pipe it in (`printf %s \"$VALUE\" | otterstack "
+                             "env APP set KEY`), use --from-file PATH, or KEY= for an empty one")
         data = data[:-1] if data.endswith(b"\n") else data
     try:
         return data.decode("utf-8")
