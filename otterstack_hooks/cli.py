@@ -114,9 +114,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     outcome = Deployer(data_paths(), state, progress).deploy(DeployRequest(
         app=app.name, ref=target.sha, trigger="rollback", pushed_by=who,
         push_ref=f"rollback to {target.name}", health_timeout=timeout,
-        reuse_images_of=target.project if target.worktree else ""))
+        reuse_images_of=target.project if target.worktree else "",
+        pin_reason=f"rolled back to {target.name}" if args.pin else ""))
     if outcome.ok and args.pin:
-        state.pin(app.name, f"rolled back to {target.name}")
         print(f"{app.name} is pinned: pushes of {app.branch} are refused until "
               f"`otterstack unpin {app.name}` (or pushed with -o skip-deploy)")
     return 0 if outcome.ok else 1

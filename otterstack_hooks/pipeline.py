@@ -53,6 +53,7 @@ class DeployRequest:
     health_timeout: int | None = None
     reuse_images_of: str = ""  # a rollback starts the images this project built: no build
     dry_run: bool = False  # print the plan; start, stop and record nothing
+    pin_reason: str = ""  # pin the app once deployed, before the lock is released
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,8 @@ class Deployer:
                 return self._fail(app, repo, release, old,
                                   f"internal error ({type(exc).__name__}: {exc}); "
                                   f"details in {log_path}")
+            if req.pin_reason:  # under the lock: a push waiting for it sees the pin
+                self.state.pin(app.name, req.pin_reason)
             self._after_activation(app, repo, old)
             done = self.state.release(release.id)
             self._notify(app, "rolled_back" if req.trigger == "rollback" else "succeeded", done)

@@ -11,7 +11,7 @@ HUNG = "hung-step-7f3a"  # marks the processes the hung step starts
 
 def sleepers() -> list[str]:
     """Processes on this machine (containers included) still running the hung step."""
-    out = run(["ps", "-eo", "pid,args"]).stdout.splitlines()
+    out = run(["ps", "-eww", "-o", "pid,args"]).stdout.splitlines()
     return [line for line in out if HUNG in line and "ps -eo" not in line]
 
 
