@@ -397,6 +397,7 @@ _Literal = tuple[bool, _Matcher]
 
 MAX_ALTERNATIVES = 256  # conjunctions of the expanded rule; 2**n for n `(a || b) && ...`
 MAX_RULE_DEPTH = 100  # nesting of parentheses and `!`
+MAX_RULE_MATCHERS = 128  # a long `a && b && ...` chain is as deep as it is long
 
 
 def host_rules(rule: str) -> list[tuple[str, str]]:
@@ -442,6 +443,8 @@ class _RuleParser:
         self.tokens = _tokenize(rule)
         self.position = 0
         self.depth = 0
+        if sum(kind == "name" for kind, _ in self.tokens) > MAX_RULE_MATCHERS:
+            raise RuleTooComplex(f"rule has more than {MAX_RULE_MATCHERS} matchers")
 
     def parse(self) -> _Node:
         node = self._or()

@@ -130,3 +130,11 @@ def test_pre_receive_refusal_does_not_show_a_secret(make_app):
     push = app.push("main")
     assert push.returncode != 0 and "push refused" in push.output, push.output
     assert "Invalid containerPort: ***" in push.output and TOKEN not in push.output
+
+
+def test_a_notify_url_with_a_token_can_come_from_stdin(make_app):
+    app = make_app()
+    url = "https://hooks.example.com/deploys/T0KEN-8d2e"
+    proc = app.otter_in(url + "\n", "config", app.name, "notify", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert app.otter("config", app.name, "notify").stdout.strip() == f"notify = {url}"

@@ -8,6 +8,7 @@ from otterstack_hooks.traefik import TraefikInfo
 from otterstack_hooks.traefik_labels import (
     MAX_ALTERNATIVES,
     MAX_RULE_DEPTH,
+    MAX_RULE_MATCHERS,
     RuleTooComplex,
     host_rules,
 )
@@ -30,6 +31,14 @@ def test_a_rule_within_the_bound_still_gives_its_requests():
     assert host_rules(rule) == []  # no alternative satisfies two different Host()s
     assert host_rules("(Host(`a.example`) || Host(`b.example`)) && PathPrefix(`/x`)") == [
         ("a.example", "/x"), ("b.example", "/x")]
+
+
+def test_a_long_chain_is_refused_instead_of_exhausting_the_stack():
+    chain = " && ".join(f"PathPrefix(`/p{i}`)" for i in range(MAX_RULE_MATCHERS + 1))
+    with pytest.raises(RuleTooComplex):
+        host_rules(chain)
+    with pytest.raises(RuleTooComplex):
+        host_rules(product_rule(1000))
 
 
 def test_deep_nesting_is_refused_instead_of_exhausting_the_stack():
