@@ -185,10 +185,10 @@ class Deployer:
                 self.out.step("plan", f"volume {key} -> {volume} (kept across releases)")
             if app.release_command:
                 self.out.step("plan", f"would run the release command `{app.release_command}`")
-            for name in (STATE_OVERRIDE_FILE, OVERRIDE_FILE):
-                path = generated / name
+            for file_name in (STATE_OVERRIDE_FILE, OVERRIDE_FILE):
+                path = generated / file_name
                 if path.exists():
-                    self.out.step("override", f"{name}:")
+                    self.out.step("override", f"{file_name}:")
                     for line in path.read_text().splitlines():
                         self.out.detail("override", line)
             old = self.state.active_release(app.name)
