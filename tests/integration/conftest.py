@@ -153,6 +153,11 @@ class App:
     def otter(self, *args: str) -> subprocess.CompletedProcess:
         return run([str(self.home / "venv" / "bin" / "otterstack"), *args], env=self.env)
 
+    def otter_in(self, stdin: str, *args: str) -> subprocess.CompletedProcess:
+        """otterstack with `stdin` as its input (a value that must never be an argument)."""
+        return run([str(self.home / "venv" / "bin" / "otterstack"), *args], env=self.env,
+                   input=stdin)
+
     def releases(self) -> list[dict]:
         proc = self.otter("releases", self.name, "--json", "--limit", "100")
         assert proc.returncode == 0, proc.stderr
