@@ -208,6 +208,15 @@ def example_files(index_text: str = "hello") -> dict[str, str]:
     return files
 
 
+def compose_with(extra: str) -> dict[str, str]:
+    """The example app with `extra` lines added to its web service."""
+    files = example_files()
+    files["compose.yaml"] = files["compose.yaml"].replace("    build: .\n",
+                                                          "    build: .\n" + extra)
+    assert extra in files["compose.yaml"]
+    return files
+
+
 @pytest.fixture
 def make_app(tmp_path: Path, install_home: Path, otterstack_bin: Path) -> Iterator:
     apps: list[App] = []
