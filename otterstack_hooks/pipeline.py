@@ -39,7 +39,7 @@ from .progress import Progress
 from .release_plan import STATE_SUFFIX, ReleasePlan, plan_release, state_project
 from .routing import Probe, RoutingPlan, explain_foreign, judge_answers, plan_routing
 from .state import App, Release, State
-from .traefik_labels import Incumbent
+from .traefik_labels import Incumbent, incumbent_original
 
 MAX_DETAIL_LINES = 400
 
@@ -87,6 +87,7 @@ class Deployer:
         self._dc: docker.DockerClient | None = None
         self._details = 0
         self._env: dict[str, str] = {}  # the app's variables, for Compose's environment
+        self._routing: RoutingPlan | None = None  # the release being deployed, once planned
 
     @property
     def dc(self) -> docker.DockerClient:
@@ -221,6 +222,7 @@ class Deployer:
         model, plan, target = prep.model, prep.plan, prep.target
         routing, subdir, state_files, env_files = (prep.routing, prep.subdir, prep.state_files,
                                                    prep.env_files)
+        self._routing = routing
         self._ensure_shared(app, model, plan)
 
         builds = [s for s in plan.release_services if model.services[s].builds]
@@ -270,6 +272,19 @@ class Deployer:
             self.out.warn("cleanup", f"{exc}; the new release serves, and the next deploy "
                           "finishes this cleanup")
 
+    def _withdraw(self, app: App, traefik: traefik_io.TraefikInfo, release: Release) -> None:
+        """A release Traefik may be sending requests to: out of Traefik first, then let its
+        requests finish, then a graceful stop (see traefik.withdraw)."""
+        self.out.step("rollback", f"{release.name} was healthy, so Traefik may be sending it "
+                      "requests: taking it out of Traefik first")
+        if traefik_io.withdraw(self.dc, traefik, release.project):
+            self.out.step("rollback", f"Traefik no longer routes to {release.name}")
+        else:
+            self.out.warn("rollback", f"Traefik still lists routers of {release.name}; "
+                          "stopping it gracefully anyway")
+        self._drain_and_stop(app, release.project, release.name,
+                             lambda: compose.stop(release.project))
+
     def _stop(self, old: Release) -> None:
         self.out.step("stop", f"stopping {old.name} ({short(old.sha)}) gracefully")
         compose.stop(old.project)
@@ -314,10 +329,11 @@ class Deployer:
         allowed = policy_check.allowed_for(self.state, self.paths, app,
                                            lambda text: self.out.step("policy", text),
                                            record=release_id is not None)
-        model = parse_config(policy_check.checked_config(compose.ComposeTarget(
-            project, project_dir, tuple(files), env_files, self._env), worktree, app.name,
-            allowed), project)
-        check_compose_rules(model, app.name, app.use_deploy_labels)
+        model = parse_config(policy_check.checked_config(
+            compose.ComposeTarget(project, project_dir, tuple(files), env_files, self._env),
+            worktree, app.name, allowed,
+            lambda config: check_compose_rules(parse_config(config, project), app.name,
+                                               app.use_deploy_labels)), project)
         if app.use_deploy_labels:
             model = model.with_deploy_labels()
         self.out.step("config", f"{compose_file}: {len(model.services)} service(s): "
@@ -429,7 +445,8 @@ class Deployer:
         active = self.state.active_release(app.name)
         incumbents = () if active is None or active.project == project else tuple(
             Incumbent(r["protocol"], r["name"], r.get("rule"), tuple(r.get("entryPoints") or ()),
-                      int(r.get("priority") or 0))
+                      int(r.get("priority") or 0), incumbent_original(
+                          r["name"], active.project, tuple(r.get("entryPoints") or ())))
             for r in traefik_io.release_routers(info.api_url, active.project))
         plan = plan_routing(model, project, release_number(name), info, incumbents)
         if not plan.routers:
@@ -556,11 +573,10 @@ class Deployer:
         started = time.monotonic()
         self.out.step("rollback", f"removing {release.name}", reason=reason)
         try:
-            if app.traefik_routing and self.state.release(release.id).healthy_at is not None:
-                # healthy, so Traefik may already send it requests: `down -t 0` would cut them
-                self.out.step("rollback", f"{release.name} was healthy, so Traefik may have "
-                              "sent it requests: stopping it gracefully first")
-                compose.stop(release.project)
+            routing = self._routing
+            if routing is not None and self.state.release(release.id).healthy_at is not None:
+                # healthy, so Traefik may be sending it requests: `down -t 0` would cut them
+                self._withdraw(app, routing.traefik, release)
             self._remove_containers(release.project, timeout=0)
         except OtterError as exc:
             self.out.warn("rollback", f"{exc}")

@@ -24,10 +24,15 @@ from .state import ALLOW_NOT_RECORDED, App, State
 
 
 def checked_config(target: compose.ComposeTarget, checkout: Path, app: str,
-                   allowed: frozenset[Access]) -> dict[str, Any]:
+                   allowed: frozenset[Access],
+                   first: Callable[[dict[str, Any]], None] = lambda config: None
+                   ) -> dict[str, Any]:
     """The effective config of `target`, or an OtterError naming every refused use of host
-    access (service, compose key, and the `config APP allow` that would permit it)."""
+    access (service, compose key, and the `config APP allow` that would permit it). `first`
+    runs before the policy: a refusal with a more useful fix (a compose file that runs Traefik
+    itself mounts the Docker socket too) speaks first."""
     config, raw = compose.config_and_raw(target)
+    first(config)
     found = refusals(with_raw_env_files(config, raw), str(checkout), allowed,
                      os.path.realpath)
     if found:

@@ -110,9 +110,10 @@ def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[
         target = compose.ComposeTarget("otterstack-precheck", project_dir,
                                        (PurePosixPath(compose_file).name,), env_files,
                                        environment)
-        model = parse_config(policy_check.checked_config(target, tree, app, allowed),
-                             target.project)
-        check_compose_rules(model, app, use_deploy_labels)
+        policy_check.checked_config(
+            target, tree, app, allowed,
+            lambda config: check_compose_rules(parse_config(config, target.project), app,
+                                               use_deploy_labels))
     except OtterError as exc:
         return str(exc)
     return None

@@ -34,6 +34,7 @@ class TraefikInfo:
     entrypoints: dict[str, int]  # entrypoint name -> host port reachable on 127.0.0.1
     tls_entrypoints: frozenset[str] = frozenset()  # TLS set on the entrypoint itself
     networks: tuple[str, ...] = ()  # every user network the Traefik container is on
+    image: str = ""  # Traefik's own image: present on this host, so it can always run
 
 
 def _get_json(url: str, timeout: float = 3) -> Any:
@@ -120,7 +121,8 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str
         if "tls" in (entry.get("http") or {}):
             tls.add(entry["name"])
     return TraefikInfo(name, api, network or _pick_network(attrs, name), entrypoints,
-                       frozenset(tls), tuple(_user_networks(attrs)))
+                       frozenset(tls), tuple(_user_networks(attrs)),
+                       (attrs.get("Config") or {}).get("Image", ""))
 
 
 _API_ADDRESS = re.compile(r"--entry[pP]oints\.traefik\.address=(.*)")
@@ -209,32 +211,49 @@ def service_pending(api: str, protocol: str, service: str) -> str | None:
     return None
 
 
+# Traefik applies container events in batches (providersThrottleDuration, 2 s by default): a
+# router may be in error for a moment ("middleware ... does not exist" while the service that
+# defines it is applied in the next batch). Only an error that outlasts this is the user's.
+ERROR_GRACE = 6.0
+
+
 def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
                  on_change: Callable[[str], None],
                  why_missing: Callable[[str], str | None] = lambda name: None) -> None:
     """Wait until Traefik shows every (protocol, router) enabled with all servers UP.
-    `why_missing` finds Traefik's own reason (its log) for a router that does not appear."""
+    `why_missing` finds Traefik's own reason (its log) for a router that does not appear.
+    A router in error fails the wait once the error has lasted ERROR_GRACE seconds."""
     deadline = time.monotonic() + timeout
     last = ""
+    erring: dict[str, float] = {}  # router -> when its current error was first seen
     while True:
-        pending = []
+        pending, errors = [], []
         for protocol, name in routers:
             info = router_status(api, protocol, name)
+            problem = None
             if info is None:
                 reason = why_missing(name)
                 if reason:
-                    raise OtterError(f"Traefik did not load router {name}: {reason}")
-                pending.append(f"{name} not loaded yet")
+                    problem = f"Traefik did not load router {name}: {reason}"
+                else:
+                    pending.append(f"{name} not loaded yet")
+            elif info.get("status") != "enabled" or info.get("error"):
+                text = "; ".join(printable(str(e), 200) for e in info.get("error") or [])
+                problem = (f"Traefik rejected router {name} ({info.get('status')}: "
+                           f"{text or 'no reason'}); fix the traefik.* labels of the service")
+            else:
+                waiting = service_pending(api, protocol, info.get("service", ""))
+                if waiting:
+                    pending.append(f"{name} {waiting}")
+            if problem is None:
+                erring.pop(name, None)
                 continue
-            if info.get("status") != "enabled" or info.get("error"):
-                errors = "; ".join(printable(str(e), 200) for e in info.get("error") or [])
-                raise OtterError(
-                    f"Traefik rejected router {name} ({info.get('status')}: {errors or 'no reason'}"
-                    "); fix the traefik.* labels of the service"
-                )
-            waiting = service_pending(api, protocol, info.get("service", ""))
-            if waiting:
-                pending.append(f"{name} {waiting}")
+            since = erring.setdefault(name, time.monotonic())
+            if time.monotonic() - since >= ERROR_GRACE:
+                raise OtterError(problem)
+            errors.append(problem)
+            pending.append(f"{name} in error, waiting {ERROR_GRACE:.0f} s for Traefik's next "
+                           "batch")
         if not pending:
             return
         text = ", ".join(pending)
@@ -242,7 +261,8 @@ def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
             on_change(text)
             last = text
         if time.monotonic() > deadline:
-            raise OtterError(f"Traefik did not enable the new routers within {timeout:.0f} s: "
+            raise OtterError(errors[0] if errors else
+                             f"Traefik did not enable the new routers within {timeout:.0f} s: "
                              f"{text}")
         time.sleep(0.2)
 
@@ -400,3 +420,39 @@ class TraefikLog:
                 self._lines = []
         reason = log_reason(self._lines, router)
         return printable(reason, 200) if reason else None
+
+
+def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10
+             ) -> bool:
+    """Take a running release out of Traefik *before* it stops, without cutting what it
+    serves; True once Traefik shows none of its routers.
+
+    A release whose routers outrank the serving one (a new release whose proof failed after
+    it turned healthy) keeps getting requests until its process exits, and Traefik only
+    notices a container's `die`: stopping it answers 502 until then. Traefik leaves paused
+    containers out whenever it re-reads the containers, which any container `start` makes it
+    do. So: pause the release, start a throwaway container of Traefik's own image (present on
+    this host) to trigger that re-read, wait until the API no longer lists the routers, and
+    unpause: the requests it held resume and finish (the drain waits for them), new ones go
+    to the serving release. Until it stops, another container event may bring it back; the
+    drain and graceful stop that follow still let those requests finish."""
+    with engine_errors(f"taking {project} out of Traefik"):
+        running = [c["Id"] for c in dc.api.containers(
+            filters={"label": f"com.docker.compose.project={project}", "status": "running"})]
+        paused = []
+        try:
+            for container in running:
+                dc.api.pause(container)
+                paused.append(container)
+            if info.image:
+                dc.containers.run(info.image, ["version"], network_mode="none", remove=True,
+                                  labels={"dev.otterstack.trigger": "1"})
+            deadline = time.monotonic() + timeout
+            while release_routers(info.api_url, project):
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.1)
+            return True
+        finally:
+            for container in paused:
+                dc.api.unpause(container)

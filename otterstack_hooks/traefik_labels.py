@@ -71,6 +71,17 @@ class Incumbent:
     rule: str | None
     entrypoints: tuple[str, ...]
     priority: int
+    original: str = ""  # the router's name as the user wrote it (see incumbent_original)
+
+
+def incumbent_original(name: str, project: str, entrypoints: tuple[str, ...]) -> str:
+    """`site-shop-r6@docker` -> `site`; also Traefik's per-entrypoint copies of a router
+    without entrypoints on a TLS entrypoint (`websecure-site-shop-r6@docker`)."""
+    base = name.split("@", 1)[0].removesuffix(f"-{project}")
+    for entrypoint in entrypoints:
+        if base.startswith(f"{entrypoint}-"):
+            return base[len(entrypoint) + 1:]
+    return base
 
 
 @dataclass(frozen=True)
@@ -248,7 +259,9 @@ def _check_same_definitions(context: _Release, rewritten: dict[str, dict[str, st
             if first[1] == mine:
                 continue
             other, theirs = first
-            attribute = min(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+            differ = [k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)]
+            # the priority is ours (it follows the rule's length): name what the user wrote
+            attribute = min(differ, key=lambda k: (k == "priority", k))
             proto, kind, defined = name
             original = defined.removesuffix(f"-{context.release}")
             kind_name = kind.removesuffix("s")
@@ -405,9 +418,14 @@ def _priority(context: _Release, router: _Router, out: dict[str, str]
     above any overlapping router of the replaced release that would still outrank it."""
     priority = _user_priority(router, out) * PRIORITY_SCALE + context.sequence
     rule, entrypoints = router.value("rule", out), _split(router.value("entrypoints", out) or "")
+    # Only the router's own predecessor (same name), or a router this release no longer has,
+    # must be outranked: a router the user ranked higher keeps its rank (its successor in this
+    # release takes its requests), or the raise would tie routers the user ordered.
+    ours = context.defined.get((router.proto, "routers"), {})
     above = [
         incumbent for incumbent in context.incumbents
         if incumbent.protocol == router.proto and incumbent.priority >= priority
+        and (incumbent.original == router.name or incumbent.original not in ours)
         and may_overlap(router.proto, rule, entrypoints, incumbent.rule, incumbent.entrypoints)
     ]
     if above:

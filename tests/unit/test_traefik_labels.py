@@ -14,6 +14,7 @@ from otterstack_hooks.traefik_labels import (
     LabelError,
     RouterInfo,
     host_rules,
+    incumbent_original,
     may_overlap,
     rewrite_project_labels,
 )
@@ -506,7 +507,7 @@ def test_a_shorter_rule_is_raised_just_above_the_router_it_replaces() -> None:
     other_host = Incumbent("http", "z-app-r1", "Host(`z.test`)", (), prio(10_000, 1))
     other_entrypoint = Incumbent("http", "y-app-r1", None, ("websecure",), prio(10_000, 1))
     incumbents = (
-        Incumbent("http", old.name, old.rule, old.entrypoints, old.priority),
+        Incumbent("http", old.name, old.rule, old.entrypoints, old.priority, "w"),
         other_host,
         other_entrypoint,
     )
@@ -526,6 +527,49 @@ def test_a_shorter_rule_is_raised_just_above_the_router_it_replaces() -> None:
         "app-r2", 2, incumbents=incumbents[:1],
     )[1][0]
     assert longer.raised_above == () and longer.priority == prio(len(longer.rule or ""), 2)
+
+
+def test_routers_the_user_ranked_higher_keep_their_rank_over_the_next_release() -> None:
+    """admin (priority 10) and site (5) on one host: r2's site must not be raised above r1's
+    admin, or it would tie with r2's admin and Traefik would pick either."""
+    labels = _enabled(
+        **{
+            "traefik.http.routers.admin.rule": "Host(`a.test`) && PathPrefix(`/admin`)",
+            "traefik.http.routers.admin.priority": "10",
+            "traefik.http.routers.site.rule": "Host(`a.test`)",
+            "traefik.http.routers.site.priority": "5",
+            "traefik.http.services.s.loadbalancer.server.port": "80",
+        }
+    )
+    first = rewrite_project_labels(labels, "app-r1", 1)[1]
+    second = rewrite_project_labels(labels, "app-r2", 2, incumbents=_incumbents(first))[1]
+    old, new = {i.original: i for i in first}, {i.original: i for i in second}
+    assert new["site"].raised_above == () and new["admin"].raised_above == ()
+    assert new["admin"].priority > new["site"].priority
+    assert new["site"].priority > old["site"].priority
+    assert new["admin"].priority > old["admin"].priority
+
+
+def test_a_router_the_new_release_no_longer_has_is_outranked() -> None:
+    gone = Incumbent("http", "api-app-r1@docker", "Host(`a.test`) && PathPrefix(`/api`)", (),
+                     prio(40, 1), "api")
+    site = rewrite_project_labels(
+        _enabled(**{"traefik.http.routers.site.rule": "Host(`a.test`)"}), "app-r2", 2,
+        incumbents=(gone,),
+    )[1][0]
+    assert site.priority == gone.priority + 1 and site.raised_above == (gone.name,)
+
+
+@pytest.mark.parametrize(
+    ("name", "entrypoints", "expected"),
+    [
+        ("site-shop-r6@docker", ("web",), "site"),
+        ("websecure-site-shop-r6@docker", ("websecure",), "site"),
+        ("web-site-shop-r6@docker", ("websecure",), "web-site"),
+    ],
+)
+def test_incumbent_original(name: str, entrypoints: tuple[str, ...], expected: str) -> None:
+    assert incumbent_original(name, "shop-r6", entrypoints) == expected
 
 
 @pytest.mark.parametrize(
@@ -743,7 +787,10 @@ RELEASES = st.integers(0, 10_000).flatmap(
 
 
 def _incumbents(infos: list[RouterInfo]) -> tuple[Incumbent, ...]:
-    return tuple(Incumbent(i.protocol, i.name, i.rule, i.entrypoints, i.priority) for i in infos)
+    return tuple(
+        Incumbent(i.protocol, i.name, i.rule, i.entrypoints, i.priority, i.original)
+        for i in infos
+    )
 
 
 @settings(max_examples=300)
@@ -765,10 +812,8 @@ def test_releases_never_share_names_and_later_ones_win(
         assert second.priority > first.priority or first.protocol == "udp"
     for new in infos2:
         for old in infos1:
-            if old.protocol == new.protocol != "udp" and may_overlap(
-                new.protocol, new.rule, new.entrypoints, old.rule, old.entrypoints
-            ):
-                assert new.priority > old.priority
+            if old.original == new.original and old.protocol == new.protocol != "udp":
+                assert new.priority > old.priority  # each router outranks its predecessor
 
 
 @settings(max_examples=200)
