@@ -222,7 +222,9 @@ def test_tcp_hostsni_passthrough_router_deploys_and_reaches_the_release(users, u
     app = users(TCP_PASSTHROUGH)
     sni = f"{app.name}.broker.test"
     output = deploy(app, "one")
-    assert "mqtts" in output, output
+    # the pusher is told how the TCP router was checked (a TLS request or the API)
+    said = [line for line in output.splitlines() if "  served " in line and "mqtts" in line]
+    assert said and any(word in said[0] for word in ("API", "SNI", "TLS")), output
     routers = [r for r in users_traefik.api("/api/tcp/routers?per_page=1000")
                if r["name"].startswith("mqtts") and app.name in r["name"]]
     assert [r["status"] for r in routers] == ["enabled"], routers
