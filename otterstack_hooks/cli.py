@@ -167,7 +167,7 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file,
-                data_paths().env_file(app.name))
+                data_paths().env_file(app.name), app.name, app.use_deploy_labels)
     except OtterError as exc:
         problem = str(exc)
     if problem:

@@ -1,6 +1,6 @@
 """Pure reading of `docker compose config --format json` output: what a release consists of."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import OtterError
@@ -22,6 +22,7 @@ class ServiceModel:
     networks: tuple[str, ...]
     replicas: int
     named_volumes: tuple[str, ...] = ()  # keys of top-level volumes it mounts
+    deploy_labels: dict[str, str] = field(default_factory=dict)  # Swarm's service labels
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,23 @@ class ComposeModel:
     def routed(self) -> list[ServiceModel]:
         return [s for s in self.services.values() if is_routed(s.labels)]
 
+    def with_deploy_labels(self) -> "ComposeModel":
+        """`deploy.labels` (Swarm's form) used as container labels, for users who opt in;
+        a label set in both places keeps its container value."""
+        services = {
+            name: replace(svc, labels={**svc.deploy_labels, **svc.labels})
+            for name, svc in self.services.items()
+        }
+        return ComposeModel(services, self.networks, self.volumes)
+
+
+def image_repository(image: str) -> str:
+    """`registry:5000/library/traefik:v3@sha256:...` -> `registry:5000/library/traefik`."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    last = last.split(":", 1)[0]
+    return f"{head}/{last}" if head else last
+
 
 # Values Go's strconv.ParseBool reads as true (compared lower-cased), as Traefik does.
 TRUE_VALUES = frozenset({"true", "t", "1"})
@@ -47,6 +65,13 @@ def is_routed(labels: dict[str, str]) -> bool:
     return str(labels.get("traefik.enable", "")).strip().lower() in TRUE_VALUES
 
 
+def _label_map(labels: Any) -> dict[str, str]:
+    """Compose normalises labels to a mapping; be lenient with the list form anyway."""
+    if isinstance(labels, list):
+        labels = dict(item.split("=", 1) if "=" in item else (item, "") for item in labels)
+    return {str(k): str(v) for k, v in (labels or {}).items()}
+
+
 def parse_config(config: Any, project: str) -> ComposeModel:
     """Turn compose's effective config into the few facts a deploy decides on."""
     if not isinstance(config, dict) or not isinstance(config.get("services"), dict):
@@ -55,9 +80,6 @@ def parse_config(config: Any, project: str) -> ComposeModel:
         raise OtterError("the compose file defines no services: add a `services:` section")
     services = {}
     for name, svc in config["services"].items():
-        labels = svc.get("labels") or {}
-        if isinstance(labels, list):  # compose normalises to a mapping; be lenient anyway
-            labels = dict(item.split("=", 1) if "=" in item else (item, "") for item in labels)
         health = svc.get("healthcheck")
         if health is None:
             healthcheck = None
@@ -74,7 +96,7 @@ def parse_config(config: Any, project: str) -> ComposeModel:
         replicas = deploy.get("replicas")
         services[name] = ServiceModel(
             name=name,
-            labels={str(k): str(v) for k, v in labels.items()},
+            labels=_label_map(svc.get("labels")),
             image=svc.get("image") or f"{project}-{name}",
             builds="build" in svc,
             healthcheck=healthcheck,
@@ -86,6 +108,7 @@ def parse_config(config: Any, project: str) -> ComposeModel:
                 v["source"] for v in svc.get("volumes") or []
                 if v.get("type") == "volume" and v.get("source")
             ),
+            deploy_labels=_label_map(deploy.get("labels")),
         )
     return ComposeModel(services=services, networks=dict(config.get("networks") or {}),
                         volumes=dict(config.get("volumes") or {}))

@@ -65,3 +65,11 @@ def printable(text: str, limit: int = 200) -> str:
     """Render outside text (a ref name, a commit subject) safely on one terminal line."""
     cleaned = "".join(ch if ch.isprintable() else "?" for ch in text)
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
+
+
+def release_number(name: str) -> int:
+    """`r12` -> 12: the release's place in the app's history, the minor key of its router
+    priorities."""
+    if not re.fullmatch(r"r[0-9]{1,9}", name):
+        raise ValueError(f"not a release name: {name!r}")
+    return int(name[1:])

@@ -20,10 +20,11 @@ import git
 from . import compose, engine, gitops, notify, secrets
 from . import traefik as traefik_io
 from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
+from .compose_rules import check_compose_rules
 from .errors import OtterError
 from .health import evaluate, whole_and_healthy
 from .lock import app_lock
-from .names import short
+from .names import release_number, short
 from .override import (
     OVERRIDE_FILE,
     STATE_OVERRIDE_FILE,
@@ -33,8 +34,9 @@ from .override import (
 from .paths import Paths
 from .progress import Progress
 from .release_plan import STATE_SUFFIX, ReleasePlan, plan_release, state_project
-from .routing import RoutingPlan, plan_routing
+from .routing import Probe, RoutingPlan, explain_foreign, judge_answers, plan_routing
 from .state import App, Release, State
+from .traefik_labels import Incumbent
 
 MAX_DETAIL_LINES = 400
 
@@ -229,7 +231,7 @@ class Deployer:
         self.state.update_release(release.id, healthy_at=healthy_at)
 
         if routing is not None:
-            self._switch(routing, release)
+            self._switch(routing, release, old)
         self.state.update_release(release.id, served_at=time.time())
 
         self.state.activate(release, old)
@@ -262,6 +264,9 @@ class Deployer:
                           if f.is_file())
         model = parse_config(compose.config(compose.ComposeTarget(
             project, project_dir, tuple(files), env_files)), project)
+        check_compose_rules(model, app.name, app.use_deploy_labels)
+        if app.use_deploy_labels:
+            model = model.with_deploy_labels()
         self.out.step("config", f"{compose_file}: {len(model.services)} service(s): "
                       f"{', '.join(model.services)}")
         plan = plan_release(model, app.name, project)
@@ -361,19 +366,27 @@ class Deployer:
             self.out.warn("traefik", "no running Traefik container found: deploying without "
                           "zero-downtime routing (start one with `otterstack traefik up`)")
             return None
-        priority_base = max(int(time.time() * 1000), self.state.max_priority(app.name)
-                            // 10_000 + 1) * 10_000
-        plan = plan_routing(model, project, priority_base, info)
+        active = self.state.active_release(app.name)
+        incumbents = () if active is None or active.project == project else tuple(
+            Incumbent(r["protocol"], r["name"], r.get("rule"), tuple(r.get("entryPoints") or ()),
+                      int(r.get("priority") or 0))
+            for r in traefik_io.release_routers(info.api_url, active.project))
+        plan = plan_routing(model, project, release_number(name), info, incumbents)
         if not plan.routers:
             self.out.warn("traefik", "no service has traefik.enable=true: nothing to route")
             return None
         (worktree / OVERRIDE_FILE).write_text(
             render_override(model, plan.labels, info.network, name))
         if release_id is not None:
-            self.state.update_release(release_id, priority=priority_base)
+            self.state.update_release(release_id, priority=plan.highest_priority)
         for router in plan.routers:
             self.out.step("traefik", f"router {router.original} -> {router.name} "
                           f"(priority {router.priority})")
+            if router.raised_above:
+                self.out.warn("traefik", f"router {router.original} ranks below "
+                              f"{', '.join(router.raised_above)} of the serving release"
+                              " by its own rule, which overlaps: raised just above it so this "
+                              "release can take over (it keeps that rank while it serves)")
         return plan
 
     def _check_healthchecks(self, app: App, target: compose.ComposeTarget,
@@ -428,33 +441,45 @@ class Deployer:
                                  f"limit with `otterstack config {app.name} health_timeout N`")
             time.sleep(0.5)
 
-    def _switch(self, plan: RoutingPlan, release: Release) -> None:
+    def _switch(self, plan: RoutingPlan, release: Release, old: Release | None) -> None:
+        """Prove Traefik serves the new release: every router enabled with its servers UP in
+        the API, then real requests on each entrypoint answered by the new release."""
         api = plan.traefik.api_url
         names = [(r.protocol, r.name) for r in plan.routers]
         self.out.step("switch", f"waiting for Traefik to enable {len(names)} router(s)")
+        log = traefik_io.TraefikLog(self.dc, plan.traefik.container, release.started_at - 5)
         traefik_io.wait_enabled(api, names, 30,
-                                lambda text: self.out.step("switch", f"waiting: {text}"))
+                                lambda text: self.out.step("switch", f"waiting: {text}"),
+                                log.reason)
         self.out.step("switch", "Traefik shows every new router enabled, servers UP")
+        by_router: dict[str, list[Probe]] = {}
         for check in plan.probes:
+            by_router.setdefault(check.router, []).append(check)
+        for checks in by_router.values():
             deadline = time.monotonic() + 15
             while True:
-                try:
-                    status, answered = traefik_io.probe(check.port, check.host, check.path,
-                                                        plan.id_header)
-                except OSError as exc:
-                    status, answered = 0, f"no answer ({exc})"
-                if answered == release.project and status < 500:
-                    self.out.step("served", f"http://{check.host}:{check.port}{check.path} "
-                                  f"answered {status} from {release.name}")
+                answers = [(check, *self._probe(check, plan.id_header)) for check in checks]
+                proven, seen = judge_answers(answers, release.project)
+                if proven:
+                    self.out.step("served", f"{seen} ({release.name} is {release.project})")
                     break
                 if time.monotonic() > deadline:
-                    raise OtterError(
-                        f"Traefik does not send http://{check.host}:{check.port}{check.path} "
-                        "to the new "
-                        f"release (last answer: {status} from {answered or 'unknown'})")
+                    foreign = next((by for _, _, by in answers
+                                    if by not in (None, release.project)), None)
+                    why = (f": {explain_foreign(foreign, old.project if old else None)}"
+                           if foreign else "")
+                    raise OtterError(f"Traefik does not send requests to the new release "
+                                     f"({seen}){why}")
                 time.sleep(0.2)
         for note in plan.notes:
             self.out.step("served", note)
+
+    @staticmethod
+    def _probe(check: Probe, header: str) -> tuple[int, str | None]:
+        try:
+            return traefik_io.probe(check.port, check.host, check.path, header, tls=check.tls)
+        except OSError:
+            return 0, None
 
     def _detail(self, step: str, line: str) -> None:
         """Command output: all of it to the release log, the first lines to the terminal."""
@@ -471,6 +496,11 @@ class Deployer:
         started = time.monotonic()
         self.out.step("rollback", f"removing {release.name}", reason=reason)
         try:
+            if app.traefik_routing and self.state.release(release.id).healthy_at is not None:
+                # healthy, so Traefik may already send it requests: `down -t 0` would cut them
+                self.out.step("rollback", f"{release.name} was healthy, so Traefik may have "
+                              "sent it requests: stopping it gracefully first")
+                compose.stop(release.project)
             self._remove_containers(release.project, timeout=0)
         except OtterError as exc:
             self.out.warn("rollback", f"{exc}")
@@ -558,7 +588,7 @@ class Deployer:
         try:  # the same proof a deploy needs before it stops the old release
             prep = self._prepare(app, stale.name, stale.project, worktree, None)
             if prep.routing is not None:
-                self._switch(prep.routing, stale)
+                self._switch(prep.routing, stale, self.state.active_release(app.name))
         except OtterError as exc:
             self.out.warn("recover", f"{stale.name} cannot be completed: {exc}")
             return False

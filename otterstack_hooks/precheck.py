@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 
 from . import compose
 from .compose_model import COMPOSE_FILE_CANDIDATES, parse_config, pick_compose_file
+from .compose_rules import check_compose_rules
 from .errors import OtterError
 from .names import is_sha
 
@@ -32,7 +33,8 @@ def _extract_files(archive: Path, tree: Path) -> None:
                     shutil.copyfileobj(source, out)
 
 
-def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path) -> str | None:
+def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path, app: str,
+                    use_deploy_labels: bool) -> str | None:
     """Why the commit's compose file cannot work, or None. Reads the quarantined objects of
     the push through the GIT_* variables the pre-receive hook kept."""
     if not is_sha(sha):
@@ -52,7 +54,8 @@ def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path) -> 
         env_files = tuple(f for f in (project_dir / ".env", app_env) if f.is_file())
         target = compose.ComposeTarget("otterstack-precheck", project_dir,
                                        (PurePosixPath(compose_file).name,), env_files)
-        parse_config(compose.config(target), target.project)
+        model = parse_config(compose.config(target), target.project)
+        check_compose_rules(model, app, use_deploy_labels)
     except OtterError as exc:
         return str(exc)
     return None

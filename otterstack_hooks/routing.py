@@ -1,20 +1,42 @@
-"""Plan a release's Traefik routing (pure): unique labels, and the requests that prove it."""
+"""Plan a release's Traefik routing (pure): unique labels, and the requests that prove it.
+
+The proof must reach each router the way users' clients do: on every entrypoint the router
+is on that this host publishes, over HTTPS with the router's host as SNI where TLS is set on
+the router or on the entrypoint itself (`entrypoints.websecure.http.tls=true`).
+"""
 
 from dataclasses import dataclass
 
 from .compose_model import ComposeModel
 from .errors import OtterError
 from .traefik import TraefikInfo
-from .traefik_labels import LabelError, RouterInfo, host_rules, rewrite_project_labels
+from .traefik_labels import (
+    Incumbent,
+    LabelError,
+    RouterInfo,
+    host_rules,
+    rewrite_project_labels,
+)
 
 ID_HEADER = "X-Otterstack-Release"
+API_ENTRYPOINT = "traefik"  # where Traefik serves its own API and dashboard
+NETWORK_LABEL = "traefik.docker.network"
 
 
 @dataclass(frozen=True)
 class Probe:
+    """One real request that should reach `router` through one of its entrypoints."""
+
+    router: str
+    entrypoint: str
     port: int
     host: str
     path: str
+    tls: bool
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}{self.path}"
 
 
 @dataclass(frozen=True)
@@ -26,35 +48,93 @@ class RoutingPlan:
     notes: list[str]
     id_header: str = ID_HEADER
 
+    @property
+    def highest_priority(self) -> int:
+        return max((router.priority for router in self.routers), default=0)
 
-def plan_routing(model: ComposeModel, release: str, priority_base: int,
-                 info: TraefikInfo) -> RoutingPlan:
+
+def plan_routing(model: ComposeModel, release: str, sequence: int, info: TraefikInfo,
+                 incumbents: tuple[Incumbent, ...] = ()) -> RoutingPlan:
     """Rename with `release` = the compose project (app + release): Traefik's names are global
-    to the Docker host, so two apps that both call their router `web` must not meet either."""
+    to the Docker host, so two apps that both call their router `web` must not meet either.
+    `sequence` (the release number) and `incumbents` (the serving release's routers) order
+    this release against the one it replaces; see traefik_labels."""
     try:
         labels, routers = rewrite_project_labels(
             {name: svc.labels for name, svc in model.services.items()},
-            release, priority_base, ID_HEADER)
+            release, sequence, ID_HEADER, incumbents)
     except LabelError as exc:
         raise OtterError(f"Traefik labels: {exc}") from exc
+    notes = _point_at_traefiks_network(labels, routers, info)
     probes: list[Probe] = []
-    notes: list[str] = []
     for router in routers:
-        if router.protocol != "http":
-            notes.append(f"{router.original}: {router.protocol} router, confirmed via the API")
-            continue
-        try:
-            pairs = host_rules(router.rule or "")
-        except ValueError:
-            pairs = []  # Traefik judges the rule; the API check reports its error
-        # a router without entrypoints is on all of them; `traefik` is the API's own
-        names = router.entrypoints or [e for e in info.entrypoints if e != "traefik"]
-        entry = next((info.entrypoints[e] for e in names if e in info.entrypoints), None)
-        if router.tls or not pairs or entry is None:
-            why = ("TLS router" if router.tls else "no Host() in its rule" if not pairs
-                   else "its entrypoint is not published on this host")
-            notes.append(f"{router.original}: confirmed via the API only ({why})")
-            continue
-        host, path = pairs[0]
-        probes.append(Probe(entry, host, path))
+        found, note = plan_probes(router, info)
+        probes.extend(found)
+        if note:
+            notes.append(note)
     return RoutingPlan(info, labels, routers, probes, notes)
+
+
+def plan_probes(router: RouterInfo, info: TraefikInfo) -> tuple[list[Probe], str | None]:
+    """The requests that reach a router from this host, or why it is confirmed through
+    Traefik's API only (a note the pusher sees)."""
+    if router.protocol != "http":
+        return [], (f"{router.original}: {router.protocol} router, confirmed via the API only "
+                    "(a raw connection cannot tell which release answered)")
+    try:
+        pairs = host_rules(router.rule or "")
+    except ValueError:
+        pairs = []  # Traefik judges the rule; the API check reports its error
+    if not pairs:
+        return [], f"{router.original}: confirmed via the API only (no Host() in its rule)"
+    host, path = pairs[0]
+    # a router without entrypoints is on all of them but the API's own
+    names = router.entrypoints or tuple(e for e in info.entrypoints if e != API_ENTRYPOINT)
+    probes = [
+        Probe(router.name, name, info.entrypoints[name], host, path,
+              router.tls or name in info.tls_entrypoints)
+        for name in names if name in info.entrypoints
+    ]
+    if not probes:
+        return [], (f"{router.original}: confirmed via the API only (its entrypoints "
+                    f"{', '.join(names) or 'none'} are not published on this host)")
+    return probes, None
+
+
+def _point_at_traefiks_network(labels: dict[str, dict[str, str]], routers: list[RouterInfo],
+                               info: TraefikInfo) -> list[str]:
+    """A `traefik.docker.network` naming a network Traefik is not on (copied from another
+    server's setup) would make Traefik dial an address it cannot reach: OtterStack attaches
+    routed services to Traefik's network anyway, so the label is pointed there, and said."""
+    notes = []
+    routed = {router.service for router in routers}
+    for service in sorted(routed):
+        wanted = labels[service].get(NETWORK_LABEL)
+        if wanted is not None and info.networks and wanted not in info.networks:
+            labels[service][NETWORK_LABEL] = info.network
+            notes.append(f"{service}: {NETWORK_LABEL}={wanted} is not a network Traefik is "
+                         f"on; using {info.network}, which OtterStack attaches it to")
+    return notes
+
+
+def judge_answers(answers: list[tuple[Probe, int, str | None]], release: str
+                  ) -> tuple[bool, str]:
+    """Whether a router's probes prove that Traefik sends it to `release`: at least one
+    answered by the release (status < 500) and none by another one; and what was seen.
+    An answer without a release header (a Traefik redirect to HTTPS, a 404) proves nothing
+    either way."""
+    ours = [a for a in answers if a[2] == release and a[1] < 500]
+    foreign = [a for a in answers if a[2] not in (None, release)]
+    seen = "; ".join(f"{probe.url} answered {status} from {by or 'no release'}"
+                     for probe, status, by in answers)
+    return bool(ours) and not foreign, seen
+
+
+def explain_foreign(answered: str, old_project: str | None) -> str:
+    """Whose making a failed proof is, when another release answered."""
+    if old_project and answered == old_project:
+        return (f"the release being replaced ({answered}) still answers: a router of it "
+                "outranks the new one for this request")
+    return (f"{answered} answered: a router of another app outranks this one for this "
+            "request (Traefik orders routers by priority, else by rule length); give the "
+            "router a more specific rule or a `priority` label")

@@ -67,6 +67,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE apps ADD COLUMN release_command TEXT NOT NULL DEFAULT '';
     ALTER TABLE apps ADD COLUMN notify TEXT NOT NULL DEFAULT '';
     """,
+    # 6: use Swarm's deploy.labels as container labels (compose files written for Swarm)
+    """
+    ALTER TABLE apps ADD COLUMN use_deploy_labels INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 APP_SETTINGS: dict[str, type] = {
@@ -79,6 +83,7 @@ APP_SETTINGS: dict[str, type] = {
     "require_healthcheck": bool,
     "release_command": str,
     "notify": str,
+    "use_deploy_labels": bool,
 }
 
 GLOBAL_SETTINGS: dict[str, str] = {
@@ -103,6 +108,7 @@ class App:
     pinned: str  # why pushes do not deploy; empty: they do
     release_command: str  # "SERVICE COMMAND ARGS..." run before the release starts
     notify: str  # URL or cmd:COMMAND told about deploy events
+    use_deploy_labels: bool  # Swarm's deploy.labels become container labels
 
 
 @dataclass
@@ -327,11 +333,6 @@ class State:
             row = None
         return (row[0] if row else 0) + 1
 
-    def max_priority(self, app: str) -> int:
-        row = self.db.execute(
-            "SELECT COALESCE(MAX(priority), 0) FROM releases WHERE app = ?", (app,)
-        ).fetchone()
-        return int(row[0])
 
 
 def dumps(data: Any) -> str:

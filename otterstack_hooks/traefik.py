@@ -2,8 +2,12 @@
 
 import http.client
 import json
+import re
+import socket
+import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +15,7 @@ from typing import Any
 
 import docker
 
+from .compose_model import image_repository
 from .engine import engine_errors
 from .errors import OtterError
 from .names import printable
@@ -27,19 +32,13 @@ class TraefikInfo:
     api_url: str
     network: str
     entrypoints: dict[str, int]  # entrypoint name -> host port reachable on 127.0.0.1
+    tls_entrypoints: frozenset[str] = frozenset()  # TLS set on the entrypoint itself
+    networks: tuple[str, ...] = ()  # every user network the Traefik container is on
 
 
 def _get_json(url: str, timeout: float = 3) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own URL
         return json.loads(resp.read().decode())
-
-
-def image_repository(image: str) -> str:
-    """`registry:5000/library/traefik:v3@sha256:...` -> `registry:5000/library/traefik`."""
-    name = image.split("@", 1)[0]
-    head, _, last = name.rpartition("/")
-    last = last.split(":", 1)[0]
-    return f"{head}/{last}" if head else last
 
 
 def find_container(dc: docker.DockerClient, wanted: str, running: bool = True
@@ -98,8 +97,8 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str
     name = attrs["Name"].lstrip("/")
     published = _published(attrs)
     candidates = [api_url.rstrip("/")] if api_url else [
-        f"http://127.0.0.1:{port}" for key, port in sorted(published.items())
-        if key.endswith("/tcp")
+        f"http://127.0.0.1:{published[port]}"
+        for port in api_port_candidates(attrs.get("Args") or [], list(published))
     ]
     api = next((url for url in candidates if _answers_api(url)), None)
     if api is None:
@@ -109,28 +108,59 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str
             "-p 127.0.0.1:8080:8080), or set `otterstack config --global traefik_api_url URL`; "
             "`otterstack traefik up` starts one configured this way"
         )
-    entrypoints = {}
+    entrypoints, tls = {}, set()
     try:
         listed = _get_json(f"{api}/api/entrypoints")
     except (OSError, ValueError) as exc:
         raise OtterError(f"Traefik's API at {api} did not list its entrypoints ({exc})") from exc
     for entry in listed:
-        port = str(entry.get("address", "")).rsplit(":", 1)[-1]
+        port = str(entry.get("address", "")).split("/", 1)[0].rsplit(":", 1)[-1]
         if f"{port}/tcp" in published:
             entrypoints[entry["name"]] = published[f"{port}/tcp"]
-    return TraefikInfo(name, api, network or _pick_network(attrs, name), entrypoints)
+        if "tls" in (entry.get("http") or {}):
+            tls.add(entry["name"])
+    return TraefikInfo(name, api, network or _pick_network(attrs, name), entrypoints,
+                       frozenset(tls), tuple(_user_networks(attrs)))
+
+
+_API_ADDRESS = re.compile(r"--entry[pP]oints\.traefik\.address=(.*)")
+
+
+def api_port_candidates(args: list[str], published: list[str]) -> list[str]:
+    """Published container ports ('8080/tcp') to ask for Traefik's API, best first: the
+    address Traefik was configured with (entrypoint `traefik`, default :8080), then the
+    others in numeric order. An app that answers /api/version must not be taken for it."""
+    configured = "8080"
+    for arg in args:
+        match = _API_ADDRESS.fullmatch(arg)
+        if match:
+            configured = match.group(1).split("/", 1)[0].rsplit(":", 1)[-1]
+    tcp = sorted((p for p in published if p.endswith("/tcp")),
+                 key=lambda p: (p != f"{configured}/tcp", int(p.split("/", 1)[0] or 0)))
+    return tcp
+
+
+def is_traefik_version(answer: Any) -> bool:
+    """Traefik's /api/version names its version, codename and start date; nothing else's."""
+    return isinstance(answer, dict) and all(
+        isinstance(answer.get(key), str) and answer[key]
+        for key in ("Version", "Codename", "startDate"))
 
 
 def _answers_api(url: str) -> bool:
     try:
-        return "Version" in _get_json(f"{url}/api/version", timeout=2)
+        return is_traefik_version(_get_json(f"{url}/api/version", timeout=2))
     except (OSError, ValueError, urllib.error.URLError):
         return False
 
 
-def _pick_network(attrs: dict[str, Any], name: str) -> str:
-    nets = [n for n in (attrs.get("NetworkSettings") or {}).get("Networks", {})
+def _user_networks(attrs: dict[str, Any]) -> list[str]:
+    return [n for n in (attrs.get("NetworkSettings") or {}).get("Networks", {})
             if n not in ("bridge", "host", "none")]
+
+
+def _pick_network(attrs: dict[str, Any], name: str) -> str:
+    nets = _user_networks(attrs)
     for arg in attrs.get("Args") or []:
         if arg.startswith("--providers.docker.network="):
             wanted = arg.split("=", 1)[1]
@@ -156,21 +186,34 @@ def router_status(api: str, protocol: str, name: str) -> dict[str, Any] | None:
         return None
 
 
-def service_servers(api: str, protocol: str, name: str) -> dict[str, str]:
+def service_pending(api: str, protocol: str, service: str) -> str | None:
+    """Why a router's service cannot serve yet, or None when it can. Services of other
+    providers (`api@internal`, `x@file`) have no servers of this release to wait for, and
+    weighted/mirroring/failover services are made of services that are checked themselves."""
+    if "@" in service and not service.endswith("@docker"):
+        return None
+    if "@" not in service:
+        service += "@docker"
     try:
-        data = _get_json(f"{api}/api/{protocol}/services/{name}")
+        data = _get_json(f"{api}/api/{protocol}/services/{service}")
     except (OSError, ValueError):
-        return {}
+        return "service not loaded yet"
+    if "loadBalancer" not in data:
+        return None
     status = data.get("serverStatus") or {}
     if not status:  # no health check in Traefik: every listed server counts as up
         servers = (data.get("loadBalancer") or {}).get("servers") or []
         status = {s.get("url") or s.get("address", "?"): "UP" for s in servers}
-    return status
+    if not status or any(v != "UP" for v in status.values()):
+        return f"servers {status or 'none'}"
+    return None
 
 
 def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
-                 on_change: Callable[[str], None]) -> None:
-    """Wait until Traefik shows every (protocol, router) enabled with all servers UP."""
+                 on_change: Callable[[str], None],
+                 why_missing: Callable[[str], str | None] = lambda name: None) -> None:
+    """Wait until Traefik shows every (protocol, router) enabled with all servers UP.
+    `why_missing` finds Traefik's own reason (its log) for a router that does not appear."""
     deadline = time.monotonic() + timeout
     last = ""
     while True:
@@ -178,6 +221,9 @@ def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
         for protocol, name in routers:
             info = router_status(api, protocol, name)
             if info is None:
+                reason = why_missing(name)
+                if reason:
+                    raise OtterError(f"Traefik did not load router {name}: {reason}")
                 pending.append(f"{name} not loaded yet")
                 continue
             if info.get("status") != "enabled" or info.get("error"):
@@ -186,12 +232,9 @@ def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
                     f"Traefik rejected router {name} ({info.get('status')}: {errors or 'no reason'}"
                     "); fix the traefik.* labels of the service"
                 )
-            service = info.get("service", "")
-            if "@" not in service:
-                service += "@docker"
-            servers = service_servers(api, protocol, service)
-            if not servers or any(v != "UP" for v in servers.values()):
-                pending.append(f"{name} servers {servers or 'none'}")
+            waiting = service_pending(api, protocol, info.get("service", ""))
+            if waiting:
+                pending.append(f"{name} {waiting}")
         if not pending:
             return
         text = ", ".join(pending)
@@ -204,10 +247,45 @@ def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
         time.sleep(0.2)
 
 
-def probe(port: int, host: str, path: str, header: str, timeout: float = 5
-          ) -> tuple[int, str | None]:
+def release_routers(api: str, project: str) -> list[dict[str, Any]]:
+    """Every router Traefik runs for a release (names end in `-<project>`), as its API
+    shows them: rule, entrypoints, priority. Empty when the API cannot say."""
+    found = []
+    for protocol in ("http", "tcp"):
+        try:
+            listed = _get_json(f"{api}/api/{protocol}/routers?per_page=10000&search="
+                               f"{urllib.parse.quote(project)}")
+        except (OSError, ValueError):
+            continue
+        for router in listed if isinstance(listed, list) else []:
+            name = str(router.get("name", ""))
+            if name.endswith(f"-{project}@docker"):
+                found.append({**router, "protocol": protocol})
+    return found
+
+
+class _SNIConnection(http.client.HTTPSConnection):
+    """HTTPS to a loopback port with the router's host as SNI: the way a browser reaches a
+    TLS router. Certificates are not verified: the probe tests routing, not trust."""
+
+    def __init__(self, port: int, server_name: str, timeout: float) -> None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        super().__init__("127.0.0.1", port, timeout=timeout, context=context)
+        self._server_name = server_name
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self._server_name)
+
+
+def probe(port: int, host: str, path: str, header: str, timeout: float = 5,
+          tls: bool = False) -> tuple[int, str | None]:
     """One real request through Traefik's entrypoint: (status, value of the release header)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn: http.client.HTTPConnection = (
+        _SNIConnection(port, host, timeout) if tls
+        else http.client.HTTPConnection("127.0.0.1", port, timeout=timeout))
     try:
         conn.request("GET", path or "/", headers={"Host": host, "User-Agent": "otterstack-probe"})
         resp = conn.getresponse()
@@ -269,3 +347,44 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
             ],
         )
     return f"Traefik {name} started: http on {bind}:{http_port}, API on 127.0.0.1:{api_port}"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ERROR_LINE = re.compile(r"\s(?:ERR|level=error)\s+(?:msg=)?\"?([^=\"]+?)\"?\s+\w+=")
+
+
+def log_reason(lines: list[str], router: str) -> str | None:
+    """Traefik's own words (the last error it logged) about a router, e.g. "HTTP router
+    defined multiple times with different configurations"; None if it said nothing."""
+    found = None
+    for raw in lines:
+        line = _ANSI.sub("", raw)
+        if not re.search(rf"routerName=\"?{re.escape(router)}(?:@docker)?\"?(?:\s|$)", line):
+            continue
+        match = _ERROR_LINE.search(line)
+        if match:
+            found = match.group(1).strip()
+    return found
+
+
+class TraefikLog:
+    """Reads the Traefik container's log since a moment, at most every `every` seconds, to
+    report why a router never appeared instead of waiting out the timeout."""
+
+    def __init__(self, dc: docker.DockerClient, container: str, since: float,
+                 every: float = 2.0) -> None:
+        self.dc, self.container, self.since, self.every = dc, container, int(since), every
+        self._read_at = 0.0
+        self._lines: list[str] = []
+
+    def reason(self, router: str) -> str | None:
+        if time.monotonic() - self._read_at >= self.every:
+            self._read_at = time.monotonic()
+            try:
+                raw = self.dc.api.logs(self.container, stdout=True, stderr=True,
+                                       since=self.since, tail=2000)
+                self._lines = raw.decode("utf-8", "replace").splitlines()
+            except (docker.errors.DockerException, OSError):
+                self._lines = []
+        reason = log_reason(self._lines, router)
+        return printable(reason, 200) if reason else None

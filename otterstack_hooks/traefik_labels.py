@@ -2,8 +2,15 @@
 
 Traefik drops a router entirely (404 for everyone) when two containers define the same
 router name with different options. Each release therefore renames every router, service
-and middleware it defines, and gives its routers priorities above those of every earlier
-release, so the newest release wins as soon as its containers are up.
+and middleware it defines.
+
+Priorities must order routers exactly as Traefik would without OtterStack (the user's priority,
+else the rule's length), since several apps share one Traefik: a global clock as the major key
+once sent every request of one app to a catch-all of another. So the major key is Traefik's own
+and the minor key is the release number, which only decides between two releases of one app.
+Where a new router would rank below an overlapping router of the release it replaces (its rule
+became shorter), it is raised just above that router: the newer release must win the requests
+both match, or the switch could never be proven.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _RELEASE = re.compile(r"[a-z0-9-]+")
 # Header names end up as a label path segment, so they must not contain '.'.
 _HEADER = re.compile(r"[A-Za-z0-9_-]+")
-_PRIORITY = re.compile(r"[0-9]{1,4}")
-_MAX_USER_PRIORITY = 9999
-_MAX_PRIORITY = 2**63 - 1 - 1000
+_PRIORITY = re.compile(r"[0-9]{1,10}")
+# priority = major (the user's priority or the rule length) * PRIORITY_SCALE + release number
+PRIORITY_SCALE = 10**9
+_MAX_PRIORITY = 2**63 - 1 - 1000  # Traefik disables routers above this
+_MAX_USER_PRIORITY = _MAX_PRIORITY // PRIORITY_SCALE - 1
 _ID_MIDDLEWARE = "otterstack-id"
 _SERVICE_REFERENCE = re.compile(
     r"weighted\.services\[\d+\]\.name|mirroring\.service|mirroring\.mirrors\[\d+\]\.name"
@@ -45,6 +54,18 @@ class RouterInfo:
     entrypoints: tuple[str, ...]
     priority: int
     tls: bool
+    raised_above: tuple[str, ...] = ()  # incumbent routers it had to be ranked above
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """A router of the release that serves the same app now, as Traefik runs it."""
+
+    protocol: str
+    name: str
+    rule: str | None
+    entrypoints: tuple[str, ...]
+    priority: int
 
 
 @dataclass(frozen=True)
@@ -91,10 +112,11 @@ class _Release:
     """Per-call settings plus the names the whole project defines."""
 
     release: str
-    priority_base: int
+    sequence: int
     id_header: str | None
     # (proto, kind) -> defined name -> (compose service, key) of its first definition
     defined: dict[tuple[str, str], dict[str, tuple[str, str]]]
+    incumbents: tuple[Incumbent, ...] = ()
 
     def rename(self, name: str) -> str:
         """Release-unique form of a name the project defines."""
@@ -103,11 +125,14 @@ class _Release:
     def reference(self, proto: str, kind: str, name: str) -> str:
         """Rename a reference only when it targets a name this project defines.
 
-        `name@provider` never matches: defined names can't contain '@'.
+        `name@docker` is the docker provider's (this release's) definition of `name` when the
+        project defines it, so it follows the rename; other providers (`@file`, `@internal`)
+        and names this project does not define are left as written.
         """
-        if name not in self.defined.get((proto, kind), {}):
+        base, at, provider = name.partition("@")
+        if (at and provider != "docker") or base not in self.defined.get((proto, kind), {}):
             return name
-        return self.rename(name)
+        return self.rename(base) + at + provider
 
     @property
     def id_middleware(self) -> str:
@@ -118,21 +143,25 @@ class _Release:
 def rewrite_project_labels(
     services: dict[str, dict[str, str]],
     release: str,
-    priority_base: int,
+    sequence: int,
     id_header: str | None = "X-Otterstack-Release",
+    incumbents: tuple[Incumbent, ...] = (),
 ) -> tuple[dict[str, dict[str, str]], list[RouterInfo]]:
-    """Rename a project's Traefik definitions for `release` and raise its router priorities.
+    """Rename a project's Traefik definitions for `release` and set its router priorities.
 
-    Names become `<name>-<release>`, so releases must not end in `-<another release>`
-    (e.g. `r1` and `x-r1`) or two releases could still produce the same name.
+    `sequence` grows with every release of the app (its release number): it breaks ties
+    between releases of one app only. `incumbents` are the routers of the release this one
+    replaces. Names become `<name>-<release>`, so releases must not end in
+    `-<another release>` (e.g. `r1` and `x-r1`) or two releases could still produce the same
+    name.
     """
-    _check_arguments(release, id_header)
+    _check_arguments(release, sequence, id_header)
     parsed = {
         service: [(key, value, _parse(service, key)) for key, value in labels.items()]
         for service, labels in services.items()
         if is_routed(labels)
     }
-    context = _Release(release, priority_base, id_header, _defined_names(parsed))
+    context = _Release(release, sequence, id_header, _defined_names(parsed), incumbents)
     _check_id_middleware_free(context)
     rewritten: dict[str, dict[str, str]] = {}
     routers: list[RouterInfo] = []
@@ -142,14 +171,17 @@ def rewrite_project_labels(
             continue
         rewritten[service], service_routers = _rewrite_service(context, service, parsed[service])
         routers.extend(service_routers)
+    _check_same_definitions(context, {s: rewritten[s] for s in parsed})
     routers.sort(key=lambda r: (r.service, r.protocol, r.original))
     return rewritten, routers
 
 
-def _check_arguments(release: str, id_header: str | None) -> None:
+def _check_arguments(release: str, sequence: int, id_header: str | None) -> None:
     """Reject arguments that would produce label keys Traefik can't parse."""
     if not _RELEASE.fullmatch(release):
         raise ValueError(f"release {release!r} must match [a-z0-9-]+")
+    if not 0 <= sequence < PRIORITY_SCALE:
+        raise ValueError(f"sequence {sequence} must be in 0..{PRIORITY_SCALE - 1}")
     if id_header is not None and not _HEADER.fullmatch(id_header):
         raise ValueError(f"id_header {id_header!r} must match [A-Za-z0-9_-]+")
 
@@ -188,6 +220,45 @@ def _defined_names(
                 names = defined.setdefault((label.proto, label.kind), {})
                 names.setdefault(label.name, (service, key))
     return defined
+
+
+def _check_same_definitions(context: _Release, rewritten: dict[str, dict[str, str]]) -> None:
+    """Two compose services may define one name only identically: Traefik drops a router or
+    middleware defined twice with different options ("defined multiple times with different
+    configurations"), and with it every request it should serve. Services may differ in their
+    servers only (that is how Traefik pools the containers of one service)."""
+    seen: dict[tuple[str, str, str], tuple[str, dict[str, str]]] = {}
+    for service in sorted(rewritten):
+        options: dict[tuple[str, str, str], dict[str, str]] = {}
+        for key, value in rewritten[service].items():
+            label = _parse(service, key)
+            if label is None:
+                continue
+            rest = label.rest.lower()
+            if label.kind == "services" and rest.startswith("loadbalancer.server"):
+                continue
+            options.setdefault((label.proto, label.kind, label.name), {})[rest] = value
+        for name, mine in options.items():
+            first = seen.setdefault(name, (service, mine))
+            if first[1] == mine:
+                continue
+            other, theirs = first
+            attribute = min(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+            proto, kind, defined = name
+            original = defined.removesuffix(f"-{context.release}")
+            kind_name = kind.removesuffix("s")
+            raise _label_error(
+                service, f"traefik.{proto}.{kind}.{original}.{attribute}",
+                f"{proto} {kind_name} {original!r} is also defined by service {other!r} with "
+                f"other options ({attribute}: {_shown(mine.get(attribute))} here, "
+                f"{_shown(theirs.get(attribute))} there); Traefik would drop it and every request "
+                f"it serves would get a 404. Give one of them another {kind_name} name, or make "
+                "both definitions the same",
+            )
+
+
+def _shown(value: str | None) -> str:
+    return "not set" if value is None else repr(value)
 
 
 def _check_id_middleware_free(context: _Release) -> None:
@@ -268,9 +339,9 @@ def _complete_router(
     """Give a router an explicit service, its release priority and the id middleware."""
     if "service" not in router.keys:
         out[router.key("service")] = _implicit_service(context, router, own_services, out)
-    priority = 0
+    priority, raised_above = 0, ()
     if router.proto != "udp":
-        priority = _priority(context, router, out)
+        priority, raised_above = _priority(context, router, out)
         out[router.key("priority")] = str(priority)
     if router.proto == "http" and context.id_header is not None:
         key = router.key("middlewares")
@@ -286,6 +357,7 @@ def _complete_router(
         entrypoints=tuple(_split(router.value("entrypoints", out) or "")),
         priority=priority,
         tls=any(attribute.startswith("tls") for attribute in router.keys),
+        raised_above=raised_above,
     )
 
 
@@ -322,24 +394,34 @@ def _implicit_service(
     return name
 
 
-def _priority(context: _Release, router: _Router, out: dict[str, str]) -> int:
-    """Release priority: the base beats every earlier release, the user's part orders routers."""
-    priority = context.priority_base + _user_priority(router, out)
+def _priority(context: _Release, router: _Router, out: dict[str, str]
+              ) -> tuple[int, tuple[str, ...]]:
+    """Traefik's own rank as the major key, the release number as the minor one; raised just
+    above any overlapping router of the replaced release that would still outrank it."""
+    priority = _user_priority(router, out) * PRIORITY_SCALE + context.sequence
+    rule, entrypoints = router.value("rule", out), _split(router.value("entrypoints", out) or "")
+    above = [
+        incumbent for incumbent in context.incumbents
+        if incumbent.protocol == router.proto and incumbent.priority >= priority
+        and may_overlap(router.proto, rule, entrypoints, incumbent.rule, incumbent.entrypoints)
+    ]
+    if above:
+        priority = max(incumbent.priority for incumbent in above) + 1
     if priority > _MAX_PRIORITY:
         raise _label_error(
             router.service,
             router.user_key("priority"),
             f"priority {priority} exceeds Traefik's maximum {_MAX_PRIORITY}; "
-            "lower the priority base",
+            "lower the router's priority",
         )
-    return priority
+    return priority, tuple(sorted(incumbent.name for incumbent in above))
 
 
 def _user_priority(router: _Router, out: dict[str, str]) -> int:
-    """The priority the user asked for, or Traefik's default (rule length; 0 for TCP)."""
+    """The priority the user asked for, or Traefik's default (the rule's length)."""
     priority = router.value("priority", out)
     if priority is not None:
-        if not _PRIORITY.fullmatch(priority):
+        if not _PRIORITY.fullmatch(priority.strip()) or int(priority) > _MAX_USER_PRIORITY:
             raise _label_error(
                 router.service,
                 router.user_key("priority"),
@@ -347,17 +429,9 @@ def _user_priority(router: _Router, out: dict[str, str]) -> int:
             )
         return int(priority)
     rule = router.value("rule", out)
-    if router.proto == "tcp" or rule is None:
+    if rule is None:
         return 0
-    length = len(rule.encode())  # Traefik counts bytes
-    if length > _MAX_USER_PRIORITY:
-        raise _label_error(
-            router.service,
-            router.user_key("rule"),
-            f"rule is longer than {_MAX_USER_PRIORITY} bytes: add "
-            f"{router.user_key('priority')}=<0..{_MAX_USER_PRIORITY}>",
-        )
-    return length
+    return len(rule.encode())  # Traefik counts bytes
 
 
 # --- rule parsing -----------------------------------------------------------------------------
@@ -528,3 +602,34 @@ def _path_matches(matcher: _Matcher, path: str) -> bool:
     if matcher.name == "path":
         return path in matcher.args
     return any(path.startswith(prefix) for prefix in matcher.args)
+
+
+def may_overlap(protocol: str, rule: str | None, entrypoints: list[str] | tuple[str, ...],
+                other_rule: str | None, other_entrypoints: list[str] | tuple[str, ...]) -> bool:
+    """Whether some request could match both routers (conservative: True when unsure).
+
+    Routers on disjoint entrypoints never meet (no entrypoints means all of them). HTTP rules
+    meet unless both constrain the Host to disjoint sets; anything else may always meet.
+    """
+    if entrypoints and other_entrypoints and not set(entrypoints) & set(other_entrypoints):
+        return False
+    if protocol != "http":
+        return True
+    hosts, other_hosts = _host_set(rule), _host_set(other_rule)
+    return hosts is None or other_hosts is None or bool(hosts & other_hosts)
+
+
+def _host_set(rule: str | None) -> set[str] | None:
+    """Every host a rule can match, or None when some alternative matches any host."""
+    if not rule:
+        return None
+    try:
+        conjunctions = _dnf(_RuleParser(rule).parse())
+    except ValueError:
+        return None
+    hosts: set[str] = set()
+    for conjunction in conjunctions:
+        if not any(positive and matcher.name == "host" for positive, matcher in conjunction):
+            return None
+        hosts.update(_hosts(conjunction))
+    return hosts

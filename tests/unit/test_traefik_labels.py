@@ -9,13 +9,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otterstack_hooks.traefik_labels import (
+    PRIORITY_SCALE,
+    Incumbent,
     LabelError,
     RouterInfo,
     host_rules,
+    may_overlap,
     rewrite_project_labels,
 )
 
-BASE = 17_000_000_000_000_000
+BASE = 1  # the release number: the minor key of every priority
+
+
+def prio(major: int, sequence: int = BASE) -> int:
+    """Traefik's own rank (user priority or rule length) as the major key."""
+    return major * PRIORITY_SCALE + sequence
+
 ID_KEY = "traefik.http.middlewares.otterstack-id-r1.headers.customresponseheaders"
 DEFINITION = re.compile(r"traefik\.(http|tcp|udp)\.(routers|services|middlewares)\.([^.]+)\.(.+)")
 
@@ -44,7 +53,7 @@ def test_router_named_differently_from_its_service_gets_that_service() -> None:
         "traefik.http.routers.site-r1.rule": "Host(`app.example`)",
         "traefik.http.services.backend-r1.loadbalancer.server.port": "8080",
         "traefik.http.routers.site-r1.service": "backend-r1",
-        "traefik.http.routers.site-r1.priority": str(BASE + len("Host(`app.example`)")),
+        "traefik.http.routers.site-r1.priority": str(prio(len("Host(`app.example`)"))),
     }
 
 
@@ -67,7 +76,7 @@ def test_two_routers_on_one_service_keep_their_relative_priorities() -> None:
     assert labels["traefik.http.routers.api-r1.service"] == "backend-r1"
     site = int(labels["traefik.http.routers.site-r1.priority"])
     api = int(labels["traefik.http.routers.api-r1.priority"])
-    assert BASE < site < api < BASE + 10_000
+    assert prio(1) < site < api < prio(10_000)
     assert [(i.original, i.name, i.priority) for i in infos] == [
         ("api", "api-r1", api),
         ("site", "site-r1", site),
@@ -111,7 +120,8 @@ def test_provider_and_undefined_references_are_left_alone() -> None:
     )
     labels = out["web"]
     assert labels["traefik.http.routers.web-r1.service"] == "api@internal"
-    assert labels["traefik.http.routers.web-r1.middlewares"] == "auth@file,shared,gzip@docker"
+    # gzip@docker is this project's own gzip, which is renamed with the release
+    assert labels["traefik.http.routers.web-r1.middlewares"] == "auth@file,shared,gzip-r1@docker"
 
 
 def test_chain_and_errors_references_are_renamed() -> None:
@@ -183,7 +193,7 @@ def test_router_without_any_service_gets_an_explicit_default_service() -> None:
             service="web",
             rule="Host(`app.example`)",
             entrypoints=("web", "websecure"),
-            priority=BASE + len("Host(`app.example`)"),
+            priority=prio(len("Host(`app.example`)")),
             tls=True,
         )
     ]
@@ -205,7 +215,7 @@ def test_option_spelling_is_kept_and_not_duplicated() -> None:
     )
     assert {key: value for key, value in out["web"].items() if "routers" in key.lower()} == {
         "traefik.HTTP.Routers.site-r1.Rule": "Host(`a`)",
-        "traefik.HTTP.Routers.site-r1.Priority": str(BASE + 5),
+        "traefik.HTTP.Routers.site-r1.Priority": str(prio(5)),
         "traefik.HTTP.Routers.site-r1.Service": "app-r1",
         "traefik.HTTP.Routers.site-r1.Middlewares": "otterstack-id-r1,gzip-r1",
     }
@@ -222,7 +232,7 @@ def test_user_priority_and_custom_id_header() -> None:
         },
         id_header="X-Release",
     )
-    assert out["web"]["traefik.http.routers.web-r1.priority"] == str(BASE + 42)
+    assert out["web"]["traefik.http.routers.web-r1.priority"] == str(prio(42))
     assert out["web"][f"{ID_KEY}.X-Release"] == "r1"
 
 
@@ -245,13 +255,13 @@ def test_tcp_and_udp_routers() -> None:
     )
     labels = out["db"]
     assert labels["traefik.tcp.routers.pg-r1.service"] == "pg-r1"
-    assert labels["traefik.tcp.routers.pg-r1.priority"] == str(BASE)
+    assert labels["traefik.tcp.routers.pg-r1.priority"] == str(prio(len("HostSNI(`*`)")))
     assert labels["traefik.tcp.routers.pg-r1.middlewares"] == "lan-r1"
     assert labels["traefik.udp.routers.dns-r1.service"] == "dns-r1"
     assert labels["traefik.udp.middlewares.x.y"] == "z"
     assert not any(key.startswith("traefik.udp.routers.dns-r1.priority") for key in labels)
     assert not any("otterstack-id" in key for key in labels)
-    assert [(i.protocol, i.priority) for i in infos] == [("tcp", BASE), ("udp", 0)]
+    assert [(i.protocol, i.priority) for i in infos] == [("tcp", prio(12)), ("udp", 0)]
 
 
 def test_non_traefik_and_global_traefik_labels_are_kept_byte_for_byte() -> None:
@@ -318,7 +328,7 @@ def _enabled(**labels: str) -> dict[str, dict[str, str]]:
         (
             {
                 "traefik.http.routers.w.rule": "Host(`a`)",
-                "traefik.http.routers.w.priority": "10000",
+                "traefik.http.routers.w.priority": "9223372036",
             },
             "traefik.http.routers.w.priority",
         ),
@@ -335,16 +345,6 @@ def _enabled(**labels: str) -> dict[str, dict[str, str]]:
         (
             {"traefik.http.middlewares.otterstack-id.headers.framedeny": "true"},
             "traefik.http.middlewares.otterstack-id.headers.framedeny",
-        ),
-        (
-            {
-                "traefik.http.routers.w.rule": "Host(`a`)",
-                "traefik.http.routers.w.priority": "1",
-                "traefik.http.routers.w.service": "x",
-                "traefik.http.routers.v.rule": "Host(`" + "a" * 10_000 + "`)",
-                "traefik.http.routers.v.service": "x",
-            },
-            "traefik.http.routers.v.rule",
         ),
     ],
 )
@@ -369,9 +369,188 @@ def test_default_service_name_clashing_with_a_defined_service_is_an_error() -> N
 
 def test_priority_beyond_traefiks_maximum_is_an_error() -> None:
     services = _enabled(**{"traefik.tcp.routers.t.service": "x"})
-    rewrite_project_labels(services, "r1", 2**63 - 1 - 1000)
+    highest = Incumbent("tcp", "t-r0", None, (), 2**63 - 1 - 1000 - 1)
+    rewrite_project_labels(services, "r1", 1, incumbents=(highest,))
     with pytest.raises(LabelError, match="maximum"):
-        rewrite_project_labels(services, "r1", 2**63 - 1000)
+        too_high = Incumbent("tcp", "t-r0", None, (), 2**63 - 1 - 1000)
+        rewrite_project_labels(services, "r1", 1, incumbents=(too_high,))
+
+
+def test_docker_references_to_own_definitions_follow_the_rename() -> None:
+    """`authelia@docker` names this release's own middleware: Traefik disabled the router
+    ("middleware authelia@docker does not exist") while the reference kept the old name."""
+    out = rewrite(
+        {
+            "auth": {
+                "traefik.enable": "true",
+                "traefik.http.routers.auth.rule": "Host(`auth.example`)",
+                "traefik.http.middlewares.authelia.forwardAuth.address": "http://auth:9091/",
+                "traefik.http.services.auth.loadbalancer.server.port": "9091",
+            },
+            "app": {
+                "traefik.enable": "true",
+                "traefik.http.routers.app.rule": "Host(`app.example`)",
+                "traefik.http.routers.app.middlewares": "authelia@docker,secure@file,other@docker",
+                "traefik.http.routers.app.service": "auth@docker",
+                "traefik.http.middlewares.chain.chain.middlewares": "authelia@docker",
+            },
+        },
+        id_header=None,
+    )
+    app = out["app"]
+    assert app["traefik.http.routers.app-r1.middlewares"] == (
+        "authelia-r1@docker,secure@file,other@docker"
+    )
+    assert app["traefik.http.routers.app-r1.service"] == "auth-r1@docker"
+    assert app["traefik.http.middlewares.chain-r1.chain.middlewares"] == "authelia-r1@docker"
+
+
+def test_internal_and_file_references_are_never_renamed() -> None:
+    out = rewrite(
+        _enabled(
+            **{
+                "traefik.http.routers.api.rule": "Host(`t.example`)",
+                "traefik.http.routers.api.service": "api@internal",
+                "traefik.http.routers.api.middlewares": "api@file",
+                "traefik.http.services.api.loadbalancer.server.port": "80",
+                "traefik.http.middlewares.api.headers.framedeny": "true",
+            }
+        ),
+        id_header=None,
+    )["web"]
+    assert out["traefik.http.routers.api-r1.service"] == "api@internal"
+    assert out["traefik.http.routers.api-r1.middlewares"] == "api@file"
+
+
+def test_a_router_defined_differently_by_two_services_is_refused_before_start() -> None:
+    services = {
+        "one": {
+            "traefik.enable": "true",
+            "traefik.http.routers.site.rule": "Host(`a.example`)",
+            "traefik.http.routers.site.service": "s",
+            "traefik.http.services.s.loadbalancer.server.port": "80",
+        },
+        "two": {
+            "traefik.enable": "true",
+            "traefik.http.Routers.site.Rule": "Host(`b.example`)",
+            "traefik.http.routers.site.service": "s",
+            "traefik.http.services.s.loadbalancer.server.port": "8080",
+        },
+    }
+    with pytest.raises(LabelError) as error:
+        rewrite_project_labels(services, "r1", 1)
+    text = str(error.value)
+    assert "'two'" in text and "'one'" in text and "router 'site'" in text
+    assert "Host(`a.example`)" in text and "Host(`b.example`)" in text
+
+
+def test_identical_definitions_and_pooled_services_on_two_services_are_fine() -> None:
+    same = {
+        "traefik.enable": "true",
+        "traefik.http.routers.site.rule": "Host(`a.example`)",
+        "traefik.http.routers.site.service": "s",
+    }
+    services = {
+        "one": {**same, "traefik.http.services.s.loadbalancer.server.port": "80"},
+        "two": {**same, "traefik.http.services.s.loadbalancer.server.port": "8080"},
+    }
+    out, infos = rewrite_project_labels(services, "r1", 1)
+    assert [i.priority for i in infos] == [prio(len("Host(`a.example`)"))] * 2
+
+
+def test_middlewares_defined_differently_by_two_services_are_refused() -> None:
+    services = {
+        name: {
+            "traefik.enable": "true",
+            "traefik.http.middlewares.strip.stripprefix.prefixes": prefix,
+        }
+        for name, prefix in (("one", "/a"), ("two", "/b"))
+    }
+    with pytest.raises(LabelError, match="middleware 'strip'"):
+        rewrite_project_labels(services, "r1", 1)
+
+
+def test_a_later_catch_all_of_another_app_never_outranks_a_host_rule() -> None:
+    """App a on a Host rule, then app b on PathPrefix(`/`) deployed later: Traefik's own
+    order (rule length) must hold between apps, whatever their release numbers, in both
+    directions (a 14-byte `Host(`a.test`)` loses to the 15-byte catch-all in Traefik too)."""
+
+    def router(rule: str, release: str, sequence: int) -> RouterInfo:
+        labels = _enabled(**{"traefik.http.routers.x.rule": rule})
+        return rewrite_project_labels(labels, release, sequence)[1][0]
+
+    a = router("Host(`app-a.test`)", "a-r1", 1)
+    b = router("PathPrefix(`/`)", "b-r9", 9)
+    assert a.priority > b.priority
+    assert router("Host(`a.test`)", "a-r10", 10).priority < b.priority
+    user = rewrite_project_labels(
+        _enabled(
+            **{
+                "traefik.http.routers.c.rule": "PathPrefix(`/`)",
+                "traefik.http.routers.c.priority": "1000",
+            }
+        ),
+        "c-r10",
+        10,
+    )[1][0]
+    assert user.priority > a.priority  # an explicit user priority ranks as in Traefik
+
+
+def test_a_shorter_rule_is_raised_just_above_the_router_it_replaces() -> None:
+    """r1 `Host(a) && PathPrefix(/)` outranks r2 `Host(a)` by rule length: r2 could never be
+    proven, so it is placed just above r1 (and said so)."""
+    old = rewrite_project_labels(
+        _enabled(**{"traefik.http.routers.w.rule": "Host(`a.test`) && PathPrefix(`/`)"}),
+        "app-r1", 1,
+    )[1][0]
+    other_host = Incumbent("http", "z-app-r1", "Host(`z.test`)", (), prio(10_000, 1))
+    other_entrypoint = Incumbent("http", "y-app-r1", None, ("websecure",), prio(10_000, 1))
+    incumbents = (
+        Incumbent("http", old.name, old.rule, old.entrypoints, old.priority),
+        other_host,
+        other_entrypoint,
+    )
+    new = rewrite_project_labels(
+        _enabled(
+            **{
+                "traefik.http.routers.w.rule": "Host(`a.test`)",
+                "traefik.http.routers.w.entrypoints": "web",
+            }
+        ),
+        "app-r2", 2, incumbents=incumbents,
+    )[1][0]
+    assert new.priority == old.priority + 1
+    assert new.raised_above == (old.name,)
+    longer = rewrite_project_labels(
+        _enabled(**{"traefik.http.routers.w.rule": "Host(`a.test`) && PathPrefix(`/api`)"}),
+        "app-r2", 2, incumbents=incumbents[:1],
+    )[1][0]
+    assert longer.raised_above == () and longer.priority == prio(len(longer.rule or ""), 2)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "rule", "entrypoints", "other", "other_entrypoints", "expected"),
+    [
+        ("http", "Host(`a`)", (), "Host(`b`)", (), False),
+        ("http", "Host(`a`)", (), "Host(`A`) && Path(`/x`)", (), True),
+        ("http", "Host(`a`) || Host(`b`)", (), "Host(`b`)", (), True),
+        ("http", "Host(`a`)", (), "PathPrefix(`/`)", (), True),
+        ("http", "Host(`a`)", (), "HostRegexp(`.+`)", (), True),
+        ("http", "Host(`a`)", ("web",), "Host(`a`)", ("websecure",), False),
+        ("http", "Host(`a`)", ("web",), "Host(`a`)", (), True),
+        ("http", "not a rule", (), "Host(`b`)", (), True),
+        ("tcp", "HostSNI(`a`)", (), "HostSNI(`b`)", (), True),
+    ],
+)
+def test_may_overlap(
+    protocol: str,
+    rule: str,
+    entrypoints: tuple[str, ...],
+    other: str,
+    other_entrypoints: tuple[str, ...],
+    expected: bool,
+) -> None:
+    assert may_overlap(protocol, rule, entrypoints, other, other_entrypoints) is expected
 
 
 def test_reserved_middleware_name_is_allowed_without_id_header() -> None:
@@ -495,6 +674,9 @@ def projects(draw: st.DrawFn) -> dict[str, dict[str, str]]:
     compose = draw(st.lists(st.sampled_from(COMPOSE_NAMES), min_size=1, max_size=4, unique=True))
     protos = st.sampled_from(["http", "tcp", "udp"])
     project = {}
+    # A name defined on several compose services is defined identically (a router without a
+    # service only once): different definitions are refused, tested separately.
+    defined: dict[tuple[str, str, str], dict[str, str]] = {}
     for service in compose:
         labels = draw(st.dictionaries(EXTRA_KEYS, st.text(max_size=10), max_size=3))
         labels["traefik.enable"] = draw(st.sampled_from(["true", "True", "false"]))
@@ -507,10 +689,19 @@ def projects(draw: st.DrawFn) -> dict[str, dict[str, str]]:
             labels[f"traefik.{proto}.services.{name}.loadbalancer.server.port"] = "80"
         middlewares = st.tuples(st.sampled_from(["http", "tcp"]), st.sampled_from(names))
         for proto, name in draw(st.lists(middlewares, max_size=3, unique=True)):
-            labels.update(_middleware_labels(draw, proto, name, names))
+            if (proto, "middlewares", name) not in defined:
+                defined[proto, "middlewares", name] = _middleware_labels(draw, proto, name, names)
+            labels.update(defined[proto, "middlewares", name])
         for proto, name in draw(st.lists(st.tuples(protos, st.sampled_from(names)), max_size=3)):
             own = sum(1 for p, _ in services if p == proto)
-            labels.update(_router_labels(draw, proto, name, names, own))
+            router = defined.get((proto, "routers", name))
+            if router is None:
+                router = defined[proto, "routers", name] = _router_labels(
+                    draw, proto, name, names, own
+                )
+            elif f"traefik.{proto}.routers.{name}.service" not in router:
+                continue
+            labels.update(router)
         project[service] = labels
     return project
 
@@ -551,13 +742,19 @@ RELEASES = st.integers(0, 10_000).flatmap(
 )
 
 
+def _incumbents(infos: list[RouterInfo]) -> tuple[Incumbent, ...]:
+    return tuple(Incumbent(i.protocol, i.name, i.rule, i.entrypoints, i.priority) for i in infos)
+
+
 @settings(max_examples=300)
-@given(projects(), RELEASES, st.integers(0, 2**40), st.integers(10_001, 2**40))
+@given(projects(), RELEASES)
 def test_releases_never_share_names_and_later_ones_win(
-    project: dict[str, dict[str, str]], releases: tuple[int, int], base1: int, gap: int
+    project: dict[str, dict[str, str]], releases: tuple[int, int]
 ) -> None:
-    out1, infos1 = rewrite_project_labels(project, f"r{releases[0]}", base1)
-    out2, infos2 = rewrite_project_labels(project, f"r{releases[1]}", base1 + gap)
+    out1, infos1 = rewrite_project_labels(project, f"r{releases[0]}", releases[0])
+    out2, infos2 = rewrite_project_labels(
+        project, f"r{releases[1]}", releases[1], incumbents=_incumbents(infos1)
+    )
     routed = _routed(project)
     assert _defined(out1, routed).isdisjoint(_defined(out2, routed))
     assert [(i.service, i.protocol, i.original) for i in infos1] == [
@@ -566,6 +763,36 @@ def test_releases_never_share_names_and_later_ones_win(
     for first, second in zip(infos1, infos2, strict=True):
         assert first.name != second.name
         assert second.priority > first.priority or first.protocol == "udp"
+    for new in infos2:
+        for old in infos1:
+            if old.protocol == new.protocol != "udp" and may_overlap(
+                new.protocol, new.rule, new.entrypoints, old.rule, old.entrypoints
+            ):
+                assert new.priority > old.priority
+
+
+@settings(max_examples=200)
+@given(
+    st.integers(0, 100_000),
+    st.integers(0, 100_000),
+    st.integers(0, PRIORITY_SCALE - 1),
+    st.integers(0, PRIORITY_SCALE - 1),
+)
+def test_between_apps_traefiks_own_order_holds_whatever_the_release_numbers(
+    major_a: int, major_b: int, sequence_a: int, sequence_b: int
+) -> None:
+    def priority(major: int, sequence: int, name: str) -> int:
+        labels = _enabled(
+            **{
+                "traefik.http.routers.w.rule": "Host(`a.test`)",
+                "traefik.http.routers.w.priority": str(major),
+            }
+        )
+        return rewrite_project_labels(labels, name, sequence)[1][0].priority
+
+    a, b = priority(major_a, sequence_a, "a-r1"), priority(major_b, sequence_b, "b-r1")
+    if major_a != major_b:
+        assert (a > b) == (major_a > major_b)
 
 
 @settings(max_examples=300)
@@ -573,7 +800,7 @@ def test_releases_never_share_names_and_later_ones_win(
 def test_only_definitions_change_and_references_resolve(
     project: dict[str, dict[str, str]],
 ) -> None:
-    out, infos = rewrite_project_labels(project, "r7", BASE)
+    out, infos = rewrite_project_labels(project, "r7", 7)
     routed = _routed(project)
     assert out.keys() == project.keys()
     for service, labels in project.items():
@@ -599,7 +826,7 @@ def test_only_definitions_change_and_references_resolve(
 @settings(max_examples=200)
 @given(projects())
 def test_every_router_is_complete(project: dict[str, dict[str, str]]) -> None:
-    out, infos = rewrite_project_labels(project, "r7", BASE)
+    out, infos = rewrite_project_labels(project, "r7", 7)
     for info in infos:
         labels = out[info.service]
         key = f"traefik.{info.protocol}.routers.{info.name}"
@@ -614,7 +841,12 @@ def test_every_router_is_complete(project: dict[str, dict[str, str]]) -> None:
             assert f"{key}.priority" not in labels
             continue
         assert labels[f"{key}.priority"] == str(info.priority)
-        assert BASE <= info.priority < BASE + 10_000
+        assert info.priority % PRIORITY_SCALE == 7
+        assert info.priority // PRIORITY_SCALE == int(
+            project[info.service].get(
+                f"traefik.{info.protocol}.routers.{info.original}.priority",
+                len(project[info.service].get(
+                    f"traefik.{info.protocol}.routers.{info.original}.rule", "").encode())))
         if info.protocol == "http":
             assert labels[f"{key}.middlewares"].split(",")[0] == "otterstack-id-r7"
 
@@ -623,7 +855,7 @@ def test_every_router_is_complete(project: dict[str, dict[str, str]]) -> None:
 def test_output_is_deterministic_and_independent_of_service_order(
     project: dict[str, dict[str, str]],
 ) -> None:
-    result = rewrite_project_labels(project, "r3", BASE)
-    assert rewrite_project_labels(project, "r3", BASE) == result
+    result = rewrite_project_labels(project, "r3", 3)
+    assert rewrite_project_labels(project, "r3", 3) == result
     reordered = dict(reversed(list(project.items())))
-    assert rewrite_project_labels(reordered, "r3", BASE) == result
+    assert rewrite_project_labels(reordered, "r3", 3) == result
