@@ -72,20 +72,39 @@ SHARED_NETWORKS = ("traefik-public",)
 DROP_KEYS = ("image", "build", "ports", "container_name", "volumes", "cap_add", "sysctls",
              "privileged", "healthcheck", "command", "entrypoint", "dns", "dns_search",
              "hostname", "domainname")
+STANDIN_IMAGE = f"otterstack-standin:{RUN}"
 STANDIN_DOCKERFILE = """\
 FROM busybox
-COPY standin /standin
+COPY serve.sh /standin/serve.sh
 HEALTHCHECK --interval=1s --timeout=2s --retries=3 \\
   CMD wget -q -O /dev/null http://127.0.0.1:80/health || exit 1
 EXPOSE 80
-CMD ["/bin/sh", "/standin/serve.sh"]
+CMD ["/bin/sh", "/standin/serve.sh", "stand-in"]
 """
-# httpd on :80 and on every port given; on SIGTERM stop listening and let requests finish
+URL_RE = re.compile(r"://[^/:\s]+:(\d+)(/[^\s,]*)?")
+# serve.sh TEXT PORTS -- PATHS -- FILES: httpd on :80 and on every port given, answering 200
+# with TEXT on /, on every path prefix and for every file path (forward-auth endpoints); on
+# SIGTERM it stops listening and lets requests in flight finish.
 STANDIN_SERVE = """\
 #!/bin/sh
+text="$1"; shift
+www=/tmp/www
+mkdir -p "$www"
+echo ok > "$www/health"
+echo "$text" > "$www/index.html"
+ports="80"
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do ports="$ports $1"; shift; done
+[ $# -gt 0 ] && shift
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+  mkdir -p "$www$1" && echo "$text" > "$www$1/index.html"; shift
+done
+[ $# -gt 0 ] && shift
+while [ $# -gt 0 ]; do
+  mkdir -p "$www$(dirname "$1")" && echo ok > "$www$1"; shift
+done
 pids=""
-for port in 80 "$@"; do
-  httpd -f -p "$port" -h /standin/www &
+for port in $ports; do
+  httpd -f -p "$port" -h "$www" &
   pids="$pids $!"
 done
 trap 'kill $pids; sleep 2; exit 0' TERM INT
@@ -185,7 +204,7 @@ def _adapted(raw: dict[str, Any], keep: set[str]) -> dict[str, Any]:
             new.update(image=svc["image"], **({"command": svc["command"]} if "command" in svc
                                               else {}))
         else:
-            new["build"] = {"context": ".", "dockerfile": "Dockerfile.standin"}
+            new["image"] = STANDIN_IMAGE
         named = [v for v in svc.get("volumes") or []
                  if isinstance(v, str) and not v.startswith(("/", ".", "~"))
                  and ":" in v]
@@ -245,12 +264,32 @@ def effective_labels(src: Path, env: dict[str, str]) -> dict[str, dict[str, str]
             for name, svc in (config.get("services") or {}).items()}
 
 
+@dataclass
+class Standin:
+    """What every stand-in container of an app serves: TCP ports besides :80, path prefixes
+    (200 with the release text) and files (forward-auth endpoints named by middlewares)."""
+
+    ports: set[int] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)
+
+    def command(self, text: str) -> list[str]:
+        return ["/bin/sh", "/standin/serve.sh", text, *map(str, sorted(self.ports - {80})),
+                "--", *sorted(self.paths), "--", *sorted(self.files)]
+
+
 def targets_of(labels: dict[str, dict[str, str]], traefik: UsersTraefik,
-               tls_entrypoints: set[str]) -> tuple[list[Target], list[str], set[int]]:
-    """Load targets per HTTP router, notes on routers checked via the API only, and the
-    ports the stand-ins must listen on."""
-    targets, notes, ports = [], [], set()
+               tls_entrypoints: set[str]) -> tuple[list[Target], list[str], Standin]:
+    """Load targets per HTTP router, notes on routers checked via the API only, and what the
+    stand-ins must serve."""
+    targets, notes, standin = [], [], Standin()
+    ports = standin.ports
     for service, items in labels.items():
+        for value in items.values():  # forwardAuth addresses and the like
+            for port, path in URL_RE.findall(value):
+                ports.add(int(port))
+                if path and path != "/":
+                    standin.files.add(path)
         if items.get("traefik.enable", "").lower() not in TRUE:
             continue
         routers: dict[tuple[str, str], dict[str, str]] = {}
@@ -289,7 +328,9 @@ def targets_of(labels: dict[str, dict[str, str]], traefik: UsersTraefik,
                 continue
             tls = entry in tls_entrypoints or any(k.startswith("tls") for k in attrs)
             targets.append(Target(name, traefik.ports[entry], host, path, tls))
-    return targets, notes, ports
+            standin.paths.add(path.rstrip("/") or "/")
+    standin.paths.discard("/")
+    return targets, notes, standin
 
 
 # ------------------------------------------------------------------ load ----
@@ -394,33 +435,21 @@ class Runner:
         otter = str(self.home / "venv" / "bin" / "otterstack")
         sh([otter, "config", "--global", "traefik_container", self.traefik.name], env=env)
         src = base / "src"
-        (src / "standin" / "www").mkdir(parents=True)
+        src.mkdir()
         sh(["git", "init", "-q", "-b", "main"], cwd=src)
         sh(["git", "remote", "add", "production", str(base / "app.git")], cwd=src)
         (src / "compose.yaml").write_text(yaml.safe_dump(variant.compose, sort_keys=False,
                                                          width=1000))
         (src / ".env").write_text("".join(f"{k}={v}\n" for k, v in ENV.items()))
-        (src / "Dockerfile.standin").write_text(STANDIN_DOCKERFILE)
-        serve = src / "standin" / "serve.sh"
-        serve.write_text(STANDIN_SERVE)
-        serve.chmod(0o755)
         self.apps.append((name, env))
         return name, src, env
 
-    def write_standin(self, src: Path, variant: Variant, text: str,
-                      ports: set[int], paths: set[str]) -> None:
-        www = src / "standin" / "www"
-        (www / "health").write_text("ok\n")
-        for path in {"/", *paths}:
-            target = www / path.strip("/")
-            target.mkdir(parents=True, exist_ok=True)
-            (target / "index.html").write_text(f"{variant.file} {text}\n")
-        # every service runs the stand-in listening on the ports the labels name
+    def write_standin(self, src: Path, text: str, standin: Standin) -> None:
+        """Every stand-in service (the proxy keeps its own image) runs serve.sh for `text`."""
         compose = yaml.safe_load((src / "compose.yaml").read_text())
         for svc in compose["services"].values():
-            if "build" not in svc:
-                continue
-            svc["command"] = ["/bin/sh", "/standin/serve.sh", *map(str, sorted(ports - {80}))]
+            if svc.get("image") == STANDIN_IMAGE:
+                svc["command"] = standin.command(text)
         (src / "compose.yaml").write_text(yaml.safe_dump(compose, sort_keys=False, width=1000))
 
     def push(self, src: Path, env: dict[str, str], message: str) -> tuple[bool, str]:
@@ -441,19 +470,18 @@ class Runner:
         return [p for p in projects if p.startswith(f"{name}-")]
 
     def prepare(self, variant: Variant) -> tuple[str, Path, dict[str, str], list[Target],
-                                                 list[str]]:
+                                                 list[str], Standin]:
         name, src, env = self.create(variant)
         labels = effective_labels(src, {**os.environ, **ENV})
-        targets, notes, ports = targets_of(labels, self.traefik, self.tls_entrypoints)
-        paths = {t.path for t in targets}
-        self.write_standin(src, variant, "r1", ports, paths)
-        return name, src, env, targets, notes
+        targets, notes, standin = targets_of(labels, self.traefik, self.tls_entrypoints)
+        self.write_standin(src, f"{variant.file} r1", standin)
+        return name, src, env, targets, notes, standin
 
     def run(self, variant: Variant) -> Result:
         result = Result(variant.file, variant.label, notes=list(variant.notes))
         since = time.time()
         try:
-            name, src, env, targets, notes = self.prepare(variant)
+            name, src, env, targets, notes, standin = self.prepare(variant)
         except (RuntimeError, OSError, ValueError) as exc:
             result.outcome, result.why = "setup error", str(exc)[:300]
             return result
@@ -471,7 +499,7 @@ class Runner:
         try:
             for n in (2, 3):
                 time.sleep(1)
-                self.write_standin(src, variant, f"r{n}", *self._ports_paths(src, targets))
+                self.write_standin(src, f"{variant.file} r{n}", standin)
                 ok, text = self.push(src, env, f"deploy {n}")
                 if not ok:
                     result.outcome, result.why = f"deploy {n} failed", _reason(text)
@@ -488,15 +516,10 @@ class Runner:
         result.ok = result.outcome == "deployed" and result.failed == 0
         return self._finish(result, name, since)
 
-    def _ports_paths(self, src: Path, targets: list[Target]) -> tuple[set[int], set[str]]:
-        compose = yaml.safe_load((src / "compose.yaml").read_text())
-        ports = {int(p) for svc in compose["services"].values() if "build" in svc
-                 for p in (svc.get("command") or [])[2:]}
-        return ports, {t.path for t in targets}
-
     def _refused(self, result: Result, variant: Variant, name: str, text: str,
                  since: float) -> Result:
-        result.outcome = "refused"
+        # refused before anything started (pre-receive or plan), or a deploy that failed
+        result.outcome = "failed" if "==> FAILED" in text else "refused"
         result.why = _reason(text)
         started = self.started_containers(name)
         nothing_started = not started
@@ -644,6 +667,14 @@ def main() -> int:
     runner = Runner(work, traefik, tls_eps)
     results: list[Result] = []
     try:
+        build = work / "standin"
+        build.mkdir()
+        (build / "Dockerfile").write_text(STANDIN_DOCKERFILE)
+        (build / "serve.sh").write_text(STANDIN_SERVE)
+        proc = sh(["docker", "build", "-q", "-t", STANDIN_IMAGE, str(build)])
+        if proc.returncode != 0:
+            print(f"building the stand-in image failed:\n{proc.stderr}")
+            return 2
         proc = sh([str(ROOT / "install.sh"), f"acc{RUN}-0", "--repo",
                    str(work / "boot.git")], env=runner.env(f"acc{RUN}-0"))
         if proc.returncode != 0:
@@ -664,6 +695,7 @@ def main() -> int:
             stop_users_traefik(traefik)
             for shared in created_nets:
                 sh(["docker", "network", "rm", shared])
+            sh(["docker", "image", "rm", STANDIN_IMAGE])
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"kept: {work}, Traefik {traefik.name}")
@@ -681,7 +713,7 @@ def concurrent(runner: Runner, files: list[Path]) -> Result:
     prepared = []
     for variant in chosen:
         try:
-            name, src, env, targets, _ = runner.prepare(variant)
+            name, src, env, targets, _, standin = runner.prepare(variant)
         except (RuntimeError, OSError, ValueError) as exc:
             result.outcome, result.why = "setup error", str(exc)[:300]
             return result
@@ -689,15 +721,15 @@ def concurrent(runner: Runner, files: list[Path]) -> Result:
         if not ok:
             result.outcome, result.why = "refused", f"{variant.file}: {_reason(text)}"
             return result
-        prepared.append((variant, name, src, env, targets))
+        prepared.append((variant, name, src, env, targets, standin))
     result.variant = "concurrent: " + ", ".join(v.file.split("-")[0] for v, *_ in prepared)
-    targets = [t for *_, ts in prepared for t in ts]
+    targets = [t for *_, ts, _ in prepared for t in ts]
     outputs: dict[str, tuple[bool, str]] = {}
     with StatusLoad(targets) as load:
         for n in (2, 3):
             threads = []
-            for variant, name, src, env, _ in prepared:
-                runner.write_standin(src, variant, f"r{n}", *runner._ports_paths(src, targets))
+            for variant, name, src, env, _, standin in prepared:
+                runner.write_standin(src, f"{variant.file} r{n}", standin)
                 threads.append(threading.Thread(
                     target=lambda s=src, e=env, k=name, m=n: outputs.__setitem__(
                         k, runner.push(s, e, f"deploy {m}"))))

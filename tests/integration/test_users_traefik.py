@@ -387,17 +387,18 @@ services:
 
 def test_overlapping_rules_of_three_apps_keep_traefiks_order_in_every_deploy_order(
         users, users_traefik):
-    """a: Host(`alpha-RUN.test`) (22 chars), b: PathPrefix(`/`) (15), c: Host + PathPrefix(`/c`)
-    (longer than a). By Traefik's own order (rule length, no OtterStack): alpha/ -> a,
-    alpha/c/ -> c, any other host -> b, whatever was deployed last. The deploys visit every
-    order of "most recently deployed" (a<b<c, b<c<a, c<a<b, c<b<a, b<a<c, a<c<b) and change a's
-    rule between releases (still longer than b's). The catch-all sits on an entrypoint of its
-    own (`public`) so other engineers' Traefiks on this host do not get it on `web`."""
+    """a: Host(`alpha-RUN.test`) (22 chars), b: PathPrefix(`/`) (15), c: (Host(alpha) ||
+    Host(www.alpha)) && PathPrefix(`/c`) (74). By Traefik's own order (rule length, no
+    OtterStack): alpha/ -> a, alpha/c/ -> c, any other host -> b, whatever was deployed last.
+    The deploys visit every order of "most recently deployed" (a<b<c, b<c<a, c<a<b, c<b<a,
+    b<a<c, a<c<b) and change a's rule between releases (to 52 bytes: still longer than b's,
+    shorter than c's). The catch-all sits on an entrypoint of its own (`public`) so other
+    engineers' Traefiks on this host do not get it on `web`."""
     traefik = users_traefik
     alpha, other = f"alpha-{RUN_ID}.test", f"other-{RUN_ID}.test"
     a = users(overlapping(f"Host(`{alpha}`)"))
     b = users(overlapping("PathPrefix(`/`)"))
-    c = users(overlapping(f"Host(`{alpha}`) && PathPrefix(`/c`)"),
+    c = users(overlapping(f"(Host(`{alpha}`) || Host(`www.{alpha}`)) && PathPrefix(`/c`)"),
               extra={"www/c/index.html": "c\n"})
     releases: dict[str, set[str]] = {"a": set(), "b": set(), "c": set()}
     apps = {"a": a, "b": b, "c": c}
