@@ -291,6 +291,10 @@ def targets_of(labels: dict[str, dict[str, str]], traefik: UsersTraefik,
                 if path and path != "/":
                     standin.files.add(path)
         if items.get("traefik.enable", "").lower() not in TRUE:
+            if any(k.lower().startswith(("traefik.http.", "traefik.tcp.", "traefik.udp."))
+                   for k in items):
+                notes.append(f"{service}: Traefik labels but no traefik.enable=true, so a "
+                             "Traefik with exposedbydefault=false (and OtterStack) ignores it")
             continue
         routers: dict[tuple[str, str], dict[str, str]] = {}
         for key, value in items.items():
@@ -512,7 +516,7 @@ class Runner:
             result.failed, result.total = sum(load.failed.values()), load.sent
             result.errors += [f"{count}x {what}" for what, count in load.failed.most_common(5)]
         else:
-            result.notes.append("no HTTP router reachable for load: API checks only")
+            result.notes.append("no HTTP router to send load to: nothing but API checks")
         result.ok = result.outcome == "deployed" and result.failed == 0
         return self._finish(result, name, since)
 
@@ -541,7 +545,9 @@ class Runner:
         return result
 
     def cleanup(self) -> None:
-        for name, _ in self.apps:
+        """Remove every app created so far (its compose projects, volumes, networks)."""
+        apps, self.apps = self.apps, []
+        for name, _ in apps:
             projects = sh(["docker", "ps", "-a", "--format",
                            '{{.Label "com.docker.compose.project"}}']).stdout.split()
             for project in sorted({p for p in projects if p.startswith(f"{name}-")}):
@@ -687,6 +693,8 @@ def main() -> int:
                 result = runner.run(variant)
                 results.append(result)
                 _print(result, time.monotonic() - started)
+                if not args.keep:
+                    runner.cleanup()  # the next file must not meet this one's hosts
         if not args.no_concurrent:
             results.append(concurrent(runner, files))
     finally:
