@@ -144,6 +144,50 @@ def test_docker_reference_to_own_middleware_follows_the_release(users, users_tra
     assert not users_traefik.router_errors(app.name)
 
 
+SLOWER_AUTH = """\
+services:
+  web:
+    build: .
+    labels:
+      traefik.enable: "true"
+      traefik.http.routers.site.rule: Host(`{app}.auth.test`)
+      traefik.http.routers.site.entrypoints: web
+      traefik.http.routers.site.middlewares: auth@docker
+      traefik.http.services.site.loadbalancer.server.port: "8000"
+  auth:
+    build: .
+    # becomes healthy seconds after web: Traefik loads web's router before auth's middleware
+    entrypoint: ["/bin/sh", "-c", "sleep 6; exec /bin/sh /serve.sh"]
+    labels:
+      traefik.enable: "true"
+      traefik.http.routers.auth.rule: Host(`{app}.auth-portal.test`)
+      traefik.http.routers.auth.entrypoints: web
+      traefik.http.services.auth.loadbalancer.server.port: "8000"
+      traefik.http.middlewares.auth.headers.customResponseHeaders.X-Auth: checked
+"""
+
+
+def test_middleware_defined_on_a_slower_service_of_the_release(users, users_traefik):
+    """The authelia shape: the middleware lives on another compose service of the release,
+    which becomes healthy later. Until Traefik loads that container, the router that names
+    it shows "middleware ... does not exist": that is the release still starting, not a
+    wrong label, and must not fail the deploy."""
+    app = users(SLOWER_AUTH)
+    host = f"{app.name}.auth.test"
+    deploy(app, "one")
+    status, headers, body = users_traefik.response(host)
+    assert (status, body, headers.get("x-auth")) == (200, "one\n", "checked")
+    with Load(users_traefik.http_port, host, threads=3, max_seconds=300) as load:
+        time.sleep(1)
+        deploy(app, "two")
+        deploy(app, "three")
+        time.sleep(1)
+        result = load.stop()
+    assert_no_failures(result, {release_of(app, n) for n in (1, 2, 3)})
+    status, headers, body = users_traefik.response(host)
+    assert (status, body, headers.get("x-auth")) == (200, "three\n", "checked")
+
+
 # ---------------------------------------------------------------- item 2: TLS ----
 
 TLS_ROUTERS = """\
@@ -485,7 +529,8 @@ def test_release_that_served_then_failed_its_proof_is_stopped_gracefully(users,
         result = load.stop()
     assert "FAILED" in push.result and "still serving r1" in push.result, push.output
     assert release_of(app, 2) in result.by_release, "r2 never served: the test proves nothing"
-    assert result.failed == 0, result.failures
+    rollback = [line for line in push.lines() if "rollback" in line or "==>" in line]
+    assert result.failed == 0, (result.failures, rollback)
     assert users_traefik.get(host)[:2] == (200, release_of(app, 1))
 
 
