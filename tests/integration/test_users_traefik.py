@@ -158,6 +158,10 @@ services:
     build: .
     # becomes healthy seconds after web: Traefik loads web's router before auth's middleware
     entrypoint: ["/bin/sh", "-c", "sleep 6; exec /bin/sh /serve.sh"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8000/health"]
+      interval: 1s
+      start_period: 30s
     labels:
       traefik.enable: "true"
       traefik.http.routers.auth.rule: Host(`{app}.auth-portal.test`)
