@@ -502,7 +502,7 @@ def cmd_apps_remove(args: argparse.Namespace) -> int:
 
 def cmd_traefik_up(args: argparse.Namespace) -> int:
     print(traefik_io.up(engine.client(), args.image, args.name, args.network, args.http_port,
-                        args.bind, args.api_port))
+                        args.bind, args.api_port, args.constraints))
     return 0
 
 
@@ -611,6 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=80)
     p.add_argument("--bind", default="0.0.0.0", help="address the http entrypoint listens on")
     p.add_argument("--api-port", type=int, default=8080, help="API port on 127.0.0.1")
+    p.add_argument("--constraints", default="",
+                   help="only route containers matching this Traefik constraint expression "
+                   "(e.g. \"LabelRegex(`com.docker.compose.project`, `shop-.+`)\"), for "
+                   "several Traefiks on one Docker host")
     p.set_defaults(func=cmd_traefik_up)
 
     p = sub.add_parser("hook", help="internal: run by the git post-receive hook")

@@ -459,9 +459,9 @@ class Deployer:
             deadline = time.monotonic() + 15
             while True:
                 answers = [(check, *self._probe(check, plan.id_header)) for check in checks]
-                proven, seen = judge_answers(answers, release.project)
+                proven, seen = judge_answers(answers, release.project, release.name)
                 if proven:
-                    self.out.step("served", f"{seen} ({release.name} is {release.project})")
+                    self.out.step("served", seen)
                     break
                 if time.monotonic() > deadline:
                     foreign = next((by for _, _, by in answers

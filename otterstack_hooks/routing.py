@@ -117,16 +117,18 @@ def _point_at_traefiks_network(labels: dict[str, dict[str, str]], routers: list[
     return notes
 
 
-def judge_answers(answers: list[tuple[Probe, int, str | None]], release: str
-                  ) -> tuple[bool, str]:
+def judge_answers(answers: list[tuple[Probe, int, str | None]], release: str,
+                  shown_as: str = "") -> tuple[bool, str]:
     """Whether a router's probes prove that Traefik sends it to `release`: at least one
-    answered by the release (status < 500) and none by another one; and what was seen.
-    An answer without a release header (a Traefik redirect to HTTPS, a 404) proves nothing
-    either way."""
+    answered by the release (status < 500) and none by another one; and what was seen
+    (the release called `shown_as`, if given). An answer without a release header (a Traefik
+    redirect to HTTPS, a 404) proves nothing either way."""
     ours = [a for a in answers if a[2] == release and a[1] < 500]
     foreign = [a for a in answers if a[2] not in (None, release)]
-    seen = "; ".join(f"{probe.url} answered {status} from {by or 'no release'}"
-                     for probe, status, by in answers)
+    seen = "; ".join(
+        f"{probe.url} answered {status} from "
+        f"{(shown_as or by) if by == release else by or 'no release'}"
+        for probe, status, by in answers)
     return bool(ours) and not foreign, seen
 
 

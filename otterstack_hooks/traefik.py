@@ -296,7 +296,7 @@ def probe(port: int, host: str, path: str, header: str, timeout: float = 5,
 
 
 def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: int,
-       bind: str, api_port: int) -> str:
+       bind: str, api_port: int, constraints: str = "") -> str:
     """Start a Traefik configured the way OtterStack needs it; idempotent."""
     with engine_errors("starting Traefik"):
         try:
@@ -344,24 +344,36 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
                 "--api.insecure=true",
                 "--ping=true",
                 "--log.level=INFO",
+                *([f"--providers.docker.constraints={constraints}"] if constraints else []),
             ],
         )
     return f"Traefik {name} started: http on {bind}:{http_port}, API on 127.0.0.1:{api_port}"
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_ERROR_LINE = re.compile(r"\s(?:ERR|level=error)\s+(?:msg=)?\"?([^=\"]+?)\"?\s+\w+=")
+_CONSOLE_ERROR = re.compile(r"\s(?:ERR|ERROR)\s+(.+?)\s+\w+=")
 
 
 def log_reason(lines: list[str], router: str) -> str | None:
     """Traefik's own words (the last error it logged) about a router, e.g. "HTTP router
-    defined multiple times with different configurations"; None if it said nothing."""
+    defined multiple times with different configurations"; None if it said nothing. Reads
+    both of Traefik's log formats (console, the default, and json)."""
+    names = {router, f"{router}@docker"}
     found = None
     for raw in lines:
-        line = _ANSI.sub("", raw)
-        if not re.search(rf"routerName=\"?{re.escape(router)}(?:@docker)?\"?(?:\s|$)", line):
+        line = _ANSI.sub("", raw).strip()
+        if line.startswith("{"):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if (isinstance(entry, dict) and entry.get("level") == "error"
+                    and entry.get("routerName") in names):
+                found = str(entry.get("message") or entry.get("error") or "error")
             continue
-        match = _ERROR_LINE.search(line)
+        if not re.search(rf"routerName={re.escape(router)}(?:@docker)?(?:\s|$)", line):
+            continue
+        match = _CONSOLE_ERROR.search(line)
         if match:
             found = match.group(1).strip()
     return found

@@ -281,7 +281,10 @@ def traefik(otterstack_bin: Path, tmp_path_factory: pytest.TempPathFactory
     env["OTTERSTACK_DATA_DIR"] = str(tmp_path_factory.mktemp("traefik-data"))
     proc = run([str(otterstack_bin), "traefik", "up",
                 "--name", info.name, "--network", info.network, "--bind", "127.0.0.1",
-                "--http-port", str(info.http_port), "--api-port", str(info.api_port)], env=env)
+                "--http-port", str(info.http_port), "--api-port", str(info.api_port),
+                # other test runs on this engine (a developer's, beside CI) stay out of it
+                "--constraints", f"LabelRegex(`com.docker.compose.project`, `t{RUN_ID}-.+`)"],
+               env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     wait_for(lambda: _answers(f"http://127.0.0.1:{info.api_port}/api/version"), timeout=30)
     yield info
