@@ -658,7 +658,8 @@ def main() -> int:
     labels = {**mws}
     traefik = start_users_traefik(f"acc-traefik-{RUN}", network, work / "dynamic",
                                   extra_entrypoints=extra_eps, extra_labels=labels,
-                                  tls_entrypoints=tuple(sorted(tls_eps)))
+                                  tls_entrypoints=tuple(sorted(tls_eps)),
+                                  projects=f"acc{RUN}-.+")
     created_nets = []
     for shared in SHARED_NETWORKS:
         if sh(["docker", "network", "inspect", shared]).returncode != 0:

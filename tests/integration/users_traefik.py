@@ -202,12 +202,17 @@ def start_users_traefik(name: str, network: str, dynamic_dir: Path,
                         extra_entrypoints: dict[str, str] | None = None,
                         extra_labels: dict[str, str] | None = None,
                         tls_entrypoints: tuple[str, ...] = ("websecure",),
+                        projects: str = "",
                         ) -> UsersTraefik:
     """Start the users' Traefik on its own user network; idempotent network creation.
 
     `extra_entrypoints` maps further entrypoint names to container addresses (":81",
     ":17000/udp"); TCP ones are published on free loopback ports too. Entrypoints named in
-    `tls_entrypoints` get TLS on the entrypoint (no tls label needed on routers)."""
+    `tls_entrypoints` get TLS on the entrypoint (no tls label needed on routers). With
+    `projects` (a regex of compose project names) the docker provider reads only those
+    projects and this Traefik container (`providers.docker.constraints`), so containers of
+    other engineers' runs on this Docker host cannot take this run's requests; what the labels
+    of the containers it reads mean is unchanged."""
     dynamic_dir.mkdir(parents=True, exist_ok=True)
     (dynamic_dir / "middlewares.yml").write_text(DYNAMIC_YAML)
     os.chmod(dynamic_dir, 0o755)
@@ -223,6 +228,7 @@ def start_users_traefik(name: str, network: str, dynamic_dir: Path,
     labels = {**traefik_labels(name), **(extra_labels or {})}
     args = ["docker", "run", "-d", "--name", name, "--network", network,
             "--label", "dev.otterstack.test=users",
+            "--label", f"dev.otterstack.users-traefik={name}",
             "-v", "/var/run/docker.sock:/var/run/docker.sock:ro",
             "-v", f"{dynamic_dir}:/dynamic:ro", "--tmpfs", "/acme"]
     for ep, port in ports.items():
@@ -244,6 +250,10 @@ def start_users_traefik(name: str, network: str, dynamic_dir: Path,
         "--providers.file.watch=true",
         "--log.level=INFO",
     ]
+    if projects:
+        args.append("--providers.docker.constraints="
+                    f"LabelRegex(`com.docker.compose.project`, `{projects}`)"
+                    f" || Label(`dev.otterstack.users-traefik`, `{name}`)")
     for resolver in RESOLVERS:
         args += [f"--certificatesresolvers.{resolver}.acme.email=ops@example.test",
                  f"--certificatesresolvers.{resolver}.acme.storage=/acme/{resolver}.json",
@@ -277,10 +287,13 @@ def users_traefik(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UsersTra
     """The users' Traefik for this test session (see the module docstring), with one more
     entrypoint, `public`, that only this Traefik has (for catch-all routers that other
     engineers' Traefiks on this Docker host must not pick up on their `web`)."""
+    from conftest import RUN_ID  # the test apps' name prefix (t<RUN_ID>-<n>)
+
     run_id = uuid.uuid4().hex[:6]
     info = start_users_traefik(f"users-traefik-{run_id}", f"users-net-{run_id}",
                                tmp_path_factory.mktemp("users-traefik") / "dynamic",
-                               extra_entrypoints={"public": ":81"})
+                               extra_entrypoints={"public": ":81"},
+                               projects=f"t{RUN_ID}-.+")
     yield info
     stop_users_traefik(info)
 
