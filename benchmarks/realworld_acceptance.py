@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,6 +283,7 @@ def targets_of(labels: dict[str, dict[str, str]], traefik: UsersTraefik,
     """Load targets per HTTP router, notes on routers checked via the API only, and what the
     stand-ins must serve."""
     targets, notes, standin = [], [], Standin()
+    api_only: dict[str, list[str]] = defaultdict(list)
     ports = standin.ports
     for service, items in labels.items():
         for value in items.values():  # forwardAuth addresses and the like
@@ -309,7 +310,7 @@ def targets_of(labels: dict[str, dict[str, str]], traefik: UsersTraefik,
         for (proto, name), attrs in sorted(routers.items()):
             where = f"{service}/{proto} router {name}"
             if proto != "http":
-                notes.append(f"{where}: checked through the API only")
+                api_only[f"{service}: {proto} router(s)"].append(name)
                 continue
             if "@internal" in attrs.get("service", ""):
                 notes.append(f"{where}: to {attrs['service']}, checked through the API only")
@@ -334,6 +335,8 @@ def targets_of(labels: dict[str, dict[str, str]], traefik: UsersTraefik,
             targets.append(Target(name, traefik.ports[entry], host, path, tls))
             standin.paths.add(path.rstrip("/") or "/")
     standin.paths.discard("/")
+    notes += [f"{what} {', '.join(names)}: checked through the API only"
+              for what, names in api_only.items()]
     return targets, notes, standin
 
 
