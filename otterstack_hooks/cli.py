@@ -16,6 +16,7 @@ from typing import Any
 
 from . import doctor, engine, notify, precheck, secrets
 from . import traefik as traefik_io
+from .drain import MAX_DRAIN_TIMEOUT
 from .errors import OtterError
 from .names import short, validate_app_name, validate_branch_name, validate_compose_file
 from .paths import data_paths
@@ -400,9 +401,12 @@ def _parse_value(key: str, kind: type, text: str) -> Any:
             return False
         raise OtterError(f"{key} takes on or off, not {text!r}")
     if kind is int:
-        least = 0 if key == "settle_seconds" else 1
+        least = 0 if key in ("settle_seconds", "drain_timeout") else 1
         if not text.isdigit() or int(text) < least:
             raise OtterError(f"{key} takes a whole number of at least {least}, not {text!r}")
+        if key == "drain_timeout" and int(text) > MAX_DRAIN_TIMEOUT:
+            raise OtterError(f"drain_timeout is at most {MAX_DRAIN_TIMEOUT} s (the deploy lock "
+                             f"is held while draining), not {text}")
         return int(text)
     if key == "branch":
         return validate_branch_name(text)

@@ -1,8 +1,8 @@
 """The deploy pipeline, shared by the post-receive hook and `otterstack deploy`.
 
 lock -> recover -> worktree -> config -> (routing plan) -> build -> up -> healthy ->
-(Traefik serves it) -> activate -> stop old -> prune. Any failure before activation removes the
-new release and leaves the old one serving and active.
+(Traefik serves it) -> activate -> drain and stop old -> prune. Any failure before activation
+removes the new release and leaves the old one serving and active.
 """
 
 import os
@@ -11,13 +11,14 @@ import shlex
 import shutil
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import docker
 import git
 
-from . import compose, engine, gitops, notify, secrets
+from . import compose, drain, engine, gitops, notify, secrets
 from . import traefik as traefik_io
 from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
 from .compose_rules import check_compose_rules
@@ -241,12 +242,27 @@ class Deployer:
         the deploy (that would tear down the only release left serving), so problems warn."""
         try:
             if old is not None:
-                self.out.step("stop", f"stopping {old.name} ({short(old.sha)}) gracefully")
-                compose.stop(old.project)
+                self._drain_and_stop(app, old.project, old.name, lambda: self._stop(old))
             self._prune(app, repo)
         except Exception as exc:  # noqa: BLE001 - see the docstring
             self.out.warn("cleanup", f"{exc}; the new release serves, and the next deploy "
                           "finishes this cleanup")
+
+    def _stop(self, old: Release) -> None:
+        self.out.step("stop", f"stopping {old.name} ({short(old.sha)}) gracefully")
+        compose.stop(old.project)
+
+    def _drain_and_stop(self, app: App, project: str, label: str,
+                        stop: Callable[[], None]) -> None:
+        """Let a release that may have served finish its requests, then `stop` it (which is
+        graceful: the compose file's stop_grace_period). Nothing running: just `stop`."""
+        running = [a for a in engine.project_containers(self.dc, project)
+                   if a["State"]["Status"] == "running"]
+        if running:
+            drain.drain_and_stop(self.dc, project, label, app.drain_timeout,
+                                 lambda text: self.out.step("drain", text), stop)
+        else:
+            stop()
 
     def _prepare(self, app: App, name: str, project: str, worktree: Path,
                  release_id: int | None) -> "Prepared":
@@ -542,7 +558,8 @@ class Deployer:
             if running:
                 self.out.warn("recover", f"{rel.name} still runs after being replaced; "
                               "stopping it")
-                compose.stop(rel.project)
+                self._drain_and_stop(app, rel.project, rel.name,
+                                     lambda project=rel.project: compose.stop(project))
 
     def _remove_containers(self, project: str, timeout: int | None = None) -> None:
         """A release's containers, networks and built images; never a named volume. Image tags
@@ -601,8 +618,14 @@ class Deployer:
                       lambda who: self.out.step("queue", f"waiting for the lock ({who})")):
             pattern = re.compile(rf"{re.escape(app.name)}-(r\d+|{STATE_SUFFIX})")
             for project in sorted(p for p in engine.projects(self.dc) if pattern.fullmatch(p)):
-                self.out.step("remove", f"removing {project}")
-                self._remove_containers(project)
+                def remove(project: str = project) -> None:
+                    self.out.step("remove", f"removing {project}")
+                    self._remove_containers(project)
+                if project.endswith(f"-{STATE_SUFFIX}"):  # singletons: no routed requests
+                    remove()
+                else:
+                    self._drain_and_stop(app, project, project.removeprefix(f"{app.name}-"),
+                                         remove)
             repo = gitops.open_repo(app.repo)
             for rel in self.state.releases(app.name, limit=100000):
                 if rel.worktree:
@@ -649,9 +672,11 @@ class Deployer:
             if dry_run:
                 self.out.step("prune", f"would remove {rel.name} ({short(rel.sha)})")
                 continue
-            self.out.step("prune", f"removing old release {rel.name} (keeping {keep})")
-            try:
+            def remove(rel: Release = rel) -> None:
+                self.out.step("prune", f"removing old release {rel.name} (keeping {keep})")
                 self._remove_containers(rel.project)
+            try:
+                self._drain_and_stop(app, rel.project, rel.name, remove)
             except OtterError as exc:
                 self.out.warn("prune", str(exc))
                 continue

@@ -71,6 +71,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE apps ADD COLUMN use_deploy_labels INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: how long a release that may have served drains before it stops (seconds; 30 as
+    # kamal-proxy: see docs/traefik.md "Draining the old release")
+    """
+    ALTER TABLE apps ADD COLUMN drain_timeout INTEGER NOT NULL DEFAULT 30;
+    """,
 ]
 
 APP_SETTINGS: dict[str, type] = {
@@ -84,6 +89,7 @@ APP_SETTINGS: dict[str, type] = {
     "release_command": str,
     "notify": str,
     "use_deploy_labels": bool,
+    "drain_timeout": int,
 }
 
 GLOBAL_SETTINGS: dict[str, str] = {
@@ -109,6 +115,7 @@ class App:
     release_command: str  # "SERVICE COMMAND ARGS..." run before the release starts
     notify: str  # URL or cmd:COMMAND told about deploy events
     use_deploy_labels: bool  # Swarm's deploy.labels become container labels
+    drain_timeout: int  # seconds a release that may have served drains before it stops
 
 
 @dataclass

@@ -133,3 +133,7 @@ def test_bad_setting_values_are_refused(make_app):
     assert proc.returncode == 2 and "whole number of at least 1" in proc.stderr
     proc = app.otter("config", app.name, "traefik_routing", "maybe")
     assert proc.returncode == 2 and "takes on or off" in proc.stderr
+    proc = app.otter("config", app.name, "drain_timeout", "601")
+    assert proc.returncode == 2 and "drain_timeout is at most 600 s" in proc.stderr
+    proc = app.otter("config", app.name, "drain_timeout", "0")
+    assert proc.returncode == 0 and proc.stdout == "drain_timeout = 0\n"
