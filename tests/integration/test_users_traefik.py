@@ -534,7 +534,7 @@ def test_release_that_served_then_failed_its_proof_is_stopped_gracefully(users,
     assert "FAILED" in push.result and "still serving r1" in push.result, push.output
     assert release_of(app, 2) in result.by_release, "r2 never served: the test proves nothing"
     rollback = [line for line in push.lines() if "rollback" in line or "==>" in line]
-    assert result.failed == 0, (result.failures, rollback)
+    assert result.failed == 0, f"{dict(result.failures)}\n" + "\n".join(rollback)
     assert users_traefik.get(host)[:2] == (200, release_of(app, 1))
 
 
