@@ -18,6 +18,12 @@ usage: ./install.sh APP [--repo PATH] [--branch BRANCH] [--compose-file FILE] [-
 
 Environment: OTTERSTACK_DATA_DIR (state), OTTERSTACK_HOME (the virtualenv),
 OTTERSTACK_BIN_DIR (where the \`otterstack\` link goes).
+
+Recommended: run it as a dedicated user in the docker group, not as root (pushes come in as
+the user that owns the repo), and give pushers restricted keys with
+\`otterstack keys add NAME --apps APP < their_key.pub\` (see docs/security.md):
+  adduser --disabled-password --gecos '' deploy && adduser deploy docker
+  su - deploy -c '/path/to/otterstack/install.sh myapp'
 USAGE
 }
 die() { printf 'install.sh: error: %s\n' "$*" >&2; exit 2; }
@@ -65,6 +71,7 @@ fi
 
 # 3. Where things go.
 if [ "$(id -u)" -eq 0 ]; then
+  say "note: installing as root, so pushes come in as root and whoever may push is root on this server; a dedicated deploy user in the docker group is recommended (see --help and docs/security.md)"
   HOME_DIR=${OTTERSTACK_HOME:-/opt/otterstack}
   BIN_DIR=${OTTERSTACK_BIN_DIR:-/usr/local/bin}
   DATA_DIR=${OTTERSTACK_DATA_DIR:-/var/lib/otterstack}
@@ -134,3 +141,4 @@ branch=$("$OTTER" config "$APP" branch); branch=${branch#branch = }
 say "app $APP ready: pushes to $branch deploy (data in $DATA_DIR)"
 say "on your machine:  git remote add production ssh://$(id -un)@$(hostname -f 2>/dev/null || hostname)$REPO"
 say "then:             git push production $branch"
+say "pushers:          otterstack keys add NAME --apps $APP < their_key.pub  (restricted: no shell)"

@@ -14,8 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import doctor, engine, notify, precheck, secrets
+from . import doctor, engine, notify, policy_check, precheck, secrets, ssh_commands
 from . import traefik as traefik_io
+from .compose_policy import parse_allow, render_allow
 from .drain import MAX_DRAIN_TIMEOUT
 from .errors import OtterError
 from .names import short, validate_app_name, validate_branch_name, validate_compose_file
@@ -24,7 +25,7 @@ from .pipeline import Deployer, DeployRequest
 from .progress import Progress, render_event, use_color
 from .push import parse_ref_updates, plan_push
 from .release_plan import state_project
-from .state import APP_SETTINGS, GLOBAL_SETTINGS, App, State, dumps
+from .state import ALLOW_NOT_RECORDED, APP_SETTINGS, GLOBAL_SETTINGS, App, State, dumps
 
 TRUE = {"1", "true", "on", "yes"}
 FALSE = {"0", "false", "off", "no"}
@@ -76,7 +77,8 @@ def _manual_deploy_setup(args: argparse.Namespace) -> tuple[State, App, int | No
     hook's environment."""
     validate_app_name(args.app)
     timeout = health_timeout(args.health_timeout)
-    who = os.environ.get("USER", "")
+    # over SSH (ssh_commands.cmd_ssh) the key's name, from a shell the user
+    who = os.environ.get("OTTERSTACK_PUSHER") or os.environ.get("USER", "")
     minimal_environment()
     state = _state()
     return state, state.require_app(args.app), timeout, who
@@ -165,10 +167,12 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
                         f"`otterstack unpin {app.name}` on the server, or push -o skip-deploy")
         return 1
     try:
+        allowed = policy_check.allowed_for(state, data_paths(), app,
+                                           lambda text: progress.step("policy", text))
         with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file,
-                data_paths().env_file(app.name), app.name, app.use_deploy_labels)
+                data_paths().env_file(app.name), app.name, allowed, app.use_deploy_labels)
     except OtterError as exc:
         problem = str(exc)
     if problem:
@@ -417,6 +421,8 @@ def _parse_value(key: str, kind: type, text: str) -> Any:
                          "`web python manage.py migrate`; empty turns it off")
     if key == "notify":
         return notify.validate_target(text)
+    if key == "allow":
+        return render_allow(parse_allow(text))
     return text
 
 
@@ -460,6 +466,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _show(value: Any) -> str:
+    if value == ALLOW_NOT_RECORDED:
+        return "(not recorded yet: the next push or deploy records what the active release uses)"
     return ("on" if value else "off") if isinstance(value, bool) else str(value)
 
 
@@ -620,6 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(e.g. \"LabelRegex(`com.docker.compose.project`, `shop-.+`)\"), for "
                    "several Traefiks on one Docker host")
     p.set_defaults(func=cmd_traefik_up)
+
+    ssh_commands.add_parsers(sub)
 
     p = sub.add_parser("hook", help="internal: run by the git post-receive hook")
     p.add_argument("hook_name", choices=["pre-receive", "post-receive"])

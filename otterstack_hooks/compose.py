@@ -63,15 +63,47 @@ def _error_text(text: str, limit: int = 600) -> str:
     return joined if len(joined) <= limit else "..." + joined[-limit:]
 
 
+def _config_result(returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
+    if returncode != 0:
+        raise OtterError(f"compose file is invalid: {_error_text(stderr)}")
+    try:
+        return json.loads(stdout)
+    except json.JSONDecodeError as exc:
+        raise OtterError(f"docker compose config gave unreadable output: {exc}") from exc
+
+
 def config(target: ComposeTarget) -> dict[str, Any]:
     """The effective config (interpolated, merged, normalised) or compose's own complaint."""
     proc = _run([*target.args(), "config", "--format", "json"], cwd=target.directory)
-    if proc.returncode != 0:
-        raise OtterError(f"compose file is invalid: {_error_text(proc.stderr)}")
+    return _config_result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def config_and_raw(target: ComposeTarget, timeout: float = 120
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The effective config and the un-interpolated one (which still names the `env_file`s
+    that the compose policy checks), from two `docker compose config` run side by side so a
+    push waits for one, not two."""
+    base = [*target.args(), "config", "--format", "json"]
+    procs: list[subprocess.Popen] = []
     try:
-        return json.loads(proc.stdout)
-    except json.JSONDecodeError as exc:
-        raise OtterError(f"docker compose config gave unreadable output: {exc}") from exc
+        for args in (base, [*base, "--no-interpolate"]):
+            procs.append(subprocess.Popen(
+                args, cwd=target.directory, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent))
+        outputs = [proc.communicate(timeout=timeout) for proc in procs]
+    except FileNotFoundError as exc:
+        raise OtterError("the docker client is not installed; install Docker Engine and the "
+                         "Compose v2 plugin") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise OtterError(f"`docker compose config` did not finish in {timeout:.0f} s") from exc
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    (out, err), (raw_out, raw_err) = outputs
+    return (_config_result(procs[0].returncode, out, err),
+            _config_result(procs[1].returncode, raw_out, raw_err))
 
 
 def stream(args: Sequence[str], cwd: Path, on_line: Callable[[str], None],

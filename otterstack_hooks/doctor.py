@@ -380,6 +380,39 @@ def check_disk(paths: Paths, eng: _Engine) -> Check:
     return Check("disk", False, "; ".join(found), "; ".join(fixes), warning=worst == 1)
 
 
+def judge_push_access(user: str, is_root: bool, unrestricted: list[str], keys_file: str
+                      ) -> Check:
+    """Pushes as root make every pusher root; a key outside OtterStack's restricted block
+    gives a shell, and with it every app's secrets and the Docker socket (docs/security.md)."""
+    found, fixes = [], []
+    if is_root:
+        found.append("OtterStack runs as root, so pushes come in as root: whoever may push is "
+                     "root on this server")
+        fixes.append("install OtterStack as a dedicated user in the docker group (e.g. "
+                     "`adduser --disabled-password deploy && adduser deploy docker`, then "
+                     "install.sh as deploy) and give pushers keys with `otterstack keys add`")
+    if unrestricted:
+        shown = ", ".join(unrestricted[:5]) + (" ..." if len(unrestricted) > 5 else "")
+        found.append(f"{keys_file} has {len(unrestricted)} key(s) with a shell for {user}: "
+                     f"{shown}")
+        fixes.append("move pushers to `otterstack keys add NAME --apps APP` (restricted, no "
+                     "shell) and remove their lines; keep only admins' keys unrestricted")
+    if not found:
+        return Check("push access", True, f"pushes as {user}; every key in {keys_file} is "
+                     "restricted")
+    return Check("push access", False, "; ".join(found), "; ".join(fixes), warning=True)
+
+
+def check_push_access() -> Check:
+    from .keys import authorized_keys_path, unrestricted_keys
+    path = authorized_keys_path()
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    except OSError:
+        text = ""
+    return judge_push_access(_user(), os.geteuid() == 0, unrestricted_keys(text), str(path))
+
+
 def _guarded(name: str, check: Callable[[], Check | list[Check] | None]) -> list[Check]:
     """Run one check; any exception becomes a failed Check so the others still run."""
     try:
@@ -426,6 +459,7 @@ def run_checks(paths: Paths, state: State, app: str | None = None) -> list[Check
         checks += _guarded(f"hooks of {item.name}", lambda a=item: check_hook(a, paths))
         checks += _guarded(f"env of {item.name}", lambda a=item: check_env_file(a, paths))
     checks += _guarded("disk", lambda: check_disk(paths, eng))
+    checks += _guarded("push access", check_push_access)
     return checks
 
 

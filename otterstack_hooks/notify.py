@@ -82,7 +82,7 @@ def _url(target: str) -> urllib.parse.SplitResult:
 
 def build_event(kind: str, app: str, release: str, sha: str, status: str, reason: str = "",
                 duration: float | None = None, serving: str = "",
-                when: float | None = None) -> dict[str, Any]:
+                when: float | None = None, pushed_by: str = "") -> dict[str, Any]:
     """The JSON document sent for one deploy event; `when` is a Unix time (default: now)."""
     if kind not in EVENTS:
         raise ValueError(f"unknown notification event {kind!r}; expected one of {EVENTS}")
@@ -99,6 +99,7 @@ def build_event(kind: str, app: str, release: str, sha: str, status: str, reason
         "reason": reason,
         "duration": duration,
         "serving": serving,
+        "pushed_by": pushed_by,  # the push key's name over SSH, else the user
         "time": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": "otterstack",
     }

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 import docker
 import git
 
-from . import compose, drain, engine, gitops, notify, secrets
+from . import compose, drain, engine, gitops, notify, policy_check, secrets
 from . import traefik as traefik_io
 from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
 from .compose_rules import check_compose_rules
@@ -145,7 +145,8 @@ class Deployer:
         if not app.notify:
             return
         event = notify.build_event(kind, app.name, release.name, release.sha, release.status,
-                                   release.reason, release.duration, serving)
+                                   release.reason, release.duration, serving,
+                                   pushed_by=release.pushed_by)
         problem = notify.send(app.notify, event, redact=self.out.redact)
         if problem:
             self.out.warn("notify", f"could not send the {kind} event: {problem}")
@@ -278,8 +279,12 @@ class Deployer:
         files = [PurePosixPath(compose_file).name]
         env_files = tuple(f for f in (project_dir / ".env", self.paths.env_file(app.name))
                           if f.is_file())
-        model = parse_config(compose.config(compose.ComposeTarget(
-            project, project_dir, tuple(files), env_files)), project)
+        allowed = policy_check.allowed_for(self.state, self.paths, app,
+                                           lambda text: self.out.step("policy", text),
+                                           record=release_id is not None)
+        model = parse_config(policy_check.checked_config(compose.ComposeTarget(
+            project, project_dir, tuple(files), env_files), worktree, app.name, allowed),
+            project)
         check_compose_rules(model, app.name, app.use_deploy_labels)
         if app.use_deploy_labels:
             model = model.with_deploy_labels()

@@ -5,8 +5,9 @@ import subprocess
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from . import compose
+from . import compose, policy_check
 from .compose_model import COMPOSE_FILE_CANDIDATES, parse_config, pick_compose_file
+from .compose_policy import Access
 from .compose_rules import check_compose_rules
 from .errors import OtterError
 from .names import is_sha
@@ -34,9 +35,10 @@ def _extract_files(archive: Path, tree: Path) -> None:
 
 
 def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path, app: str,
-                    use_deploy_labels: bool) -> str | None:
-    """Why the commit's compose file cannot work, or None. Reads the quarantined objects of
-    the push through the GIT_* variables the pre-receive hook kept."""
+                    allowed: frozenset[Access], use_deploy_labels: bool) -> str | None:
+    """Why the commit's compose file cannot work or is refused by the compose policy, or None.
+    Reads the quarantined objects of the push through the GIT_* variables the pre-receive
+    hook kept."""
     if not is_sha(sha):
         raise OtterError(f"not a commit: {sha!r}")
     archive = scratch / "commit.tar"
@@ -54,7 +56,8 @@ def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path, app
         env_files = tuple(f for f in (project_dir / ".env", app_env) if f.is_file())
         target = compose.ComposeTarget("otterstack-precheck", project_dir,
                                        (PurePosixPath(compose_file).name,), env_files)
-        model = parse_config(compose.config(target), target.project)
+        model = parse_config(policy_check.checked_config(target, tree, app, allowed),
+                             target.project)
         check_compose_rules(model, app, use_deploy_labels)
     except OtterError as exc:
         return str(exc)

@@ -76,7 +76,23 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE apps ADD COLUMN drain_timeout INTEGER NOT NULL DEFAULT 30;
     """,
+    # 8: compose policy: host access each app is allowed (compose_policy.Access tokens). Apps
+    # registered before the policy are marked: their first check records what their active
+    # release uses as allowed (policy_check.allowed_for), so they keep working.
+    # And SSH keys: who may push which apps (keys.py, ssh_gate.py).
+    """
+    ALTER TABLE apps ADD COLUMN allow TEXT NOT NULL DEFAULT '';
+    UPDATE apps SET allow = '?not-recorded';
+    CREATE TABLE ssh_keys (
+        name TEXT PRIMARY KEY,
+        public_key TEXT NOT NULL,
+        apps TEXT NOT NULL DEFAULT '',
+        admin INTEGER NOT NULL DEFAULT 0,
+        added_at REAL NOT NULL
+    );
+    """,
 ]
+ALLOW_NOT_RECORDED = "?not-recorded"
 
 APP_SETTINGS: dict[str, type] = {
     "branch": str,
@@ -90,6 +106,7 @@ APP_SETTINGS: dict[str, type] = {
     "notify": str,
     "use_deploy_labels": bool,
     "drain_timeout": int,
+    "allow": str,
 }
 
 GLOBAL_SETTINGS: dict[str, str] = {
@@ -116,6 +133,7 @@ class App:
     notify: str  # URL or cmd:COMMAND told about deploy events
     use_deploy_labels: bool  # Swarm's deploy.labels become container labels
     drain_timeout: int  # seconds a release that may have served drains before it stops
+    allow: str  # compose policy: host access allowed (compose_policy.Access tokens, comma)
 
 
 @dataclass
@@ -148,6 +166,18 @@ class Release:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["duration"] = self.duration
         return data
+
+
+@dataclass
+class SshKey:
+    name: str
+    public_key: str  # one authorized_keys key: "<type> <base64> [comment]"
+    apps: str  # comma-separated app names, "*" for all apps
+    admin: bool
+    added_at: float
+
+    def may_push(self, app: str) -> bool:
+        return self.admin or self.apps == "*" or app in self.apps.split(",")
 
 
 def _row_to(cls: type, row: sqlite3.Row) -> Any:
@@ -340,6 +370,23 @@ class State:
             row = None
         return (row[0] if row else 0) + 1
 
+    # SSH keys (keys.py renders them into authorized_keys; ssh_gate.py asks who may do what)
+    def ssh_keys(self) -> list["SshKey"]:
+        return [_row_to(SshKey, r) for r in self.db.execute("SELECT * FROM ssh_keys ORDER BY name")]
+
+    def ssh_key(self, name: str) -> "SshKey | None":
+        row = self.db.execute("SELECT * FROM ssh_keys WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _row_to(SshKey, row)
+
+    def put_ssh_key(self, key: "SshKey") -> None:
+        self._write("INSERT INTO ssh_keys (name, public_key, apps, admin, added_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                    "public_key = excluded.public_key, apps = excluded.apps, "
+                    "admin = excluded.admin",
+                    (key.name, key.public_key, key.apps, int(key.admin), key.added_at))
+
+    def remove_ssh_key(self, name: str) -> bool:
+        return self._write("DELETE FROM ssh_keys WHERE name = ?", (name,)).rowcount > 0
 
 
 def dumps(data: Any) -> str:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine: sets up a real Docker Engine, Compose v2 and the
-# local busybox and Traefik images (scripts/setup-docker.sh), a virtualenv with the test tools,
-# then ruff and pytest. Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -q).
+# local busybox and Traefik images (scripts/setup-docker.sh), OpenSSH for the SSH push tests
+# (scripts/setup-ssh.sh), a virtualenv with the test tools, then ruff and pytest. Extra
+# arguments go to pytest (e.g. scripts/test.sh tests/unit -q).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup-docker.sh
+bash scripts/setup-ssh.sh
 if [ ! -x .venv/bin/pytest ] || [ pyproject.toml -nt .venv/.installed ]; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'

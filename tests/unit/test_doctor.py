@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import docker.errors
 import pytest
 
-from otterstack_hooks import doctor
+from otterstack_hooks import doctor, keys
 from otterstack_hooks.doctor import Check, exit_code, parse_version, render, run_checks
 from otterstack_hooks.engine import engine_errors
 from otterstack_hooks.errors import OtterError
@@ -57,6 +57,9 @@ def env(tmp_path, monkeypatch):
 
     monkeypatch.setattr(doctor.traefik, "detect", no_detect)
     monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: Usage(100 * GiB, 0, 50 * GiB))
+    # a dedicated, non-root OtterStack user whose authorized_keys has restricted keys only
+    monkeypatch.setattr(doctor.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(keys, "authorized_keys_path", lambda: tmp_path / "authorized_keys")
     yield SimpleNamespace(tmp=tmp_path, paths=paths, state=state, dc=dc)
     state.close()
 
@@ -94,7 +97,7 @@ def test_a_healthy_setup_passes(env):
     assert failed(checks) == set(), render(checks, False)
     found = by_name(checks)
     assert list(found) == ["git", "docker engine", "compose", "traefik", "data dir",
-                           "repo of myapp", "hooks of myapp", "disk"]
+                           "repo of myapp", "hooks of myapp", "disk", "push access"]
     assert found["docker engine"].detail.startswith("Docker Engine 27.1.1")
     assert found["compose"].detail == "2.27.0"
     assert exit_code(checks) == 0
@@ -383,7 +386,7 @@ def test_one_check_raising_does_not_stop_the_others(env, monkeypatch):
     checks = run_checks(env.paths, env.state)
     found = by_name(checks)
     assert list(found) == ["git", "docker engine", "compose", "traefik", "data dir",
-                           "repo of myapp", "hooks of myapp", "disk"]
+                           "repo of myapp", "hooks of myapp", "disk", "push access"]
     assert "ZeroDivisionError" in found["git"].detail
     assert "compose exploded" in found["compose"].detail and found["compose"].fix
     assert "disk on fire" in found["hooks of myapp"].detail
@@ -463,3 +466,16 @@ def test_render_plain_and_color():
     assert "\033[1;31mFAIL\033[0m  compose" in colored
     assert "\033[1;32mok\033[0m    git" in colored and "\033[33mwarn\033[0m" in colored
     assert "\033" not in render(checks, color=False)
+
+
+def test_push_access_warns_about_root_and_unrestricted_keys():
+    ok = doctor.judge_push_access("deploy", False, [], "/home/deploy/.ssh/authorized_keys")
+    assert ok.ok
+    root = doctor.judge_push_access("root", True, [], "/root/.ssh/authorized_keys")
+    assert not root.ok and root.warning and "pushes come in as root" in root.detail
+    assert "dedicated user" in root.fix
+    shell = doctor.judge_push_access("deploy", False, ["ssh-ed25519 (bob@laptop)"],
+                                     "/home/deploy/.ssh/authorized_keys")
+    assert not shell.ok and shell.warning and "bob@laptop" in shell.detail
+    assert "otterstack keys add" in shell.fix
+    assert exit_code([root, shell]) == 0  # warnings: deploys still work

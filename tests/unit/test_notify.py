@@ -105,11 +105,13 @@ def test_relative_command_message_says_what_to_do():
 
 def test_event_document():
     doc = notify.build_event("failed", "myapp", "r42", SHA, "error", reason="health check failed",
-                             duration=12.34567, serving="r41", when=86400 + 3661.9)
+                             duration=12.34567, serving="r41", when=86400 + 3661.9,
+                             pushed_by="alice")
     assert doc == {
         "event": "failed", "app": "myapp", "release": "r42", "sha": SHA, "short_sha": "0123456",
         "status": "error", "reason": "health check failed", "duration": 12.346,
-        "serving": "r41", "time": "1970-01-02T01:01:01Z", "source": "otterstack",
+        "serving": "r41", "pushed_by": "alice", "time": "1970-01-02T01:01:01Z",
+        "source": "otterstack",
     }
     assert json.loads(json.dumps(doc)) == doc
 

@@ -43,3 +43,16 @@ def test_unknown_settings_and_apps_are_clear_errors(tmp_path):
         state.set_app_setting("a", "rm -rf", "1")
     with pytest.raises(OtterError, match="unknown global setting"):
         state.set_setting("nope", "x")
+
+
+def test_apps_from_before_the_compose_policy_are_marked_for_recording(tmp_path):
+    from otterstack_hooks.state import ALLOW_NOT_RECORDED
+    db = tmp_path / "state.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    conn.execute("INSERT INTO apps (name, repo, created_at) VALUES ('old', '/r', 0)")
+    conn.commit()
+    conn.close()
+    state = State(db)
+    assert state.require_app("old").allow == ALLOW_NOT_RECORDED
+    assert state.upsert_app("new", "/r2").allow == ""

@@ -1,0 +1,69 @@
+"""Apply the compose policy (compose_policy.py) to a checkout: in pre-receive, before the ref
+moves, and again before every deploy, since an admin may have revoked an allowance since the
+push. Also records, once, what an app that predates the policy already uses as allowed."""
+
+import os
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from . import compose
+from .compose_model import COMPOSE_FILE_CANDIDATES, pick_compose_file
+from .compose_policy import (
+    Access,
+    explain,
+    parse_allow,
+    refusals,
+    render_allow,
+    uses,
+    with_raw_env_files,
+)
+from .errors import OtterError
+from .paths import Paths
+from .state import ALLOW_NOT_RECORDED, App, State
+
+
+def checked_config(target: compose.ComposeTarget, checkout: Path, app: str,
+                   allowed: frozenset[Access]) -> dict[str, Any]:
+    """The effective config of `target`, or an OtterError naming every refused use of host
+    access (service, compose key, and the `config APP allow` that would permit it)."""
+    config, raw = compose.config_and_raw(target)
+    found = refusals(with_raw_env_files(config, raw), str(checkout), allowed,
+                     os.path.realpath)
+    if found:
+        raise OtterError(explain(app, found, allowed))
+    return config
+
+
+def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None],
+                record: bool = True) -> frozenset[Access]:
+    """The app's allowances; for an app that predates the policy, first record what its
+    active release uses (so it keeps deploying as it did) and say so. A dry run
+    (`record=False`) only says what it would record."""
+    if app.allow != ALLOW_NOT_RECORDED:
+        return parse_allow(app.allow)
+    used: frozenset[Access] = frozenset()
+    active = state.active_release(app.name)
+    source = "it has no active release"
+    if active is not None and active.worktree and Path(active.worktree).is_dir():
+        worktree = Path(active.worktree)
+        try:
+            present = {n for n in (*COMPOSE_FILE_CANDIDATES, app.compose_file)
+                       if n and (worktree / n).is_file()}
+            compose_file = pick_compose_file(app.compose_file, present)
+            project_dir = worktree / PurePosixPath(compose_file).parent
+            env_files = tuple(f for f in (project_dir / ".env", paths.env_file(app.name))
+                              if f.is_file())
+            target = compose.ComposeTarget(f"{app.name}-policy", project_dir,
+                                           (PurePosixPath(compose_file).name,), env_files)
+            config = with_raw_env_files(*compose.config_and_raw(target))
+            used = uses(config, str(worktree), os.path.realpath)
+            source = f"its active release {active.name} uses"
+        except OtterError as exc:
+            source = f"its active release {active.name} could not be read ({exc})"
+    if record:
+        state.set_app_setting(app.name, "allow", render_allow(used))
+    say(f"compose policy introduced for {app.name}: {source}; "
+        f"{'recorded' if record else 'would record'} as allowed: "
+        f"{render_allow(used) or 'nothing'} (`otterstack config {app.name} allow` to review)")
+    return used
