@@ -186,6 +186,11 @@ def _adapted(raw: dict[str, Any], keep: set[str]) -> dict[str, Any]:
         if name not in keep:
             continue
         svc = dict(svc or {})
+        if is_traefik(svc):
+            # verbatim, host ports and the Docker socket too: OtterStack must refuse the file
+            # before anything starts, and say why in terms of Traefik
+            services[name] = svc
+            continue
         new: dict[str, Any] = {}
         for key, value in svc.items():
             if key in DROP_KEYS:
@@ -199,12 +204,7 @@ def _adapted(raw: dict[str, Any], keep: set[str]) -> dict[str, Any]:
                 if not value:
                     continue
             new[key] = value
-        if is_traefik(svc):
-            # the proxy keeps its image and command: OtterStack must see Traefik and refuse
-            new.update(image=svc["image"], **({"command": svc["command"]} if "command" in svc
-                                              else {}))
-        else:
-            new["image"] = STANDIN_IMAGE
+        new["image"] = STANDIN_IMAGE
         named = [v for v in svc.get("volumes") or []
                  if isinstance(v, str) and not v.startswith(("/", ".", "~"))
                  and ":" in v]
