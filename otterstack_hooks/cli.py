@@ -1,6 +1,7 @@
 """The `otterstack` command: deploy, status, releases, config, traefik up, and the git hook."""
 
 import argparse
+import getpass
 import json
 import os
 import shlex
@@ -19,6 +20,7 @@ from . import traefik as traefik_io
 from .compose_policy import parse_allow, render_allow
 from .drain import MAX_DRAIN_TIMEOUT
 from .errors import OtterError
+from .lock import app_lock
 from .names import short, validate_app_name, validate_branch_name, validate_compose_file
 from .paths import data_paths
 from .pipeline import Deployer, DeployRequest
@@ -115,9 +117,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     outcome = Deployer(data_paths(), state, progress).deploy(DeployRequest(
         app=app.name, ref=target.sha, trigger="rollback", pushed_by=who,
         push_ref=f"rollback to {target.name}", health_timeout=timeout,
-        reuse_images_of=target.project if target.worktree else ""))
+        reuse_images_of=target.project if target.worktree else "",
+        pin_reason=f"rolled back to {target.name}" if args.pin else ""))
     if outcome.ok and args.pin:
-        state.pin(app.name, f"rolled back to {target.name}")
         print(f"{app.name} is pinned: pushes of {app.branch} are refused until "
               f"`otterstack unpin {app.name}` (or pushed with -o skip-deploy)")
     return 0 if outcome.ok else 1
@@ -159,6 +161,8 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
     progress = Progress(sys.stdout, use_color(sys.stdout, True), quiet_details=True)
     state = _state()
     app = state.require_app(validate_app_name(args.app))
+    values = secrets.load(data_paths().env_file(app.name))
+    progress.redact = secrets.redactor(values)  # compose's complaints may quote a value
     plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch)
     if plan.deploy is None or any(o.split("=")[0] == "skip-deploy" for o in args.push_option):
         return 0
@@ -171,8 +175,8 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
                                            lambda text: progress.step("policy", text))
         with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
             problem = precheck.compose_problem(
-                plan.deploy.new, Path(tmp), app.compose_file,
-                data_paths().env_file(app.name), app.name, allowed, app.use_deploy_labels)
+                plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
+                app.name, allowed, app.use_deploy_labels)
     except OtterError as exc:
         problem = str(exc)
     if problem:
@@ -310,21 +314,71 @@ def cmd_releases(args: argparse.Namespace) -> int:
 
 
 # environment variables (secrets)
+def read_secret(prompt: str, from_file: str | None) -> str:
+    """A value that never is an argument (argv shows in `ps` and in shell history): the file
+    `from_file` byte for byte, else stdin (a terminal: asked without echo; a pipe: all of it,
+    less one trailing newline, so `echo "$V" |` and `printf %s "$V" |` give the same)."""
+    if from_file is not None:
+        try:
+            data = Path(from_file).read_bytes()
+        except OSError as exc:
+            raise OtterError(f"cannot read {from_file}: {exc.strerror or exc}") from exc
+    elif sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    else:
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise OtterError("no value on stdin: pipe it in (`printf %s \"$VALUE\" | otterstack "
+                             "env APP set KEY`), use --from-file PATH, or KEY= for an empty one")
+        data = data[:-1] if data.endswith(b"\n") else data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OtterError(f"the value {'in ' + from_file if from_file else 'on stdin'} is not "
+                         "UTF-8 text") from exc
+
+
+def _env_assignments(args: argparse.Namespace) -> dict[str, str]:
+    """`KEY=VALUE...` (as before), or one `KEY` whose value comes from stdin or --from-file."""
+    if not args.items:
+        raise OtterError("give KEY (the value is read from stdin, or --from-file PATH) or "
+                         "KEY=VALUE")
+    if len(args.items) == 1 and "=" not in args.items[0]:
+        key = secrets.validate_key(args.items[0])
+        return {key: secrets.validate_value(key, read_secret(f"value of {key}: ",
+                                                             args.from_file))}
+    if args.from_file is not None:
+        raise OtterError("--from-file sets one variable: `env APP set KEY --from-file PATH`")
+    return dict(secrets.parse_assignment(item) for item in args.items)
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     state = _state()
     app = state.require_app(validate_app_name(args.app))
-    path = data_paths().env_file(app.name)
-    values = secrets.load(path)
-    if args.action == "set":
-        if not args.items:
-            raise OtterError("give at least one KEY=VALUE")
-        values.update(secrets.parse_assignment(item) for item in args.items)
-        secrets.save(path, values)
-        print(f"set {', '.join(sorted(secrets.parse_assignment(i)[0] for i in args.items))}; "
-              f"takes effect at the next deploy (now: otterstack deploy {app.name})")
-    elif args.action == "unset":
-        if not args.items:
-            raise OtterError("give at least one KEY")
+    paths = data_paths()
+    path = paths.env_file(app.name)
+    if args.action == "list":
+        values = secrets.load(path)
+        shown = {k: (v if args.show_values else secrets.REDACTED) for k, v in values.items()}
+        if args.json:
+            print(dumps(shown))
+        else:
+            for key, value in sorted(shown.items()):
+                print(f"{key}={value}")
+        return 0
+    changes = _env_assignments(args) if args.action == "set" else {}
+    if args.action == "unset" and not args.items:
+        raise OtterError("give at least one KEY")
+    # read-modify-write under the app's env lock: two edits at once must not lose one
+    with app_lock(paths.env_lock(app.name), f"env {args.action}", 60,
+                  lambda who: print(f"waiting for another env edit ({who})", file=sys.stderr)):
+        values = secrets.load(path)
+        if args.action == "set":
+            values.update(changes)
+            secrets.save(path, values)
+            print(f"set {', '.join(sorted(changes))}; takes effect at the next deploy "
+                  f"(now: otterstack deploy {app.name})")
+            return 0
         missing = [k for k in map(secrets.validate_key, args.items) if k not in values]
         if missing:
             raise OtterError(f"{app.name} has no variable {', '.join(missing)}")
@@ -332,13 +386,6 @@ def cmd_env(args: argparse.Namespace) -> int:
             del values[key]
         secrets.save(path, values)
         print(f"unset {', '.join(args.items)}; takes effect at the next deploy")
-    else:
-        shown = {k: (v if args.show_values else secrets.REDACTED) for k, v in values.items()}
-        if args.json:
-            print(dumps(shown))
-        else:
-            for key, value in sorted(shown.items()):
-                print(f"{key}={value}")
     return 0
 
 
@@ -420,6 +467,8 @@ def _parse_value(key: str, kind: type, text: str) -> Any:
         raise OtterError("release_command is `SERVICE COMMAND [ARGS...]`, e.g. "
                          "`web python manage.py migrate`; empty turns it off")
     if key == "notify":
+        if text == "-":  # a URL with a token: from stdin, never on the command line
+            text = read_secret("notify target: ", None).strip()
         return notify.validate_target(text)
     if key == "allow":
         return render_allow(parse_allow(text))
@@ -567,10 +616,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_releases)
 
     p = sub.add_parser("env", help="the app's environment variables (secrets): "
-                       "env APP set KEY=VALUE... | unset KEY... | list [--show-values]")
+                       "env APP set KEY (value on stdin) | set KEY --from-file PATH | "
+                       "set KEY=VALUE... | unset KEY... | list [--show-values]")
     p.add_argument("app")
     p.add_argument("action", choices=["set", "unset", "list"])
-    p.add_argument("items", nargs="*", metavar="KEY[=VALUE]")
+    p.add_argument("items", nargs="*", metavar="KEY[=VALUE]",
+                   help="set KEY alone reads the value from stdin (or --from-file)")
+    p.add_argument("--from-file", metavar="PATH", help="set: the value is this file's bytes")
     p.add_argument("--show-values", action="store_true", help="list: show the values")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_env)

@@ -24,6 +24,33 @@ def validate_app_name(name: str) -> str:
     return name
 
 
+PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+RELEASE_RE = re.compile(r"r[0-9]+")
+
+
+def validate_project_name(name: str) -> str:
+    """A compose project we act on. Never empty: `docker compose -p "" down` falls back to
+    the current directory's project, which is not ours to remove."""
+    if not isinstance(name, str) or not PROJECT_RE.fullmatch(name):
+        raise OtterError(f"refusing to act on compose project {name!r}: not a project name "
+                         "OtterStack made (a damaged state record?); `otterstack releases APP`"
+                         " shows the records")
+    return name
+
+
+def validate_release_name(name: str) -> str:
+    """A release name (r<N>) that becomes a path under the app's dir: never empty, never
+    `..`, so no path helper can name `releases/` itself or leave it."""
+    if not isinstance(name, str) or not RELEASE_RE.fullmatch(name):
+        raise OtterError(f"refusing to use release name {name!r}: not r<N> (a damaged state "
+                         "record?); `otterstack releases APP` shows the records")
+    return name
+
+
+def is_release_name(name: str) -> bool:
+    return isinstance(name, str) and bool(RELEASE_RE.fullmatch(name))
+
+
 def validate_branch_name(name: str) -> str:
     """A branch we deploy from is a plain git branch name without tricks."""
     if (

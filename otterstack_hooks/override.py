@@ -5,7 +5,7 @@ the user's original router names cannot survive next to the release-unique ones.
 services also join Traefik's network, keeping every network they already had.
 """
 
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -32,14 +32,18 @@ _Dumper.add_representer(
 )
 
 
-def render_state_override(plan: ReleasePlan, release: str, env_file: Path | None = None
+def render_state_override(plan: ReleasePlan, release: str, env_keys: Sequence[str] = ()
                           ) -> str | None:
     """Pin named volumes and networks to the app's own names (created by OtterStack), so every
-    release and the app's singletons share them, and hand every service the app's env file;
-    None if there is nothing to say."""
+    release and the app's singletons share them, and hand every service the app's variables;
+    None if there is nothing to say.
+
+    The variables are named, not valued (`environment: [KEY]`): Compose takes each value from
+    its own process environment, byte for byte, so no value is ever re-parsed as a dotenv line
+    or interpolated, and none is written into this file."""
     document: dict[str, Any] = {}
-    if env_file is not None:
-        document["services"] = {name: {"env_file": [str(env_file)]}
+    if env_keys:
+        document["services"] = {name: {"environment": sorted(env_keys)}
                                 for name in (*plan.release_services, *plan.singletons)}
     if plan.volumes:
         document["volumes"] = {k: {"name": v, "external": True} for k, v in plan.volumes.items()}

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import OtterError
-from .names import validate_app_name
+from .names import validate_app_name, validate_release_name
 
 
 def default_data_dir() -> Path:
@@ -30,11 +30,21 @@ class Paths:
     def lock(self, app: str) -> Path:
         return self.root / "locks" / f"{validate_app_name(app)}.lock"
 
+    def env_lock(self, app: str) -> Path:
+        """Serialises edits of the app's variables (not the deploy lock: an edit must not
+        wait for a deploy)."""
+        return self.root / "locks" / f"{validate_app_name(app)}.env.lock"
+
     def app_dir(self, app: str) -> Path:
         return self.root / "apps" / validate_app_name(app)
 
     def worktree(self, app: str, release: str) -> Path:
-        return self.app_dir(app) / "releases" / release
+        return self.app_dir(app) / "releases" / validate_release_name(release)
+
+    def generated(self, app: str, release: str) -> Path:
+        """The release's generated compose files: outside its checkout, so a commit that
+        holds a link under one of their names cannot make a deploy write through it."""
+        return self.app_dir(app) / "generated" / validate_release_name(release)
 
     def env_file(self, app: str) -> Path:
         """The app's environment variables (secrets): 0600, outside any repo or worktree."""
@@ -53,7 +63,7 @@ class Paths:
         tmp.replace(link)
 
     def log(self, app: str, release: str) -> Path:
-        return self.app_dir(app) / "logs" / f"{release}.jsonl"
+        return self.app_dir(app) / "logs" / f"{validate_release_name(release)}.jsonl"
 
     def ensure(self) -> "Paths":
         """Create the data dir (0700: it holds state and, later, secrets) or say why not."""
@@ -71,6 +81,14 @@ class Paths:
                 "writable directory"
             ) from exc
         return self
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file of ours 0600 in a 0700 directory, never through a link."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def data_paths() -> Paths:

@@ -11,14 +11,15 @@ import shlex
 import shutil
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import docker
 import git
 
-from . import compose, drain, engine, gitops, notify, policy_check, secrets
+from . import compose, drain, engine, gitops, names, notify, policy_check, secrets
 from . import traefik as traefik_io
 from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
 from .compose_rules import check_compose_rules
@@ -32,7 +33,8 @@ from .override import (
     render_override,
     render_state_override,
 )
-from .paths import Paths
+from .paths import Paths, write_private
+from .process import StepTimeout
 from .progress import Progress
 from .release_plan import STATE_SUFFIX, ReleasePlan, plan_release, state_project
 from .routing import Probe, RoutingPlan, explain_foreign, judge_answers, plan_routing
@@ -53,6 +55,7 @@ class DeployRequest:
     health_timeout: int | None = None
     reuse_images_of: str = ""  # a rollback starts the images this project built: no build
     dry_run: bool = False  # print the plan; start, stop and record nothing
+    pin_reason: str = ""  # pin the app once deployed, before the lock is released
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class Prepared:
     plan: ReleasePlan
     routing: RoutingPlan | None
     target: compose.ComposeTarget
-    state_files: tuple[str, ...]
+    state_files: tuple[str | Path, ...]
     env_files: tuple[Path, ...]
 
 
@@ -83,6 +86,7 @@ class Deployer:
         self.out = progress
         self._dc: docker.DockerClient | None = None
         self._details = 0
+        self._env: dict[str, str] = {}  # the app's variables, for Compose's environment
 
     @property
     def dc(self) -> docker.DockerClient:
@@ -93,7 +97,9 @@ class Deployer:
     # entry point
     def deploy(self, req: DeployRequest) -> Outcome:
         app = self.state.require_app(req.app)
-        self.out.redact = secrets.redactor(secrets.load(self.paths.env_file(app.name)))
+        values = secrets.load(self.paths.env_file(app.name))
+        self.out.redact = secrets.redactor(values)
+        self._env = secrets.for_compose(values)
         if req.dry_run:
             return self._dry_run(app, req)
         timeout = max(app.health_timeout, 60) + 600
@@ -101,6 +107,13 @@ class Deployer:
                       lambda who: self.out.step("queue", f"another deploy of {app.name} is "
                                                 f"running ({who}); waiting for it")):
             self.out.step("lock", f"deploy lock for {app.name} taken")
+            app = self.state.require_app(app.name)  # as it is now, not when we queued
+            if req.trigger == "push" and app.pinned:
+                # `pin` or `rollback --pin` ran while this push waited for the lock
+                msg = (f"{app.name} pushed, not deployed: the app was pinned while the push "
+                       f"waited ({app.pinned}); `otterstack unpin {app.name}` to undo")
+                self.out.result(True, msg)
+                return Outcome(True, msg, skipped=True)
             repo = gitops.open_repo(app.repo)
             self.recover(app, repo)
             sha = gitops.resolve_commit(repo, req.ref)
@@ -132,6 +145,8 @@ class Deployer:
                 return self._fail(app, repo, release, old,
                                   f"internal error ({type(exc).__name__}: {exc}); "
                                   f"details in {log_path}")
+            if req.pin_reason:  # under the lock: a push waiting for it sees the pin
+                self.state.pin(app.name, req.pin_reason)
             self._after_activation(app, repo, old)
             done = self.state.release(release.id)
             self._notify(app, "rolled_back" if req.trigger == "rollback" else "succeeded", done)
@@ -158,11 +173,12 @@ class Deployer:
         number = self.state.next_release_number()
         name, project = f"r{number}", f"{app.name}-r{number}"
         worktree = self.paths.app_dir(app.name) / f".dry-run-{os.getpid()}"
+        generated = self.paths.app_dir(app.name) / f".dry-run-{os.getpid()}-generated"
         gitops.add_worktree(repo, worktree, sha)
         self.out.step("dry-run", f"{short(sha)} would become {name} (compose project "
                       f"{project}); nothing is built, started, stopped or recorded")
         try:
-            prep = self._prepare(app, name, project, worktree, None)
+            prep = self._prepare(app, name, project, worktree, None, generated)
             plan = prep.plan
             self.out.step("plan", f"would start: {', '.join(plan.release_services)}")
             if plan.singletons:
@@ -172,10 +188,10 @@ class Deployer:
                 self.out.step("plan", f"volume {key} -> {volume} (kept across releases)")
             if app.release_command:
                 self.out.step("plan", f"would run the release command `{app.release_command}`")
-            for generated in (STATE_OVERRIDE_FILE, OVERRIDE_FILE):
-                path = prep.project_dir / generated
+            for file_name in (STATE_OVERRIDE_FILE, OVERRIDE_FILE):
+                path = generated / file_name
                 if path.exists():
-                    self.out.step("override", f"{generated}:")
+                    self.out.step("override", f"{file_name}:")
                     for line in path.read_text().splitlines():
                         self.out.detail("override", line)
             old = self.state.active_release(app.name)
@@ -187,6 +203,7 @@ class Deployer:
             return Outcome(False, msg)
         finally:
             gitops.remove_worktree(repo, worktree)
+            shutil.rmtree(generated, ignore_errors=True)
         msg = f"dry run of {app.name} {short(sha)} as {name}: nothing was changed"
         self.out.result(True, msg)
         return Outcome(True, msg)
@@ -199,7 +216,8 @@ class Deployer:
         self.state.update_release(release.id, worktree=str(worktree))
         self.out.step("checkout", f"worktree {worktree}")
 
-        prep = self._prepare(app, release.name, release.project, worktree, release.id)
+        prep = self._prepare(app, release.name, release.project, worktree, release.id,
+                             self.paths.generated(app.name, release.name))
         model, plan, target = prep.model, prep.plan, prep.target
         routing, subdir, state_files, env_files = (prep.routing, prep.subdir, prep.state_files,
                                                    prep.env_files)
@@ -212,8 +230,9 @@ class Deployer:
         elif builds:
             self.out.step("build", f"building {', '.join(plan.release_services)}")
             self._details = 0
-            compose.build(target, plan.release_services,
-                          lambda line: self._detail("build", line))
+            with self._limit(app, "build_timeout", "the build"):
+                compose.build(target, plan.release_services,
+                              lambda line: self._detail("build", line), app.build_timeout)
         self._check_healthchecks(app, target, model.only(plan.release_services))
         timeout = req.health_timeout or app.health_timeout
         if plan.singletons:
@@ -225,7 +244,9 @@ class Deployer:
 
         self.out.step("start", f"starting {release.project} ({', '.join(plan.release_services)}"
                       f") next to {old.name if old else 'nothing (first release)'}")
-        compose.up(target, plan.release_services, lambda line: self._detail("start", line))
+        with self._limit(app, "start_timeout", "starting the release"):
+            compose.up(target, plan.release_services, lambda line: self._detail("start", line),
+                       app.start_timeout)
 
         healthy_at = self._wait_healthy(
             app, release.project,
@@ -265,26 +286,37 @@ class Deployer:
         else:
             stop()
 
+    @contextmanager
+    def _limit(self, app: App, setting: str, what: str) -> Iterator[None]:
+        """A step that ran past its time limit: name it, the limit and the setting to raise."""
+        try:
+            yield
+        except StepTimeout as exc:
+            raise OtterError(
+                f"{what} did not finish in {exc.seconds:.0f} s ({setting}) and was stopped "
+                f"with every process it started; if it needs longer: `otterstack config "
+                f"{app.name} {setting} SECONDS`") from exc
+
     def _prepare(self, app: App, name: str, project: str, worktree: Path,
-                 release_id: int | None) -> "Prepared":
+                 release_id: int | None, generated: Path) -> "Prepared":
         """Read the commit's compose file and plan the release: what starts, what is kept,
-        the generated override files. Writes only into the worktree (and, for a real
-        release, its state row): a dry run stops here."""
+        the generated override files. Writes only into `generated` (outside the checkout:
+        a commit's link there is never written through) and, for a real release, its state
+        row: a dry run stops here."""
         present = {n for n in (*COMPOSE_FILE_CANDIDATES, app.compose_file)
                    if n and (worktree / n).is_file()}
         compose_file = pick_compose_file(app.compose_file, present)
         # As Compose itself does: paths resolve from the compose file's own directory.
         subdir = PurePosixPath(compose_file).parent
         project_dir = worktree / subdir
-        files = [PurePosixPath(compose_file).name]
-        env_files = tuple(f for f in (project_dir / ".env", self.paths.env_file(app.name))
-                          if f.is_file())
+        env_files = tuple(f for f in (project_dir / ".env",) if f.is_file())
+        files: list[str | Path] = [PurePosixPath(compose_file).name]
         allowed = policy_check.allowed_for(self.state, self.paths, app,
                                            lambda text: self.out.step("policy", text),
                                            record=release_id is not None)
         model = parse_config(policy_check.checked_config(compose.ComposeTarget(
-            project, project_dir, tuple(files), env_files), worktree, app.name, allowed),
-            project)
+            project, project_dir, tuple(files), env_files, self._env), worktree, app.name,
+            allowed), project)
         check_compose_rules(model, app.name, app.use_deploy_labels)
         if app.use_deploy_labels:
             model = model.with_deploy_labels()
@@ -294,18 +326,17 @@ class Deployer:
         if release_id is not None:  # what recovery needs to tell a whole release from a torso
             self.state.update_release(release_id, services=",".join(
                 f"{s}={model.services[s].replicas}" for s in plan.release_services))
-        app_env = self.paths.env_file(app.name)
-        state_override = render_state_override(plan, name,
-                                               app_env if app_env.exists() else None)
+        shutil.rmtree(generated, ignore_errors=True)  # a left-over of an interrupted deploy
+        state_override = render_state_override(plan, name, sorted(self._env))
         if state_override is not None:
-            (project_dir / STATE_OVERRIDE_FILE).write_text(state_override)
-            files.append(STATE_OVERRIDE_FILE)
+            write_private(generated / STATE_OVERRIDE_FILE, state_override)
+            files.append(generated / STATE_OVERRIDE_FILE)
         state_files = tuple(files)
         routing = self._plan_routing(app, name, project, release_id,
-                                     model.only(plan.release_services), project_dir)
+                                     model.only(plan.release_services), generated)
         if routing is not None:
-            files.append(OVERRIDE_FILE)
-        target = compose.ComposeTarget(project, project_dir, tuple(files), env_files)
+            files.append(generated / OVERRIDE_FILE)
+        target = compose.ComposeTarget(project, project_dir, tuple(files), env_files, self._env)
         if len(files) > 1:
             compose.config(target)  # the merged files must be valid too
         return Prepared(compose_file, subdir, project_dir, model, plan, routing, target,
@@ -323,7 +354,10 @@ class Deployer:
         self.out.step("command", f"running `{shlex.join(command)}` in a one-off {service} "
                       "container")
         self._details = 0
-        compose.run_once(target, service, command, lambda line: self._detail("command", line))
+        with self._limit(app, "release_command_timeout", "the release command"):
+            compose.run_once(target, service, command,
+                             lambda line: self._detail("command", line),
+                             app.release_command_timeout)
 
     def _reuse_images(self, source: str, project: str, services: list[str]) -> bool:
         """Tag a retained release's built images for the new project; False if one is gone."""
@@ -344,20 +378,25 @@ class Deployer:
             engine.ensure_network(self.dc, app.name, name, model.networks.get(key) or {})
 
     def _update_singletons(self, app: App, model: ComposeModel, plan: ReleasePlan,
-                           worktree: Path, subdir: PurePosixPath, files: tuple[str, ...],
+                           worktree: Path, subdir: PurePosixPath,
+                           files: tuple[str | Path, ...],
                            env_files: tuple[Path, ...], timeout: int) -> None:
         """Bring the app's singletons to this release's definition; compose recreates only
         those whose definition changed (stop, then start: never two at once)."""
         current = self.paths.current(app.name)
         self.paths.point_current(app.name, worktree)
         target = compose.ComposeTarget(state_project(app.name), current / subdir, files,
-                                       env_files)
+                                       env_files, self._env)
         builds = [s for s in plan.singletons if model.services[s].builds]
         if builds:
             self.out.step("build", f"building {', '.join(builds)} (singletons)")
-            compose.build(target, builds, lambda line: self._detail("build", line))
+            with self._limit(app, "build_timeout", "the build"):
+                compose.build(target, builds, lambda line: self._detail("build", line),
+                              app.build_timeout)
         before = engine.service_fingerprints(self.dc, target.project)
-        compose.up(target, plan.singletons, lambda line: self._detail("state", line))
+        with self._limit(app, "start_timeout", "starting the singletons"):
+            compose.up(target, plan.singletons, lambda line: self._detail("state", line),
+                       app.start_timeout)
         after = engine.service_fingerprints(self.dc, target.project)
         # restarts a kept singleton had before this deploy are history, not a new failure
         baseline = {cid: restarts for cid, _h, restarts in before.values()}
@@ -377,7 +416,7 @@ class Deployer:
                            services=plan.singletons, baseline=baseline)
 
     def _plan_routing(self, app: App, name: str, project: str, release_id: int | None,
-                      model: ComposeModel, worktree: Path) -> RoutingPlan | None:
+                      model: ComposeModel, generated: Path) -> RoutingPlan | None:
         if not app.traefik_routing:
             return None
         info = traefik_io.detect(self.dc, self.state.setting("traefik_container"),
@@ -396,8 +435,8 @@ class Deployer:
         if not plan.routers:
             self.out.warn("traefik", "no service has traefik.enable=true: nothing to route")
             return None
-        (worktree / OVERRIDE_FILE).write_text(
-            render_override(model, plan.labels, info.network, name))
+        write_private(generated / OVERRIDE_FILE,
+                      render_override(model, plan.labels, info.network, name))
         if release_id is not None:
             self.state.update_release(release_id, priority=plan.highest_priority)
         for router in plan.routers:
@@ -541,6 +580,16 @@ class Deployer:
     def recover(self, app: App, repo: git.Repo) -> None:
         """Clean up after a deploy that died: called with the lock held, so none is running."""
         for stale in self.state.releases_with_status(app.name, "deploying"):
+            if not names.is_release_name(stale.name) or stale.project != (
+                    f"{app.name}-{stale.name}"):
+                # a row an older version left half-written: there is nothing of it to remove,
+                # and `compose -p ""` would act on whatever project the current dir names
+                self.out.warn("recover", f"release record {stale.id} has no valid name; "
+                              "marked interrupted, nothing removed")
+                self.state.update_release(stale.id, status="interrupted", worktree="",
+                                          reason="record left half-written",
+                                          finished_at=time.time())
+                continue
             if self._settles_serving(app, stale):
                 # Healthy and whole, and Traefik (if routed) proved to send it traffic:
                 # tearing it down would drop requests. Finish its switch instead; the old
@@ -580,6 +629,7 @@ class Deployer:
         """After a release that never became active is removed: drop its checkout, point the
         singletons' directory back at the active release, record why it ended."""
         gitops.remove_worktree(repo, self.paths.worktree(app.name, release.name))
+        shutil.rmtree(self.paths.generated(app.name, release.name), ignore_errors=True)
         active = self.state.active_release(app.name)
         if self.paths.current(app.name).is_symlink() and active and active.worktree:
             self.paths.point_current(app.name, Path(active.worktree))
@@ -608,7 +658,8 @@ class Deployer:
         if not whole_and_healthy(snaps, stale.services) or not worktree.is_dir():
             return False
         try:  # the same proof a deploy needs before it stops the old release
-            prep = self._prepare(app, stale.name, stale.project, worktree, None)
+            prep = self._prepare(app, stale.name, stale.project, worktree, None,
+                                 self.paths.generated(app.name, stale.name))
             if prep.routing is not None:
                 self._switch(prep.routing, stale, self.state.active_release(app.name))
         except OtterError as exc:
@@ -686,5 +737,6 @@ class Deployer:
                 self.out.warn("prune", str(exc))
                 continue
             gitops.remove_worktree(repo, Path(rel.worktree))
+            shutil.rmtree(self.paths.generated(app.name, rel.name), ignore_errors=True)
             self.state.update_release(rel.id, worktree="")
         return pruned

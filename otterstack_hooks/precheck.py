@@ -1,8 +1,14 @@
-"""Check a pushed commit before git accepts it (pre-receive): can it deploy at all?"""
+"""Check a pushed commit before git accepts it (pre-receive): can it deploy at all?
 
-import shutil
+Only what `docker compose config` can need is unpacked, bounded: the commit's small regular
+files (compose files, `.env`, `env_file:` and `extends:` targets are small), never a link,
+never a path outside the scratch dir, never more than MAX_TOTAL bytes, so a push of a large
+repo does not copy its whole tree into /tmp every time.
+"""
+
+import os
 import subprocess
-import tarfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import compose, policy_check
@@ -12,53 +18,102 @@ from .compose_rules import check_compose_rules
 from .errors import OtterError
 from .names import is_sha
 
-
-def _extract_files(archive: Path, tree: Path) -> None:
-    """Extract the regular files and directories of a git archive, nothing else: links
-    (`certs -> /etc/ssl/certs`) and any path that would leave `tree` are skipped. (By hand,
-    not tarfile's filter=: Debian 12's Python 3.11.2 predates it.)"""
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            name = PurePosixPath(member.name)
-            if name.is_absolute() or ".." in name.parts:
-                continue
-            target = tree / name
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif member.isfile():
-                source = tar.extractfile(member)
-                if source is None:
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with source, open(target, "wb") as out:
-                    shutil.copyfileobj(source, out)
+MAX_FILE = 256 * 1024  # bytes; larger files are not what a compose file reads at config time
+MAX_TOTAL = 8 * 1024 * 1024
+MAX_FILES = 2000
+GIT_TIMEOUT = 120
 
 
-def compose_problem(sha: str, scratch: Path, configured: str, app_env: Path, app: str,
-                    allowed: frozenset[Access], use_deploy_labels: bool) -> str | None:
-    """Why the commit's compose file cannot work or is refused by the compose policy, or None.
-    Reads the quarantined objects of the push through the GIT_* variables the pre-receive
-    hook kept."""
+@dataclass(frozen=True)
+class Entry:
+    """One blob of `git ls-tree -r -l`."""
+
+    mode: str
+    sha: str
+    size: int
+    path: str
+
+
+def parse_tree(listing: bytes) -> list[Entry]:
+    """`git ls-tree -r -l -z` output: `mode type sha size\\tpath` records."""
+    entries = []
+    for record in listing.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition(b"\t")
+        mode, kind, sha, size = meta.decode().split()
+        if kind == "blob":
+            entries.append(Entry(mode, sha, int(size), path.decode("utf-8", "replace")))
+    return entries
+
+
+def select(entries: list[Entry]) -> list[Entry]:
+    """The files worth unpacking: regular (no links, no submodules), inside the tree, small;
+    shallowest first (compose files sit near the root) until the byte budget is spent."""
+    chosen, total = [], 0
+    candidates = [e for e in entries if e.mode in ("100644", "100755") and e.size <= MAX_FILE]
+    for entry in sorted(candidates, key=lambda e: (e.path.count("/"), e.path)):
+        name = PurePosixPath(entry.path)
+        if name.is_absolute() or ".." in name.parts or total + entry.size > MAX_TOTAL:
+            continue
+        chosen.append(entry)
+        total += entry.size
+        if len(chosen) >= MAX_FILES:
+            break
+    return chosen
+
+
+def _git(args: list[str], stdin: bytes | None = None) -> bytes:
+    try:
+        proc = subprocess.run(["git", *args], input=stdin, capture_output=True,
+                              timeout=GIT_TIMEOUT, start_new_session=True)
+    except subprocess.TimeoutExpired as exc:
+        raise OtterError(f"`git {args[0]}` did not finish in {GIT_TIMEOUT} s") from exc
+    if proc.returncode != 0:
+        raise OtterError(f"git {args[0]} failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
+def unpack(sha: str, tree: Path) -> None:
+    """Write the selected files of the commit under `tree`, read in one `cat-file --batch`."""
+    chosen = select(parse_tree(_git(["ls-tree", "-r", "-l", "-z", sha])))
+    data = _git(["cat-file", "--batch"], "".join(e.sha + "\n" for e in chosen).encode())
+    position = 0
+    for entry in chosen:
+        header_end = data.index(b"\n", position)
+        size = int(data[position:header_end].split()[2])
+        body = data[header_end + 1: header_end + 1 + size]
+        position = header_end + 1 + size + 1
+        target = tree / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(body)
+
+
+def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[str, str],
+                    app: str, allowed: frozenset[Access], use_deploy_labels: bool
+                    ) -> str | None:
+    """Why the commit's compose file cannot work or is refused (the compose policy, the
+    compose rules), or None. Reads the quarantined objects of the push through the GIT_*
+    variables the pre-receive hook kept."""
     if not is_sha(sha):
         raise OtterError(f"not a commit: {sha!r}")
-    archive = scratch / "commit.tar"
-    with open(archive, "wb") as out:
-        proc = subprocess.run(["git", "archive", "--format=tar", sha], stdout=out,
-                              stderr=subprocess.PIPE, text=False, timeout=300)
-    if proc.returncode != 0:
-        raise OtterError(f"git archive failed: {proc.stderr.decode(errors='replace').strip()}")
     tree = scratch / "tree"
-    _extract_files(archive, tree)
+    tree.mkdir(mode=0o700)
+    unpack(sha, tree)
     present = {n for n in (*COMPOSE_FILE_CANDIDATES, configured) if n and (tree / n).is_file()}
     try:
         compose_file = pick_compose_file(configured, present)
         project_dir = tree / PurePosixPath(compose_file).parent
-        env_files = tuple(f for f in (project_dir / ".env", app_env) if f.is_file())
+        env_files = tuple(f for f in (project_dir / ".env",) if f.is_file())
         target = compose.ComposeTarget("otterstack-precheck", project_dir,
-                                       (PurePosixPath(compose_file).name,), env_files)
+                                       (PurePosixPath(compose_file).name,), env_files,
+                                       environment)
         model = parse_config(policy_check.checked_config(target, tree, app, allowed),
                              target.project)
         check_compose_rules(model, app, use_deploy_labels)
     except OtterError as exc:
         return str(exc)
     return None
+

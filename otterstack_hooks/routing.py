@@ -14,6 +14,7 @@ from .traefik_labels import (
     Incumbent,
     LabelError,
     RouterInfo,
+    RuleTooComplex,
     host_rules,
     rewrite_project_labels,
 )
@@ -83,6 +84,8 @@ def plan_probes(router: RouterInfo, info: TraefikInfo) -> tuple[list[Probe], str
                     "(a raw connection cannot tell which release answered)")
     try:
         pairs = host_rules(router.rule or "")
+    except RuleTooComplex:
+        return [], f"{router.original}: confirmed via the API only (rule too complex)"
     except ValueError:
         pairs = []  # Traefik judges the rule; the API check reports its error
     if not pairs:

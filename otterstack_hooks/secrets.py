@@ -1,10 +1,17 @@
 """Per-app environment variables (secrets), stored outside the repo in a 0600 file.
 
-They reach every service of the app as environment variables (an `env_file` in the generated
-override) and Compose's `${VAR}` interpolation (`--env-file`). Values are never shown unless
-asked for, and every known value is redacted from progress output and logs.
+They reach Compose as its process environment (so `${VAR}` interpolation sees them) and
+every service as `environment: [KEY]` entries of the generated override, which Compose fills
+from that environment byte for byte. No value is ever written to a dotenv file Compose
+re-parses (its quoting rules lost a trailing backslash and the variable after it), put on a
+command line, or shown unless asked for; every known value is redacted from progress output
+and logs.
+
+The store is JSON (exact for any string); files written by older versions (KEY='value'
+lines) are still read, and rewritten as JSON by the next `env set` or `env unset`.
 """
 
+import json
 import os
 import re
 from pathlib import Path
@@ -13,6 +20,8 @@ from .errors import OtterError
 from .names import printable
 
 KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Names that steer docker and Compose themselves once they are in Compose's environment.
+RESERVED_RE = re.compile(r"(COMPOSE_|DOCKER_|BUILDKIT_|BUILDX_).*|PATH|HOME")
 REDACTED = "***"
 MIN_REDACT = 4  # shorter values would redact ordinary words
 
@@ -28,27 +37,33 @@ def validate_key(key: str) -> str:
     if not KEY_RE.fullmatch(key):
         raise OtterError(f"invalid variable name {printable(key)!r}: use letters, digits and _, "
                          "not starting with a digit")
+    if RESERVED_RE.fullmatch(key):
+        raise OtterError(f"variable name {key} is reserved: it would steer docker or Compose "
+                         "itself (COMPOSE_*, DOCKER_*, BUILDKIT_*, BUILDX_*, PATH, HOME); "
+                         "choose another name")
     return key
 
 
 def validate_value(key: str, value: str) -> str:
-    if "\x00" in value or "\r" in value:
-        raise OtterError(f"the value of {key} contains a NUL byte or a carriage return")
-    if "'" in value and ("\n" in value or "$" in value or "\\" in value):
-        raise OtterError(f"the value of {key} mixes ' with newlines, $ or \\; Compose's env "
-                         "files cannot hold that combination")
+    """Anything an environment variable can hold: every string without a NUL byte."""
+    if "\x00" in value:
+        raise OtterError(f"the value of {key} contains a NUL byte, which no environment "
+                         "variable can hold")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise OtterError(f"the value of {key} is not valid UTF-8; give it as UTF-8 text") from exc
     return value
 
 
-def encode(key: str, value: str) -> str:
-    """One line of a Compose env file: single quotes are literal (no ${} interpolation)."""
-    if "'" not in value and "\n" not in value:
-        return f"{key}='{value}'"
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'{key}="{escaped}"'
+def for_compose(values: dict[str, str]) -> dict[str, str]:
+    """The variables that go into Compose's environment: reserved names (stored by an older
+    version) are left out, so a secret can never redirect Compose to another project."""
+    return {k: v for k, v in values.items() if not RESERVED_RE.fullmatch(k) and "\x00" not in v}
 
 
-def decode(line: str) -> tuple[str, str] | None:
+def _decode_legacy(line: str) -> tuple[str, str] | None:
+    """A KEY='value' / KEY="value" line of the env files older versions wrote."""
     key, sep, raw = line.partition("=")
     if not sep or not KEY_RE.fullmatch(key):
         return None
@@ -67,7 +82,18 @@ def decode(line: str) -> tuple[str, str] | None:
 
 
 def render(values: dict[str, str]) -> str:
-    return "".join(encode(k, v) + "\n" for k, v in sorted(values.items()))
+    return json.dumps(dict(sorted(values.items())), indent=1, ensure_ascii=False) + "\n"
+
+
+def parse(text: str) -> dict[str, str]:
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OtterError(f"the app's env file is damaged ({exc}); fix it by hand or "
+                             "remove it and set the variables again") from exc
+        return {str(k): str(v) for k, v in data.items()}
+    return dict(item for item in map(_decode_legacy, text.split("\n")) if item)
 
 
 def load(path: Path) -> dict[str, str]:
@@ -75,7 +101,7 @@ def load(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    return dict(item for item in map(decode, text.split("\n")) if item)
+    return parse(text)
 
 
 def save(path: Path, values: dict[str, str]) -> None:
@@ -90,12 +116,27 @@ def save(path: Path, values: dict[str, str]) -> None:
 
 
 def redactor(values: dict[str, str]):
-    """A function that hides every known secret value in a text."""
-    secrets = sorted((v for v in values.values() if len(v) >= MIN_REDACT), key=len, reverse=True)
+    """A function that hides every known secret value in a text.
+
+    Output reaches us line by line and shown as printable text cut at 300 characters, so each
+    line of a multi-line value is a secret of its own, so is its printable form, and a line
+    cut short ("...") must not end in the first part of a secret either."""
+    pieces: set[str] = set()
+    for value in values.values():
+        for piece in value.splitlines() or [value]:
+            pieces.update((piece, printable(piece, len(piece) + 1)))
+    secrets = sorted((p for p in pieces if len(p) >= MIN_REDACT), key=len, reverse=True)
 
     def redact(text: str) -> str:
         for secret in secrets:
             text = text.replace(secret, REDACTED)
+        if text.endswith("..."):
+            body = text[:-3]
+            for secret in secrets:
+                cut = next((n for n in range(len(secret) - 1, MIN_REDACT - 1, -1)
+                            if body.endswith(secret[:n])), 0)
+                if cut:
+                    return body[:-cut] + REDACTED + "..."
         return text
 
     return redact

@@ -91,6 +91,12 @@ MIGRATIONS: list[str] = [
         added_at REAL NOT NULL
     );
     """,
+    # 9: a time limit per step (seconds): a hung build, start or release command ends
+    """
+    ALTER TABLE apps ADD COLUMN build_timeout INTEGER NOT NULL DEFAULT 1800;
+    ALTER TABLE apps ADD COLUMN start_timeout INTEGER NOT NULL DEFAULT 600;
+    ALTER TABLE apps ADD COLUMN release_command_timeout INTEGER NOT NULL DEFAULT 900;
+    """,
 ]
 ALLOW_NOT_RECORDED = "?not-recorded"
 
@@ -107,6 +113,9 @@ APP_SETTINGS: dict[str, type] = {
     "use_deploy_labels": bool,
     "drain_timeout": int,
     "allow": str,
+    "build_timeout": int,
+    "start_timeout": int,
+    "release_command_timeout": int,
 }
 
 GLOBAL_SETTINGS: dict[str, str] = {
@@ -134,6 +143,9 @@ class App:
     use_deploy_labels: bool  # Swarm's deploy.labels become container labels
     drain_timeout: int  # seconds a release that may have served drains before it stops
     allow: str  # compose policy: host access allowed (compose_policy.Access tokens, comma)
+    build_timeout: int  # seconds a build may take before it is killed
+    start_timeout: int  # seconds `compose up` may take (the health wait is health_timeout)
+    release_command_timeout: int  # seconds the release command may take
 
 
 @dataclass
@@ -296,16 +308,29 @@ class State:
     # releases
     def new_release(self, app: str, sha: str, ref: str, trigger: str, pushed_by: str,
                     pid: int) -> Release:
-        cur = self._write(
-            "INSERT INTO releases (app, sha, ref, trigger, pushed_by, status, pid, started_at)"
-            " VALUES (?, ?, ?, ?, ?, 'deploying', ?, ?)",
-            (app, sha, ref, trigger, pushed_by, pid, time.time()),
-        )
-        rid = cur.lastrowid
-        self._write(
-            "UPDATE releases SET name = ?, project = ? WHERE id = ?",
-            (f"r{rid}", f"{app}-r{rid}", rid),
-        )
+        """Insert and name the row in one transaction: a row without a name would make
+        recovery act on compose project "" (the current directory's) and on `releases/`."""
+        self._write("BEGIN IMMEDIATE")
+        try:
+            cur = self.db.execute(
+                "INSERT INTO releases (app, sha, ref, trigger, pushed_by, status, pid, "
+                "started_at) VALUES (?, ?, ?, ?, ?, 'deploying', ?, ?)",
+                (app, sha, ref, trigger, pushed_by, pid, time.time()),
+            )
+            rid = cur.lastrowid
+            self.db.execute(
+                "UPDATE releases SET name = ?, project = ? WHERE id = ?",
+                (f"r{rid}", f"{app}-r{rid}", rid),
+            )
+            self.db.execute("COMMIT")
+        except BaseException as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise OtterError(f"could not record the release in {self.path} ({exc}); the "
+                                 "serving release is untouched: free disk space or stop "
+                                 "whatever holds the database, then retry") from exc
+            raise
         return self.release(rid)
 
     def release(self, rid: int) -> Release:

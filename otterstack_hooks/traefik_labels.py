@@ -38,6 +38,11 @@ _SERVICE_REFERENCE = re.compile(
 )
 
 
+class RuleTooComplex(ValueError):
+    """A rule whose expansion into alternatives would pass MAX_ALTERNATIVES: we do not derive
+    probe requests from it (Traefik's API still confirms the router)."""
+
+
 class LabelError(ValueError):
     """A compose service's Traefik labels can't be made release-unique as written."""
 
@@ -464,11 +469,17 @@ _Node = _Matcher | _Not | _Binary
 _Literal = tuple[bool, _Matcher]
 
 
+MAX_ALTERNATIVES = 256  # conjunctions of the expanded rule; 2**n for n `(a || b) && ...`
+MAX_RULE_DEPTH = 100  # nesting of parentheses and `!`
+MAX_RULE_MATCHERS = 128  # a long `a && b && ...` chain is as deep as it is long
+
+
 def host_rules(rule: str) -> list[tuple[str, str]]:
     """(host, path_prefix) pairs a real request can use to reach a router with this rule.
 
     Only Host, Path and PathPrefix constrain the result; other matchers are assumed
-    satisfiable. Hosts are lower-cased. Raises ValueError if the rule can't be parsed.
+    satisfiable. Hosts are lower-cased. Raises ValueError if the rule can't be parsed, and
+    RuleTooComplex (bounded work, under the deploy lock) if it expands too far.
     """
     pairs = (
         (host, path)
@@ -505,6 +516,9 @@ class _RuleParser:
         self.rule = rule
         self.tokens = _tokenize(rule)
         self.position = 0
+        self.depth = 0
+        if sum(kind == "name" for kind, _ in self.tokens) > MAX_RULE_MATCHERS:
+            raise RuleTooComplex(f"rule has more than {MAX_RULE_MATCHERS} matchers")
 
     def parse(self) -> _Node:
         node = self._or()
@@ -525,6 +539,15 @@ class _RuleParser:
         return node
 
     def _unary(self) -> _Node:
+        self.depth += 1
+        if self.depth > MAX_RULE_DEPTH:
+            raise RuleTooComplex(f"rule nests deeper than {MAX_RULE_DEPTH}")
+        try:
+            return self._operand()
+        finally:
+            self.depth -= 1
+
+    def _operand(self) -> _Node:
         if self._accept("!"):
             return _Not(self._unary())
         if self._accept("("):
@@ -566,7 +589,10 @@ def _dnf(node: _Node, positive: bool = True) -> list[list[_Literal]]:
     if isinstance(node, _Not):
         return _dnf(node.operand, not positive)
     left, right = _dnf(node.left, positive), _dnf(node.right, positive)
-    if (node.operator == "&&") == positive:
+    conjunctive = (node.operator == "&&") == positive
+    if (len(left) * len(right) if conjunctive else len(left) + len(right)) > MAX_ALTERNATIVES:
+        raise RuleTooComplex(f"rule expands to more than {MAX_ALTERNATIVES} alternatives")
+    if conjunctive:
         return [a + b for a in left for b in right]
     return left + right
 

@@ -154,6 +154,11 @@ class App:
     def otter(self, *args: str) -> subprocess.CompletedProcess:
         return run([str(self.home / "venv" / "bin" / "otterstack"), *args], env=self.env)
 
+    def otter_in(self, stdin: str, *args: str) -> subprocess.CompletedProcess:
+        """otterstack with `stdin` as its input (a value that must never be an argument)."""
+        return run([str(self.home / "venv" / "bin" / "otterstack"), *args], env=self.env,
+                   input=stdin)
+
     def releases(self) -> list[dict]:
         proc = self.otter("releases", self.name, "--json", "--limit", "100")
         assert proc.returncode == 0, proc.stderr
@@ -201,6 +206,15 @@ def example_files(index_text: str = "hello") -> dict[str, str]:
     files = {str(p.relative_to(EXAMPLE)): p.read_text() for p in EXAMPLE.rglob("*")
              if p.is_file()}
     files["www/index.html"] = index_text + "\n"
+    return files
+
+
+def compose_with(extra: str) -> dict[str, str]:
+    """The example app with `extra` lines added to its web service."""
+    files = example_files()
+    files["compose.yaml"] = files["compose.yaml"].replace("    build: .\n",
+                                                          "    build: .\n" + extra)
+    assert extra in files["compose.yaml"]
     return files
 
 

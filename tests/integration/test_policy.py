@@ -4,17 +4,9 @@ active release uses, and a link in the commit cannot smuggle a host mount past i
 import os
 import sqlite3
 
-from conftest import example_files
+from conftest import compose_with
 
 SOCKET = "    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock:ro\n"
-
-
-def compose_with(extra: str) -> dict[str, str]:
-    files = example_files()
-    files["compose.yaml"] = files["compose.yaml"].replace("    build: .\n",
-                                                          "    build: .\n" + extra)
-    assert extra in files["compose.yaml"]
-    return files
 
 
 def test_an_app_from_before_the_policy_keeps_what_it_uses(make_app):

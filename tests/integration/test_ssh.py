@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, RUN_ID, Push, example_files, free_port, run, wait_for
+from conftest import ROOT, RUN_ID, Push, compose_with, example_files, free_port, run, wait_for
 
 USER = f"otter{RUN_ID}"
 PRIVILEGED = "    privileged: true\n"
@@ -183,14 +183,6 @@ def alice(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Client:
     client = Client(server, app, src, "alice")
     assert client.git("init", "-q", "-b", "main").returncode == 0
     return client
-
-
-def compose_with(extra: str) -> dict[str, str]:
-    files = example_files()
-    files["compose.yaml"] = files["compose.yaml"].replace("    build: .\n",
-                                                          "    build: .\n" + extra)
-    assert extra in files["compose.yaml"]
-    return files
 
 
 def test_a_key_deploys_its_app_and_nothing_else(server: Server, alice: Client):

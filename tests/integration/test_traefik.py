@@ -112,7 +112,7 @@ def test_middlewares_defined_by_labels_follow_the_release(routed_app, traefik):
     assert resp.status == 200 and resp.read() == b"mw\n"
     assert resp.getheader("X-Tag") == "tagged"
     assert resp.getheader("X-Otterstack-Release") == app.project("r1")
-    override = (app.data / "apps" / app.name / "releases" / "r1" /
+    override = (app.data / "apps" / app.name / "generated" / "r1" /
                 "docker-compose.traefik.yml").read_text()
     assert "labels: !override" in override
     p = app.project("r1")

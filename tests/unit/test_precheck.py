@@ -1,30 +1,44 @@
-"""The pre-receive check unpacks only plain files and directories, inside its scratch dir."""
+"""The pre-receive check unpacks only small regular files, inside its scratch dir, bounded."""
 
-import io
-import tarfile
+import os
+import subprocess
 
-from otterstack_hooks.precheck import _extract_files
-
-
-def add(tar, name, data=b"", kind=tarfile.REGTYPE, link=""):
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = link
-    info.size = len(data) if kind == tarfile.REGTYPE else 0
-    tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+from otterstack_hooks.precheck import MAX_FILE, MAX_TOTAL, Entry, select, unpack
 
 
-def test_only_files_and_dirs_inside_are_extracted(tmp_path):
-    archive = tmp_path / "a.tar"
-    with tarfile.open(archive, "w") as tar:
-        add(tar, "deploy", kind=tarfile.DIRTYPE)
-        add(tar, "deploy/compose.yaml", b"services: {}\n")
-        add(tar, "certs", kind=tarfile.SYMTYPE, link="/etc/ssl/certs")
-        add(tar, "hard", kind=tarfile.LNKTYPE, link="/etc/passwd")
-        add(tar, "../escape.txt", b"x")
-        add(tar, "/abs.txt", b"x")
+def git(repo, *args):
+    env = {**os.environ, "GIT_AUTHOR_NAME": "d", "GIT_AUTHOR_EMAIL": "d@x",
+           "GIT_COMMITTER_NAME": "d", "GIT_COMMITTER_EMAIL": "d@x"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env=env).stdout.strip()
+
+
+def test_only_small_regular_files_are_unpacked_from_a_real_commit(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    (src / "deploy").mkdir(parents=True)
+    (src / "deploy" / "compose.yaml").write_text("services: {}\n")
+    (src / ".env").write_text("A=1\n")
+    (src / "big.bin").write_bytes(b"\0" * (MAX_FILE + 1))
+    (src / "certs").symlink_to("/etc/ssl/certs")
+    (src / "env-link").symlink_to("../../env")
+    git(src, "init", "-q")
+    git(src, "add", "-A")
+    git(src, "commit", "-q", "-m", "x")
+    sha = git(src, "rev-parse", "HEAD")
+    monkeypatch.chdir(src)
     tree = tmp_path / "tree"
-    _extract_files(archive, tree)
+    tree.mkdir()
+    unpack(sha, tree)
+    found = sorted(str(p.relative_to(tree)) for p in tree.rglob("*"))
+    assert found == [".env", "deploy", "deploy/compose.yaml"]
     assert (tree / "deploy" / "compose.yaml").read_text() == "services: {}\n"
-    assert sorted(p.name for p in tree.iterdir()) == ["deploy"]
-    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_selection_is_bounded_and_stays_inside():
+    entries = [Entry("100644", "a" * 40, MAX_FILE, f"d{i}/f") for i in range(100)]
+    entries += [Entry("100644", "b" * 40, 1, "../escape"), Entry("120000", "c" * 40, 5, "link"),
+                Entry("160000", "d" * 40, 0, "sub"), Entry("100644", "e" * 40, 10, "compose.yaml")]
+    chosen = select(entries)
+    assert chosen[0].path == "compose.yaml"  # shallowest first
+    assert sum(e.size for e in chosen) <= MAX_TOTAL
+    assert {e.path for e in chosen}.isdisjoint({"../escape", "link", "sub"})

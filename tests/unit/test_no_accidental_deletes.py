@@ -1,0 +1,71 @@
+"""Nothing destroyed by accident: no nameless release record, no action on an empty name."""
+
+import io
+from pathlib import Path
+
+import pytest
+
+from otterstack_hooks import compose
+from otterstack_hooks.errors import OtterError
+from otterstack_hooks.paths import Paths, write_private
+from otterstack_hooks.pipeline import Deployer
+from otterstack_hooks.progress import Progress
+from otterstack_hooks.state import State
+
+
+def test_a_failure_while_naming_a_release_leaves_no_nameless_row(tmp_path):
+    state = State(tmp_path / "state.db")
+    state.upsert_app("a", "/r")
+    state.db.execute("CREATE TRIGGER fail_naming BEFORE UPDATE OF name ON releases "
+                     "BEGIN SELECT RAISE(ABORT, 'disk gone'); END")
+    with pytest.raises(OtterError, match="disk gone"):
+        state.new_release("a", "1" * 40, "refs/heads/main", "push", "dev", 1)
+    assert state.releases("a") == []
+    state.db.execute("DROP TRIGGER fail_naming")
+    assert state.new_release("a", "1" * 40, "main", "push", "dev", 1).name == "r1"
+
+
+@pytest.mark.parametrize("project", ["", "-p", "../x", "A"])
+def test_no_compose_call_takes_an_empty_or_odd_project(project):
+    with pytest.raises(OtterError, match="refusing to act on compose project"):
+        compose.down(project)
+    with pytest.raises(OtterError, match="refusing to act on compose project"):
+        compose.stop(project)
+    with pytest.raises(OtterError, match="refusing to act on compose project"):
+        compose.ComposeTarget(project, Path("/tmp"), ("compose.yaml",))
+
+
+@pytest.mark.parametrize("release", ["", ".", "..", "r1/..", "x"])
+def test_no_path_helper_takes_an_empty_or_odd_release_name(tmp_path, release):
+    paths = Paths(tmp_path)
+    for helper in (paths.worktree, paths.generated, paths.log):
+        with pytest.raises(OtterError, match="refusing to use release name"):
+            helper("app", release)
+
+
+def test_recovery_marks_a_nameless_row_interrupted_and_removes_nothing(tmp_path):
+    paths = Paths(tmp_path / "data").ensure()
+    state = State(paths.db)
+    app = state.upsert_app("a", str(tmp_path / "repo.git"))
+    keep = paths.app_dir("a") / "releases" / "r0-other"
+    keep.mkdir(parents=True)
+    state.db.execute("INSERT INTO releases (app, sha, trigger, status, started_at) "
+                     "VALUES ('a', ?, 'push', 'deploying', 0)", ("1" * 40,))
+    Deployer(paths, state, Progress(io.StringIO(), False)).recover(app, repo=None)
+    [row] = state.releases("a")
+    assert (row.status, row.reason) == ("interrupted", "record left half-written")
+    assert keep.is_dir()
+
+
+def test_generated_files_are_never_written_through_a_link(tmp_path):
+    victim = tmp_path / "secrets"
+    victim.write_text("TOKEN=1\n")
+    link = tmp_path / "gen" / "docker-compose.otterstack.yml"
+    link.parent.mkdir()
+    link.symlink_to(victim)
+    with pytest.raises(OSError):
+        write_private(link, "services: {}\n")
+    assert victim.read_text() == "TOKEN=1\n"
+    fresh = tmp_path / "gen" / "docker-compose.traefik.yml"
+    write_private(fresh, "x\n")
+    assert fresh.stat().st_mode & 0o777 == 0o600
