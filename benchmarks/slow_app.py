@@ -2,7 +2,7 @@
 
 busybox httpd behind `init: true` (docker-init forwards SIGTERM, httpd has no handler, so it
 dies at once, like many real servers without a graceful shutdown). /cgi-bin/slow answers after
-2 s, /cgi-bin/slower after 20 s. Used by benchmarks/drain.py and tests/integration/test_drain.py.
+2 s, /cgi-bin/slower after 20 s. Used by benchmarks/drain.py and tests/integration/test_draining.py.
 Traffic goes only to 127.0.0.1; every loop is bounded and stops by itself.
 """
 
