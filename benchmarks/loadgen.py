@@ -5,12 +5,43 @@ loop is bounded in time and count and stops by itself.
 """
 
 import http.client
+import socket
+import ssl
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 HEADER = "X-Otterstack-Release"
+
+
+def _insecure_context() -> ssl.SSLContext:
+    """The load tests routing, not trust: Traefik's default certificate is self-signed."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class SNIConnection(http.client.HTTPSConnection):
+    """HTTPS to 127.0.0.1 with `sni` as the TLS server name, as a browser for that host would
+    send it; certificates are not verified."""
+
+    def __init__(self, port: int, sni: str, timeout: float = 5):
+        super().__init__("127.0.0.1", port, timeout=timeout, context=_insecure_context())
+        self.sni = sni
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.sni)
+
+
+def connection(port: int, host: str, tls: bool = False, timeout: float = 5
+               ) -> http.client.HTTPConnection:
+    """A plain HTTP connection, or HTTPS with `host` as SNI when `tls`."""
+    if tls:
+        return SNIConnection(port, host, timeout)
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
 
 @dataclass
@@ -30,11 +61,14 @@ class LoadResult:
 
 
 class Load:
-    """N client threads sending GETs with a Host header until stopped (or a hard limit)."""
+    """N client threads sending GETs with a Host header until stopped (or a hard limit);
+    over HTTPS with the Host as SNI when `tls`."""
 
     def __init__(self, port: int, host: str, path: str = "/", threads: int = 4,
-                 max_seconds: float = 900, max_requests: int = 5_000_000):
+                 max_seconds: float = 900, max_requests: int = 5_000_000, tls: bool = False,
+                 timeout: float = 5):
         self.port, self.host, self.path = port, host, path
+        self.tls, self.timeout = tls, timeout
         self.threads = threads
         self.max_seconds, self.max_requests = max_seconds, max_requests
         self._stop = threading.Event()
@@ -68,7 +102,7 @@ class Load:
             result.sent += 1
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                    conn = connection(self.port, self.host, self.tls, self.timeout)
                 conn.request("GET", self.path, headers={"Host": self.host})
                 resp = conn.getresponse()
                 resp.read()
