@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import compose
+from . import compose, secrets
 from .compose_model import COMPOSE_FILE_CANDIDATES, pick_compose_file
 from .compose_policy import (
     Access,
@@ -57,10 +57,12 @@ def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None]
                        if n and (worktree / n).is_file()}
             compose_file = pick_compose_file(app.compose_file, present)
             project_dir = worktree / PurePosixPath(compose_file).parent
-            env_files = tuple(f for f in (project_dir / ".env", paths.env_file(app.name))
-                              if f.is_file())
+            env_files = tuple(f for f in (project_dir / ".env",) if f.is_file())
+            # the app's variables reach Compose as its environment, as in a deploy
+            environment = secrets.for_compose(secrets.load(paths.env_file(app.name)))
             target = compose.ComposeTarget(f"{app.name}-policy", project_dir,
-                                           (PurePosixPath(compose_file).name,), env_files)
+                                           (PurePosixPath(compose_file).name,), env_files,
+                                           environment)
             config = with_raw_env_files(*compose.config_and_raw(target))
             used = uses(config, str(worktree), os.path.realpath)
             source = f"its active release {active.name} uses"
