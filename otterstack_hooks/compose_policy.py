@@ -195,7 +195,9 @@ def refusals(config: dict[str, Any], checkout: str, allowed: frozenset[Access] =
             out.append(Refusal("", f"volumes.{name}", "external: true",
                                Access.EXTERNAL_VOLUMES))
         device = (volume.get("driver_opts") or {}).get("device")
-        if device and str(device).startswith("/") and not _inside(str(device), checkout):
+        # mount(2) follows links: a committed `hostroot -> /` must not pass as inside
+        if device and not (str(device).startswith("/") and _inside(str(device), checkout)
+                           and _inside(resolve(str(device)), resolve(checkout))):
             out.append(Refusal("", f"volumes.{name}", f"driver_opts.device {device}",
                                Access.HOST_MOUNTS))
     for kind in ("secrets", "configs"):

@@ -1,6 +1,5 @@
 """Git I/O through GitPython: resolve commits, make and remove release worktrees."""
 
-import os
 import shutil
 from pathlib import Path
 
@@ -8,16 +7,6 @@ import git
 
 from .errors import OtterError
 from .names import is_sha, printable
-
-
-def clean_git_env() -> None:
-    """Drop the hook's GIT_* variables so git run on other paths does not act on the push repo.
-
-    Inside a hook GIT_DIR, GIT_QUARANTINE_PATH, GIT_OBJECT_DIRECTORY and friends point at the
-    receiving repo (or its quarantine); left set, every later git command would use them.
-    """
-    for key in [k for k in os.environ if k.startswith("GIT_")]:
-        del os.environ[key]
 
 
 def open_repo(path: str) -> git.Repo:

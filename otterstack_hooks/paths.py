@@ -8,6 +8,17 @@ from .errors import OtterError
 from .names import validate_app_name, validate_release_name
 
 
+def project_env_files(project_dir: Path, checkout: Path) -> tuple[Path, ...]:
+    """The project's own `.env` for Compose's ${VAR} interpolation, if the commit has one as
+    a regular file inside the checkout: a committed link (`.env -> /other/app/env`) would
+    feed Compose a file the pusher may not read."""
+    env = project_dir / ".env"
+    if env.is_symlink() or not env.is_file():
+        return ()
+    real, root = os.path.realpath(env), os.path.realpath(checkout)
+    return (env,) if real.startswith(root.rstrip("/") + "/") else ()
+
+
 def default_data_dir() -> Path:
     """OTTERSTACK_DATA_DIR wins; root uses /var/lib/otterstack; others their XDG data dir."""
     env = os.environ.get("OTTERSTACK_DATA_DIR")

@@ -33,7 +33,7 @@ from .override import (
     render_override,
     render_state_override,
 )
-from .paths import Paths, write_private
+from .paths import Paths, project_env_files, write_private
 from .process import StepTimeout
 from .progress import Progress
 from .release_plan import STATE_SUFFIX, ReleasePlan, plan_release, state_project
@@ -101,9 +101,12 @@ class Deployer:
         values = secrets.load(self.paths.env_file(app.name))
         self.out.redact = secrets.redactor(values)
         self._env = secrets.for_compose(values)
+        self._routing = None
         if req.dry_run:
             return self._dry_run(app, req)
-        timeout = max(app.health_timeout, 60) + 600
+        # the longest a deploy ahead of this one may hold the lock: every step's limit
+        timeout = (app.build_timeout + app.start_timeout + app.release_command_timeout
+                   + max(app.health_timeout, 60) + app.drain_timeout + 120)
         with app_lock(self.paths.lock(app.name), f"deploy {req.ref}", timeout,
                       lambda who: self.out.step("queue", f"another deploy of {app.name} is "
                                                 f"running ({who}); waiting for it")):
@@ -272,15 +275,39 @@ class Deployer:
             self.out.warn("cleanup", f"{exc}; the new release serves, and the next deploy "
                           "finishes this cleanup")
 
-    def _withdraw(self, app: App, traefik: traefik_io.TraefikInfo, release: Release) -> None:
+    def _take_out_if_routed(self, app: App, release: Release, step: str) -> None:
+        """Before a release that never became active is removed: if Traefik may be sending
+        it requests (`down -t 0` would cut them), take it out of Traefik and let them finish.
+        A problem here is a warning: the removal that follows must still happen."""
+        if not app.traefik_routing or not self._may_be_routed(release.project):
+            return
+        try:
+            traefik = (self._routing.traefik if self._routing is not None else
+                       traefik_io.detect(self.dc, self.state.setting("traefik_container"),
+                                         self.state.setting("traefik_api_url"),
+                                         self.state.setting("traefik_network")))
+            if traefik is not None:
+                self._withdraw(app, traefik, release, step)
+        except OtterError as exc:
+            self.out.warn(step, str(exc))
+
+    def _may_be_routed(self, project: str) -> bool:
+        """Whether Traefik may route to some container of the project: a routed one that runs
+        and is healthy (or has no healthcheck), even if the release as a whole never was."""
+        snaps = [engine.snapshot(a) for a in engine.project_containers(self.dc, project)]
+        return any(s.routed and s.status == "running" and s.health in (None, "healthy")
+                   for s in snaps)
+
+    def _withdraw(self, app: App, traefik: traefik_io.TraefikInfo, release: Release,
+                  step: str) -> None:
         """A release Traefik may be sending requests to: out of Traefik first, then let its
         requests finish, then a graceful stop (see traefik.withdraw)."""
-        self.out.step("rollback", f"{release.name} was healthy, so Traefik may be sending it "
+        self.out.step(step, f"{release.name} was healthy, so Traefik may be sending it "
                       "requests: taking it out of Traefik first")
         if traefik_io.withdraw(self.dc, traefik, release.project):
-            self.out.step("rollback", f"Traefik no longer routes to {release.name}")
+            self.out.step(step, f"Traefik no longer routes to {release.name}")
         else:
-            self.out.warn("rollback", f"Traefik still lists routers of {release.name}; "
+            self.out.warn(step, f"Traefik may still list routers of {release.name}; "
                           "stopping it gracefully anyway")
         self._drain_and_stop(app, release.project, release.name,
                              lambda: compose.stop(release.project))
@@ -324,7 +351,7 @@ class Deployer:
         # As Compose itself does: paths resolve from the compose file's own directory.
         subdir = PurePosixPath(compose_file).parent
         project_dir = worktree / subdir
-        env_files = tuple(f for f in (project_dir / ".env",) if f.is_file())
+        env_files = project_env_files(project_dir, worktree)
         files: list[str | Path] = [PurePosixPath(compose_file).name]
         allowed = policy_check.allowed_for(self.state, self.paths, app,
                                            lambda text: self.out.step("policy", text),
@@ -447,7 +474,7 @@ class Deployer:
             Incumbent(r["protocol"], r["name"], r.get("rule"), tuple(r.get("entryPoints") or ()),
                       int(r.get("priority") or 0), incumbent_original(
                           r["name"], active.project, tuple(r.get("entryPoints") or ())))
-            for r in traefik_io.release_routers(info.api_url, active.project))
+            for r in traefik_io.release_routers(info.api_url, active.project) or ())
         plan = plan_routing(model, project, release_number(name), info, incumbents)
         if not plan.routers:
             self.out.warn("traefik", "no service has traefik.enable=true: nothing to route")
@@ -572,11 +599,8 @@ class Deployer:
         reason = self.out.redact(reason)  # it is stored and shown by `releases`
         started = time.monotonic()
         self.out.step("rollback", f"removing {release.name}", reason=reason)
+        self._take_out_if_routed(app, release, "rollback")
         try:
-            routing = self._routing
-            if routing is not None and self.state.release(release.id).healthy_at is not None:
-                # healthy, so Traefik may be sending it requests: `down -t 0` would cut them
-                self._withdraw(app, routing.traefik, release)
             self._remove_containers(release.project, timeout=0)
         except OtterError as exc:
             self.out.warn("rollback", f"{exc}")
@@ -619,6 +643,7 @@ class Deployer:
                 continue
             self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} died); "
                           "removing it")
+            self._take_out_if_routed(app, stale, "recover")
             self._remove_containers(stale.project, timeout=0)
             self._forget(app, repo, stale, "interrupted",
                          "deploy process died before it finished")

@@ -19,7 +19,7 @@ from .compose_policy import (
     with_raw_env_files,
 )
 from .errors import OtterError
-from .paths import Paths
+from .paths import Paths, project_env_files
 from .state import ALLOW_NOT_RECORDED, App, State
 
 
@@ -57,7 +57,7 @@ def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None]
                        if n and (worktree / n).is_file()}
             compose_file = pick_compose_file(app.compose_file, present)
             project_dir = worktree / PurePosixPath(compose_file).parent
-            env_files = tuple(f for f in (project_dir / ".env",) if f.is_file())
+            env_files = project_env_files(project_dir, worktree)
             # the app's variables reach Compose as its environment, as in a deploy
             environment = secrets.for_compose(secrets.load(paths.env_file(app.name)))
             target = compose.ComposeTarget(f"{app.name}-policy", project_dir,

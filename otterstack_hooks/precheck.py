@@ -17,6 +17,7 @@ from .compose_policy import Access
 from .compose_rules import check_compose_rules
 from .errors import OtterError
 from .names import is_sha
+from .paths import project_env_files
 
 MAX_FILE = 256 * 1024  # bytes; larger files are not what a compose file reads at config time
 MAX_TOTAL = 8 * 1024 * 1024
@@ -106,7 +107,7 @@ def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[
     try:
         compose_file = pick_compose_file(configured, present)
         project_dir = tree / PurePosixPath(compose_file).parent
-        env_files = tuple(f for f in (project_dir / ".env",) if f.is_file())
+        env_files = project_env_files(project_dir, tree)
         target = compose.ComposeTarget("otterstack-precheck", project_dir,
                                        (PurePosixPath(compose_file).name,), env_files,
                                        environment)

@@ -26,10 +26,6 @@ class ReleasePlan:
     volumes: dict[str, str]  # volume key -> per-app name OtterStack creates and pins
     networks: dict[str, str]  # network key -> per-app name OtterStack creates and pins
 
-    @property
-    def has_singletons(self) -> bool:
-        return bool(self.singletons)
-
 
 def state_project(app: str) -> str:
     return f"{app}-{STATE_SUFFIX}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
+import requests.exceptions
 
 from .compose_model import image_repository
 from .engine import engine_errors
@@ -267,16 +268,16 @@ def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
         time.sleep(0.2)
 
 
-def release_routers(api: str, project: str) -> list[dict[str, Any]]:
+def release_routers(api: str, project: str) -> list[dict[str, Any]] | None:
     """Every router Traefik runs for a release (names end in `-<project>`), as its API
-    shows them: rule, entrypoints, priority. Empty when the API cannot say."""
+    shows them: rule, entrypoints, priority. None when the API cannot say."""
     found = []
-    for protocol in ("http", "tcp"):
+    for protocol in ("http", "tcp", "udp"):
         try:
             listed = _get_json(f"{api}/api/{protocol}/routers?per_page=10000&search="
                                f"{urllib.parse.quote(project)}")
         except (OSError, ValueError):
-            continue
+            return None
         for router in listed if isinstance(listed, list) else []:
             name = str(router.get("name", ""))
             if name.endswith(f"-{project}@docker"):
@@ -445,10 +446,9 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
                 dc.api.pause(container)
                 paused.append(container)
             if info.image:
-                dc.containers.run(info.image, ["version"], network_mode="none", remove=True,
-                                  labels={"dev.otterstack.trigger": "1"})
+                _trigger_reread(dc, info.image)
             deadline = time.monotonic() + timeout
-            while release_routers(info.api_url, project):
+            while release_routers(info.api_url, project) != []:
                 if time.monotonic() > deadline:
                     return False
                 time.sleep(0.1)
@@ -456,3 +456,19 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
         finally:
             for container in paused:
                 dc.api.unpause(container)
+
+
+def _trigger_reread(dc: docker.DockerClient, image: str, timeout: float = 10) -> None:
+    """Start (and remove) a container of Traefik's image that only prints its version: its
+    `start` event makes Traefik re-read every container. Bounded: an image whose entrypoint
+    does something else is killed after `timeout` s."""
+    container = dc.containers.create(image, ["version"], network_mode="none",
+                                     labels={"dev.otterstack.trigger": "1"})
+    try:
+        container.start()
+        try:
+            container.wait(timeout=timeout)
+        except requests.exceptions.RequestException:
+            pass  # still running: its start event has done its work
+    finally:
+        container.remove(force=True)

@@ -181,3 +181,21 @@ def test_allowing_removes_exactly_the_allowed_refusals(picked, allowed):
     assert refusals(config, CHECKOUT, allowed) == [r for r in everything
                                                    if r.access not in allowed]
     assert refusals(config, CHECKOUT, uses(config, CHECKOUT)) == []
+
+
+def test_a_volume_device_through_a_committed_link_is_a_host_mount() -> None:
+    """`hostroot -> /` in the commit, `driver_opts.device: <checkout>/hostroot`: mount(2)
+    follows the link, so it is the host's root."""
+    config = {"services": {"web": {"image": "w", "volumes": [
+        {"type": "volume", "source": "data", "target": "/data"}]}},
+        "volumes": {"data": {"driver": "local", "driver_opts": {
+            "type": "none", "o": "bind", "device": f"{CHECKOUT}/hostroot"}}}}
+
+    def resolve(path: str) -> str:
+        return "/" if path == f"{CHECKOUT}/hostroot" else path
+
+    found = refusals(config, CHECKOUT, frozenset(), resolve)
+    assert [r.access for r in found] == [Access.HOST_MOUNTS]
+    relative = {**config, "volumes": {"data": {"driver_opts": {"device": "etc"}}}}
+    assert [r.access for r in refusals(relative, CHECKOUT, frozenset(), resolve)] == [
+        Access.HOST_MOUNTS]

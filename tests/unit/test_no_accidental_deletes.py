@@ -69,3 +69,18 @@ def test_generated_files_are_never_written_through_a_link(tmp_path):
     fresh = tmp_path / "gen" / "docker-compose.traefik.yml"
     write_private(fresh, "x\n")
     assert fresh.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_committed_env_link_is_never_given_to_compose(tmp_path) -> None:
+    from otterstack_hooks.paths import project_env_files
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    secret = tmp_path / "other-app-env"
+    secret.write_text("TOKEN=x\n")
+    (checkout / ".env").symlink_to(secret)
+    assert project_env_files(checkout, checkout) == ()
+    (checkout / ".env").unlink()
+    (checkout / ".env").write_text("A=1\n")
+    assert project_env_files(checkout, checkout) == (checkout / ".env",)
+    assert project_env_files(tmp_path / "missing", checkout) == ()
