@@ -12,6 +12,7 @@ import yaml
 
 from .compose_model import ComposeModel
 from .release_plan import ReleasePlan
+from .traefik_labels import release_alias
 
 OVERRIDE_FILE = "docker-compose.traefik.yml"
 STATE_OVERRIDE_FILE = "docker-compose.otterstack.yml"
@@ -56,15 +57,18 @@ def render_state_override(plan: ReleasePlan, release: str, env_keys: Sequence[st
 
 
 def render_override(
-    model: ComposeModel, labels: dict[str, dict[str, str]], network: str, release: str
+    model: ComposeModel, labels: dict[str, dict[str, str]], network: str, release: str,
+    project: str,
 ) -> str:
-    """Label and network overrides for every routed service; the rest of the file stays."""
+    """Label and network overrides for every routed service; the rest of the file stays.
+    On Traefik's network each routed service also answers to a name of its release only
+    (`authelia-shop-r7`), which rewritten forward-auth addresses use."""
     services: dict[str, Any] = {}
     for svc in model.routed():
         new_labels = dict(labels[svc.name])
         new_labels.setdefault("traefik.docker.network", network)
-        nets = {name: {} for name in svc.networks}
-        nets[EDGE_KEY] = {}
+        nets: dict[str, Any] = {name: {} for name in svc.networks}
+        nets[EDGE_KEY] = {"aliases": [release_alias(svc.name, project)]}
         services[svc.name] = {"labels": _Replace(sorted(new_labels.items())), "networks": nets}
     document = {
         "services": services,

@@ -480,7 +480,8 @@ class Deployer:
             self.out.warn("traefik", "no service has traefik.enable=true: nothing to route")
             return None
         write_private(generated / OVERRIDE_FILE,
-                      render_override(model, plan.labels, info.network, name))
+                      render_override(model, plan.labels, info.network, name,
+                                      project))
         if release_id is not None:
             self.state.update_release(release_id, priority=plan.highest_priority)
         for router in plan.routers:

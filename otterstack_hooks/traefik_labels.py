@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from .compose_model import is_routed
 
@@ -133,6 +134,7 @@ class _Release:
     # (proto, kind) -> defined name -> (compose service, key) of its first definition
     defined: dict[tuple[str, str], dict[str, tuple[str, str]]]
     incumbents: tuple[Incumbent, ...] = ()
+    routed: frozenset[str] = frozenset()  # compose services Traefik routes (on its network)
 
     def rename(self, name: str) -> str:
         """Release-unique form of a name the project defines."""
@@ -177,7 +179,8 @@ def rewrite_project_labels(
         for service, labels in services.items()
         if is_routed(labels)
     }
-    context = _Release(release, sequence, id_header, _defined_names(parsed), incumbents)
+    context = _Release(release, sequence, id_header, _defined_names(parsed), incumbents,
+                       frozenset(parsed))
     _check_id_middleware_free(context)
     rewritten: dict[str, dict[str, str]] = {}
     routers: list[RouterInfo] = []
@@ -337,6 +340,9 @@ def _reference_kind(label: _Label) -> tuple[str, bool] | None:
 
 def _rewrite_value(context: _Release, label: _Label, value: str) -> str:
     """Point references at the renamed definitions; other values stay as written."""
+    if (label.proto, label.kind, label.rest.lower()) == ("http", "middlewares",
+                                                          "forwardauth.address"):
+        return _release_address(context, value)
     reference = _reference_kind(label)
     if reference is None:
         return value
@@ -344,6 +350,29 @@ def _rewrite_value(context: _Release, label: _Label, value: str) -> str:
     if not is_list:
         return context.reference(label.proto, kind, value)
     return ",".join(context.reference(label.proto, kind, name) for name in _split(value))
+
+
+def release_alias(service: str, release: str) -> str:
+    """The name a routed service of `release` has on Traefik's network, and no other release:
+    its service name there resolves to every release that runs at once."""
+    return f"{service}-{release}"
+
+
+def _release_address(context: _Release, value: str) -> str:
+    """A forward-auth address naming a routed service of this project
+    (`http://authelia:9091/...`) asks that release's own container: by its bare name, Traefik
+    would also reach the release being replaced, and its calls fail as that one stops."""
+    try:
+        url = urlsplit(value)
+        host = url.hostname
+    except ValueError:
+        return value
+    if host is None or host not in context.routed:
+        return value
+    netloc = release_alias(host, context.release) + (f":{url.port}" if url.port else "")
+    if url.username is not None or url.password is not None:
+        return value  # credentials in the URL: leave the user's text alone
+    return urlunsplit(url._replace(netloc=netloc))
 
 
 def _split(value: str) -> list[str]:

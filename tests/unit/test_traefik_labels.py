@@ -406,6 +406,31 @@ def test_docker_references_to_own_definitions_follow_the_rename() -> None:
     assert app["traefik.http.middlewares.chain-r1.chain.middlewares"] == "authelia-r1@docker"
 
 
+def test_forward_auth_to_a_routed_service_asks_this_release_only() -> None:
+    """Every release's `authelia` answers to `authelia` on Traefik's network: forward-auth
+    calls reached the stopping release and failed. The address names the release's own."""
+    out = rewrite_project_labels(
+        {
+            "authelia": {
+                "traefik.enable": "true",
+                "traefik.http.routers.auth.rule": "Host(`auth.example`)",
+                "traefik.http.middlewares.authelia.forwardAuth.address":
+                    "http://authelia:9091/api/authz/forward-auth?rd=x",
+                "traefik.http.middlewares.other.forwardauth.address": "https://sso.example/",
+                "traefik.http.middlewares.db.forwardauth.address": "http://redis:6379/",
+            },
+            "redis": {"image": "redis"},
+        },
+        "shop-r7", 7, id_header=None,
+    )[0]["authelia"]
+    assert out["traefik.http.middlewares.authelia-shop-r7.forwardAuth.address"] == (
+        "http://authelia-shop-r7:9091/api/authz/forward-auth?rd=x")
+    assert out["traefik.http.middlewares.other-shop-r7.forwardauth.address"] == (
+        "https://sso.example/")
+    # redis is not routed, so not on Traefik's network: left as written
+    assert out["traefik.http.middlewares.db-shop-r7.forwardauth.address"] == "http://redis:6379/"
+
+
 def test_internal_and_file_references_are_never_renamed() -> None:
     out = rewrite(
         _enabled(
