@@ -279,9 +279,11 @@ class Deployer:
         """Before a release that never became active is removed: if Traefik may be sending
         it requests (`down -t 0` would cut them), take it out of Traefik and let them finish.
         A problem here is a warning: the removal that follows must still happen."""
-        if not app.traefik_routing or not self._may_be_routed(release.project):
+        if not app.traefik_routing:
             return
         try:
+            if not self._may_be_routed(release.project):
+                return
             traefik = (self._routing.traefik if self._routing is not None else
                        traefik_io.detect(self.dc, self.state.setting("traefik_container"),
                                          self.state.setting("traefik_api_url"),
