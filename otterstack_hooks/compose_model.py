@@ -56,6 +56,13 @@ def image_repository(image: str) -> str:
     return f"{head}/{last}" if head else last
 
 
+def runs_traefik(image: str) -> bool:
+    """Whether an image reference is Traefik's (`traefik:v3.6`, `docker.io/library/traefik`):
+    the last part of its repository is `traefik`. One rule for finding the user's Traefik and
+    for refusing a compose file that runs one."""
+    return image_repository(image).rsplit("/", 1)[-1].lower() == "traefik"
+
+
 # Values Go's strconv.ParseBool reads as true (compared lower-cased), as Traefik does.
 TRUE_VALUES = frozenset({"true", "t", "1"})
 

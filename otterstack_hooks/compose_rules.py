@@ -5,13 +5,8 @@ each one broke silently: a second Traefik started for every release, or every re
 Traefik's 404 while the deploy reported success.
 """
 
-from .compose_model import ComposeModel, image_repository
+from .compose_model import ComposeModel, runs_traefik
 from .errors import OtterError
-
-
-def runs_traefik(image: str) -> bool:
-    """Whether an image reference is Traefik's (`traefik:v3.6`, `docker.io/library/traefik`)."""
-    return image_repository(image).rsplit("/", 1)[-1].lower() == "traefik"
 
 
 def check_compose_rules(model: ComposeModel, app: str, use_deploy_labels: bool) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import docker
 import requests.exceptions
 
-from .compose_model import image_repository
+from .compose_model import image_repository, runs_traefik
 from .engine import engine_errors
 from .errors import OtterError
 from .names import printable
@@ -54,14 +54,14 @@ def find_container(dc: docker.DockerClient, wanted: str, running: bool = True
         for item in listed:
             names = [n.lstrip("/") for n in item.get("Names", [])]
             image = item.get("Image", "")
-            repo = image_repository(image)
             if wanted:
-                rank = 0 if (wanted in names or image == wanted or repo == wanted) else None
+                rank = 0 if (wanted in names or image == wanted
+                             or image_repository(image) == wanted) else None
             elif DEFAULT_CONTAINER in names:
                 rank = 0
             elif "dev.otterstack.traefik" in (item.get("Labels") or {}):
                 rank = 1
-            elif repo.rsplit("/", 1)[-1] == "traefik":
+            elif runs_traefik(image):
                 rank = 2
             else:
                 rank = None

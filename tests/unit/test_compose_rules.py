@@ -2,8 +2,8 @@
 
 import pytest
 
-from otterstack_hooks.compose_model import parse_config
-from otterstack_hooks.compose_rules import check_compose_rules, runs_traefik
+from otterstack_hooks.compose_model import parse_config, runs_traefik
+from otterstack_hooks.compose_rules import check_compose_rules
 from otterstack_hooks.errors import OtterError
 
 ROUTED = {"traefik.enable": "true", "traefik.http.routers.web.rule": "Host(`a.test`)"}
