@@ -18,16 +18,20 @@ from typing import Any
 from . import doctor, engine, notify, policy_check, precheck, secrets, ssh_commands
 from . import traefik as traefik_io
 from .compose_policy import parse_allow, render_allow
+from .deploy import Deploy, DeployRequest
 from .drain import MAX_DRAIN_TIMEOUT
 from .errors import OtterError
 from .lock import app_lock
 from .names import short, validate_app_name, validate_branch_name, validate_compose_file
 from .paths import data_paths
-from .pipeline import Deployer, DeployRequest
 from .progress import Progress, render_event, use_color
+from .prune import Prune
 from .push import parse_ref_updates, plan_push
 from .release_plan import state_project
+from .remove_app import RemoveApp
+from .rollback import Rollback
 from .state import ALLOW_NOT_RECORDED, APP_SETTINGS, GLOBAL_SETTINGS, App, State, dumps
+from .wiring import real_ports
 
 TRUE = {"1", "true", "on", "yes"}
 FALSE = {"0", "false", "off", "no"}
@@ -88,8 +92,7 @@ def _manual_deploy_setup(args: argparse.Namespace) -> tuple[State, App, int | No
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     state, app, timeout, who = _manual_deploy_setup(args)
-    deployer = Deployer(data_paths(), state, _progress())
-    outcome = deployer.deploy(DeployRequest(
+    outcome = Deploy(real_ports(data_paths(), state, _progress())).run(DeployRequest(
         app=app.name, ref=args.ref or f"refs/heads/{app.branch}", trigger="manual",
         pushed_by=who, health_timeout=timeout, dry_run=args.dry_run))
     return 0 if outcome.ok else 1
@@ -98,27 +101,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Back to a retained release through the same health gate and switch, without a build."""
     state, app, timeout, who = _manual_deploy_setup(args)
-    active = state.active_release(app.name)
-    if args.to:
-        target = next((r for r in state.releases(app.name, limit=100000)
-                       if r.name == args.to), None)
-        if target is None or target.status not in ("superseded", "active"):
-            raise OtterError(f"{app.name} has no release {args.to!r} to roll back to; "
-                             f"`otterstack releases {app.name}` lists them")
-        if target.status == "active":
-            raise OtterError(f"{target.name} is already the active release")
-    else:
-        target = state.rollback_target(app.name)
-        if target is None:
-            raise OtterError(f"{app.name} has no earlier release to roll back to")
-    progress = _progress()
-    progress.step("rollback", f"rolling {app.name} back to {target.name} ({short(target.sha)})"
-                  f"{' from ' + active.name if active else ''}")
-    outcome = Deployer(data_paths(), state, progress).deploy(DeployRequest(
-        app=app.name, ref=target.sha, trigger="rollback", pushed_by=who,
-        push_ref=f"rollback to {target.name}", health_timeout=timeout,
-        reuse_images_of=target.project if target.worktree else "",
-        pin_reason=f"rolled back to {target.name}" if args.pin else ""))
+    outcome = Rollback(real_ports(data_paths(), state, _progress())).run(
+        app, args.to, args.pin, who, timeout)
     if outcome.ok and args.pin:
         print(f"{app.name} is pinned: pushes of {app.branch} are refused until "
               f"`otterstack unpin {app.name}` (or pushed with -o skip-deploy)")
@@ -130,7 +114,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     app = state.require_app(validate_app_name(args.app))
     if args.keep is not None and args.keep < 1:
         raise OtterError("--keep must be at least 1 (the active release is always kept)")
-    pruned = Deployer(data_paths(), state, _progress()).prune(app, args.keep, args.dry_run)
+    pruned = Prune(real_ports(data_paths(), state, _progress())).run(app, args.keep,
+                                                                     args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {len(pruned)} release(s){': ' + ', '.join(pruned) if pruned else ''}; "
           "named volumes are never removed")
@@ -233,7 +218,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
         progress.result(True, f"{app.name} {short(plan.deploy.new)} is already the active "
                         f"release ({active.name}): not redeployed (push -o force to redeploy)")
         return 0
-    outcome = Deployer(data_paths(), state, progress).deploy(DeployRequest(
+    outcome = Deploy(real_ports(data_paths(), state, progress)).run(DeployRequest(
         app=app.name, ref=plan.deploy.new, trigger="push", pushed_by=args.pusher,
         push_ref=plan.deploy.ref, only_if_branch_head=True, health_timeout=timeout,
         dry_run="dry-run" in options))
@@ -557,7 +542,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_apps_remove(args: argparse.Namespace) -> int:
     state = _state()
     app = state.require_app(validate_app_name(args.name))
-    Deployer(data_paths(), state, _progress()).remove_app(app, args.volumes)
+    RemoveApp(real_ports(data_paths(), state, _progress())).run(app, args.volumes)
     return 0
 
 

@@ -1,5 +1,6 @@
 """Docker Engine API I/O (docker SDK): container state, logs, images, networks."""
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -36,7 +37,9 @@ def engine_errors(action: str) -> Iterator[None]:
         ) from exc
 
 
+@functools.cache
 def client() -> docker.DockerClient:
+    """The process's one Docker client (its connection pool is shared by every adapter)."""
     with engine_errors("connecting"):
         return docker.from_env(timeout=60)
 
@@ -74,6 +77,7 @@ def snapshot(attrs: dict[str, Any]) -> ContainerSnapshot:
             "Name") or "no",
         routed=is_routed(labels),
         oneoff=labels.get("com.docker.compose.oneoff", "").lower() == "true",
+        healthy_since=healthy_since(attrs),
     )
 
 

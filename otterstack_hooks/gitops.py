@@ -75,3 +75,25 @@ def remove_worktree(repo: git.Repo, path: Path) -> None:
 def _git_error(exc: git.GitCommandError) -> str:
     text = (exc.stderr or str(exc)).strip().replace("stderr: ", "")
     return printable(" ".join(text.split()), 300)
+
+
+class GitRepo:
+    """The Repo port (ports.Repo) over one bare repo: what the orchestrators need of git."""
+
+    def __init__(self, path: str):
+        self.repo = open_repo(path)
+
+    def resolve_commit(self, ref: str) -> str:
+        return resolve_commit(self.repo, ref)
+
+    def branch_head(self, branch: str) -> str | None:
+        return branch_head(self.repo, branch)
+
+    def commit_subject(self, sha: str) -> str:
+        return commit_subject(self.repo, sha)
+
+    def add_worktree(self, path: Path, sha: str) -> None:
+        add_worktree(self.repo, path, sha)
+
+    def remove_worktree(self, path: Path) -> None:
+        remove_worktree(self.repo, path)

@@ -22,6 +22,7 @@ class ContainerSnapshot:
     restart_policy: str = "no"
     routed: bool = False
     oneoff: bool = False  # a `compose run` container (the release command), not a service
+    healthy_since: float | None = None  # when Docker last turned it healthy (epoch seconds)
 
 
 @dataclass(frozen=True)

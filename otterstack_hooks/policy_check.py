@@ -22,16 +22,19 @@ from .errors import OtterError
 from .paths import Paths, project_env_files
 from .state import ALLOW_NOT_RECORDED, App, State
 
+ConfigReader = Callable[[compose.ComposeTarget], tuple[dict[str, Any], dict[str, Any]]]
+
 
 def checked_config(target: compose.ComposeTarget, checkout: Path, app: str,
                    allowed: frozenset[Access],
-                   first: Callable[[dict[str, Any]], None] = lambda config: None
-                   ) -> dict[str, Any]:
+                   first: Callable[[dict[str, Any]], None] = lambda config: None,
+                   read: ConfigReader = compose.config_and_raw) -> dict[str, Any]:
     """The effective config of `target`, or an OtterError naming every refused use of host
     access (service, compose key, and the `config APP allow` that would permit it). `first`
     runs before the policy: a refusal with a more useful fix (a compose file that runs Traefik
-    itself mounts the Docker socket too) speaks first."""
-    config, raw = compose.config_and_raw(target)
+    itself mounts the Docker socket too) speaks first. `read` runs `docker compose config`
+    (the Runtime's read_config)."""
+    config, raw = read(target)
     first(config)
     found = refusals(with_raw_env_files(config, raw), str(checkout), allowed,
                      os.path.realpath)
@@ -41,7 +44,8 @@ def checked_config(target: compose.ComposeTarget, checkout: Path, app: str,
 
 
 def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None],
-                record: bool = True) -> frozenset[Access]:
+                record: bool = True, read: ConfigReader = compose.config_and_raw
+                ) -> frozenset[Access]:
     """The app's allowances; for an app that predates the policy, first record what its
     active release uses (so it keeps deploying as it did) and say so. A dry run
     (`record=False`) only says what it would record."""
@@ -63,7 +67,7 @@ def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None]
             target = compose.ComposeTarget(f"{app.name}-policy", project_dir,
                                            (PurePosixPath(compose_file).name,), env_files,
                                            environment)
-            config = with_raw_env_files(*compose.config_and_raw(target))
+            config = with_raw_env_files(*read(target))
             used = uses(config, str(worktree), os.path.realpath)
             source = f"its active release {active.name} uses"
         except OtterError as exc:

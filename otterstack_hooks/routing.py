@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from .compose_model import ComposeModel
 from .errors import OtterError
-from .traefik import TraefikInfo
 from .traefik_labels import (
     Incumbent,
     LabelError,
@@ -22,6 +21,19 @@ from .traefik_labels import (
 ID_HEADER = "X-Otterstack-Release"
 API_ENTRYPOINT = "traefik"  # where Traefik serves its own API and dashboard
 NETWORK_LABEL = "traefik.docker.network"
+
+
+@dataclass(frozen=True)
+class TraefikInfo:
+    """The Traefik a release is routed by, as found on this host (traefik.detect)."""
+
+    container: str
+    api_url: str
+    network: str
+    entrypoints: dict[str, int]  # entrypoint name -> host port reachable on 127.0.0.1
+    tls_entrypoints: frozenset[str] = frozenset()  # TLS set on the entrypoint itself
+    networks: tuple[str, ...] = ()  # every user network the Traefik container is on
+    image: str = ""  # Traefik's own image: present on this host, so it can always run
 
 
 @dataclass(frozen=True)

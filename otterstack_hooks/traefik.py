@@ -10,7 +10,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -20,22 +19,12 @@ from .compose_model import image_repository, runs_traefik
 from .engine import engine_errors
 from .errors import OtterError
 from .names import printable
+from .routing import TraefikInfo
 
 DEFAULT_IMAGE = "traefik:v3"
 DEFAULT_CONTAINER = "otterstack-traefik"
 DEFAULT_NETWORK = "otterstack"
 LOOPBACK = {"", "0.0.0.0", "127.0.0.1", "::", "::1"}
-
-
-@dataclass(frozen=True)
-class TraefikInfo:
-    container: str
-    api_url: str
-    network: str
-    entrypoints: dict[str, int]  # entrypoint name -> host port reachable on 127.0.0.1
-    tls_entrypoints: frozenset[str] = frozenset()  # TLS set on the entrypoint itself
-    networks: tuple[str, ...] = ()  # every user network the Traefik container is on
-    image: str = ""  # Traefik's own image: present on this host, so it can always run
 
 
 def _get_json(url: str, timeout: float = 3) -> Any:

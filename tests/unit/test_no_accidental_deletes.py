@@ -8,9 +8,10 @@ import pytest
 from otterstack_hooks import compose
 from otterstack_hooks.errors import OtterError
 from otterstack_hooks.paths import Paths, write_private
-from otterstack_hooks.pipeline import Deployer
 from otterstack_hooks.progress import Progress
+from otterstack_hooks.recover import Recover
 from otterstack_hooks.state import State
+from otterstack_hooks.wiring import real_ports
 
 
 def test_a_failure_while_naming_a_release_leaves_no_nameless_row(tmp_path):
@@ -51,7 +52,7 @@ def test_recovery_marks_a_nameless_row_interrupted_and_removes_nothing(tmp_path)
     keep.mkdir(parents=True)
     state.db.execute("INSERT INTO releases (app, sha, trigger, status, started_at) "
                      "VALUES ('a', ?, 'push', 'deploying', 0)", ("1" * 40,))
-    Deployer(paths, state, Progress(io.StringIO(), False)).recover(app, repo=None)
+    Recover(real_ports(paths, state, Progress(io.StringIO(), False))).run(app, repo=None)
     [row] = state.releases("a")
     assert (row.status, row.reason) == ("interrupted", "record left half-written")
     assert keep.is_dir()

@@ -1,0 +1,119 @@
+"""Read a release's compose file and plan it: what starts, what is kept, the generated
+override files and, with Traefik, its routing. Shared by deploy, dry run and recovery."""
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from . import policy_check
+from .compose import ComposeTarget
+from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
+from .compose_rules import check_compose_rules
+from .names import release_number
+from .override import OVERRIDE_FILE, STATE_OVERRIDE_FILE, render_override, render_state_override
+from .paths import project_env_files, write_private
+from .ports import Ports
+from .release_plan import ReleasePlan, plan_release
+from .routing import RoutingPlan, plan_routing
+from .state import App
+from .traefik_labels import Incumbent, incumbent_original
+
+
+@dataclass(frozen=True)
+class Prepared:
+    compose_file: str
+    subdir: PurePosixPath
+    project_dir: Path
+    model: ComposeModel
+    plan: ReleasePlan
+    routing: RoutingPlan | None
+    target: ComposeTarget
+    state_files: tuple[str | Path, ...]
+    env_files: tuple[Path, ...]
+
+
+def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: str,
+            worktree: Path, release_id: int | None, generated: Path) -> Prepared:
+    """Writes only into `generated` (outside the checkout: a commit's link there is never
+    written through) and, for a real release (`release_id`), its state row: a dry run
+    stops here."""
+    out = ports.out
+    present = {n for n in (*COMPOSE_FILE_CANDIDATES, app.compose_file)
+               if n and (worktree / n).is_file()}
+    compose_file = pick_compose_file(app.compose_file, present)
+    # As Compose itself does: paths resolve from the compose file's own directory.
+    subdir = PurePosixPath(compose_file).parent
+    project_dir = worktree / subdir
+    env_files = project_env_files(project_dir, worktree)
+    files: list[str | Path] = [PurePosixPath(compose_file).name]
+    allowed = policy_check.allowed_for(ports.store, ports.paths, app,
+                                       lambda text: out.step("policy", text),
+                                       record=release_id is not None,
+                                       read=ports.runtime.read_config)
+    model = parse_config(policy_check.checked_config(
+        ComposeTarget(project, project_dir, tuple(files), env_files, env),
+        worktree, app.name, allowed,
+        lambda config: check_compose_rules(parse_config(config, project), app.name,
+                                           app.use_deploy_labels),
+        read=ports.runtime.read_config), project)
+    if app.use_deploy_labels:
+        model = model.with_deploy_labels()
+    out.step("config", f"{compose_file}: {len(model.services)} service(s): "
+             f"{', '.join(model.services)}")
+    plan = plan_release(model, app.name, project)
+    if release_id is not None:  # what recovery needs to tell a whole release from a torso
+        ports.store.update_release(release_id, services=",".join(
+            f"{s}={model.services[s].replicas}" for s in plan.release_services))
+    shutil.rmtree(generated, ignore_errors=True)  # a left-over of an interrupted deploy
+    state_override = render_state_override(plan, name, sorted(env))
+    if state_override is not None:
+        write_private(generated / STATE_OVERRIDE_FILE, state_override)
+        files.append(generated / STATE_OVERRIDE_FILE)
+    state_files = tuple(files)
+    routing = plan_traefik(ports, app, name, project, release_id,
+                           model.only(plan.release_services), generated)
+    if routing is not None:
+        files.append(generated / OVERRIDE_FILE)
+    target = ComposeTarget(project, project_dir, tuple(files), env_files, env)
+    if len(files) > 1:
+        ports.runtime.validate(target)  # the merged files must be valid too
+    return Prepared(compose_file, subdir, project_dir, model, plan, routing, target,
+                    state_files, env_files)
+
+
+def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: int | None,
+                 model: ComposeModel, generated: Path) -> RoutingPlan | None:
+    """The release's per-release routers, ranked against the serving release's as the router
+    shows them; None without Traefik routing (or without a Traefik: a warning)."""
+    if not app.traefik_routing:
+        return None
+    out = ports.out
+    info = ports.router.detect()
+    if info is None:
+        out.warn("traefik", "no running Traefik container found: deploying without "
+                 "zero-downtime routing (start one with `otterstack traefik up`)")
+        return None
+    active = ports.store.active_release(app.name)
+    incumbents = () if active is None or active.project == project else tuple(
+        Incumbent(r["protocol"], r["name"], r.get("rule"), tuple(r.get("entryPoints") or ()),
+                  int(r.get("priority") or 0), incumbent_original(
+                      r["name"], active.project, tuple(r.get("entryPoints") or ())))
+        for r in ports.router.routers_of(info, active.project) or ())
+    plan = plan_routing(model, project, release_number(name), info, incumbents)
+    if not plan.routers:
+        out.warn("traefik", "no service has traefik.enable=true: nothing to route")
+        return None
+    write_private(generated / OVERRIDE_FILE,
+                  render_override(model, plan.labels, info.network, name, project))
+    if release_id is not None:
+        ports.store.update_release(release_id, priority=plan.highest_priority)
+    for router in plan.routers:
+        out.step("traefik", f"router {router.original} -> {router.name} "
+                 f"(priority {router.priority})")
+        if router.raised_above:
+            out.warn("traefik", f"router {router.original} ranks below "
+                     f"{', '.join(router.raised_above)} of the serving release"
+                     " by its own rule, which overlaps: raised just above it so this "
+                     "release can take over (it keeps that rank while it serves)")
+    return plan

@@ -1,0 +1,86 @@
+"""Clean up after a deploy that died (its process was killed, the server rebooted). Runs
+first in every deploy, with the app's lock held, so no other deploy is running."""
+
+import time
+
+from . import names, secrets
+from .errors import OtterError
+from .health import whole_and_healthy
+from .ports import Ports, Repo
+from .prepare import prepare
+from .release_steps import drain_and_stop, forget, prove_served, take_out_if_routed, wait_healthy
+from .state import App, Release
+
+
+class Recover:
+    def __init__(self, ports: Ports):
+        self.ports, self.out = ports, ports.out
+
+    def run(self, app: App, repo: Repo) -> None:
+        store = self.ports.store
+        for stale in store.releases_with_status(app.name, "deploying"):
+            if not names.is_release_name(stale.name) or stale.project != (
+                    f"{app.name}-{stale.name}"):
+                # a row an older version left half-written: there is nothing of it to remove,
+                # and `compose -p ""` would act on whatever project the current dir names
+                self.out.warn("recover", f"release record {stale.id} has no valid name; "
+                              "marked interrupted, nothing removed")
+                store.update_release(stale.id, status="interrupted", worktree="",
+                                     reason="record left half-written", finished_at=time.time())
+                continue
+            if self._settles_serving(app, stale):
+                # Healthy and whole, and Traefik (if routed) proved to send it traffic:
+                # tearing it down would drop requests. Finish its switch instead; the old
+                # release is stopped below.
+                self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} "
+                              "died) but is healthy and serving; completed its switch")
+                store.activate(stale, store.active_release(app.name))
+                store.update_release(
+                    stale.id, healthy_at=stale.healthy_at or time.time(),
+                    reason="completed by recovery after the deploy process died")
+                continue
+            self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} died); "
+                          "removing it")
+            take_out_if_routed(self.ports, app, stale, "recover", None)
+            self.ports.runtime.remove(stale.project, timeout=0)
+            forget(self.ports, app, repo, stale, "interrupted",
+                   "deploy process died before it finished")
+        for rel in store.releases_with_status(app.name, "superseded"):
+            if any(s.status == "running" for s in self.ports.runtime.containers(rel.project)):
+                self.out.warn("recover", f"{rel.name} still runs after being replaced; "
+                              "stopping it")
+                drain_and_stop(self.ports, app, rel.project, rel.name,
+                               lambda project=rel.project: self.ports.runtime.stop(project))
+
+    def _settles_serving(self, app: App, stale: Release) -> bool:
+        """Wait until an interrupted release's containers have settled (a `starting` one may
+        turn healthy, and be routed, any moment: deciding earlier races Traefik), then tell
+        whether it is whole, healthy and, with Traefik, proven to receive traffic."""
+        runtime, paths = self.ports.runtime, self.ports.paths
+        snaps = runtime.containers(stale.project)
+        if not snaps:
+            return False
+        present: dict[str, int] = {}
+        for snap in snaps:
+            if not snap.oneoff:
+                present[snap.service] = present.get(snap.service, 0) + 1
+        self.out.step("recover", f"{stale.name} has containers: waiting for them to settle")
+        try:
+            wait_healthy(self.ports, app, stale.project, present, app.health_timeout)
+        except OtterError:
+            return False
+        worktree = paths.worktree(app.name, stale.name)
+        if (not whole_and_healthy(runtime.containers(stale.project), stale.services)
+                or not worktree.is_dir()):
+            return False
+        try:  # the same proof a deploy needs before it stops the old release
+            env = secrets.for_compose(secrets.load(paths.env_file(app.name)))
+            prep = prepare(self.ports, app, env, stale.name, stale.project, worktree, None,
+                           paths.generated(app.name, stale.name))
+            if prep.routing is not None:
+                prove_served(self.ports, prep.routing, stale,
+                             self.ports.store.active_release(app.name))
+        except OtterError as exc:
+            self.out.warn("recover", f"{stale.name} cannot be completed: {exc}")
+            return False
+        return True

@@ -1,0 +1,181 @@
+"""The steps more than one use case takes, over the ports: wait until a release is healthy,
+prove the router serves it, take it out of traffic, let it finish its requests and stop it,
+remove one that never served. Each reads as the lines the pusher sees."""
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import notify
+from .errors import OtterError
+from .health import evaluate
+from .ports import Ports, Repo
+from .process import StepTimeout
+from .progress import Progress
+from .routing import RoutingPlan, TraefikInfo, explain_foreign, judge_answers
+from .state import App, Release
+
+MAX_DETAIL_LINES = 400
+SERVE_PROOF_SECONDS = 15  # per router, after the API shows it enabled
+ENABLE_SECONDS = 30  # until the API shows every new router enabled with its servers up
+
+
+class Details:
+    """Command output: all of it to the release log, the first lines to the terminal."""
+
+    def __init__(self, out: Progress, step: str):
+        self.out, self.step, self.count = out, step, 0
+
+    def __call__(self, line: str) -> None:
+        self.count += 1
+        if self.count == MAX_DETAIL_LINES + 1:
+            self.out.detail(self.step, "... the rest is in the release log "
+                            "(`otterstack logs APP --release RELEASE`)")
+        self.out.detail(self.step, line, terminal=self.count <= MAX_DETAIL_LINES)
+
+
+@contextmanager
+def limit(app: App, setting: str, what: str) -> Iterator[None]:
+    """A step that ran past its time limit: name it, the limit and the setting to raise."""
+    try:
+        yield
+    except StepTimeout as exc:
+        raise OtterError(
+            f"{what} did not finish in {exc.seconds:.0f} s ({setting}) and was stopped "
+            f"with every process it started; if it needs longer: `otterstack config "
+            f"{app.name} {setting} SECONDS`") from exc
+
+
+def tell(ports: Ports, app: App, kind: str, release: Release, serving: str = "") -> None:
+    """Tell the app's notification target; a failure to tell is a warning, never more."""
+    if not app.notify:
+        return
+    event = notify.build_event(kind, app.name, release.name, release.sha, release.status,
+                               release.reason, release.duration, serving,
+                               pushed_by=release.pushed_by)
+    problem = notify.send(app.notify, event, redact=ports.out.redact)
+    if problem:
+        ports.out.warn("notify", f"could not send the {kind} event: {problem}")
+
+
+def wait_healthy(ports: Ports, app: App, project: str, expected: dict[str, int],
+                 timeout: int, services: tuple[str, ...] | None = None,
+                 baseline: dict[str, int] | None = None) -> float:
+    """Poll until every expected service is ready; fail at once on exit/restart/unhealthy.
+    `services` limits the poll to those services (the singletons of the state project).
+    Returns when Docker marked it healthy (what Traefik reacts to), not when we polled."""
+    expected = {name: count for name, count in expected.items() if count}
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        snaps = ports.runtime.containers(project)
+        if services is not None:
+            snaps = [s for s in snaps if s.service in services]
+        verdict = evaluate(snaps, expected, app.settle_seconds, baseline or {})
+        if verdict.state == "ready":
+            ports.out.step("healthy", verdict.detail)
+            marks = [s.healthy_since for s in snaps if s.healthy_since is not None]
+            return max(marks, default=time.time())
+        if verdict.state == "failed":
+            for line in ports.runtime.logs_tail(verdict.failed_container or "", 8):
+                ports.out.detail("health", line)
+            raise OtterError(verdict.detail)
+        if verdict.detail != last:
+            ports.out.step("health", f"waiting: {verdict.detail}")
+            last = verdict.detail
+        if time.monotonic() > deadline:
+            raise OtterError(f"not healthy after {timeout} s ({verdict.detail}); raise the "
+                             f"limit with `otterstack config {app.name} health_timeout N`")
+        time.sleep(0.5)
+
+
+def prove_served(ports: Ports, plan: RoutingPlan, release: Release,
+                 old: Release | None) -> None:
+    """Prove the router serves the new release: every router enabled with its servers UP in
+    the API, then real requests on each entrypoint answered by the new release."""
+    names = [(r.protocol, r.name) for r in plan.routers]
+    ports.out.step("switch", f"waiting for Traefik to enable {len(names)} router(s)")
+    ports.router.wait_enabled(plan.traefik, names, ENABLE_SECONDS,
+                              lambda text: ports.out.step("switch", f"waiting: {text}"),
+                              release.started_at - 5)
+    ports.out.step("switch", "Traefik shows every new router enabled, servers UP")
+    by_router: dict[str, list] = {}
+    for check in plan.probes:
+        by_router.setdefault(check.router, []).append(check)
+    for checks in by_router.values():
+        deadline = time.monotonic() + SERVE_PROOF_SECONDS
+        while True:
+            answers = [(check, *ports.router.probe(check, plan.id_header)) for check in checks]
+            proven, seen = judge_answers(answers, release.project, release.name)
+            if proven:
+                ports.out.step("served", seen)
+                break
+            if time.monotonic() > deadline:
+                foreign = next((by for _, _, by in answers
+                                if by not in (None, release.project)), None)
+                why = (f": {explain_foreign(foreign, old.project if old else None)}"
+                       if foreign else "")
+                raise OtterError(f"Traefik does not send requests to the new release "
+                                 f"({seen}){why}")
+            time.sleep(0.2)
+    for note in plan.notes:
+        ports.out.step("served", note)
+
+
+def drain_and_stop(ports: Ports, app: App, project: str, label: str,
+                   stop: Callable[[], None]) -> None:
+    """Let a release that may have served finish its requests, then `stop` it (which is
+    graceful: the compose file's stop_grace_period). Nothing running: just `stop`."""
+    if any(s.status == "running" for s in ports.runtime.containers(project)):
+        ports.runtime.drain(project, label, app.drain_timeout,
+                            lambda text: ports.out.step("drain", text))
+    stop()
+
+
+def may_be_routed(ports: Ports, project: str) -> bool:
+    """Whether the router may send requests to some container of the project: a routed one
+    that runs and is healthy (or has no healthcheck), even if the release never was whole."""
+    return any(s.routed and s.status == "running" and s.health in (None, "healthy")
+               for s in ports.runtime.containers(project))
+
+
+def take_out_if_routed(ports: Ports, app: App, release: Release, step: str,
+                       traefik: TraefikInfo | None) -> None:
+    """Before a release that never became active is removed: if Traefik may be sending it
+    requests (`down -t 0` would cut them), take it out of Traefik and let them finish.
+    `traefik`: the one found for this deploy, if any. A problem here is a warning: the
+    removal that follows must still happen."""
+    if not app.traefik_routing:
+        return
+    try:
+        if not may_be_routed(ports, release.project):
+            return
+        traefik = traefik or ports.router.detect()
+        if traefik is None:
+            return
+        ports.out.step(step, f"{release.name} was healthy, so Traefik may be sending it "
+                       "requests: taking it out of Traefik first")
+        if ports.router.withdraw(traefik, release.project):
+            ports.out.step(step, f"Traefik no longer routes to {release.name}")
+        else:
+            ports.out.warn(step, f"Traefik may still list routers of {release.name}; "
+                           "stopping it gracefully anyway")
+        drain_and_stop(ports, app, release.project, release.name,
+                       lambda: ports.runtime.stop(release.project))
+    except OtterError as exc:
+        ports.out.warn(step, str(exc))
+
+
+def forget(ports: Ports, app: App, repo: Repo, release: Release, status: str,
+           reason: str) -> None:
+    """Drop a removed release's checkout, point the singletons' directory back at the active
+    release, record why it ended."""
+    repo.remove_worktree(ports.paths.worktree(app.name, release.name))
+    shutil.rmtree(ports.paths.generated(app.name, release.name), ignore_errors=True)
+    active = ports.store.active_release(app.name)
+    if ports.paths.current(app.name).is_symlink() and active and active.worktree:
+        ports.paths.point_current(app.name, Path(active.worktree))
+    ports.store.update_release(release.id, status=status, reason=reason,
+                               finished_at=time.time(), worktree="")

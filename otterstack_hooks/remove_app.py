@@ -1,0 +1,55 @@
+"""`otterstack apps remove`: stop and forget an app: its releases, singletons, checkouts,
+logs, settings and secrets. Its bare repo is kept, and its named volumes unless asked."""
+
+import re
+import shutil
+from pathlib import Path
+
+from .lock import app_lock
+from .ports import Ports
+from .release_plan import STATE_SUFFIX
+from .release_steps import drain_and_stop
+from .state import App
+
+
+class RemoveApp:
+    def __init__(self, ports: Ports):
+        self.ports, self.out = ports, ports.out
+
+    def run(self, app: App, volumes: bool) -> None:
+        runtime, store, paths, out = (self.ports.runtime, self.ports.store, self.ports.paths,
+                                      self.out)
+        with app_lock(paths.lock(app.name), "remove", 60,
+                      lambda who: out.step("queue", f"waiting for the lock ({who})")):
+            pattern = re.compile(rf"{re.escape(app.name)}-(r\d+|{STATE_SUFFIX})")
+            for project in sorted(p for p in runtime.projects() if pattern.fullmatch(p)):
+                def remove(project: str = project) -> None:
+                    out.step("remove", f"removing {project}")
+                    runtime.remove(project)
+                if project.endswith(f"-{STATE_SUFFIX}"):  # singletons: no routed requests
+                    remove()
+                else:
+                    drain_and_stop(self.ports, app, project,
+                                   project.removeprefix(f"{app.name}-"), remove)
+            repo = self.ports.open_repo(app.repo)
+            for rel in store.releases(app.name, limit=100000):
+                if rel.worktree:
+                    repo.remove_worktree(Path(rel.worktree))
+            for hook in ("pre-receive", "post-receive"):
+                path = Path(app.repo) / "hooks" / hook
+                if path.is_file() and f"OTTERSTACK_APP={app.name}\n" in path.read_text():
+                    path.unlink()
+            shutil.rmtree(paths.app_dir(app.name), ignore_errors=True)
+            kept_volumes, networks = runtime.app_resources(app.name)
+            for network in networks:
+                runtime.remove_network(network)
+            for volume in kept_volumes:
+                if volumes:
+                    runtime.remove_volume(volume)
+                    out.step("remove", f"removed volume {volume}")
+                else:
+                    out.step("remove", f"kept volume {volume} (its data; `otterstack apps "
+                             f"remove {app.name} --volumes` or `docker volume rm {volume}`"
+                             " removes it)")
+            store.remove_app(app.name)
+            out.result(True, f"removed {app.name}; its repo {app.repo} is kept")

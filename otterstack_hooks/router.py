@@ -1,0 +1,46 @@
+"""The Router port (ports.Router) on Traefik's docker provider: find Traefik, read its API,
+send real requests through it, take a release out of it. Thin over traefik.py."""
+
+from typing import Any
+
+import docker
+
+from . import engine
+from . import traefik as traefik_io
+from .ports import Say
+from .routing import Probe, TraefikInfo
+
+
+class TraefikRouter:
+    def __init__(self, settings: Any, dc: docker.DockerClient | None = None):
+        """`settings` answers `setting(key)` (the store): which Traefik, API and network."""
+        self._settings = settings
+        self._dc = dc
+
+    @property
+    def dc(self) -> docker.DockerClient:
+        if self._dc is None:
+            self._dc = engine.client()
+        return self._dc
+
+    def detect(self) -> TraefikInfo | None:
+        return traefik_io.detect(self.dc, self._settings.setting("traefik_container"),
+                                 self._settings.setting("traefik_api_url"),
+                                 self._settings.setting("traefik_network"))
+
+    def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
+        return traefik_io.release_routers(info.api_url, project)
+
+    def wait_enabled(self, info: TraefikInfo, routers: list[tuple[str, str]], timeout: float,
+                     say: Say, since: float) -> None:
+        log = traefik_io.TraefikLog(self.dc, info.container, since)
+        traefik_io.wait_enabled(info.api_url, routers, timeout, say, log.reason)
+
+    def probe(self, check: Probe, header: str) -> tuple[int, str | None]:
+        try:
+            return traefik_io.probe(check.port, check.host, check.path, header, tls=check.tls)
+        except OSError:
+            return 0, None
+
+    def withdraw(self, info: TraefikInfo, project: str) -> bool:
+        return traefik_io.withdraw(self.dc, info, project)

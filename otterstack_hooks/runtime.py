@@ -1,0 +1,100 @@
+"""The Runtime port (ports.Runtime) on one host: Docker Compose for releases, the Docker
+Engine's API for what Compose does not say (health, connections, images). Thin: every
+decision is in the orchestrators and the pure modules."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import docker
+
+from . import compose, drain, engine
+from .compose import ComposeTarget
+from .errors import OtterError
+from .health import ContainerSnapshot
+from .ports import OnLine, Say
+
+
+class ComposeRuntime:
+    def __init__(self, dc: docker.DockerClient | None = None):
+        self._dc = dc
+
+    @property
+    def dc(self) -> docker.DockerClient:
+        """Created on first use (a dry run of a bad compose file needs no engine)."""
+        if self._dc is None:
+            self._dc = engine.client()
+        return self._dc
+
+    def read_config(self, target: ComposeTarget) -> tuple[dict[str, Any], dict[str, Any]]:
+        return compose.config_and_raw(target)
+
+    def validate(self, target: ComposeTarget) -> None:
+        compose.config(target)
+
+    def build(self, target: ComposeTarget, services: Sequence[str], on_line: OnLine,
+              timeout: float) -> None:
+        compose.build(target, services, on_line, timeout)
+
+    def up(self, target: ComposeTarget, services: Sequence[str], on_line: OnLine,
+           timeout: float) -> None:
+        compose.up(target, services, on_line, timeout)
+
+    def run_once(self, target: ComposeTarget, service: str, command: Sequence[str],
+                 on_line: OnLine, timeout: float) -> None:
+        compose.run_once(target, service, command, on_line, timeout)
+
+    def pull(self, target: ComposeTarget, service: str) -> None:
+        compose.pull(target, service)
+
+    def image_has_healthcheck(self, image: str) -> bool | None:
+        return engine.image_has_healthcheck(self.dc, image)
+
+    def reuse_images(self, source: str, project: str, services: Sequence[str]) -> bool:
+        names = {s: f"{source}-{s}" for s in services}
+        if not all(engine.image_exists(self.dc, name) for name in names.values()):
+            return False
+        for service, name in names.items():
+            engine.tag_image(self.dc, name, f"{project}-{service}")
+        return True
+
+    def ensure_volume(self, app: str, name: str, spec: Mapping[str, Any]) -> bool:
+        return engine.ensure_volume(self.dc, app, name, dict(spec))
+
+    def ensure_network(self, app: str, name: str, spec: Mapping[str, Any]) -> bool:
+        return engine.ensure_network(self.dc, app, name, dict(spec))
+
+    def containers(self, project: str) -> list[ContainerSnapshot]:
+        return [engine.snapshot(a) for a in engine.project_containers(self.dc, project)]
+
+    def logs_tail(self, container_id: str, lines: int) -> list[str]:
+        return engine.logs_tail(self.dc, container_id, lines)
+
+    def fingerprints(self, project: str) -> dict[str, tuple[str, str, int]]:
+        return engine.service_fingerprints(self.dc, project)
+
+    def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
+        say(drain.verdict_text(drain.drain(self.dc, project, label, timeout, say)))
+
+    def stop(self, project: str) -> None:
+        compose.stop(project)
+
+    def remove(self, project: str, timeout: int | None = None) -> None:
+        """`down --rmi local`, then the image tags it leaves (a rollback runs the same image
+        under its own tag): best effort, a left tag costs disk only."""
+        compose.down(project, timeout=timeout, remove_images=True)
+        try:
+            engine.remove_project_images(self.dc, project)
+        except OtterError:
+            pass
+
+    def projects(self) -> set[str]:
+        return engine.projects(self.dc)
+
+    def app_resources(self, app: str) -> tuple[list[str], list[str]]:
+        return engine.app_resources(self.dc, app)
+
+    def remove_volume(self, name: str) -> None:
+        engine.remove_volume(self.dc, name)
+
+    def remove_network(self, name: str) -> None:
+        engine.remove_network(self.dc, name)
