@@ -1,0 +1,293 @@
+"""Fakes behind OtterStack's own ports (ports.py), for unit tests of the deploy rules.
+
+They keep just enough of the world to make the orchestrators' decisions observable: which
+projects run which containers in which state, which commands ran in which order (`calls`),
+which project the router sends a request to. Failures are scripted per step. No Docker, no
+git, no Traefik: a whole deploy runs in milliseconds.
+"""
+
+import io
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from otterstack_hooks.compose import ComposeTarget
+from otterstack_hooks.errors import OtterError
+from otterstack_hooks.health import ContainerSnapshot
+from otterstack_hooks.paths import Paths
+from otterstack_hooks.ports import Ports
+from otterstack_hooks.progress import Progress
+from otterstack_hooks.routing import Probe, TraefikInfo
+from otterstack_hooks.state import State
+
+RELEASE = re.compile(r"(?P<app>.+)-r(?P<number>\d+)")
+
+
+class FakeRuntime:
+    """Releases as dicts of container snapshots. `fail[step]` raises at that step (build, up,
+    run_once, remove, stop); `health[service]` is what a started container of it reports
+    (healthy by default; "unhealthy", "starting", or "exited" for a crash)."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, list[ContainerSnapshot]] = {}
+        self.calls: list[tuple[Any, ...]] = []
+        self.fail: dict[str, str] = {}
+        self.health: dict[str, str] = {}
+        self.images: set[str] = set()
+        self.volumes: set[str] = set()
+
+    def _maybe_fail(self, step: str) -> None:
+        if step in self.fail:
+            raise OtterError(self.fail[step])
+
+    @staticmethod
+    def _compose(target: ComposeTarget) -> dict[str, Any]:
+        data = yaml.safe_load((target.directory / target.files[0]).read_text())
+        return {"name": target.project, "services": data.get("services") or {},
+                "volumes": data.get("volumes") or {}, "networks": data.get("networks") or {}}
+
+    def read_config(self, target: ComposeTarget) -> tuple[dict[str, Any], dict[str, Any]]:
+        self.calls.append(("config", target.project))
+        config = self._compose(target)
+        return config, config
+
+    def validate(self, target: ComposeTarget) -> None:
+        missing = [f for f in target.files if not (target.directory / f).is_file()]
+        assert not missing, missing
+
+    def build(self, target: ComposeTarget, services, on_line, timeout: float) -> None:
+        self.calls.append(("build", target.project, tuple(services)))
+        on_line("#1 building")
+        self._maybe_fail("build")
+        self.images.update(f"{target.project}-{s}" for s in services)
+
+    def up(self, target: ComposeTarget, services, on_line, timeout: float) -> None:
+        self.calls.append(("up", target.project, tuple(services)))
+        self._maybe_fail("up")
+        config = self._compose(target)["services"]
+        containers = [c for c in self.running.get(target.project, [])
+                      if c.service not in services]
+        for service in services:
+            labels = config[service].get("labels") or {}
+            routed = str(labels.get("traefik.enable", "")).lower() == "true"
+            health = self.health.get(service, "healthy")
+            crashed = health == "exited"
+            containers.append(ContainerSnapshot(
+                id=f"{target.project}-{service}-1", name=f"{target.project}-{service}-1",
+                service=service, status="exited" if crashed else "running",
+                health=None if crashed else health, restart_count=0,
+                exit_code=1 if crashed else 0, running_for=60.0, routed=routed,
+                healthy_since=time.time() if health == "healthy" else None))
+        self.running[target.project] = containers
+
+    def run_once(self, target: ComposeTarget, service: str, command, on_line,
+                 timeout: float) -> None:
+        self.calls.append(("run_once", target.project, service, tuple(command)))
+        self._maybe_fail("run_once")
+
+    def pull(self, target: ComposeTarget, service: str) -> None:
+        self.calls.append(("pull", target.project, service))
+
+    def image_has_healthcheck(self, image: str) -> bool | None:
+        return None
+
+    def reuse_images(self, source: str, project: str, services) -> bool:
+        self.calls.append(("reuse_images", source, project, tuple(services)))
+        if not all(f"{source}-{s}" in self.images for s in services):
+            return False
+        self.images.update(f"{project}-{s}" for s in services)
+        return True
+
+    def ensure_volume(self, app: str, name: str, spec) -> bool:
+        created = name not in self.volumes
+        self.volumes.add(name)
+        return created
+
+    def ensure_network(self, app: str, name: str, spec) -> bool:
+        return False
+
+    def containers(self, project: str) -> list[ContainerSnapshot]:
+        return list(self.running.get(project, []))
+
+    def logs_tail(self, container_id: str, lines: int) -> list[str]:
+        return [f"log of {container_id}"]
+
+    def fingerprints(self, project: str) -> dict[str, tuple[str, str, int]]:
+        return {c.service: (c.id, "hash", c.restart_count)
+                for c in self.running.get(project, [])}
+
+    def drain(self, project: str, label: str, timeout: float, say) -> None:
+        self.calls.append(("drain", project))
+        say(f"drained {label}")
+
+    def stop(self, project: str) -> None:
+        self.calls.append(("stop", project))
+        self._maybe_fail("stop")
+        self.running[project] = [replace(c, status="exited", health=None)
+                                 for c in self.running.get(project, [])]
+
+    def remove(self, project: str, timeout: int | None = None) -> None:
+        self.calls.append(("remove", project, timeout))
+        self._maybe_fail("remove")
+        self.running.pop(project, None)
+        self.images = {i for i in self.images if not i.startswith(f"{project}-")}
+
+    def projects(self) -> set[str]:
+        return set(self.running)
+
+    def app_resources(self, app: str) -> tuple[list[str], list[str]]:
+        return sorted(v for v in self.volumes if v.startswith(f"{app}_")), []
+
+    def remove_volume(self, name: str) -> None:
+        self.volumes.discard(name)
+
+    def remove_network(self, name: str) -> None:
+        pass
+
+    def commands(self, *kinds: str) -> list[tuple[Any, ...]]:
+        """The calls of these kinds, in order."""
+        return [c for c in self.calls if c[0] in kinds]
+
+
+class FakeRouter:
+    """A Traefik that routes each app's request to its newest release that runs a healthy,
+    routed container and was not withdrawn (per-release routers, newer outranks older).
+    `refuse` makes wait_enabled fail with that text; `answer_as` forces who answers."""
+
+    def __init__(self, runtime: FakeRuntime, present: bool = True):
+        self.runtime = runtime
+        self.present = present
+        self.refuse = ""
+        self.answer_as: str | None = None
+        self.withdrawn: set[str] = set()
+        self.calls: list[tuple[Any, ...]] = []
+
+    info = TraefikInfo("traefik", "http://127.0.0.1:1", "edge", {"web": 80})
+
+    def detect(self) -> TraefikInfo | None:
+        return self.info if self.present else None
+
+    def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
+        return []
+
+    def wait_enabled(self, info, routers, timeout, say, since) -> None:
+        self.calls.append(("wait_enabled", tuple(name for _, name in routers)))
+        if self.refuse:
+            raise OtterError(self.refuse)
+
+    def serving(self, app: str) -> str | None:
+        """The project this app's requests reach now."""
+        live = []
+        for project, containers in self.runtime.running.items():
+            match = RELEASE.fullmatch(project)
+            if (match and match["app"] == app and project not in self.withdrawn
+                    and any(c.routed and c.status == "running" and c.health == "healthy"
+                            for c in containers)):
+                live.append((int(match["number"]), project))
+        return max(live)[1] if live else None
+
+    def probe(self, check: Probe, header: str) -> tuple[int, str | None]:
+        self.calls.append(("probe", check.router))
+        if self.answer_as is not None:
+            return 200, self.answer_as
+        project = next(p for p in self.runtime.running if check.router.endswith(f"-{p}"))
+        answered = self.serving(RELEASE.fullmatch(project)["app"])
+        return (200, answered) if answered else (502, None)
+
+    def withdraw(self, info: TraefikInfo, project: str) -> bool:
+        self.calls.append(("withdraw", project))
+        self.withdrawn.add(project)
+        return True
+
+
+@dataclass
+class FakeRepo:
+    """Commits as {sha: {path: text}}; `refs` names some of them (branches, tags)."""
+
+    commits: dict[str, dict[str, str]] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)
+    subjects: dict[str, str] = field(default_factory=dict)
+
+    def commit(self, files: dict[str, str], subject: str = "change",
+               branch: str = "main") -> str:
+        sha = f"{len(self.commits) + 1:040x}"
+        self.commits[sha] = dict(files)
+        self.subjects[sha] = subject
+        self.refs[f"refs/heads/{branch}"] = sha
+        return sha
+
+    def resolve_commit(self, ref: str) -> str:
+        sha = self.refs.get(ref, ref)
+        if sha not in self.commits:
+            raise OtterError(f"no commit {ref!r}")
+        return sha
+
+    def branch_head(self, branch: str) -> str | None:
+        return self.refs.get(f"refs/heads/{branch}")
+
+    def commit_subject(self, sha: str) -> str:
+        return self.subjects[sha]
+
+    def add_worktree(self, path: Path, sha: str) -> None:
+        for name, text in self.commits[sha].items():
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            (path / name).write_text(text)
+
+    def remove_worktree(self, path: Path) -> None:
+        import shutil
+        shutil.rmtree(path, ignore_errors=True)
+
+
+ROUTED = """\
+services:
+  web:
+    image: busybox
+    healthcheck: {test: [CMD, "true"]}
+    labels:
+      traefik.enable: "true"
+      traefik.http.routers.web.rule: Host(`app.test`)
+      traefik.http.services.web.loadbalancer.server.port: "8000"
+  worker:
+    image: busybox
+"""
+
+
+@dataclass
+class World:
+    """One app `app` on fake ports, with its store and output."""
+
+    tmp: Path
+    routed: bool = True
+    runtime: FakeRuntime = field(default_factory=FakeRuntime)
+    repo: FakeRepo = field(default_factory=FakeRepo)
+
+    def __post_init__(self) -> None:
+        self.paths = Paths(self.tmp / "data").ensure()
+        self.store = State(self.paths.db)
+        self.store.upsert_app("app", str(self.tmp / "app.git"),
+                              traefik_routing=self.routed)
+        self.router = FakeRouter(self.runtime)
+        self.output = io.StringIO()
+
+    def ports(self) -> Ports:
+        return Ports(runtime=self.runtime, router=self.router, store=self.store,
+                     open_repo=lambda path: self.repo, paths=self.paths,
+                     out=Progress(self.output, False))
+
+    @property
+    def app(self):
+        return self.store.require_app("app")
+
+    def statuses(self) -> dict[str, str]:
+        return {r.name: r.status for r in self.store.releases("app")}
+
+    def push(self, compose: str = ROUTED, **request: Any):
+        """Commit `compose` to main and deploy it as a push would."""
+        from otterstack_hooks.deploy import Deploy, DeployRequest
+        sha = self.repo.commit({"compose.yaml": compose})
+        request.setdefault("trigger", "push")
+        return Deploy(self.ports()).run(DeployRequest(app="app", ref=sha, **request))

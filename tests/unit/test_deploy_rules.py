@@ -1,0 +1,279 @@
+"""Every rule of deploy, failure, recovery, rollback and pruning, on fake ports (fakes.py):
+no Docker, no git, no Traefik. What a deploy runs is asserted as the exact calls it makes."""
+
+import time
+
+import pytest
+from fakes import ROUTED, World
+
+from otterstack_hooks.deploy import Deploy, DeployRequest
+from otterstack_hooks.errors import OtterError
+from otterstack_hooks.prune import Prune, prunable
+from otterstack_hooks.recover import Recover
+from otterstack_hooks.rollback import Rollback, rollback_target
+
+BUILT = ROUTED.replace("    image: busybox\n    healthcheck", "    build: .\n    healthcheck", 1)
+UNROUTED = "services:\n  web:\n    image: busybox\n"
+
+
+@pytest.fixture
+def world(tmp_path) -> World:
+    return World(tmp_path)
+
+
+def test_a_first_deploy_runs_these_commands_in_this_order(world):
+    outcome = world.push(BUILT)
+    assert outcome.ok, world.output.getvalue()
+    assert world.runtime.commands("build", "up", "stop", "remove", "drain") == [
+        ("build", "app-r1", ("web", "worker")),
+        ("up", "app-r1", ("web", "worker")),
+    ]
+    assert world.router.calls[0] == ("wait_enabled", ("web-app-r1",))
+    assert world.statuses() == {"r1": "active"}
+    release = world.store.release(outcome.release.id)
+    assert release.healthy_at and release.served_at >= release.healthy_at - 1
+
+
+def test_a_second_deploy_starts_next_to_the_old_one_then_drains_and_stops_it(world):
+    world.push()
+    assert world.push().ok
+    assert world.runtime.commands("up", "drain", "stop", "remove") == [
+        ("up", "app-r1", ("web", "worker")),
+        ("up", "app-r2", ("web", "worker")),
+        ("drain", "app-r1"),
+        ("stop", "app-r1"),
+    ]
+    assert world.statuses() == {"r2": "active", "r1": "superseded"}
+    assert world.router.serving("app") == "app-r2"
+
+
+@pytest.mark.parametrize("step, scripted, reason", [
+    ("build", {"fail": {"build": "build failed: exit 1"}}, "build failed"),
+    ("up", {"fail": {"up": "starting the release failed"}}, "starting the release failed"),
+    ("health", {"health": {"web": "unhealthy"}}, "failed its healthcheck"),
+    ("crash", {"health": {"web": "exited"}}, "exited with code 1"),
+])
+def test_a_failure_at_any_step_removes_the_new_release_and_keeps_the_old(world, step,
+                                                                          scripted, reason):
+    world.push(BUILT)
+    for attr, value in scripted.items():
+        setattr(world.runtime, attr, value)
+    outcome = world.push(BUILT)
+    assert not outcome.ok and reason in outcome.message
+    assert "still serving r1" in outcome.message
+    assert world.statuses() == {"r2": "failed", "r1": "active"}
+    assert ("remove", "app-r2", 0) in world.runtime.calls
+    assert ("stop", "app-r1") not in world.runtime.calls
+    assert world.router.serving("app") == "app-r1"
+    assert not (world.paths.worktree("app", "r2")).exists()
+
+
+def test_a_release_command_failure_stops_before_anything_starts(world):
+    world.push()
+    world.store.set_app_setting("app", "release_command", "web migrate --all")
+    world.runtime.fail["run_once"] = "the release command failed (exit 3)"
+    outcome = world.push()
+    assert not outcome.ok and "exit 3" in outcome.message
+    assert ("run_once", "app-r2", "web", ("migrate", "--all")) in world.runtime.calls
+    assert ("up", "app-r2", ("web", "worker")) not in world.runtime.calls
+
+
+def test_a_release_command_must_name_a_service_of_the_release(world):
+    world.store.set_app_setting("app", "release_command", "db migrate")
+    outcome = world.push()
+    assert not outcome.ok and "'db' is not a service of this release" in outcome.message
+
+
+def test_the_health_wait_has_a_limit_that_names_the_setting(world):
+    world.runtime.health["web"] = "starting"
+    outcome = world.push(health_timeout=1)
+    assert not outcome.ok
+    assert "not healthy after 1 s" in outcome.message
+    assert "otterstack config app health_timeout" in outcome.message
+
+
+def test_a_router_traefik_refuses_fails_the_deploy_and_takes_the_healthy_release_out(world):
+    world.push()
+    world.router.refuse = "Traefik rejected router web-app-r2"
+    outcome = world.push()
+    assert not outcome.ok and "rejected router" in outcome.message
+    # it was healthy, so it may have had requests: out of Traefik, drained, then removed
+    assert world.router.calls[-1] == ("withdraw", "app-r2")
+    order = world.runtime.commands("drain", "stop", "remove")[-3:]
+    assert order == [("drain", "app-r2"), ("stop", "app-r2"), ("remove", "app-r2", 0)]
+    assert world.router.serving("app") == "app-r1"
+
+
+def test_when_the_old_release_still_answers_the_failure_says_whose_making_it_is(world,
+                                                                                  monkeypatch):
+    monkeypatch.setattr("otterstack_hooks.release_steps.SERVE_PROOF_SECONDS", 0)
+    world.push()
+    world.router.answer_as = "app-r1"
+    outcome = world.push()
+    assert not outcome.ok
+    assert "the release being replaced (app-r1) still answers" in outcome.message
+
+
+def test_a_routed_service_without_a_healthcheck_is_refused_before_it_starts(world):
+    outcome = world.push(ROUTED.replace('    healthcheck: {test: [CMD, "true"]}\n', ""))
+    assert not outcome.ok and "has no HEALTHCHECK" in outcome.message
+    assert world.runtime.commands("up") == []
+    assert ("pull", "app-r1", "web") in world.runtime.calls
+
+
+def test_without_a_traefik_it_deploys_unrouted_and_says_so(world):
+    world.router.present = False
+    assert world.push().ok
+    assert "no running Traefik container found" in world.output.getvalue()
+    assert world.router.calls == []
+
+
+def test_an_unrouted_app_never_asks_the_router(tmp_path):
+    world = World(tmp_path, routed=False)
+    assert world.push(UNROUTED).ok and world.push(UNROUTED).ok
+    assert world.router.calls == []
+    assert world.statuses() == {"r2": "active", "r1": "superseded"}
+
+
+def test_a_failure_after_activation_only_warns(world):
+    world.push()
+    world.runtime.fail["stop"] = "stopping app-r1 failed"
+    outcome = world.push()
+    assert outcome.ok
+    assert "stopping app-r1 failed; the new release serves" in world.output.getvalue()
+    assert world.statuses() == {"r2": "active", "r1": "superseded"}
+
+
+def test_a_push_that_waited_while_a_newer_one_arrived_is_skipped(world):
+    world.push()
+    older = world.repo.commit({"compose.yaml": ROUTED}, "older")
+    world.repo.commit({"compose.yaml": ROUTED}, "newer")  # the branch moved on
+    outcome = Deploy(world.ports()).run(DeployRequest(app="app", ref=older, trigger="push",
+                                                      only_if_branch_head=True))
+    assert outcome.ok and outcome.skipped and "a newer push" in outcome.message
+    assert world.statuses() == {"r1": "active"}
+
+
+def test_a_pinned_app_takes_no_push_but_a_manual_deploy(world):
+    world.push()
+    world.store.pin("app", "rolled back to r1")
+    pushed = world.push()
+    assert pushed.skipped and "was pinned while the push waited" in pushed.message
+    assert world.push(trigger="manual").ok
+    assert world.statuses() == {"r2": "active", "r1": "superseded"}
+
+
+def test_rollback_starts_the_retained_images_without_a_build_and_can_pin(world):
+    world.push(BUILT)
+    world.push(BUILT)
+    outcome = Rollback(world.ports()).run(world.app, None, True, "admin", None)
+    assert outcome.ok
+    assert ("reuse_images", "app-r1", "app-r3", ("web",)) in world.runtime.calls
+    assert world.runtime.commands("build")[-1] == ("build", "app-r2", ("web", "worker"))
+    assert world.store.release(outcome.release.id).sha == world.store.releases("app")[-1].sha
+    assert world.app.pinned == "rolled back to r1"
+
+
+def test_rollback_rebuilds_when_the_images_are_gone(world):
+    world.push(BUILT)
+    world.push(BUILT)
+    world.runtime.images.clear()
+    assert Rollback(world.ports()).run(world.app, "r1", False, "admin", None).ok
+    assert "images of app-r1 are gone (pruned): rebuilding" in world.output.getvalue()
+    assert world.runtime.commands("build")[-1] == ("build", "app-r3", ("web", "worker"))
+
+
+def test_rollback_target_choice(world):
+    for _ in range(3):
+        world.push()
+    releases = world.store.releases("app", limit=100)
+    default = world.store.rollback_target("app")
+    app = world.app
+    assert rollback_target(app, releases, default, None).name == "r2"
+    assert rollback_target(app, releases, default, "r1").name == "r1"
+    with pytest.raises(OtterError, match="already the active release"):
+        rollback_target(app, releases, default, "r3")
+    with pytest.raises(OtterError, match="no release 'r9' to roll back to"):
+        rollback_target(app, releases, default, "r9")
+    with pytest.raises(OtterError, match="no earlier release"):
+        rollback_target(app, releases, None, None)
+
+
+def test_prune_never_removes_the_active_release_or_the_rollback_target(world):
+    world.store.set_app_setting("app", "keep_releases", 10)
+    for _ in range(5):
+        world.push()
+    world.store.set_app_setting("app", "keep_releases", 1)
+    pruned = Prune(world.ports()).run(world.app)
+    assert pruned == ["r3", "r2", "r1"]
+    assert world.statuses()["r5"] == "active"
+    kept = {r.name for r in world.store.releases("app") if r.worktree}
+    assert kept == {"r5", "r4"}  # r4: where `rollback` goes
+    assert ("remove", "app-r4", None) not in world.runtime.calls
+
+
+def test_prunable_is_pure_and_keeps_the_newest(world):
+    world.store.set_app_setting("app", "keep_releases", 10)
+    for _ in range(4):
+        world.push()
+    releases = world.store.releases("app")
+    target = world.store.rollback_target("app")
+    assert [r.name for r in prunable(releases, 2, target)] == ["r2", "r1"]
+    assert [r.name for r in prunable(releases, 1, None)] == ["r3", "r2", "r1"]
+    assert prunable(releases, 10, target) == []
+
+
+def test_prune_dry_run_removes_nothing(world):
+    world.store.set_app_setting("app", "keep_releases", 10)
+    for _ in range(3):
+        world.push()
+    assert Prune(world.ports()).run(world.app, keep=1, dry_run=True) == ["r1"]
+    assert not world.runtime.commands("remove")
+
+
+def _interrupted(world: World, health: str = "healthy") -> None:
+    """r1 serves; r2's deploy process died after `up` (its row still says deploying)."""
+    world.push()
+    sha = world.repo.commit({"compose.yaml": ROUTED})
+    world.runtime.health["web"] = health
+    release = world.store.new_release("app", sha, "main", "push", "", 999999)
+    worktree = world.paths.worktree("app", release.name)
+    world.repo.add_worktree(worktree, sha)
+    world.store.update_release(release.id, worktree=str(worktree), services="web=1,worker=1")
+    from fakes import FakeRepo  # noqa: F401 - the world's repo checks it out
+    from otterstack_hooks.compose import ComposeTarget
+    world.runtime.up(ComposeTarget(release.project, worktree, ("compose.yaml",)),
+                     ["web", "worker"], print, 60)
+    world.runtime.health.clear()
+
+
+def test_recovery_completes_an_interrupted_release_that_is_whole_healthy_and_served(world):
+    _interrupted(world)
+    Recover(world.ports()).run(world.app, world.repo)
+    assert world.statuses() == {"r2": "active", "r1": "superseded"}
+    assert "healthy and serving; completed its switch" in world.output.getvalue()
+    # the replaced release still runs: recovery drains and stops it
+    assert world.runtime.commands("drain", "stop")[-2:] == [("drain", "app-r1"),
+                                                           ("stop", "app-r1")]
+
+
+def test_recovery_removes_an_interrupted_release_that_never_became_healthy(world):
+    _interrupted(world, health="unhealthy")
+    Recover(world.ports()).run(world.app, world.repo)
+    assert world.statuses() == {"r2": "interrupted", "r1": "active"}
+    assert ("remove", "app-r2", 0) in world.runtime.calls
+    assert ("withdraw", "app-r2") not in world.router.calls  # never healthy: never routed
+    assert world.router.serving("app") == "app-r1"
+
+
+def test_recovery_runs_first_in_the_next_deploy(world):
+    _interrupted(world, health="unhealthy")
+    assert world.push().ok
+    assert world.statuses() == {"r3": "active", "r2": "interrupted", "r1": "superseded"}
+
+
+def test_the_result_line_says_how_long_the_deploy_took(world):
+    started = time.monotonic()
+    outcome = world.push()
+    assert outcome.message.startswith("deployed app ") and outcome.message.endswith(" s")
+    assert time.monotonic() - started < 5
