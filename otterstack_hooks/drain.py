@@ -14,7 +14,8 @@ That works with any Traefik, ours or the user's. Where it cannot be read (a remo
 host, another PID namespace) we wait a fixed delay, the whole drain timeout, and say so.
 
 The decisions (parsing /proc, what counts as in flight, when to stop waiting) are pure
-functions; `drain` and `drain_and_stop` are the thin I/O around them.
+functions; `drain` is the thin I/O around them (used by runtime.py; release_steps.drain_and_stop
+stops the release after it).
 """
 
 import os
@@ -198,13 +199,3 @@ def drain(dc: docker.DockerClient, project: str, label: str, timeout: float,
             if current and current != last_said:
                 say(f"{label}: {current} request{'' if current == 1 else 's'} in flight")
                 last_said = current
-
-
-def drain_and_stop(dc: docker.DockerClient, project: str, label: str, timeout: float,
-                   say: Callable[[str], None], stop: Callable[[], None]) -> DrainReport:
-    """Drain a release that may have served, then `stop` it (gracefully: its own
-    stop_grace_period). The one way OtterStack lets a serving release go."""
-    report = drain(dc, project, label, timeout, say)
-    say(verdict_text(report))
-    stop()
-    return report

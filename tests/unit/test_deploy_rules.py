@@ -6,6 +6,7 @@ import time
 import pytest
 from fakes import ROUTED, World
 
+from otterstack_hooks.compose import ComposeTarget
 from otterstack_hooks.deploy import Deploy, DeployRequest
 from otterstack_hooks.errors import OtterError
 from otterstack_hooks.prune import Prune, prunable
@@ -240,8 +241,6 @@ def _interrupted(world: World, health: str = "healthy") -> None:
     worktree = world.paths.worktree("app", release.name)
     world.repo.add_worktree(worktree, sha)
     world.store.update_release(release.id, worktree=str(worktree), services="web=1,worker=1")
-    from fakes import FakeRepo  # noqa: F401 - the world's repo checks it out
-    from otterstack_hooks.compose import ComposeTarget
     world.runtime.up(ComposeTarget(release.project, worktree, ("compose.yaml",)),
                      ["web", "worker"], print, 60)
     world.runtime.health.clear()

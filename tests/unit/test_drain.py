@@ -7,7 +7,6 @@ from otterstack_hooks import drain
 from otterstack_hooks.drain import (
     Action,
     DrainMethod,
-    DrainReport,
     TcpSocket,
     count_in_flight,
     is_loopback,
@@ -140,13 +139,3 @@ def test_uncountable_release_waits_the_fixed_delay(monkeypatch):
     assert 5 <= report.seconds < 5.3
     assert "unknown requests in flight (cannot count" in lines[0]
     assert verdict_text(report) == "waited 5.0 s (fixed delay)"
-
-
-def test_drain_and_stop_stops_after_the_verdict(monkeypatch):
-    _clock(monkeypatch)
-    events: list[str] = []
-    monkeypatch.setattr(drain, "project_in_flight", lambda dc, project: 0)
-    report = drain.drain_and_stop(None, "app-r1", "r1", 30, events.append,
-                                  lambda: events.append("stopped"))
-    assert report == DrainReport(DrainMethod.CONNECTIONS, 0, report.seconds, 0)
-    assert events[-2:] == ["drained in 0.2 s", "stopped"]
