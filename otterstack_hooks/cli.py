@@ -6,7 +6,6 @@ import json
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 from . import doctor, engine, notify, policy_check, precheck, secrets, ssh_commands
 from . import traefik as traefik_io
+from .commands import compose_logs
 from .compose_policy import parse_allow, render_allow
 from .deploy import Deploy, DeployRequest
 from .drain import MAX_DRAIN_TIMEOUT
@@ -24,6 +24,7 @@ from .errors import OtterError
 from .lock import app_lock
 from .names import short, validate_app_name, validate_branch_name, validate_compose_file
 from .paths import data_paths
+from .process import passthrough
 from .progress import Progress, render_event, use_color
 from .prune import Prune
 from .push import parse_ref_updates, plan_push
@@ -412,6 +413,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
         time.sleep(0.3)
 
 
+LOGS_TIMEOUT = 120  # s, for the last lines of the logs without --follow
+
+
 def _container_logs(state: State, app: App, service: str, follow: bool) -> int:
     """The running containers' own logs: the active release's, or a singleton's."""
     active = state.active_release(app.name)
@@ -420,12 +424,8 @@ def _container_logs(state: State, app: App, service: str, follow: bool) -> int:
         project = state_project(app.name)
     if not project:
         raise OtterError(f"{app.name} has no active release")
-    args = ["docker", "compose", "-p", project, "logs", "--tail", "200"]
-    if follow:
-        args.append("--follow")
-    if service:
-        args += ["--", service]
-    return subprocess.run(args, check=False).returncode
+    # straight to the terminal; --follow runs until Ctrl-C, the last lines alone are bounded
+    return passthrough(compose_logs(project, service, follow), None if follow else LOGS_TIMEOUT)
 
 
 # configuration

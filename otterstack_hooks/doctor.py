@@ -10,14 +10,14 @@ import pwd
 import re
 import shlex
 import shutil
-import subprocess
+import subprocess  # CompletedProcess only: process.run starts every command
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 
-from . import compose, engine, traefik
+from . import commands, compose, engine, process, traefik
 from .errors import OtterError
 from .names import printable
 from .paths import Paths
@@ -54,31 +54,25 @@ def _git_env() -> dict[str, str]:
 
 
 def _run(args: Sequence[str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    """A check's command, bounded like every other (process.run: its whole group is killed
+    past `timeout`), with the doctor's own wording of what went wrong."""
     try:
-        return subprocess.run(
-            list(args), capture_output=True, text=True, timeout=timeout,
-            stdin=subprocess.DEVNULL, env=_git_env(),
-        )
-    except FileNotFoundError as exc:
+        return process.run(args, timeout, env=_git_env())
+    except process.ProgramMissing as exc:
         raise OtterError(f"{args[0]} is not installed") from exc
-    except subprocess.TimeoutExpired as exc:
+    except process.StepTimeout as exc:
         raise OtterError(f"`{' '.join(args[:4])}` did not answer within {timeout:.0f} s") from exc
 
 
 def git_version() -> str | None:
     """The output of `git --version`; None if git is not installed."""
     try:
-        proc = _run(["git", "--version"])
+        proc = _run(commands.git_version())
     except OtterError:
         if shutil.which("git") is None:
             return None
         raise
     return proc.stdout.strip() if proc.returncode == 0 else None
-
-
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    """git on exactly this repo dir: --git-dir means no discovery in parent directories."""
-    return _run(["git", f"--git-dir={repo}", *args])
 
 
 def _mode(path: Path) -> int:
@@ -269,11 +263,11 @@ def check_repo(app: App) -> Check:
     reinstall = f"re-run ./install.sh {app.name}"
     if not repo.is_dir():
         return Check(name, False, f"{repo} does not exist", reinstall)
-    proc = _git(repo, "rev-parse", "--is-bare-repository")
+    proc = _run(commands.git_is_bare(repo))
     if proc.returncode != 0 or proc.stdout.strip() != "true":
         return Check(name, False, f"{repo} is not a bare git repository",
                      f"{reinstall} --repo PATH with a bare repo (git init --bare)")
-    proc = _git(repo, "config", "--type=bool", "--get", "receive.advertisePushOptions")
+    proc = _run(commands.git_config_bool(repo, "receive.advertisePushOptions"))
     if proc.stdout.strip() != "true":
         return Check(name, False, f"{repo}: receive.advertisePushOptions is not true, so "
                      "`git push -o ...` options are refused",

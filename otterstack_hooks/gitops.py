@@ -1,12 +1,36 @@
-"""Git I/O through GitPython: resolve commits, make and remove release worktrees."""
+"""Git I/O: resolve commits and make and remove release worktrees with the `commands` lists,
+run through `process` (bounded, killed with everything they start, dying with us), and read
+commit objects through GitPython."""
 
+import os
 import shutil
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import git
 
+from . import commands, process
 from .errors import OtterError
 from .names import is_sha, printable
+
+GIT_TIMEOUT = 120  # s, for rev-parse, worktree remove and prune
+CHECKOUT_TIMEOUT = 600  # s, for writing a release's whole tree (a large repo on a slow disk)
+
+
+def _git(repo: git.Repo, args: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
+    """A git command on `repo` run as GitPython ran it (so nothing changes for the repo it
+    finds or the messages it gives): in the repo's directory, with our environment and git's
+    messages in English (the C locale)."""
+    return process.run(args, timeout, cwd=Path(repo.working_dir),
+                       env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+
+
+def _failure(args: Sequence[str], proc: subprocess.CompletedProcess) -> git.GitCommandError:
+    """The error GitPython raised for a failed command, with git's own message: callers (and
+    _git_error) read it as before."""
+    return git.GitCommandError(list(args), proc.returncode, proc.stderr.removesuffix("\n"),
+                               proc.stdout.removesuffix("\n"))
 
 
 def open_repo(path: str) -> git.Repo:
@@ -22,10 +46,8 @@ def resolve_commit(repo: git.Repo, ref: str) -> str:
     """The full sha of a commit named by sha, branch or tag; a clear error if there is none."""
     if not ref or ref.startswith("-") or any(ch.isspace() for ch in ref):
         raise OtterError(f"{printable(ref)!r} is not a valid commit or ref name")
-    try:
-        sha = repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}").strip()
-    except git.GitCommandError:
-        sha = ""
+    proc = _git(repo, commands.git_rev_parse_commit(ref), GIT_TIMEOUT)
+    sha = proc.stdout.strip() if proc.returncode == 0 else ""
     if not is_sha(sha):
         raise OtterError(
             f"no commit {printable(ref)!r} in {repo.git_dir}; push it first or name an existing "
@@ -35,11 +57,11 @@ def resolve_commit(repo: git.Repo, ref: str) -> str:
 
 
 def branch_head(repo: git.Repo, branch: str) -> str | None:
-    try:
-        sha = repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{branch}").strip()
-    except git.GitCommandError:
+    """The sha the branch points at; None if there is no such branch (yet)."""
+    proc = _git(repo, commands.git_rev_parse_branch(branch), GIT_TIMEOUT)
+    if proc.returncode != 0:
         return None
-    return sha or None
+    return proc.stdout.strip() or None
 
 
 def commit_subject(repo: git.Repo, sha: str) -> str:
@@ -53,23 +75,35 @@ def add_worktree(repo: git.Repo, path: Path, sha: str) -> None:
     if path.exists():
         remove_worktree(repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    args = commands.git_worktree_add(path, sha)
     try:
-        repo.git.worktree("add", "--detach", str(path), sha)
-    except git.GitCommandError as exc:
-        raise OtterError(
-            f"could not check out {sha[:7]} into {path}: {_git_error(exc)}; check free disk "
-            "space and permissions of the data dir"
-        ) from exc
+        proc = _git(repo, args, CHECKOUT_TIMEOUT)
+    except process.StepTimeout as exc:
+        raise OtterError(_checkout_failed(sha, path, str(exc))) from exc
+    if proc.returncode != 0:
+        failure = _failure(args, proc)
+        raise OtterError(_checkout_failed(sha, path, _git_error(failure))) from failure
+
+
+def _checkout_failed(sha: str, path: Path, reason: str) -> str:
+    return (f"could not check out {sha[:7]} into {path}: {reason}; check free disk "
+            "space and permissions of the data dir")
 
 
 def remove_worktree(repo: git.Repo, path: Path) -> None:
-    """Remove a release's worktree; works even if the directory is already gone."""
-    try:
-        if path.exists():
-            repo.git.worktree("remove", "--force", str(path))
-    except git.GitCommandError:
-        shutil.rmtree(path, ignore_errors=True)
-    repo.git.worktree("prune")
+    """Remove a release's worktree; works even if the directory is already gone (or git
+    cannot remove it: then the directory goes, and prune makes git forget it)."""
+    if path.exists():
+        try:
+            removed = _git(repo, commands.git_worktree_remove(path), GIT_TIMEOUT).returncode == 0
+        except process.StepTimeout:
+            removed = False
+        if not removed:
+            shutil.rmtree(path, ignore_errors=True)
+    args = commands.git_worktree_prune()
+    proc = _git(repo, args, GIT_TIMEOUT)
+    if proc.returncode != 0:
+        raise _failure(args, proc)
 
 
 def _git_error(exc: git.GitCommandError) -> str:

@@ -10,8 +10,6 @@ import json
 import math
 import os
 import shlex
-import signal
-import subprocess
 import threading
 import time
 import urllib.error
@@ -21,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from . import process
 from .errors import OtterError
 from .names import printable, short
 
@@ -230,36 +229,25 @@ def _env(event: dict[str, Any]) -> dict[str, str]:
 
 
 def _run(argv: list[str], payload: bytes, event: dict[str, Any], timeout: float) -> str | None:
+    """Feed the event to the command on stdin, with only a few variables of our environment.
+    process.run starts it in its own session, so a timeout kills whatever the command started
+    in the background too, and a Ctrl-C of the deploy does not reach it."""
     name = printable(os.path.basename(argv[0]), 60)
     try:
-        # Its own session, so a timeout kills whatever the command started in the background
-        # too, and a Ctrl-C of the deploy does not reach it.
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=_env(event), start_new_session=True,
-        )
+        proc = process.run(argv, timeout, env=_env(event), input=payload, text=False)
+    except process.ProgramMissing as exc:
+        return f"notification command {name} could not start: {_reason(exc.error)}"
     except (OSError, ValueError) as exc:
         return f"notification command {name} could not start: {_reason(exc)}"
-    with proc:
-        try:
-            _, err = proc.communicate(payload, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            return f"notification command {name} timed out after {timeout:g} s"
+    except process.StepTimeout:
+        return f"notification command {name} timed out after {timeout:g} s"
     if proc.returncode == 0:
         return None
     if proc.returncode < 0:
         status = f"was killed by signal {-proc.returncode}"
     else:
         status = f"exited with status {proc.returncode}"
-    first = next((ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()), "")
+    first = next((ln for ln in proc.stderr.decode("utf-8", "replace").splitlines()
+                  if ln.strip()), "")
     detail = f": {printable(first.strip(), _LINE)}" if first else ""
     return f"notification command {name} {status}{detail}"
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    """SIGKILL the command's whole process group (it leads its own session)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()

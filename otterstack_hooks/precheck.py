@@ -7,11 +7,10 @@ repo does not copy its whole tree into /tmp every time.
 """
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from . import compose, policy_check
+from . import commands, compose, policy_check, process
 from .compose_model import COMPOSE_FILE_CANDIDATES, parse_config, pick_compose_file
 from .compose_policy import Access
 from .compose_rules import check_compose_rules
@@ -65,20 +64,22 @@ def select(entries: list[Entry]) -> list[Entry]:
 
 
 def _git(args: list[str], stdin: bytes | None = None) -> bytes:
+    """The output (bytes) of a git command (`args` whole, from `commands`), fed `stdin`; it
+    reads the quarantined objects through the GIT_* variables we inherit. Past GIT_TIMEOUT
+    its whole group is killed (process.run), so a stuck git never holds up the push."""
     try:
-        proc = subprocess.run(["git", *args], input=stdin, capture_output=True,
-                              timeout=GIT_TIMEOUT, start_new_session=True)
-    except subprocess.TimeoutExpired as exc:
-        raise OtterError(f"`git {args[0]}` did not finish in {GIT_TIMEOUT} s") from exc
+        proc = process.run(args, GIT_TIMEOUT, input=stdin, text=False)
+    except process.StepTimeout as exc:
+        raise OtterError(f"`git {args[1]}` did not finish in {GIT_TIMEOUT} s") from exc
     if proc.returncode != 0:
-        raise OtterError(f"git {args[0]} failed: {proc.stderr.decode(errors='replace').strip()}")
+        raise OtterError(f"git {args[1]} failed: {proc.stderr.decode(errors='replace').strip()}")
     return proc.stdout
 
 
 def unpack(sha: str, tree: Path) -> None:
     """Write the selected files of the commit under `tree`, read in one `cat-file --batch`."""
-    chosen = select(parse_tree(_git(["ls-tree", "-r", "-l", "-z", sha])))
-    data = _git(["cat-file", "--batch"], "".join(e.sha + "\n" for e in chosen).encode())
+    chosen = select(parse_tree(_git(commands.git_ls_tree(sha))))
+    data = _git(commands.git_cat_file_batch(), "".join(e.sha + "\n" for e in chosen).encode())
     position = 0
     for entry in chosen:
         header_end = data.index(b"\n", position)

@@ -33,6 +33,17 @@ class StepTimeout(OtterError):
                          "was stopped")
 
 
+class ProgramMissing(OtterError):
+    """The program to run is not installed (exec found no such file); `error` is the OSError,
+    for a caller that words it its own way."""
+
+    def __init__(self, args: Sequence[str], error: OSError):
+        self.error = error
+        hint = ("; for docker: install Docker Engine and the Compose v2 plugin"
+                if os.path.basename(args[0]) == "docker" else "")
+        super().__init__(f"{args[0]} is not installed{hint}")
+
+
 def _die_with_parent() -> None:
     """Linux: SIGKILL this child when the deploy process dies, so a killed deploy never
     leaves a `docker compose up` running on behind the recovery of the next one."""
@@ -43,37 +54,83 @@ def _die_with_parent() -> None:
 
 
 def _popen(args: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None,
-           **kw) -> subprocess.Popen:
+           stdin: int = subprocess.DEVNULL, **kw) -> subprocess.Popen:
+    """Start `args` in a session of its own, dying with us; stdin is empty unless a caller
+    feeds it (PIPE)."""
     try:
         return subprocess.Popen(
             list(args), cwd=cwd, env=None if env is None else dict(env),
-            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
-            **kw)
+            stdin=stdin, start_new_session=True, preexec_fn=_die_with_parent, **kw)
     except FileNotFoundError as exc:
-        raise OtterError(f"{args[0]} is not installed; for docker: install Docker Engine and "
-                         "the Compose v2 plugin") from exc
+        raise ProgramMissing(args, exc) from exc
 
 
 def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the command's whole process group (it leads its own session)."""
+    """SIGKILL the command's whole process group (it leads its own session); if a member may
+    not be signalled (it changed its user), at least the command itself."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    except PermissionError:
+        proc.kill()
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Wait for a killed command. Its output pipes close once the group is gone; if something
+    that left the group (a daemon that called setsid) still holds them, stop reading rather
+    than wait for it."""
+    try:
+        proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        proc.wait()
 
 
 def run(args: Sequence[str], timeout: float, cwd: Path | None = None,
-        env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run to completion and capture its output (text); StepTimeout past `timeout` s."""
-    proc = _popen(args, cwd, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                  errors="replace")
+        env: Mapping[str, str] | None = None, *, input: str | bytes | None = None,
+        text: bool = True) -> subprocess.CompletedProcess:
+    """Run to completion and capture its output; StepTimeout past `timeout` s, counted until
+    its output closes (a background child holding it keeps the command running).
+
+    `input` is written to its stdin (which is otherwise empty); `text` decodes the output
+    (undecodable bytes replaced) and takes `input` as str, else everything stays bytes (for
+    git's NUL-separated and binary output)."""
+    codec = {"text": True, "errors": "replace"} if text else {}
+    proc = _popen(args, cwd, env, subprocess.DEVNULL if input is None else subprocess.PIPE,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, **codec)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_group(proc)
-        proc.communicate()
+        _reap(proc)
         raise StepTimeout(args, timeout) from None
+    except BaseException:
+        kill_group(proc)
+        _reap(proc)
+        raise
     return subprocess.CompletedProcess(list(args), proc.returncode, out, err)
+
+
+def passthrough(args: Sequence[str], timeout: float | None, cwd: Path | None = None,
+                env: Mapping[str, str] | None = None) -> int:
+    """Run with our own stdout and stderr (its output goes straight to the user's terminal)
+    and return its exit code. StepTimeout past `timeout` s; with None it runs until it ends
+    or we are interrupted (Ctrl-C of `logs --follow`). Either way it is in its own group and
+    ends with us: an interrupt or any error kills the group before it goes on up."""
+    proc = _popen(args, cwd, env)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        proc.wait()
+        raise StepTimeout(args, timeout or 0) from None
+    except BaseException:
+        kill_group(proc)
+        proc.wait()
+        raise
 
 
 def stream(args: Sequence[str], timeout: float, on_line: Callable[[str], None],

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import keys, ssh_gate
+from . import commands, keys, ssh_gate
 from .errors import OtterError
 from .names import validate_app_name
 from .paths import data_paths
@@ -92,7 +92,7 @@ def _serve(name: str) -> int:
         repo = state.require_app(app).repo  # ours, not the client's spelling of it
         verb = request.verb.value.removeprefix("git-")
         state.close()
-        os.execvp("git", ["git", verb, "--", repo])
+        os.execvp("git", commands.git_serve(verb, repo))
     from .cli import build_parser  # the same commands and arguments as on the server
     parsed = build_parser().parse_args(list(request.argv))
     app = getattr(parsed, "app", None)

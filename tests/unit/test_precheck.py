@@ -2,7 +2,12 @@
 
 import os
 import subprocess
+import time
 
+import pytest
+
+from otterstack_hooks import precheck
+from otterstack_hooks.errors import OtterError
 from otterstack_hooks.precheck import MAX_FILE, MAX_TOTAL, Entry, select, unpack
 
 
@@ -42,3 +47,34 @@ def test_selection_is_bounded_and_stays_inside():
     assert chosen[0].path == "compose.yaml"  # shallowest first
     assert sum(e.size for e in chosen) <= MAX_TOTAL
     assert {e.path for e in chosen}.isdisjoint({"../escape", "link", "sub"})
+
+
+def test_a_stuck_git_is_killed_with_everything_it_started(tmp_path, monkeypatch):
+    """The timeout ends git's whole process group, not git alone: a helper it started (here a
+    background sleep) must not live on holding the push."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "git"
+    fake.write_text("#!/bin/sh\nsleep 100 &\necho $! > \"$PIDFILE\"\nsleep 100\n")
+    fake.chmod(0o755)
+    pidfile = tmp_path / "pid"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("PIDFILE", str(pidfile))
+    monkeypatch.setattr(precheck, "GIT_TIMEOUT", 1)
+    started = time.monotonic()
+    with pytest.raises(OtterError, match="`git ls-tree` did not finish in 1 s"):
+        unpack("a" * 40, tmp_path)
+    assert time.monotonic() - started < 30
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as handle:
+                if handle.read().split(")")[-1].split()[0] == "Z":
+                    break
+        except (ProcessLookupError, FileNotFoundError):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the background child of git is still running")

@@ -66,3 +66,85 @@ def test_a_missing_program_is_a_clear_error():
     from otterstack_hooks.errors import OtterError
     with pytest.raises(OtterError, match="is not installed"):
         process.run(["otterstack-no-such-program"], 5)
+
+
+def test_run_feeds_stdin_as_text_or_bytes():
+    proc = process.run(["sh", "-c", "tr a-z A-Z"], 30, input="hello\n")
+    assert (proc.returncode, proc.stdout) == (0, "HELLO\n")
+    proc = process.run(["sh", "-c", "cat; printf '\\0\\377' >&2"], 30, input=b"a\0b\xff",
+                       text=False)
+    assert (proc.stdout, proc.stderr) == (b"a\0b\xff", b"\0\xff")
+
+
+def test_run_without_input_gives_an_empty_stdin():
+    assert process.run(["sh", "-c", "cat"], 30).stdout == ""
+
+
+def test_run_ends_even_if_a_process_outside_the_group_holds_the_output(tmp_path):
+    # setsid: the grandchild leaves the group, so the group kill misses it; its pipe is closed
+    pidfile = tmp_path / "pid"
+    started = time.monotonic()
+    with pytest.raises(StepTimeout):
+        process.run(["sh", "-c", "setsid sleep 100 & echo $! > \"$PIDFILE\"; sleep 100"], 1,
+                    env={**os.environ, "PIDFILE": str(pidfile)})
+    assert time.monotonic() - started < 30
+    try:
+        os.kill(int(pidfile.read_text()), 9)
+    except ProcessLookupError:
+        pass
+
+
+def test_passthrough_inherits_output_and_gives_the_exit_code(capfd):
+    assert process.passthrough(["sh", "-c", "echo out; echo err >&2; exit 4"], 30) == 4
+    out, err = capfd.readouterr()
+    assert (out, err) == ("out\n", "err\n")
+
+
+def test_passthrough_timeout_kills_the_whole_group(tmp_path):
+    pidfile = tmp_path / "pid"
+    started = time.monotonic()
+    with pytest.raises(StepTimeout) as caught:
+        process.passthrough(["sh", "-c", "sleep 100 & echo $! > \"$PIDFILE\"; sleep 100"], 1,
+                            env={**os.environ, "PIDFILE": str(pidfile)})
+    assert caught.value.seconds == 1
+    assert time.monotonic() - started < 30
+    assert wait_dead(int(pidfile.read_text()))
+
+
+def test_passthrough_without_timeout_still_runs_in_its_own_group():
+    # field 5 of /proc/PID/stat is the process group: the shell leads its own, so a Ctrl-C
+    # reaches us (and we end it), not it directly
+    code = process.passthrough(["sh", "-c", "test \"$(cut -d' ' -f5 /proc/$$/stat)\" = $$"],
+                               None)
+    assert code == 0
+
+
+def test_passthrough_interrupted_kills_the_group(tmp_path, monkeypatch):
+    pidfile = tmp_path / "pid"
+    real_wait = process.subprocess.Popen.wait
+    calls: list[float | None] = []
+
+    def interrupted_wait(self, timeout=None):
+        calls.append(timeout)
+        if len(calls) == 1:  # the first wait: as if Ctrl-C came while it runs
+            deadline = time.monotonic() + 10
+            while not pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.1)
+            raise KeyboardInterrupt
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(process.subprocess.Popen, "wait", interrupted_wait)
+    with pytest.raises(KeyboardInterrupt):
+        process.passthrough(["sh", "-c", "sleep 100 & echo $! > \"$PIDFILE\"; sleep 100"], None,
+                            env={**os.environ, "PIDFILE": str(pidfile)})
+    assert wait_dead(int(pidfile.read_text()))
+
+
+def test_a_missing_program_keeps_its_os_error():
+    with pytest.raises(process.ProgramMissing) as caught:
+        process.run(["otterstack-no-such-program", "x"], 5)
+    assert isinstance(caught.value.error, FileNotFoundError)
+    assert str(caught.value) == "otterstack-no-such-program is not installed"
+    with pytest.raises(process.ProgramMissing, match="for docker: install Docker Engine"):
+        process.run(["docker"], 5, env={"PATH": "/nonexistent"})

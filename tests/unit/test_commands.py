@@ -1,0 +1,159 @@
+"""Every command line, exactly: a flag that moves, or a value that lands as an option, fails."""
+
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from otterstack_hooks import commands, compose
+from otterstack_hooks.commands import ComposeTarget
+from otterstack_hooks.errors import OtterError
+
+HEAD = ["docker", "compose", "-p", "app-r3", "--project-directory", "/w", "-f", "/w/compose.yaml"]
+SHA = "a" * 40
+
+
+@pytest.fixture
+def target() -> ComposeTarget:
+    return ComposeTarget("app-r3", Path("/w"), ("compose.yaml",))
+
+
+def test_compose_target_is_the_same_type_from_compose():
+    assert compose.ComposeTarget is ComposeTarget
+
+
+def test_target_args_name_project_dir_env_files_and_every_file_in_order():
+    target = ComposeTarget("app-r3", Path("/w"), ("compose.yaml", Path("/gen/traefik.yml")),
+                           (Path("/w/.env"), Path("/w/more.env")))
+    assert target.args() == [
+        "docker", "compose", "-p", "app-r3", "--project-directory", "/w",
+        "--env-file", "/w/.env", "--env-file", "/w/more.env",
+        "-f", "/w/compose.yaml", "-f", "/gen/traefik.yml"]
+
+
+def test_target_without_files_is_only_the_project():
+    assert ComposeTarget("app-r3", Path("/w"), ()).args() == [
+        "docker", "compose", "-p", "app-r3", "--project-directory", "/w"]
+
+
+def test_process_env_adds_the_apps_variables_which_win():
+    target = ComposeTarget("app-r3", Path("/w"), (), environment={"A": "app", "B": "b"})
+    assert target.process_env({"A": "ours", "PATH": "/bin"}) == {
+        "A": "app", "B": "b", "PATH": "/bin"}
+
+
+def test_target_refuses_an_odd_project():
+    with pytest.raises(OtterError, match="refusing to act on compose project"):
+        ComposeTarget("-p", Path("/w"), ())
+
+
+def test_config(target):
+    assert commands.compose_config(target) == [*HEAD, "config", "--format", "json"]
+    assert commands.compose_config(target, interpolate=False) == [
+        *HEAD, "config", "--format", "json", "--no-interpolate"]
+
+
+def test_build(target):
+    assert commands.compose_build(target, ["web", "worker"]) == [*HEAD, "build", "web", "worker"]
+    assert commands.compose_build(target, []) == [*HEAD, "build"]
+
+
+def test_up(target):
+    assert commands.compose_up(target, ["web"]) == [
+        "docker", "compose", "-p", "app-r3", "--project-directory", "/w", "-f", "/w/compose.yaml",
+        "up", "--detach", "--no-build", "--no-deps", "web"]
+
+
+def test_pull(target):
+    assert commands.compose_pull(target, "db") == [*HEAD, "pull", "--", "db"]
+
+
+def test_run_once(target):
+    assert commands.compose_run_once(target, "web", ["sh", "-c", "migrate --yes"]) == [
+        *HEAD, "run", "--rm", "--no-deps", "-T", "--label", "traefik.enable=false", "web",
+        "sh", "-c", "migrate --yes"]
+
+
+def test_stop():
+    assert commands.compose_stop("app-r3") == ["docker", "compose", "-p", "app-r3", "stop"]
+    assert commands.compose_stop("app-r3", 30) == [
+        "docker", "compose", "-p", "app-r3", "stop", "--timeout", "30"]
+
+
+def test_down():
+    assert commands.compose_down("app-r3") == [
+        "docker", "compose", "-p", "app-r3", "down", "--remove-orphans"]
+    assert commands.compose_down("app-r3", timeout=10, remove_images=True) == [
+        "docker", "compose", "-p", "app-r3", "down", "--remove-orphans", "--timeout", "10",
+        "--rmi", "local"]
+    assert commands.compose_down("app-r3", remove_images=True) == [
+        "docker", "compose", "-p", "app-r3", "down", "--remove-orphans", "--rmi", "local"]
+
+
+@pytest.mark.parametrize("project", ["", "-p", "../x", "A"])
+def test_stop_and_down_refuse_an_odd_project(project):
+    with pytest.raises(OtterError, match="refusing to act on compose project"):
+        commands.compose_stop(project)
+    with pytest.raises(OtterError, match="refusing to act on compose project"):
+        commands.compose_down(project)
+
+
+def test_logs():
+    assert commands.compose_logs("app-r3") == [
+        "docker", "compose", "-p", "app-r3", "logs", "--tail", "200"]
+    assert commands.compose_logs("app-state", "db", follow=True) == [
+        "docker", "compose", "-p", "app-state", "logs", "--tail", "200", "--follow", "--", "db"]
+    assert commands.compose_logs("app-r3", "-x", tail=5) == [
+        "docker", "compose", "-p", "app-r3", "logs", "--tail", "5", "--", "-x"]
+
+
+def test_version():
+    assert commands.compose_version() == ["docker", "compose", "version", "--short"]
+
+
+def test_git_rev_parse():
+    assert commands.git_rev_parse_commit("v1.2") == [
+        "git", "rev-parse", "--verify", "--quiet", "v1.2^{commit}"]
+    assert commands.git_rev_parse_branch("main") == [
+        "git", "rev-parse", "--verify", "--quiet", "refs/heads/main"]
+
+
+def test_git_worktrees():
+    path = PurePosixPath("/data/apps/a/releases/r3")
+    assert commands.git_worktree_add(path, SHA) == [
+        "git", "worktree", "add", "--detach", "/data/apps/a/releases/r3", SHA]
+    assert commands.git_worktree_remove(path) == [
+        "git", "worktree", "remove", "--force", "/data/apps/a/releases/r3"]
+    assert commands.git_worktree_prune() == ["git", "worktree", "prune"]
+
+
+def test_git_precheck_reads():
+    assert commands.git_ls_tree(SHA) == ["git", "ls-tree", "-r", "-l", "-z", SHA]
+    assert commands.git_cat_file_batch() == ["git", "cat-file", "--batch"]
+
+
+def test_git_doctor_checks():
+    repo = PurePosixPath("/srv/git/a.git")
+    assert commands.git_version() == ["git", "--version"]
+    assert commands.git_is_bare(repo) == [
+        "git", "--git-dir=/srv/git/a.git", "rev-parse", "--is-bare-repository"]
+    assert commands.git_config_bool(repo, "receive.advertisePushOptions") == [
+        "git", "--git-dir=/srv/git/a.git", "config", "--type=bool", "--get",
+        "receive.advertisePushOptions"]
+
+
+def test_git_serve():
+    assert commands.git_serve("receive-pack", "/srv/git/a.git") == [
+        "git", "receive-pack", "--", "/srv/git/a.git"]
+
+
+def test_the_commands_module_does_no_io():
+    """Only values go in and out: it imports nothing that could start a process or reach
+    Docker, git or the state database."""
+    import ast
+
+    tree = ast.parse(Path(commands.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {("." * node.level) + (node.module or "") for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom)}
+    assert imported <= {"os", "collections.abc", "dataclasses", "pathlib", ".names"}
