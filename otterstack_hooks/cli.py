@@ -26,7 +26,8 @@ from .progress import Progress, render_event, use_color
 from .push import parse_ref_updates, plan_push
 from .release_plan import state_project
 from .settings import APP_SETTINGS, GLOBAL_SETTINGS, Setting, app_setting, global_setting
-from .state import ALLOW_NOT_RECORDED, App, State, dumps
+from .state import ALLOW_NOT_RECORDED, App, ReleaseStatus, State, dumps
+from .vocabulary import Step
 
 
 def _state() -> State:
@@ -98,17 +99,18 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if args.to:
         target = next((r for r in state.releases(app.name, limit=100000)
                        if r.name == args.to), None)
-        if target is None or target.status not in ("superseded", "active"):
+        if target is None or target.status not in (ReleaseStatus.SUPERSEDED,
+                                                  ReleaseStatus.ACTIVE):
             raise OtterError(f"{app.name} has no release {args.to!r} to roll back to; "
                              f"`otterstack releases {app.name}` lists them")
-        if target.status == "active":
+        if target.status == ReleaseStatus.ACTIVE:
             raise OtterError(f"{target.name} is already the active release")
     else:
         target = state.rollback_target(app.name)
         if target is None:
             raise OtterError(f"{app.name} has no earlier release to roll back to")
     progress = _progress()
-    progress.step("rollback", f"rolling {app.name} back to {target.name} ({short(target.sha)})"
+    progress.step(Step.ROLLBACK, f"rolling {app.name} back to {target.name} ({short(target.sha)})"
                   f"{' from ' + active.name if active else ''}")
     outcome = Deployer(data_paths(), state, progress).deploy(DeployRequest(
         app=app.name, ref=target.sha, trigger="rollback", pushed_by=who,
@@ -168,7 +170,7 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
         return 1
     try:
         allowed = policy_check.allowed_for(state, data_paths(), app,
-                                           lambda text: progress.step("policy", text))
+                                           lambda text: progress.step(Step.POLICY, text))
         with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
@@ -179,7 +181,7 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
         progress.result(False, f"push refused, {app.name} {short(plan.deploy.new)} cannot "
                         f"deploy: {problem}")
         return 1
-    progress.step("check", f"{short(plan.deploy.new)}: compose file valid; accepting the push")
+    progress.step(Step.CHECK, f"{short(plan.deploy.new)}: compose file valid; accepting the push")
     return 0
 
 
@@ -203,10 +205,10 @@ def cmd_hook(args: argparse.Namespace) -> int:
     app = state.require_app(args.app)
     plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch)
     for note in plan.notes:
-        progress.step("push", note)
+        progress.step(Step.PUSH, note)
     options = dict(opt.split("=", 1) if "=" in opt else (opt, "") for opt in args.push_option)
     for unknown in sorted(set(options) - KNOWN_PUSH_OPTIONS):
-        progress.warn("push", f"push option {unknown!r} is not known and was ignored "
+        progress.warn(Step.PUSH, f"push option {unknown!r} is not known and was ignored "
                       f"(known: {', '.join(sorted(KNOWN_PUSH_OPTIONS))})")
     if plan.deploy is None:
         return 0
@@ -256,7 +258,7 @@ def _app_status(state: State, app: App) -> dict[str, Any]:
         data["active"] = {**active.as_dict(), "containers": _containers(active.project)}
     data["singletons"] = _containers(state_project(app.name))
     latest = state.releases(app.name, limit=1)
-    if latest and latest[0].status == "deploying":
+    if latest and latest[0].status == ReleaseStatus.DEPLOYING:
         data["deploying"] = latest[0].as_dict()
     return data
 
@@ -415,10 +417,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         for line in complete.splitlines():
             event = json.loads(line)
             print(line if args.json else render_event(event, color), flush=True)
-            finished = finished or event.get("step") == "result"
+            finished = finished or event.get("step") == Step.RESULT
         if finished or not args.follow:
             return 0
-        if state.release(release.id).status != "deploying" and not chunk:
+        if state.release(release.id).status != ReleaseStatus.DEPLOYING and not chunk:
             return 0
         time.sleep(0.3)
 

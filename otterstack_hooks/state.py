@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import OtterError
 from .settings import app_defaults, app_setting, global_setting
+from .vocabulary import ReleaseStatus
 
 MIGRATIONS: list[str] = [
     # 1: apps and releases
@@ -138,7 +139,7 @@ class Release:
     ref: str
     trigger: str
     pushed_by: str
-    status: str
+    status: ReleaseStatus
     reason: str
     project: str
     worktree: str
@@ -179,6 +180,8 @@ def _row_to(cls: type, row: sqlite3.Row) -> Any:
     for f in fields(cls):
         if f.type == "bool" or f.type is bool:
             values[f.name] = bool(values[f.name])
+        elif f.type is ReleaseStatus:
+            values[f.name] = ReleaseStatus(values[f.name])
     return cls(**values)
 
 
@@ -297,8 +300,8 @@ class State:
         try:
             cur = self.db.execute(
                 "INSERT INTO releases (app, sha, ref, trigger, pushed_by, status, pid, "
-                "started_at) VALUES (?, ?, ?, ?, ?, 'deploying', ?, ?)",
-                (app, sha, ref, trigger, pushed_by, pid, time.time()),
+                "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (app, sha, ref, trigger, pushed_by, ReleaseStatus.DEPLOYING, pid, time.time()),
             )
             rid = cur.lastrowid
             self.db.execute(
@@ -330,12 +333,11 @@ class State:
         self._write("BEGIN IMMEDIATE")
         try:
             if old is not None:
-                self.db.execute(
-                    "UPDATE releases SET status = 'superseded' WHERE id = ?", (old.id,)
-                )
+                self.db.execute("UPDATE releases SET status = ? WHERE id = ?",
+                                (ReleaseStatus.SUPERSEDED, old.id))
             self.db.execute(
-                "UPDATE releases SET status = 'active', finished_at = ? WHERE id = ?",
-                (now, new.id),
+                "UPDATE releases SET status = ?, finished_at = ? WHERE id = ?",
+                (ReleaseStatus.ACTIVE, now, new.id),
             )
             self.db.execute("COMMIT")
         except BaseException:
@@ -344,8 +346,8 @@ class State:
 
     def active_release(self, app: str) -> Release | None:
         row = self.db.execute(
-            "SELECT * FROM releases WHERE app = ? AND status = 'active' ORDER BY id DESC LIMIT 1",
-            (app,),
+            "SELECT * FROM releases WHERE app = ? AND status = ? ORDER BY id DESC LIMIT 1",
+            (app, ReleaseStatus.ACTIVE),
         ).fetchone()
         return None if row is None else _row_to(Release, row)
 
@@ -360,10 +362,10 @@ class State:
         (superseded, checkout kept) release older than the active one."""
         active = self.active_release(app)
         return next((r for r in self.releases(app, limit=100000)
-                     if r.status == "superseded" and r.worktree
+                     if r.status == ReleaseStatus.SUPERSEDED and r.worktree
                      and (active is None or r.id < active.id)), None)
 
-    def releases_with_status(self, app: str, status: str) -> list[Release]:
+    def releases_with_status(self, app: str, status: ReleaseStatus) -> list[Release]:
         rows = self.db.execute(
             "SELECT * FROM releases WHERE app = ? AND status = ? ORDER BY id", (app, status)
         )
