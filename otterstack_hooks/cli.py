@@ -4,25 +4,23 @@ import argparse
 import getpass
 import json
 import os
-import shlex
 import signal
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import doctor, engine, notify, policy_check, precheck, secrets, ssh_commands
+from . import doctor, engine, policy_check, precheck, secrets, ssh_commands
 from . import traefik as traefik_io
 from .commands import compose_logs
-from .compose_policy import parse_allow, render_allow
 from .deploy import Deploy, DeployRequest
-from .drain import MAX_DRAIN_TIMEOUT
 from .errors import OtterError
 from .lock import app_lock
-from .names import short, validate_app_name, validate_branch_name, validate_compose_file
+from .names import short, validate_app_name, validate_compose_file
 from .paths import data_paths
 from .process import passthrough
 from .progress import Progress, render_event, use_color
@@ -31,11 +29,10 @@ from .push import parse_ref_updates, plan_push
 from .release_plan import state_project
 from .remove_app import RemoveApp
 from .rollback import Rollback
-from .state import ALLOW_NOT_RECORDED, APP_SETTINGS, GLOBAL_SETTINGS, App, State, dumps
+from .settings import APP_SETTINGS, GLOBAL_SETTINGS, Setting, app_setting, global_setting
+from .state import ALLOW_NOT_RECORDED, App, ReleaseStatus, State, dumps
+from .vocabulary import Step
 from .wiring import real_ports
-
-TRUE = {"1", "true", "on", "yes"}
-FALSE = {"0", "false", "off", "no"}
 
 
 def _state() -> State:
@@ -158,7 +155,7 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
         return 1
     try:
         allowed = policy_check.allowed_for(state, data_paths(), app,
-                                           lambda text: progress.step("policy", text))
+                                           lambda text: progress.step(Step.POLICY, text))
         with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
@@ -169,7 +166,7 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
         progress.result(False, f"push refused, {app.name} {short(plan.deploy.new)} cannot "
                         f"deploy: {problem}")
         return 1
-    progress.step("check", f"{short(plan.deploy.new)}: compose file valid; accepting the push")
+    progress.step(Step.CHECK, f"{short(plan.deploy.new)}: compose file valid; accepting the push")
     return 0
 
 
@@ -193,10 +190,10 @@ def cmd_hook(args: argparse.Namespace) -> int:
     app = state.require_app(args.app)
     plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch)
     for note in plan.notes:
-        progress.step("push", note)
+        progress.step(Step.PUSH, note)
     options = dict(opt.split("=", 1) if "=" in opt else (opt, "") for opt in args.push_option)
     for unknown in sorted(set(options) - KNOWN_PUSH_OPTIONS):
-        progress.warn("push", f"push option {unknown!r} is not known and was ignored "
+        progress.warn(Step.PUSH, f"push option {unknown!r} is not known and was ignored "
                       f"(known: {', '.join(sorted(KNOWN_PUSH_OPTIONS))})")
     if plan.deploy is None:
         return 0
@@ -246,7 +243,7 @@ def _app_status(state: State, app: App) -> dict[str, Any]:
         data["active"] = {**active.as_dict(), "containers": _containers(active.project)}
     data["singletons"] = _containers(state_project(app.name))
     latest = state.releases(app.name, limit=1)
-    if latest and latest[0].status == "deploying":
+    if latest and latest[0].status == ReleaseStatus.DEPLOYING:
         data["deploying"] = latest[0].as_dict()
     return data
 
@@ -405,10 +402,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         for line in complete.splitlines():
             event = json.loads(line)
             print(line if args.json else render_event(event, color), flush=True)
-            finished = finished or event.get("step") == "result"
+            finished = finished or event.get("step") == Step.RESULT
         if finished or not args.follow:
             return 0
-        if state.release(release.id).status != "deploying" and not chunk:
+        if state.release(release.id).status != ReleaseStatus.DEPLOYING and not chunk:
             return 0
         time.sleep(0.3)
 
@@ -429,42 +426,12 @@ def _container_logs(state: State, app: App, service: str, follow: bool) -> int:
 
 
 # configuration
-def _parse_value(key: str, kind: type, text: str) -> Any:
-    if kind is bool:
-        if text.lower() in TRUE:
-            return True
-        if text.lower() in FALSE:
-            return False
-        raise OtterError(f"{key} takes on or off, not {text!r}")
-    if kind is int:
-        least = 0 if key in ("settle_seconds", "drain_timeout") else 1
-        if not text.isdigit() or int(text) < least:
-            raise OtterError(f"{key} takes a whole number of at least {least}, not {text!r}")
-        if key == "drain_timeout" and int(text) > MAX_DRAIN_TIMEOUT:
-            raise OtterError(f"drain_timeout is at most {MAX_DRAIN_TIMEOUT} s (the deploy lock "
-                             f"is held while draining), not {text}")
-        return int(text)
-    if key == "branch":
-        return validate_branch_name(text)
-    if key == "compose_file":
-        return validate_compose_file(text) if text else ""
-    if key == "release_command" and text and len(_split_command(text)) < 2:
-        raise OtterError("release_command is `SERVICE COMMAND [ARGS...]`, e.g. "
-                         "`web python manage.py migrate`; empty turns it off")
-    if key == "notify":
-        if text == "-":  # a URL with a token: from stdin, never on the command line
-            text = read_secret("notify target: ", None).strip()
-        return notify.validate_target(text)
-    if key == "allow":
-        return render_allow(parse_allow(text))
-    return text
-
-
-def _split_command(text: str) -> list[str]:
-    try:
-        return shlex.split(text)
-    except ValueError as exc:
-        raise OtterError(f"cannot read the command {text!r}: {exc}") from exc
+def _parse_value(setting: Setting[Any], text: str) -> Any:
+    """What the user typed as the setting's stored value; `-` for a setting that may hold a
+    token reads it from stdin, so it is never in argv (`ps`) or shell history."""
+    if setting.stdin_prompt and text == "-":
+        text = read_secret(setting.stdin_prompt, None).strip()
+    return setting.parse(text)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -475,34 +442,30 @@ def cmd_config(args: argparse.Namespace) -> int:
             for name in GLOBAL_SETTINGS:
                 print(f"{name} = {state.setting(name)}")
             return 0
-        if key not in GLOBAL_SETTINGS:
-            raise OtterError(f"unknown global setting {key!r}; known: "
-                             f"{', '.join(GLOBAL_SETTINGS)}")
+        setting = global_setting(key)
         if value is not None:
-            state.set_setting(key, value)
+            state.set_setting(key, _parse_value(setting, value))
         print(f"{key} = {state.setting(key)}")
         return 0
     if not args.app:
         raise OtterError("name an app (`otterstack config APP [KEY [VALUE]]`) or use --global")
     app = state.require_app(validate_app_name(args.app))
     if args.key is None:
-        for key in APP_SETTINGS:
-            print(f"{key} = {_show(getattr(app, key))}")
+        for setting in APP_SETTINGS.values():
+            print(f"{setting.name} = {_show(setting, getattr(app, setting.name))}")
         return 0
-    if args.key not in APP_SETTINGS:
-        raise OtterError(f"unknown setting {args.key!r}; known: {', '.join(APP_SETTINGS)}")
+    setting = app_setting(args.key)
     if args.value is not None:
-        state.set_app_setting(app.name, args.key,
-                              _parse_value(args.key, APP_SETTINGS[args.key], args.value))
+        state.set_app_setting(app.name, setting.name, _parse_value(setting, args.value))
         app = state.require_app(app.name)
-    print(f"{args.key} = {_show(getattr(app, args.key))}")
+    print(f"{setting.name} = {_show(setting, getattr(app, setting.name))}")
     return 0
 
 
-def _show(value: Any) -> str:
+def _show(setting: Setting[Any], value: Any) -> str:
     if value == ALLOW_NOT_RECORDED:
         return "(not recorded yet: the next push or deploy records what the active release uses)"
-    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+    return setting.show(value)
 
 
 def cmd_apps_add(args: argparse.Namespace) -> int:
@@ -510,11 +473,13 @@ def cmd_apps_add(args: argparse.Namespace) -> int:
     name = validate_app_name(args.name)
     settings: dict[str, Any] = {}
     if args.branch is not None:
-        settings["branch"] = validate_branch_name(args.branch)
-    if args.compose_file is not None:
-        settings["compose_file"] = validate_compose_file(args.compose_file)
+        settings["branch"] = APP_SETTINGS["branch"].parse(args.branch)
+    if args.compose_file is not None:  # given, it names a file: "" is refused, not "auto"
+        settings["compose_file"] = APP_SETTINGS["compose_file"].parse(
+            validate_compose_file(args.compose_file))
     if args.traefik_routing is not None:
-        settings["traefik_routing"] = args.traefik_routing == "on"
+        settings["traefik_routing"] = APP_SETTINGS["traefik_routing"].parse(
+            args.traefik_routing)
     state = _state()
     app = state.upsert_app(name, os.path.abspath(args.repo), **settings)
     print(json.dumps({"app": app.name, "repo": app.repo, "branch": app.branch}))
@@ -550,6 +515,22 @@ def cmd_traefik_up(args: argparse.Namespace) -> int:
     print(traefik_io.up(engine.client(), args.image, args.name, args.network, args.http_port,
                         args.bind, args.api_port, args.constraints))
     return 0
+
+
+def _settings_help() -> str:
+    """Every setting with its default and what it does, from the schema (settings.py)."""
+    width = max(len(name) for name in [*APP_SETTINGS, *GLOBAL_SETTINGS]) + 2
+    blocks = []
+    for title, group in (("settings (config APP KEY VALUE) [default]", APP_SETTINGS),
+                         ("global settings (config --global KEY VALUE) [default]",
+                          GLOBAL_SETTINGS)):
+        lines = [f"{title}:"]
+        for setting in group.values():
+            text = f"[{setting.show(setting.default) or 'empty'}] {setting.doc}"
+            lines += textwrap.wrap(text, 78, initial_indent=f"  {setting.name:<{width}}",
+                                   subsequent_indent=" " * (width + 4))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -621,7 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the deploy log's raw JSON events")
     p.set_defaults(func=cmd_logs)
 
-    p = sub.add_parser("config", help="show or change settings: config APP [KEY [VALUE]]")
+    p = sub.add_parser("config", help="show or change settings: config APP [KEY [VALUE]]",
+                       epilog=_settings_help(), formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--global", dest="glob", action="store_true",
                    help=f"global settings: {', '.join(GLOBAL_SETTINGS)}")
     p.add_argument("app", nargs="?")

@@ -27,8 +27,8 @@ from enum import StrEnum
 import docker
 
 from . import engine
+from .settings import MAX_DRAIN_TIMEOUT as MAX_DRAIN_TIMEOUT  # declared with drain_timeout
 
-MAX_DRAIN_TIMEOUT = 600  # the deploy lock is held while draining; queued pushes wait
 POLL_SECONDS = 0.25
 ZERO_CONFIRMATIONS = 2  # in-flight must read 0 this many times in a row
 

@@ -14,6 +14,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from .vocabulary import Step
+
 COLORS = {"ok": "\033[1;32m", "error": "\033[1;31m", "warning": "\033[33m",
           "detail": "\033[2m", "info": ""}
 RESET = "\033[0m"
@@ -98,18 +100,19 @@ class Progress:
             raise structlog.DropEvent
         return render_event(event, self.color)
 
-    # the API the pipeline uses
-    def step(self, step: str, message: str, **fields: Any) -> None:
+    # the API the pipeline uses; steps are Step members (a plain string still works at
+    # runtime, as a StrEnum equals its value, but the type checker flags an unknown word)
+    def step(self, step: Step, message: str, **fields: Any) -> None:
         self.log.info(message, step=step, **fields)
 
-    def detail(self, step: str, line: str, terminal: bool = True) -> None:
+    def detail(self, step: Step, line: str, terminal: bool = True) -> None:
         self.log.info(line, step=step, kind="detail", terminal=terminal)
 
-    def warn(self, step: str, message: str, **fields: Any) -> None:
+    def warn(self, step: Step, message: str, **fields: Any) -> None:
         self.log.warning(message, step=step, **fields)
 
     def result(self, ok: bool, message: str, **fields: Any) -> None:
-        self.log.info(message, step="result", kind="ok" if ok else "error", **fields)
+        self.log.info(message, step=Step.RESULT, kind="ok" if ok else "error", **fields)
 
 
 def render_event(event: dict[str, Any], color: bool) -> str:
@@ -119,7 +122,7 @@ def render_event(event: dict[str, Any], color: bool) -> str:
     text = str(event.get("event", ""))
     if kind == "detail":
         line = f"{'':>8}  {'':<9} | {text}"
-    elif kind in ("ok", "error") and step == "result":
+    elif kind in ("ok", "error") and step == Step.RESULT:
         line = f"==> {text}"
     else:
         line = f"{float(event.get('elapsed', 0)):>7.1f}s  {step:<9} {text}"

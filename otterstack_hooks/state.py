@@ -1,7 +1,9 @@
 """SQLite state: apps, their settings and every release. Only I/O lives here.
 
 Schema changes are numbered migrations applied in order inside one transaction each, so an
-older data dir is upgraded in place and never half-migrated.
+older data dir is upgraded in place and never half-migrated. The settings themselves (names,
+types, defaults) are declared in settings.py; the DEFAULT clauses below only filled the rows
+that existed when a column was added, and no insert relies on them.
 """
 
 import json
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OtterError
+from .settings import app_defaults, app_setting, global_setting
+from .vocabulary import ReleaseStatus
 
 MIGRATIONS: list[str] = [
     # 1: apps and releases
@@ -100,33 +104,11 @@ MIGRATIONS: list[str] = [
 ]
 ALLOW_NOT_RECORDED = "?not-recorded"
 
-APP_SETTINGS: dict[str, type] = {
-    "branch": str,
-    "compose_file": str,
-    "health_timeout": int,
-    "settle_seconds": int,
-    "keep_releases": int,
-    "traefik_routing": bool,
-    "require_healthcheck": bool,
-    "release_command": str,
-    "notify": str,
-    "use_deploy_labels": bool,
-    "drain_timeout": int,
-    "allow": str,
-    "build_timeout": int,
-    "start_timeout": int,
-    "release_command_timeout": int,
-}
-
-GLOBAL_SETTINGS: dict[str, str] = {
-    "traefik_container": "",  # name or image to find Traefik by; empty: any *traefik* container
-    "traefik_api_url": "",  # empty: discovered from the container's published API port
-    "traefik_network": "",  # empty: the Traefik container's own user network
-}
-
-
 @dataclass
 class App:
+    """An app and its settings: one attribute per settings.APP_SETTINGS entry (a unit test
+    holds them together), plus what is not a setting: name, repo, created_at, pinned."""
+
     name: str
     repo: str
     branch: str
@@ -157,7 +139,7 @@ class Release:
     ref: str
     trigger: str
     pushed_by: str
-    status: str
+    status: ReleaseStatus
     reason: str
     project: str
     worktree: str
@@ -198,6 +180,8 @@ def _row_to(cls: type, row: sqlite3.Row) -> Any:
     for f in fields(cls):
         if f.type == "bool" or f.type is bool:
             values[f.name] = bool(values[f.name])
+        elif f.type is ReleaseStatus:
+            values[f.name] = ReleaseStatus(values[f.name])
     return cls(**values)
 
 
@@ -246,12 +230,15 @@ class State:
 
     # apps
     def upsert_app(self, name: str, repo: str, **settings: Any) -> App:
+        """Register an app with every setting's default written out (the schema in
+        settings.py, not the columns' SQL defaults, decides them), or update its repo; then
+        apply the given settings, already parsed."""
         existing = self.get_app(name)
         if existing is None:
-            self._write(
-                "INSERT INTO apps (name, repo, created_at) VALUES (?, ?, ?)",
-                (name, repo, time.time()),
-            )
+            row = {"name": name, "repo": repo, "created_at": time.time(), "pinned": "",
+                   **app_defaults()}
+            self._write(f"INSERT INTO apps ({', '.join(row)}) "
+                        f"VALUES ({', '.join(':' + column for column in row)})", row)
         else:
             self._write("UPDATE apps SET repo = ? WHERE name = ?", (repo, name))
         for key, value in settings.items():
@@ -285,20 +272,19 @@ class State:
         self._write("UPDATE apps SET pinned = ? WHERE name = ?", (reason, name))
 
     def set_app_setting(self, name: str, key: str, value: Any) -> None:
-        if key not in APP_SETTINGS:
-            raise OtterError(f"unknown setting {key!r}; known: {', '.join(APP_SETTINGS)}")
-        self._write(f"UPDATE apps SET {key} = ? WHERE name = ?", (value, name))
+        """Store a parsed value (settings.Setting.parse makes one from what a user typed)."""
+        self._write(f"UPDATE apps SET {app_setting(key).name} = ? WHERE name = ?",
+                    (value, name))
 
     # global settings
     def setting(self, key: str) -> str:
+        """A global setting's value; its default from settings.py while it was never set."""
+        default = global_setting(key).default
         row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return GLOBAL_SETTINGS[key] if row is None else row[0]
+        return default if row is None else row[0]
 
     def set_setting(self, key: str, value: str) -> None:
-        if key not in GLOBAL_SETTINGS:
-            raise OtterError(
-                f"unknown global setting {key!r}; known: {', '.join(GLOBAL_SETTINGS)}"
-            )
+        global_setting(key)  # an unknown key is refused, naming the known ones
         self._write(
             "INSERT INTO settings (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -314,8 +300,8 @@ class State:
         try:
             cur = self.db.execute(
                 "INSERT INTO releases (app, sha, ref, trigger, pushed_by, status, pid, "
-                "started_at) VALUES (?, ?, ?, ?, ?, 'deploying', ?, ?)",
-                (app, sha, ref, trigger, pushed_by, pid, time.time()),
+                "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (app, sha, ref, trigger, pushed_by, ReleaseStatus.DEPLOYING, pid, time.time()),
             )
             rid = cur.lastrowid
             self.db.execute(
@@ -347,12 +333,11 @@ class State:
         self._write("BEGIN IMMEDIATE")
         try:
             if old is not None:
-                self.db.execute(
-                    "UPDATE releases SET status = 'superseded' WHERE id = ?", (old.id,)
-                )
+                self.db.execute("UPDATE releases SET status = ? WHERE id = ?",
+                                (ReleaseStatus.SUPERSEDED, old.id))
             self.db.execute(
-                "UPDATE releases SET status = 'active', finished_at = ? WHERE id = ?",
-                (now, new.id),
+                "UPDATE releases SET status = ?, finished_at = ? WHERE id = ?",
+                (ReleaseStatus.ACTIVE, now, new.id),
             )
             self.db.execute("COMMIT")
         except BaseException:
@@ -361,8 +346,8 @@ class State:
 
     def active_release(self, app: str) -> Release | None:
         row = self.db.execute(
-            "SELECT * FROM releases WHERE app = ? AND status = 'active' ORDER BY id DESC LIMIT 1",
-            (app,),
+            "SELECT * FROM releases WHERE app = ? AND status = ? ORDER BY id DESC LIMIT 1",
+            (app, ReleaseStatus.ACTIVE),
         ).fetchone()
         return None if row is None else _row_to(Release, row)
 
@@ -377,10 +362,10 @@ class State:
         (superseded, checkout kept) release older than the active one."""
         active = self.active_release(app)
         return next((r for r in self.releases(app, limit=100000)
-                     if r.status == "superseded" and r.worktree
+                     if r.status == ReleaseStatus.SUPERSEDED and r.worktree
                      and (active is None or r.id < active.id)), None)
 
-    def releases_with_status(self, app: str, status: str) -> list[Release]:
+    def releases_with_status(self, app: str, status: ReleaseStatus) -> list[Release]:
         rows = self.db.execute(
             "SELECT * FROM releases WHERE app = ? AND status = ? ORDER BY id", (app, status)
         )

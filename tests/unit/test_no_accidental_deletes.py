@@ -10,7 +10,7 @@ from otterstack_hooks.errors import OtterError
 from otterstack_hooks.paths import Paths, write_private
 from otterstack_hooks.progress import Progress
 from otterstack_hooks.recover import Recover
-from otterstack_hooks.state import State
+from otterstack_hooks.state import ReleaseStatus, State
 from otterstack_hooks.wiring import real_ports
 
 
@@ -54,7 +54,7 @@ def test_recovery_marks_a_nameless_row_interrupted_and_removes_nothing(tmp_path)
                      "VALUES ('a', ?, 'push', 'deploying', 0)", ("1" * 40,))
     Recover(real_ports(paths, state, Progress(io.StringIO(), False))).run(app, repo=None)
     [row] = state.releases("a")
-    assert (row.status, row.reason) == ("interrupted", "record left half-written")
+    assert (row.status, row.reason) == (ReleaseStatus.INTERRUPTED, "record left half-written")
     assert keep.is_dir()
 
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from otterstack_hooks import secrets
 from otterstack_hooks.errors import OtterError
 from otterstack_hooks.progress import Progress
+from otterstack_hooks.vocabulary import Step
 
 VALUES = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                  max_size=40)
@@ -81,7 +82,7 @@ def test_redaction_in_progress(tmp_path):
     progress = Progress(out, color=False)
     progress.redact = secrets.redactor({"TOKEN": "hunter2-token", "SHORT": "ab"})
     progress.attach_log(tmp_path / "log.jsonl")
-    progress.detail("health", "app says: token=hunter2-token ab")
+    progress.detail(Step.HEALTH, "app says: token=hunter2-token ab")
     progress.result(False, "FAILED because hunter2-token leaked")
     shown = out.getvalue() + (tmp_path / "log.jsonl").read_text()
     assert "hunter2-token" not in shown and "***" in shown and " ab" in shown

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from otterstack_hooks.errors import OtterError
-from otterstack_hooks.state import MIGRATIONS, State
+from otterstack_hooks.state import MIGRATIONS, ReleaseStatus, State
 
 
 def test_migrates_an_old_database_in_place(tmp_path):
@@ -26,11 +26,12 @@ def test_release_lifecycle(tmp_path):
     state = State(tmp_path / "state.db")
     state.upsert_app("a", "/r", traefik_routing=True)
     r1 = state.new_release("a", "1" * 40, "refs/heads/main", "push", "dev", 1)
-    assert (r1.name, r1.project, r1.status) == ("r1", "a-r1", "deploying")
+    assert (r1.name, r1.project, r1.status) == ("r1", "a-r1", ReleaseStatus.DEPLOYING)
     state.activate(r1, None)
     r2 = state.new_release("a", "2" * 40, "refs/heads/main", "push", "dev", 1)
     state.activate(r2, state.release(r1.id))
-    assert [r.status for r in state.releases("a")] == ["active", "superseded"]
+    assert [r.status for r in state.releases("a")] == [ReleaseStatus.ACTIVE,
+                                                       ReleaseStatus.SUPERSEDED]
     assert state.active_release("a").name == "r2"
 
 
