@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import secrets
-from .compose import ComposeTarget
+from .commands import ComposeTarget
 from .compose_model import ComposeModel
 from .dry_run import DryRun
 from .errors import OtterError
@@ -36,6 +36,7 @@ from .release_steps import (
 )
 from .routing import RoutingPlan
 from .state import App, Release
+from .vocabulary import ReleaseStatus, Step
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,9 @@ class Deploy:
         if req.dry_run:
             return DryRun(self.ports, self.env).run(app, req.ref)
         with app_lock(self.ports.paths.lock(app.name), f"deploy {req.ref}", lock_limit(app),
-                      lambda who: out.step("queue", f"another deploy of {app.name} is "
+                      lambda who: out.step(Step.QUEUE, f"another deploy of {app.name} is "
                                            f"running ({who}); waiting for it")):
-            out.step("lock", f"deploy lock for {app.name} taken")
+            out.step(Step.LOCK, f"deploy lock for {app.name} taken")
             app = store.require_app(app.name)  # as it is now, not when we queued
             if req.trigger == "push" and app.pinned:
                 # `pin` or `rollback --pin` ran while this push waited for the lock
@@ -107,7 +108,7 @@ class Deploy:
             store.update_release(release.id, log_path=str(log_path))
             old = store.active_release(app.name)
             tell(self.ports, app, "started", release)
-            out.step("release", f"{release.name}: {short(sha)} "
+            out.step(Step.RELEASE, f"{release.name}: {short(sha)} "
                      f"\"{repo.commit_subject(sha)}\" ({req.trigger}"
                      f"{' by ' + req.pushed_by if req.pushed_by else ''})",
                      release=release.name, sha=sha)
@@ -116,7 +117,7 @@ class Deploy:
             except OtterError as exc:
                 return self._fail(app, repo, release, old, str(exc))
             except Exception as exc:  # a bug: keep the site up, record it, show one line
-                out.log.error("internal error", step="error",
+                out.log.error("internal error", step=Step.ERROR,
                               traceback=traceback.format_exc(), kind="detail")
                 return self._fail(app, repo, release, old,
                                   f"internal error ({type(exc).__name__}: {exc}); "
@@ -142,7 +143,7 @@ class Deploy:
         worktree = paths.worktree(app.name, release.name)
         repo.add_worktree(worktree, release.sha)
         store.update_release(release.id, worktree=str(worktree))
-        self.out.step("checkout", f"worktree {worktree}")
+        self.out.step(Step.CHECKOUT, f"worktree {worktree}")
 
         prep = prepare(self.ports, app, self.env, release.name, release.project, worktree,
                        release.id, paths.generated(app.name, release.name))
@@ -159,10 +160,10 @@ class Deploy:
         if app.release_command:
             self._release_command(app, target, plan)
 
-        self.out.step("start", f"starting {release.project} ({', '.join(plan.release_services)}"
+        self.out.step(Step.START, f"starting {release.project} ({', '.join(plan.release_services)}"
                       f") next to {old.name if old else 'nothing (first release)'}")
         with limit(app, "start_timeout", "starting the release"):
-            runtime.up(target, plan.release_services, Details(self.out, "start"),
+            runtime.up(target, plan.release_services, Details(self.out, Step.START),
                        app.start_timeout)
 
         healthy_at = wait_healthy(
@@ -183,21 +184,21 @@ class Deploy:
         out = self.out
         reason = out.redact(reason)  # it is stored and shown by `releases`
         started = time.monotonic()
-        out.step("rollback", f"removing {release.name}", reason=reason)
-        take_out_if_routed(self.ports, app, release, "rollback",
+        out.step(Step.ROLLBACK, f"removing {release.name}", reason=reason)
+        take_out_if_routed(self.ports, app, release, Step.ROLLBACK,
                            self.routing.traefik if self.routing is not None else None)
         try:
             self.ports.runtime.remove(release.project, timeout=0)
         except OtterError as exc:
-            out.warn("rollback", f"{exc}")
-        forget(self.ports, app, repo, release, "failed", reason)
-        out.step("rollback", f"{release.name} removed in {time.monotonic() - started:.1f} s")
+            out.warn(Step.ROLLBACK, f"{exc}")
+        forget(self.ports, app, repo, release, ReleaseStatus.FAILED, reason)
+        out.step(Step.ROLLBACK, f"{release.name} removed in {time.monotonic() - started:.1f} s")
         serving = (f"still serving {old.name} ({short(old.sha)})" if old
                    else "nothing was serving before (first release)")
         first_line = reason.splitlines()[0]
         msg = f"FAILED {app.name} {short(release.sha)} ({release.name}): {first_line}; {serving}"
         for extra in reason.splitlines()[1:]:
-            out.detail("error", extra)
+            out.detail(Step.ERROR, extra)
         tell(self.ports, app, "failed", self.ports.store.release(release.id), serving=serving)
         out.result(False, msg, release=release.name, reason=reason)
         return Outcome(False, msg, self.ports.store.release(release.id))
@@ -208,12 +209,12 @@ class Deploy:
         try:
             if old is not None:
                 def stop(old: Release = old) -> None:
-                    self.out.step("stop", f"stopping {old.name} ({short(old.sha)}) gracefully")
+                    self.out.step(Step.STOP, f"stopping {old.name} ({short(old.sha)}) gracefully")
                     self.ports.runtime.stop(old.project)
                 drain_and_stop(self.ports, app, old.project, old.name, stop)
             prune_releases(self.ports, app, repo)
         except Exception as exc:  # noqa: BLE001 - see the docstring
-            self.out.warn("cleanup", f"{exc}; the new release serves, and the next deploy "
+            self.out.warn(Step.CLEANUP, f"{exc}; the new release serves, and the next deploy "
                           "finishes this cleanup")
 
     def _ensure_shared(self, app: App, model: ComposeModel, plan: ReleasePlan) -> None:
@@ -221,7 +222,7 @@ class Deploy:
         runtime = self.ports.runtime
         for key, name in plan.volumes.items():
             if runtime.ensure_volume(app.name, name, model.volumes.get(key) or {}):
-                self.out.step("volumes", f"created volume {name} (kept across releases)")
+                self.out.step(Step.VOLUMES, f"created volume {name} (kept across releases)")
         for key, name in plan.networks.items():
             runtime.ensure_network(app.name, name, model.networks.get(key) or {})
 
@@ -233,13 +234,13 @@ class Deploy:
             return
         if reuse_images_of:
             if self.ports.runtime.reuse_images(reuse_images_of, release.project, builds):
-                self.out.step("build", f"reusing the images of {reuse_images_of}: no build")
+                self.out.step(Step.BUILD, f"reusing the images of {reuse_images_of}: no build")
                 return
-            self.out.warn("build", f"the images of {reuse_images_of} are gone (pruned): "
+            self.out.warn(Step.BUILD, f"the images of {reuse_images_of} are gone (pruned): "
                           "rebuilding")
-        self.out.step("build", f"building {', '.join(plan.release_services)}")
+        self.out.step(Step.BUILD, f"building {', '.join(plan.release_services)}")
         with limit(app, "build_timeout", "the build"):
-            self.ports.runtime.build(target, plan.release_services, Details(self.out, "build"),
+            self.ports.runtime.build(target, plan.release_services, Details(self.out, Step.BUILD),
                                      app.build_timeout)
 
     def _check_healthchecks(self, app: App, target: ComposeTarget,
@@ -274,12 +275,12 @@ class Deploy:
                                prep.state_files, prep.env_files, self.env)
         builds = [s for s in plan.singletons if model.services[s].builds]
         if builds:
-            self.out.step("build", f"building {', '.join(builds)} (singletons)")
+            self.out.step(Step.BUILD, f"building {', '.join(builds)} (singletons)")
             with limit(app, "build_timeout", "the build"):
-                runtime.build(target, builds, Details(self.out, "build"), app.build_timeout)
+                runtime.build(target, builds, Details(self.out, Step.BUILD), app.build_timeout)
         before = runtime.fingerprints(target.project)
         with limit(app, "start_timeout", "starting the singletons"):
-            runtime.up(target, plan.singletons, Details(self.out, "state"), app.start_timeout)
+            runtime.up(target, plan.singletons, Details(self.out, Step.STATE), app.start_timeout)
         after = runtime.fingerprints(target.project)
         # restarts a kept singleton had before this deploy are history, not a new failure
         baseline = {cid: restarts for cid, _h, restarts in before.values()}
@@ -289,12 +290,12 @@ class Deploy:
         recreated = [s for s in plan.singletons if s in before and s not in same]
         started = [s for s in plan.singletons if s not in before]
         if kept:
-            self.out.step("state", f"kept {', '.join(kept)} running (unchanged)")
+            self.out.step(Step.STATE, f"kept {', '.join(kept)} running (unchanged)")
         if recreated:
-            self.out.warn("state", f"recreated {', '.join(recreated)}: its definition changed "
+            self.out.warn(Step.STATE, f"recreated {', '.join(recreated)}: its definition changed "
                           "(a short interruption of that service)")
         if started:
-            self.out.step("state", f"started {', '.join(started)} (runs once per app)")
+            self.out.step(Step.STATE, f"started {', '.join(started)} (runs once per app)")
         wait_healthy(self.ports, app, target.project, {s: 1 for s in plan.singletons}, timeout,
                      services=plan.singletons, baseline=baseline)
 
@@ -306,8 +307,8 @@ class Deploy:
         if service not in plan.release_services:
             raise OtterError(f"release command `{app.release_command}`: {service!r} is not a "
                              f"service of this release ({', '.join(plan.release_services)})")
-        self.out.step("command", f"running `{shlex.join(command)}` in a one-off {service} "
+        self.out.step(Step.COMMAND, f"running `{shlex.join(command)}` in a one-off {service} "
                       "container")
         with limit(app, "release_command_timeout", "the release command"):
-            self.ports.runtime.run_once(target, service, command, Details(self.out, "command"),
+            self.ports.runtime.run_once(target, service, command, Details(self.out, Step.COMMAND),
                                         app.release_command_timeout)

@@ -12,6 +12,7 @@ from .override import OVERRIDE_FILE, STATE_OVERRIDE_FILE
 from .ports import Ports
 from .prepare import prepare
 from .state import App
+from .vocabulary import Step
 
 if TYPE_CHECKING:
     from .deploy import Outcome
@@ -32,27 +33,27 @@ class DryRun:
         worktree = paths.app_dir(app.name) / f".dry-run-{os.getpid()}"
         generated = paths.app_dir(app.name) / f".dry-run-{os.getpid()}-generated"
         repo.add_worktree(worktree, sha)
-        out.step("dry-run", f"{short(sha)} would become {name} (compose project "
+        out.step(Step.DRY_RUN, f"{short(sha)} would become {name} (compose project "
                  f"{project}); nothing is built, started, stopped or recorded")
         try:
             plan = prepare(self.ports, app, self.env, name, project, worktree, None,
                            generated).plan
-            out.step("plan", f"would start: {', '.join(plan.release_services)}")
+            out.step(Step.PLAN, f"would start: {', '.join(plan.release_services)}")
             if plan.singletons:
-                out.step("plan", f"would keep running (recreated only if changed): "
+                out.step(Step.PLAN, f"would keep running (recreated only if changed): "
                          f"{', '.join(plan.singletons)}")
             for key, volume in plan.volumes.items():
-                out.step("plan", f"volume {key} -> {volume} (kept across releases)")
+                out.step(Step.PLAN, f"volume {key} -> {volume} (kept across releases)")
             if app.release_command:
-                out.step("plan", f"would run the release command `{app.release_command}`")
+                out.step(Step.PLAN, f"would run the release command `{app.release_command}`")
             for file_name in (STATE_OVERRIDE_FILE, OVERRIDE_FILE):
                 path = generated / file_name
                 if path.exists():
-                    out.step("override", f"{file_name}:")
+                    out.step(Step.OVERRIDE, f"{file_name}:")
                     for line in path.read_text().splitlines():
-                        out.detail("override", line)
+                        out.detail(Step.OVERRIDE, line)
             old = self.ports.store.active_release(app.name)
-            out.step("plan", f"then would stop {old.name} ({short(old.sha)})" if old
+            out.step(Step.PLAN, f"then would stop {old.name} ({short(old.sha)})" if old
                      else "nothing to stop (first release)")
         except OtterError as exc:
             msg = f"dry run of {app.name} {short(sha)}: the deploy would FAIL: {exc}"

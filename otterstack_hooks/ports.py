@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .compose import ComposeTarget
+from .commands import ComposeTarget
 from .health import ContainerSnapshot
 from .routing import Probe, TraefikInfo
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import policy_check
-from .compose import ComposeTarget
+from .commands import ComposeTarget
 from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
 from .compose_rules import check_compose_rules
 from .names import release_number
@@ -18,6 +18,7 @@ from .release_plan import ReleasePlan, plan_release
 from .routing import RoutingPlan, plan_routing
 from .state import App
 from .traefik_labels import Incumbent, incumbent_original
+from .vocabulary import Step
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
     env_files = project_env_files(project_dir, worktree)
     files: list[str | Path] = [PurePosixPath(compose_file).name]
     allowed = policy_check.allowed_for(ports.store, ports.paths, app,
-                                       lambda text: out.step("policy", text),
+                                       lambda text: out.step(Step.POLICY, text),
                                        record=release_id is not None,
                                        read=ports.runtime.read_config)
     model = parse_config(policy_check.checked_config(
@@ -59,7 +60,7 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
         read=ports.runtime.read_config), project)
     if app.use_deploy_labels:
         model = model.with_deploy_labels()
-    out.step("config", f"{compose_file}: {len(model.services)} service(s): "
+    out.step(Step.CONFIG, f"{compose_file}: {len(model.services)} service(s): "
              f"{', '.join(model.services)}")
     plan = plan_release(model, app.name, project)
     if release_id is not None:  # what recovery needs to tell a whole release from a torso
@@ -91,7 +92,7 @@ def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: in
     out = ports.out
     info = ports.router.detect()
     if info is None:
-        out.warn("traefik", "no running Traefik container found: deploying without "
+        out.warn(Step.TRAEFIK, "no running Traefik container found: deploying without "
                  "zero-downtime routing (start one with `otterstack traefik up`)")
         return None
     active = ports.store.active_release(app.name)
@@ -102,17 +103,17 @@ def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: in
         for r in ports.router.routers_of(info, active.project) or ())
     plan = plan_routing(model, project, release_number(name), info, incumbents)
     if not plan.routers:
-        out.warn("traefik", "no service has traefik.enable=true: nothing to route")
+        out.warn(Step.TRAEFIK, "no service has traefik.enable=true: nothing to route")
         return None
     write_private(generated / OVERRIDE_FILE,
                   render_override(model, plan.labels, info.network, name, project))
     if release_id is not None:
         ports.store.update_release(release_id, priority=plan.highest_priority)
     for router in plan.routers:
-        out.step("traefik", f"router {router.original} -> {router.name} "
+        out.step(Step.TRAEFIK, f"router {router.original} -> {router.name} "
                  f"(priority {router.priority})")
         if router.raised_above:
-            out.warn("traefik", f"router {router.original} ranks below "
+            out.warn(Step.TRAEFIK, f"router {router.original} ranks below "
                      f"{', '.join(router.raised_above)} of the serving release"
                      " by its own rule, which overlaps: raised just above it so this "
                      "release can take over (it keeps that rank while it serves)")

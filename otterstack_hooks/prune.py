@@ -12,15 +12,17 @@ from .names import short
 from .ports import Ports, Repo
 from .release_steps import drain_and_stop
 from .state import App, Release
+from .vocabulary import ReleaseStatus, Step
 
 
 def prunable(releases: Sequence[Release], keep: int, rollback_target: Release | None
              ) -> list[Release]:
     """The retained releases (newest first in `releases`) beyond the newest `keep`, except
     the active one and the rollback target."""
-    retained = [r for r in releases if r.status in ("active", "superseded") and r.worktree]
+    retained = [r for r in releases if r.worktree
+                and r.status in (ReleaseStatus.ACTIVE, ReleaseStatus.SUPERSEDED)]
     return [rel for kept, rel in enumerate(retained, start=1)
-            if kept > keep and rel.status != "active"
+            if kept > keep and rel.status != ReleaseStatus.ACTIVE
             and not (rollback_target and rel.id == rollback_target.id)]
 
 
@@ -33,7 +35,7 @@ class Prune:
     def run(self, app: App, keep: int | None = None, dry_run: bool = False) -> list[str]:
         out = self.ports.out
         with app_lock(self.ports.paths.lock(app.name), "prune", 60,
-                      lambda who: out.step("queue", f"waiting for the lock ({who})")):
+                      lambda who: out.step(Step.QUEUE, f"waiting for the lock ({who})")):
             return prune_releases(self.ports, app, self.ports.open_repo(app.repo), keep,
                                   dry_run)
 
@@ -49,16 +51,16 @@ def prune_releases(ports: Ports, app: App, repo: Repo, keep: int | None = None,
                         store.rollback_target(app.name)):
         pruned.append(rel.name)
         if dry_run:
-            out.step("prune", f"would remove {rel.name} ({short(rel.sha)})")
+            out.step(Step.PRUNE, f"would remove {rel.name} ({short(rel.sha)})")
             continue
 
         def remove(rel: Release = rel) -> None:
-            out.step("prune", f"removing old release {rel.name} (keeping {keep})")
+            out.step(Step.PRUNE, f"removing old release {rel.name} (keeping {keep})")
             ports.runtime.remove(rel.project)
         try:
             drain_and_stop(ports, app, rel.project, rel.name, remove)
         except OtterError as exc:
-            out.warn("prune", str(exc))
+            out.warn(Step.PRUNE, str(exc))
             continue
         repo.remove_worktree(Path(rel.worktree))
         shutil.rmtree(ports.paths.generated(app.name, rel.name), ignore_errors=True)

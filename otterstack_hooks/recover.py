@@ -10,6 +10,7 @@ from .ports import Ports, Repo
 from .prepare import prepare
 from .release_steps import drain_and_stop, forget, prove_served, take_out_if_routed, wait_healthy
 from .state import App, Release
+from .vocabulary import ReleaseStatus, Step
 
 
 class Recover:
@@ -18,36 +19,36 @@ class Recover:
 
     def run(self, app: App, repo: Repo) -> None:
         store = self.ports.store
-        for stale in store.releases_with_status(app.name, "deploying"):
+        for stale in store.releases_with_status(app.name, ReleaseStatus.DEPLOYING):
             if not names.is_release_name(stale.name) or stale.project != (
                     f"{app.name}-{stale.name}"):
                 # a row an older version left half-written: there is nothing of it to remove,
                 # and `compose -p ""` would act on whatever project the current dir names
-                self.out.warn("recover", f"release record {stale.id} has no valid name; "
+                self.out.warn(Step.RECOVER, f"release record {stale.id} has no valid name; "
                               "marked interrupted, nothing removed")
-                store.update_release(stale.id, status="interrupted", worktree="",
+                store.update_release(stale.id, status=ReleaseStatus.INTERRUPTED, worktree="",
                                      reason="record left half-written", finished_at=time.time())
                 continue
             if self._settles_serving(app, stale):
                 # Healthy and whole, and Traefik (if routed) proved to send it traffic:
                 # tearing it down would drop requests. Finish its switch instead; the old
                 # release is stopped below.
-                self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} "
+                self.out.warn(Step.RECOVER, f"{stale.name} was interrupted (pid {stale.pid} "
                               "died) but is healthy and serving; completed its switch")
                 store.activate(stale, store.active_release(app.name))
                 store.update_release(
                     stale.id, healthy_at=stale.healthy_at or time.time(),
                     reason="completed by recovery after the deploy process died")
                 continue
-            self.out.warn("recover", f"{stale.name} was interrupted (pid {stale.pid} died); "
+            self.out.warn(Step.RECOVER, f"{stale.name} was interrupted (pid {stale.pid} died); "
                           "removing it")
-            take_out_if_routed(self.ports, app, stale, "recover", None)
+            take_out_if_routed(self.ports, app, stale, Step.RECOVER, None)
             self.ports.runtime.remove(stale.project, timeout=0)
-            forget(self.ports, app, repo, stale, "interrupted",
+            forget(self.ports, app, repo, stale, ReleaseStatus.INTERRUPTED,
                    "deploy process died before it finished")
-        for rel in store.releases_with_status(app.name, "superseded"):
+        for rel in store.releases_with_status(app.name, ReleaseStatus.SUPERSEDED):
             if any(s.status == "running" for s in self.ports.runtime.containers(rel.project)):
-                self.out.warn("recover", f"{rel.name} still runs after being replaced; "
+                self.out.warn(Step.RECOVER, f"{rel.name} still runs after being replaced; "
                               "stopping it")
                 drain_and_stop(self.ports, app, rel.project, rel.name,
                                lambda project=rel.project: self.ports.runtime.stop(project))
@@ -64,7 +65,7 @@ class Recover:
         for snap in snaps:
             if not snap.oneoff:
                 present[snap.service] = present.get(snap.service, 0) + 1
-        self.out.step("recover", f"{stale.name} has containers: waiting for them to settle")
+        self.out.step(Step.RECOVER, f"{stale.name} has containers: waiting for them to settle")
         try:
             wait_healthy(self.ports, app, stale.project, present, app.health_timeout)
         except OtterError:
@@ -81,6 +82,6 @@ class Recover:
                 prove_served(self.ports, prep.routing, stale,
                              self.ports.store.active_release(app.name))
         except OtterError as exc:
-            self.out.warn("recover", f"{stale.name} cannot be completed: {exc}")
+            self.out.warn(Step.RECOVER, f"{stale.name} cannot be completed: {exc}")
             return False
         return True

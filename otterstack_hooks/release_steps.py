@@ -16,6 +16,7 @@ from .process import StepTimeout
 from .progress import Progress
 from .routing import RoutingPlan, TraefikInfo, explain_foreign, judge_answers
 from .state import App, Release
+from .vocabulary import ReleaseStatus, Step
 
 MAX_DETAIL_LINES = 400
 SERVE_PROOF_SECONDS = 15  # per router, after the API shows it enabled
@@ -25,7 +26,7 @@ ENABLE_SECONDS = 30  # until the API shows every new router enabled with its ser
 class Details:
     """Command output: all of it to the release log, the first lines to the terminal."""
 
-    def __init__(self, out: Progress, step: str):
+    def __init__(self, out: Progress, step: Step):
         self.out, self.step, self.count = out, step, 0
 
     def __call__(self, line: str) -> None:
@@ -57,7 +58,7 @@ def tell(ports: Ports, app: App, kind: str, release: Release, serving: str = "")
                                pushed_by=release.pushed_by)
     problem = notify.send(app.notify, event, redact=ports.out.redact)
     if problem:
-        ports.out.warn("notify", f"could not send the {kind} event: {problem}")
+        ports.out.warn(Step.NOTIFY, f"could not send the {kind} event: {problem}")
 
 
 def wait_healthy(ports: Ports, app: App, project: str, expected: dict[str, int],
@@ -75,15 +76,15 @@ def wait_healthy(ports: Ports, app: App, project: str, expected: dict[str, int],
             snaps = [s for s in snaps if s.service in services]
         verdict = evaluate(snaps, expected, app.settle_seconds, baseline or {})
         if verdict.state == "ready":
-            ports.out.step("healthy", verdict.detail)
+            ports.out.step(Step.HEALTHY, verdict.detail)
             marks = [s.healthy_since for s in snaps if s.healthy_since is not None]
             return max(marks, default=time.time())
         if verdict.state == "failed":
             for line in ports.runtime.logs_tail(verdict.failed_container or "", 8):
-                ports.out.detail("health", line)
+                ports.out.detail(Step.HEALTH, line)
             raise OtterError(verdict.detail)
         if verdict.detail != last:
-            ports.out.step("health", f"waiting: {verdict.detail}")
+            ports.out.step(Step.HEALTH, f"waiting: {verdict.detail}")
             last = verdict.detail
         if time.monotonic() > deadline:
             raise OtterError(f"not healthy after {timeout} s ({verdict.detail}); raise the "
@@ -96,11 +97,11 @@ def prove_served(ports: Ports, plan: RoutingPlan, release: Release,
     """Prove the router serves the new release: every router enabled with its servers UP in
     the API, then real requests on each entrypoint answered by the new release."""
     names = [(r.protocol, r.name) for r in plan.routers]
-    ports.out.step("switch", f"waiting for Traefik to enable {len(names)} router(s)")
+    ports.out.step(Step.SWITCH, f"waiting for Traefik to enable {len(names)} router(s)")
     ports.router.wait_enabled(plan.traefik, names, ENABLE_SECONDS,
-                              lambda text: ports.out.step("switch", f"waiting: {text}"),
+                              lambda text: ports.out.step(Step.SWITCH, f"waiting: {text}"),
                               release.started_at - 5)
-    ports.out.step("switch", "Traefik shows every new router enabled, servers UP")
+    ports.out.step(Step.SWITCH, "Traefik shows every new router enabled, servers UP")
     by_router: dict[str, list] = {}
     for check in plan.probes:
         by_router.setdefault(check.router, []).append(check)
@@ -110,7 +111,7 @@ def prove_served(ports: Ports, plan: RoutingPlan, release: Release,
             answers = [(check, *ports.router.probe(check, plan.id_header)) for check in checks]
             proven, seen = judge_answers(answers, release.project, release.name)
             if proven:
-                ports.out.step("served", seen)
+                ports.out.step(Step.SERVED, seen)
                 break
             if time.monotonic() > deadline:
                 foreign = next((by for _, _, by in answers
@@ -121,7 +122,7 @@ def prove_served(ports: Ports, plan: RoutingPlan, release: Release,
                                  f"({seen}){why}")
             time.sleep(0.2)
     for note in plan.notes:
-        ports.out.step("served", note)
+        ports.out.step(Step.SERVED, note)
 
 
 def drain_and_stop(ports: Ports, app: App, project: str, label: str,
@@ -130,7 +131,7 @@ def drain_and_stop(ports: Ports, app: App, project: str, label: str,
     graceful: the compose file's stop_grace_period). Nothing running: just `stop`."""
     if any(s.status == "running" for s in ports.runtime.containers(project)):
         ports.runtime.drain(project, label, app.drain_timeout,
-                            lambda text: ports.out.step("drain", text))
+                            lambda text: ports.out.step(Step.DRAIN, text))
     stop()
 
 
@@ -141,7 +142,7 @@ def may_be_routed(ports: Ports, project: str) -> bool:
                for s in ports.runtime.containers(project))
 
 
-def take_out_if_routed(ports: Ports, app: App, release: Release, step: str,
+def take_out_if_routed(ports: Ports, app: App, release: Release, step: Step,
                        traefik: TraefikInfo | None) -> None:
     """Before a release that never became active is removed: if Traefik may be sending it
     requests (`down -t 0` would cut them), take it out of Traefik and let them finish.
@@ -168,7 +169,7 @@ def take_out_if_routed(ports: Ports, app: App, release: Release, step: str,
         ports.out.warn(step, str(exc))
 
 
-def forget(ports: Ports, app: App, repo: Repo, release: Release, status: str,
+def forget(ports: Ports, app: App, repo: Repo, release: Release, status: ReleaseStatus,
            reason: str) -> None:
     """Drop a removed release's checkout, point the singletons' directory back at the active
     release, record why it ended."""

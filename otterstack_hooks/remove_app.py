@@ -10,6 +10,7 @@ from .ports import Ports
 from .release_plan import STATE_SUFFIX
 from .release_steps import drain_and_stop
 from .state import App
+from .vocabulary import Step
 
 
 class RemoveApp:
@@ -20,11 +21,11 @@ class RemoveApp:
         runtime, store, paths, out = (self.ports.runtime, self.ports.store, self.ports.paths,
                                       self.out)
         with app_lock(paths.lock(app.name), "remove", 60,
-                      lambda who: out.step("queue", f"waiting for the lock ({who})")):
+                      lambda who: out.step(Step.QUEUE, f"waiting for the lock ({who})")):
             pattern = re.compile(rf"{re.escape(app.name)}-(r\d+|{STATE_SUFFIX})")
             for project in sorted(p for p in runtime.projects() if pattern.fullmatch(p)):
                 def remove(project: str = project) -> None:
-                    out.step("remove", f"removing {project}")
+                    out.step(Step.REMOVE, f"removing {project}")
                     runtime.remove(project)
                 if project.endswith(f"-{STATE_SUFFIX}"):  # singletons: no routed requests
                     remove()
@@ -46,9 +47,9 @@ class RemoveApp:
             for volume in kept_volumes:
                 if volumes:
                     runtime.remove_volume(volume)
-                    out.step("remove", f"removed volume {volume}")
+                    out.step(Step.REMOVE, f"removed volume {volume}")
                 else:
-                    out.step("remove", f"kept volume {volume} (its data; `otterstack apps "
+                    out.step(Step.REMOVE, f"kept volume {volume} (its data; `otterstack apps "
                              f"remove {app.name} --volumes` or `docker volume rm {volume}`"
                              " removes it)")
             store.remove_app(app.name)

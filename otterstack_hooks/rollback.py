@@ -8,6 +8,7 @@ from .errors import OtterError
 from .names import short
 from .ports import Ports
 from .state import App, Release
+from .vocabulary import ReleaseStatus, Step
 
 
 def rollback_target(app: App, releases: Sequence[Release], default: Release | None,
@@ -16,10 +17,10 @@ def rollback_target(app: App, releases: Sequence[Release], default: Release | No
     store's default (the newest retained release older than the active one)."""
     if to:
         target = next((r for r in releases if r.name == to), None)
-        if target is None or target.status not in ("superseded", "active"):
+        if target is None or target.status not in (ReleaseStatus.SUPERSEDED, ReleaseStatus.ACTIVE):
             raise OtterError(f"{app.name} has no release {to!r} to roll back to; "
                              f"`otterstack releases {app.name}` lists them")
-        if target.status == "active":
+        if target.status == ReleaseStatus.ACTIVE:
             raise OtterError(f"{target.name} is already the active release")
         return target
     if default is None:
@@ -37,7 +38,7 @@ class Rollback:
         target = rollback_target(app, store.releases(app.name, limit=100000),
                                  store.rollback_target(app.name), to)
         active = store.active_release(app.name)
-        self.ports.out.step("rollback", f"rolling {app.name} back to {target.name} "
+        self.ports.out.step(Step.ROLLBACK, f"rolling {app.name} back to {target.name} "
                             f"({short(target.sha)}){' from ' + active.name if active else ''}")
         return Deploy(self.ports).run(DeployRequest(
             app=app.name, ref=target.sha, trigger="rollback", pushed_by=who,

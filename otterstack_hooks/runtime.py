@@ -8,7 +8,7 @@ from typing import Any
 import docker
 
 from . import compose, drain, engine
-from .compose import ComposeTarget
+from .commands import ComposeTarget
 from .errors import OtterError
 from .health import ContainerSnapshot
 from .ports import OnLine, Say

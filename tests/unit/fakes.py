@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from otterstack_hooks.compose import ComposeTarget
+from otterstack_hooks.commands import ComposeTarget
 from otterstack_hooks.errors import OtterError
 from otterstack_hooks.health import ContainerSnapshot
 from otterstack_hooks.paths import Paths

@@ -6,7 +6,7 @@ import time
 import pytest
 from fakes import ROUTED, World
 
-from otterstack_hooks.compose import ComposeTarget
+from otterstack_hooks.commands import ComposeTarget
 from otterstack_hooks.deploy import Deploy, DeployRequest
 from otterstack_hooks.errors import OtterError
 from otterstack_hooks.prune import Prune, prunable
