@@ -28,6 +28,7 @@ from .prune import Prune
 from .push import parse_ref_updates, plan_push
 from .release_plan import state_project
 from .remove_app import RemoveApp
+from .retire import Retire
 from .rollback import Rollback
 from .settings import APP_SETTINGS, GLOBAL_SETTINGS, Setting, app_setting, global_setting
 from .state import ALLOW_NOT_RECORDED, App, ReleaseStatus, State, dumps
@@ -105,6 +106,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         print(f"{app.name} is pinned: pushes of {app.branch} are refused until "
               f"`otterstack unpin {app.name}` (or pushed with -o skip-deploy)")
     return 0 if outcome.ok else 1
+
+
+def cmd_retire(args: argparse.Namespace) -> int:
+    """The end of a release's rollback window (run by the deploy that kept it)."""
+    state = _state()
+    app = state.require_app(validate_app_name(args.app))
+    Retire(real_ports(data_paths(), state, _progress())).run(app, args.release)
+    return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -560,6 +569,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=int, help="releases to keep (default: keep_releases)")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("retire", help="stop a replaced release kept for an instant rollback "
+                       "once its window (retire_after) has passed; deploys schedule this")
+    p.add_argument("app")
+    p.add_argument("release")
+    p.set_defaults(func=cmd_retire)
 
     for name, text in (("pin", "pushes of the deploy branch are refused (or, without the "
                         "pre-receive hook, accepted but not deployed)"),

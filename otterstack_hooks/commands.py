@@ -89,12 +89,25 @@ def compose_run_once(target: ComposeTarget, service: str, command: Sequence[str]
 # docker compose, on a project by name (its containers' labels say where they came from)
 
 
-def compose_stop(project: str, timeout: int | None = None) -> list[str]:
-    """Stop gracefully: SIGTERM, then the services' own stop grace period (or `timeout` s)."""
+def compose_stop(project: str, timeout: int | None = None,
+                 services: Sequence[str] = ()) -> list[str]:
+    """Stop gracefully: SIGTERM, then the services' own stop grace period (or `timeout` s).
+    Needs no compose file: Compose finds the project's containers by their labels."""
     args = [*DOCKER_COMPOSE, "-p", validate_project_name(project), "stop"]
     if timeout is not None:
         args += ["--timeout", str(timeout)]
-    return args
+    return [*args, *_services(services)]
+
+
+def compose_start(project: str, services: Sequence[str]) -> list[str]:
+    """Start stopped containers of a project again, as they were (no file, no recreation)."""
+    return [*DOCKER_COMPOSE, "-p", validate_project_name(project), "start",
+            *_services(services)]
+
+
+def _services(services: Sequence[str]) -> list[str]:
+    """Service names after `--`: a name can never be read as an option."""
+    return ["--", *services] if services else []
 
 
 def compose_down(project: str, timeout: int | None = None, remove_images: bool = False

@@ -103,11 +103,20 @@ def run_once(target: ComposeTarget, service: str, command: Sequence[str],
              "the release command failed (exit {code})", timeout)
 
 
-def stop(project: str, timeout: int | None = None) -> None:
-    """Stop a release gracefully: SIGTERM, then its own stop grace period (or `timeout`)."""
-    proc = _run(commands.compose_stop(project, timeout), timeout=600)
+def stop(project: str, timeout: int | None = None, services: Sequence[str] = ()) -> None:
+    """Stop a release (or some of its services) gracefully: SIGTERM, then its own stop grace
+    period (or `timeout`)."""
+    proc = _run(commands.compose_stop(project, timeout, services), timeout=600)
     if proc.returncode != 0:
         raise OtterError(f"stopping {project} failed: {_error_text(proc.stderr)}")
+
+
+def start(project: str, services: Sequence[str]) -> None:
+    """Start stopped services of a release again, as they were."""
+    proc = _run(commands.compose_start(project, services), timeout=120)
+    if proc.returncode != 0:
+        raise OtterError(f"starting {', '.join(services)} of {project} failed: "
+                         f"{_error_text(proc.stderr)}")
 
 
 def down(project: str, timeout: int | None = None, remove_images: bool = False) -> None:

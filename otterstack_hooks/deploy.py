@@ -5,11 +5,12 @@ healthy -> (Traefik serves it) -> activate -> drain and stop old -> prune. Any f
 activation removes the new release and leaves the old one serving and active (`_fail`).
 """
 
+import json
 import os
 import shlex
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 from . import secrets
@@ -19,8 +20,9 @@ from .dry_run import DryRun
 from .errors import OtterError
 from .lock import app_lock
 from .names import short
+from .phases import PhaseClock
 from .ports import Ports, Repo
-from .prepare import Prepared, prepare
+from .prepare import Prepared, incumbents_of, prepare
 from .prune import prune_releases
 from .recover import Recover
 from .release_plan import ReleasePlan, state_project
@@ -30,13 +32,14 @@ from .release_steps import (
     forget,
     limit,
     prove_served,
+    retire_kept,
     take_out_if_routed,
     tell,
     wait_healthy,
 )
-from .routing import RoutingPlan
+from .routing import RoutingPlan, not_outranked
 from .state import App, Release
-from .vocabulary import ReleaseStatus, Step
+from .vocabulary import Phase, ReleaseStatus, Step
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Deploy:
         self.out = ports.out
         self.env: dict[str, str] = {}  # the app's variables, for Compose's environment
         self.routing: RoutingPlan | None = None  # the release being deployed, once planned
+        self.clock = PhaseClock()
 
     def run(self, req: DeployRequest) -> Outcome:
         store, out = self.ports.store, self.out
@@ -86,6 +90,7 @@ class Deploy:
                       lambda who: out.step(Step.QUEUE, f"another deploy of {app.name} is "
                                            f"running ({who}); waiting for it")):
             out.step(Step.LOCK, f"deploy lock for {app.name} taken")
+            self.clock.mark(Phase.QUEUED)
             app = store.require_app(app.name)  # as it is now, not when we queued
             if req.trigger == "push" and app.pinned:
                 # `pin` or `rollback --pin` ran while this push waited for the lock
@@ -125,10 +130,13 @@ class Deploy:
             if req.pin_reason:  # under the lock: a push waiting for it sees the pin
                 store.pin(app.name, req.pin_reason)
             self._retire(app, repo, old)
+            self.clock.mark(Phase.OLD_STOPPED)
+            store.update_release(release.id, phases=self.clock.to_json())
             done = store.release(release.id)
             tell(self.ports, app, "rolled_back" if req.trigger == "rollback" else "succeeded",
                  done)
-            msg = f"deployed {app.name} {short(sha)} ({release.name}) in {done.duration:.1f} s"
+            msg = (f"deployed {app.name} {short(sha)} ({release.name}) in {done.duration:.1f} s"
+                   f" ({self.clock.summary()})")
             out.result(True, msg, release=release.name)
             return Outcome(True, msg, done)
 
@@ -150,9 +158,11 @@ class Deploy:
         model, plan, target = prep.model, prep.plan, prep.target
         self.routing = prep.routing
         self._ensure_shared(app, model, plan)
+        self.clock.mark(Phase.CHECKOUT)
 
         self._build(app, release, model, plan, target, req.reuse_images_of)
         self._check_healthchecks(app, target, model.only(plan.release_services))
+        self.clock.mark(Phase.BUILD)
         timeout = req.health_timeout or app.health_timeout
         if plan.singletons:
             self._update_singletons(app, prep, worktree, timeout)
@@ -165,15 +175,20 @@ class Deploy:
         with limit(app, "start_timeout", "starting the release"):
             runtime.up(target, plan.release_services, Details(self.out, Step.START),
                        app.start_timeout)
+        self.clock.mark(Phase.START)
 
         healthy_at = wait_healthy(
             self.ports, app, release.project,
             {s: model.services[s].replicas for s in plan.release_services}, timeout)
         store.update_release(release.id, healthy_at=healthy_at)
+        self.clock.mark(Phase.HEALTHY)
 
         if self.routing is not None:
             prove_served(self.ports, self.routing, release, old)
+            store.update_release(release.id, probes=json.dumps(
+                [asdict(probe) for probe in self.routing.probes]))
         store.update_release(release.id, served_at=time.time())
+        self.clock.mark(Phase.PROVEN)
 
         store.activate(release, old)
 
@@ -204,18 +219,61 @@ class Deploy:
         return Outcome(False, msg, self.ports.store.release(release.id))
 
     def _retire(self, app: App, repo: Repo, old: Release | None) -> None:
-        """Stop the old release and prune. The new one serves already: nothing here may fail
-        the deploy (that would tear down the only release left serving), so problems warn."""
+        """Stop the old release (or keep its routed services for an instant rollback), retire
+        the one kept before, prune. The new one serves already: nothing here may fail the
+        deploy (that would tear down the only release left serving), so problems warn."""
         try:
-            if old is not None:
+            if old is not None and not self._keep_for_rollback(app, old):
                 def stop(old: Release = old) -> None:
                     self.out.step(Step.STOP, f"stopping {old.name} ({short(old.sha)}) gracefully")
                     self.ports.runtime.stop(old.project)
                 drain_and_stop(self.ports, app, old.project, old.name, stop)
+            for kept in self.ports.store.releases_with_status(app.name,
+                                                               ReleaseStatus.SUPERSEDED):
+                if kept.retire_at is not None and (old is None or kept.id != old.id):
+                    self.out.step(Step.STOP, f"stopping {kept.name}: {old.name if old else 'a'}"
+                                  " newer release is the one kept for rollback now")
+                    retire_kept(self.ports, app, kept)
             prune_releases(self.ports, app, repo)
         except Exception as exc:  # noqa: BLE001 - see the docstring
             self.out.warn(Step.CLEANUP, f"{exc}; the new release serves, and the next deploy "
                           "finishes this cleanup")
+
+    def _keep_for_rollback(self, app: App, old: Release) -> bool:
+        """Keep the replaced release's routed services running out of traffic for
+        `retire_after` s, so a rollback needs no start and no health wait; its other services
+        (workers, schedulers) stop now, so nothing runs twice. Only when every router of it
+        is outranked by a router of the new release: otherwise it would keep serving."""
+        if app.retire_after <= 0 or self.routing is None:
+            return False
+        running = [s for s in self.ports.runtime.containers(old.project)
+                   if s.status == "running" and not s.oneoff]
+        routed = sorted({s.service for s in running if s.routed})
+        if not routed:
+            return False
+        traefik = self.routing.traefik
+        listed = self.ports.router.routers_of(traefik, old.project)
+        if listed is None:
+            return False
+        left = not_outranked(incumbents_of(listed, old.project), self.routing.routers)
+        if left:
+            self.out.step(Step.STOP, f"{old.name} has router(s) {', '.join(left)} that the new "
+                          "release does not replace with the same rule: it cannot be kept "
+                          "for an instant rollback")
+            return False
+        others = sorted({s.service for s in running if s.service not in routed})
+        if others:
+            self.out.step(Step.STOP, f"stopping {', '.join(others)} of {old.name} (not routed: "
+                          "nothing runs twice)")
+            self.ports.runtime.stop(old.project, others)
+        retire_at = time.time() + app.retire_after
+        self.ports.store.update_release(old.id, retire_at=retire_at)
+        self.ports.schedule_retire(app.name, old.name, app.retire_after)
+        self.out.step(Step.STOP, f"{old.name} ({', '.join(routed)}) keeps running out of "
+                      f"traffic for {app.retire_after} s (until "
+                      f"{time.strftime('%H:%M:%S', time.localtime(retire_at))}): `otterstack "
+                      f"rollback {app.name}` switches back to it without a start")
+        return True
 
     def _ensure_shared(self, app: App, model: ComposeModel, plan: ReleasePlan) -> None:
         """Create the app's pinned volumes and networks; they outlive every release."""

@@ -64,8 +64,12 @@ class Runtime(Protocol):
     def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
         """Wait (at most `timeout` s) until the project serves no request."""
 
-    def stop(self, project: str) -> None:
-        """Graceful: SIGTERM, then the service's own stop grace period."""
+    def stop(self, project: str, services: Sequence[str] = ()) -> None:
+        """Graceful: SIGTERM, then the service's own stop grace period. All services, or
+        the named ones."""
+
+    def start(self, project: str, services: Sequence[str]) -> None:
+        """Start stopped services of a release again, as they were (no recreation)."""
 
     def remove(self, project: str, timeout: int | None = None) -> None:
         """Containers, networks and built images of the project; never a named volume."""
@@ -129,6 +133,8 @@ class Store(Protocol):
 
     def pin(self, app: str, reason: str) -> None: ...
 
+    def reactivate(self, target: Any, current: Any) -> None: ...
+
     def remove_app(self, name: str) -> None: ...
 
 
@@ -158,3 +164,5 @@ class Ports:
     open_repo: Callable[[str], Repo]
     paths: Any
     out: Any
+    schedule_retire: Callable[[str, str, float], None] = lambda app, release, delay: None
+    """Run `otterstack retire APP RELEASE` in `delay` s (the end of a rollback window)."""

@@ -5,6 +5,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from . import policy_check
 from .commands import ComposeTarget
@@ -96,11 +97,8 @@ def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: in
                  "zero-downtime routing (start one with `otterstack traefik up`)")
         return None
     active = ports.store.active_release(app.name)
-    incumbents = () if active is None or active.project == project else tuple(
-        Incumbent(r["protocol"], r["name"], r.get("rule"), tuple(r.get("entryPoints") or ()),
-                  int(r.get("priority") or 0), incumbent_original(
-                      r["name"], active.project, tuple(r.get("entryPoints") or ())))
-        for r in ports.router.routers_of(info, active.project) or ())
+    incumbents = () if active is None or active.project == project else incumbents_of(
+        ports.router.routers_of(info, active.project) or [], active.project)
     plan = plan_routing(model, project, release_number(name), info, incumbents)
     if not plan.routers:
         out.warn(Step.TRAEFIK, "no service has traefik.enable=true: nothing to route")
@@ -118,3 +116,12 @@ def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: in
                      " by its own rule, which overlaps: raised just above it so this "
                      "release can take over (it keeps that rank while it serves)")
     return plan
+
+
+def incumbents_of(listed: list[dict[str, Any]], project: str) -> tuple[Incumbent, ...]:
+    """A release's routers as the router's API lists them (Router.routers_of)."""
+    return tuple(
+        Incumbent(r["protocol"], r["name"], r.get("rule"), tuple(r.get("entryPoints") or ()),
+                  int(r.get("priority") or 0), incumbent_original(
+                      r["name"], project, tuple(r.get("entryPoints") or ())))
+        for r in listed)

@@ -12,6 +12,7 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -179,3 +180,20 @@ def stream(args: Sequence[str], timeout: float, on_line: Callable[[str], None],
         proc.wait()
         raise
     return code, list(tail)
+
+
+# A tiny process (no imports beyond the interpreter's own) that sleeps, then becomes the
+# command: waiting costs a few MB, not a whole otterstack.
+_SLEEPER = ("import os, sys, time; time.sleep(float(sys.argv[1])); "
+            "os.execv(sys.argv[2], sys.argv[2:])")
+
+
+def spawn_later(delay: float, args: Sequence[str]) -> None:
+    """Run `args` (args[0] an absolute path) once `delay` s have passed, in a process of its
+    own session that outlives this one: the end of a release's rollback window, after the
+    deploy that started it has returned. The one command not bound to our lifetime; it is
+    bounded by its own work (`otterstack retire` waits for the app's lock with a limit)."""
+    subprocess.Popen(  # noqa: S603 - an argument list, no shell
+        [sys.executable, "-S", "-c", _SLEEPER, f"{delay:.3f}", *args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True)

@@ -8,7 +8,13 @@ from .errors import OtterError
 from .health import whole_and_healthy
 from .ports import Ports, Repo
 from .prepare import prepare
-from .release_steps import drain_and_stop, forget, prove_served, take_out_if_routed, wait_healthy
+from .release_steps import (
+    forget,
+    prove_served,
+    retire_kept,
+    take_out_if_routed,
+    wait_healthy,
+)
 from .state import App, Release
 from .vocabulary import ReleaseStatus, Step
 
@@ -47,11 +53,14 @@ class Recover:
             forget(self.ports, app, repo, stale, ReleaseStatus.INTERRUPTED,
                    "deploy process died before it finished")
         for rel in store.releases_with_status(app.name, ReleaseStatus.SUPERSEDED):
+            if rel.retire_at is not None and rel.retire_at > time.time():
+                continue  # kept out of traffic for an instant rollback, for a while yet
             if any(s.status == "running" for s in self.ports.runtime.containers(rel.project)):
                 self.out.warn(Step.RECOVER, f"{rel.name} still runs after being replaced; "
                               "stopping it")
-                drain_and_stop(self.ports, app, rel.project, rel.name,
-                               lambda project=rel.project: self.ports.runtime.stop(project))
+                retire_kept(self.ports, app, rel)
+            elif rel.retire_at is not None:
+                store.update_release(rel.id, retire_at=None)
 
     def _settles_serving(self, app: App, stale: Release) -> bool:
         """Wait until an interrupted release's containers have settled (a `starting` one may

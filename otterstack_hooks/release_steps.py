@@ -4,7 +4,7 @@ remove one that never served. Each reads as the lines the pusher sees."""
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from .health import evaluate
 from .ports import Ports, Repo
 from .process import StepTimeout
 from .progress import Progress
-from .routing import RoutingPlan, TraefikInfo, explain_foreign, judge_answers
+from .routing import Probe, RoutingPlan, TraefikInfo, explain_foreign, judge_answers
 from .state import App, Release
 from .vocabulary import ReleaseStatus, Step
 
@@ -102,13 +102,22 @@ def prove_served(ports: Ports, plan: RoutingPlan, release: Release,
                               lambda text: ports.out.step(Step.SWITCH, f"waiting: {text}"),
                               release.started_at - 5)
     ports.out.step(Step.SWITCH, "Traefik shows every new router enabled, servers UP")
-    by_router: dict[str, list] = {}
-    for check in plan.probes:
+    prove_answers(ports, plan.probes, plan.id_header, release, old)
+    for note in plan.notes:
+        ports.out.step(Step.SERVED, note)
+
+
+def prove_answers(ports: Ports, probes: Sequence[Probe], header: str, release: Release,
+                  old: Release | None) -> None:
+    """Real requests on each router's entrypoints, until they are answered by `release` and
+    by no other (at most SERVE_PROOF_SECONDS per router)."""
+    by_router: dict[str, list[Probe]] = {}
+    for check in probes:
         by_router.setdefault(check.router, []).append(check)
     for checks in by_router.values():
         deadline = time.monotonic() + SERVE_PROOF_SECONDS
         while True:
-            answers = [(check, *ports.router.probe(check, plan.id_header)) for check in checks]
+            answers = [(check, *ports.router.probe(check, header)) for check in checks]
             proven, seen = judge_answers(answers, release.project, release.name)
             if proven:
                 ports.out.step(Step.SERVED, seen)
@@ -120,9 +129,7 @@ def prove_served(ports: Ports, plan: RoutingPlan, release: Release,
                        if foreign else "")
                 raise OtterError(f"Traefik does not send requests to the new release "
                                  f"({seen}){why}")
-            time.sleep(0.2)
-    for note in plan.notes:
-        ports.out.step(Step.SERVED, note)
+            time.sleep(0.05)
 
 
 def drain_and_stop(ports: Ports, app: App, project: str, label: str,
@@ -180,3 +187,12 @@ def forget(ports: Ports, app: App, repo: Repo, release: Release, status: Release
         ports.paths.point_current(app.name, Path(active.worktree))
     ports.store.update_release(release.id, status=status, reason=reason,
                                finished_at=time.time(), worktree="")
+
+
+def retire_kept(ports: Ports, app: App, release: Release) -> None:
+    """The end of a replaced release's window for an instant rollback: it is out of traffic
+    (newer routers outrank it), so let what it still serves finish, stop it, and record
+    that it is no longer kept."""
+    drain_and_stop(ports, app, release.project, release.name,
+                   lambda: ports.runtime.stop(release.project))
+    ports.store.update_release(release.id, retire_at=None)

@@ -1,12 +1,23 @@
-"""`otterstack rollback`: back to a retained release through the same health gate and switch
-as a deploy, starting the images that release built (no build)."""
+"""`otterstack rollback`: back to a retained release.
 
+Inside the replaced release's window (`retire_after`) its routed services still run, out of
+traffic: the rollback is instant. Its stopped workers start again, the current release is
+taken out of Traefik (its routers go; the kept release's, which never left, serve), a real
+request proves it, and the current release drains and stops. No start of a routed service,
+no health wait. Outside the window: the same health gate and switch as a deploy, starting
+the images that release built (no build)."""
+
+import json
+import time
 from collections.abc import Sequence
 
-from .deploy import Deploy, DeployRequest, Outcome
+from .deploy import Deploy, DeployRequest, Outcome, lock_limit
 from .errors import OtterError
+from .lock import app_lock
 from .names import short
 from .ports import Ports
+from .release_steps import drain_and_stop, prove_answers, tell
+from .routing import ID_HEADER, Probe
 from .state import App, Release
 from .vocabulary import ReleaseStatus, Step
 
@@ -17,7 +28,8 @@ def rollback_target(app: App, releases: Sequence[Release], default: Release | No
     store's default (the newest retained release older than the active one)."""
     if to:
         target = next((r for r in releases if r.name == to), None)
-        if target is None or target.status not in (ReleaseStatus.SUPERSEDED, ReleaseStatus.ACTIVE):
+        if target is None or target.status not in (ReleaseStatus.SUPERSEDED,
+                                                   ReleaseStatus.ACTIVE):
             raise OtterError(f"{app.name} has no release {to!r} to roll back to; "
                              f"`otterstack releases {app.name}` lists them")
         if target.status == ReleaseStatus.ACTIVE:
@@ -28,9 +40,16 @@ def rollback_target(app: App, releases: Sequence[Release], default: Release | No
     return default
 
 
+def kept_for_rollback(target: Release, now: float) -> bool:
+    """Whether a release is inside its window: replaced, still running out of traffic, and
+    with the requests that proved it served recorded."""
+    return (target.status == ReleaseStatus.SUPERSEDED and target.retire_at is not None
+            and target.retire_at > now and bool(target.probes))
+
+
 class Rollback:
     def __init__(self, ports: Ports):
-        self.ports = ports
+        self.ports, self.out = ports, ports.out
 
     def run(self, app: App, to: str | None, pin: bool, who: str,
             health_timeout: int | None) -> Outcome:
@@ -38,10 +57,88 @@ class Rollback:
         target = rollback_target(app, store.releases(app.name, limit=100000),
                                  store.rollback_target(app.name), to)
         active = store.active_release(app.name)
-        self.ports.out.step(Step.ROLLBACK, f"rolling {app.name} back to {target.name} "
-                            f"({short(target.sha)}){' from ' + active.name if active else ''}")
+        self.out.step(Step.ROLLBACK, f"rolling {app.name} back to {target.name} "
+                      f"({short(target.sha)}){' from ' + active.name if active else ''}")
+        if app.traefik_routing and kept_for_rollback(target, time.time()):
+            outcome = self._instant(app, target, pin)
+            if outcome is not None:
+                return outcome
         return Deploy(self.ports).run(DeployRequest(
             app=app.name, ref=target.sha, trigger="rollback", pushed_by=who,
             push_ref=f"rollback to {target.name}", health_timeout=health_timeout,
             reuse_images_of=target.project if target.worktree else "",
             pin_reason=f"rolled back to {target.name}" if pin else ""))
+
+    def _instant(self, app: App, target: Release, pin: bool) -> Outcome | None:
+        """The switch back to a kept release; None if it turns out not to be possible (then
+        the caller rolls back with a start), before anything changed."""
+        store, runtime, router, out = (self.ports.store, self.ports.runtime,
+                                       self.ports.router, self.out)
+        with app_lock(self.ports.paths.lock(app.name), f"rollback to {target.name}",
+                      lock_limit(app),
+                      lambda who: out.step(Step.QUEUE, f"waiting for the lock ({who})")):
+            out.step(Step.LOCK, f"deploy lock for {app.name} taken")
+            app = store.require_app(app.name)
+            target = store.release(target.id)
+            current = store.active_release(app.name)
+            snaps = runtime.containers(target.project)
+            routed = [s for s in snaps if s.routed and not s.oneoff]
+            ready = routed and all(s.status == "running" and s.health in (None, "healthy")
+                                   for s in routed)
+            info = router.detect()
+            if (current is None or not kept_for_rollback(target, time.time()) or not ready
+                    or info is None):
+                out.step(Step.ROLLBACK, f"{target.name} is no longer ready to serve at once: "
+                         "rolling back with a start")
+                return None
+            started = time.monotonic()
+            out.step(Step.ROLLBACK, f"{target.name} still runs out of traffic: switching back "
+                     "to it without a start or a health wait")
+            current_others = sorted({s.service for s in runtime.containers(current.project)
+                                     if not s.routed and not s.oneoff
+                                     and s.status == "running"})
+            target_others = sorted({s.service for s in snaps
+                                    if not s.routed and not s.oneoff})
+            try:  # workers swap first: their container events come before the switch
+                if current_others:
+                    runtime.stop(current.project, current_others)
+                if target_others:
+                    out.step(Step.START, f"starting {', '.join(target_others)} of "
+                             f"{target.name} again")
+                    runtime.start(target.project, target_others)
+                out.step(Step.SWITCH, f"taking {current.name} out of Traefik")
+                if not router.withdraw(info, current.project):
+                    raise OtterError(f"Traefik still lists routers of {current.name}")
+                probes = [Probe(**p) for p in json.loads(target.probes)]
+                prove_answers(self.ports, probes, ID_HEADER, target, current)
+            except OtterError as exc:
+                return self._undo(app, target, current, current_others, target_others, exc)
+            served = time.monotonic() - started
+            store.reactivate(target, current)
+            if pin:
+                store.pin(app.name, f"rolled back to {target.name}")
+            drain_and_stop(self.ports, app, current.project, current.name,
+                           lambda: runtime.stop(current.project))
+            tell(self.ports, app, "rolled_back", store.release(target.id))
+            msg = (f"rolled {app.name} back to {target.name} ({short(target.sha)}) in "
+                   f"{time.monotonic() - started:.1f} s: served {served:.2f} s after the "
+                   f"switch began, without a start; {current.name} stopped")
+            out.result(True, msg, release=target.name, rollback_served=round(served, 3))
+            return Outcome(True, msg, store.release(target.id))
+
+    def _undo(self, app: App, target: Release, current: Release, current_others: list[str],
+              target_others: list[str], exc: OtterError) -> Outcome:
+        """The switch back failed: the current release keeps (or goes back to) serving, its
+        workers run again, the kept release's stop again; state is unchanged."""
+        runtime = self.ports.runtime
+        try:
+            if target_others:
+                runtime.stop(target.project, target_others)
+            if current_others:
+                runtime.start(current.project, current_others)
+        except OtterError as more:
+            self.out.warn(Step.ROLLBACK, str(more))
+        msg = (f"FAILED rollback of {app.name} to {target.name}: {exc}; still serving "
+               f"{current.name} ({short(current.sha)})")
+        self.out.result(False, msg, release=target.name)
+        return Outcome(False, msg, self.ports.store.release(target.id))

@@ -132,6 +132,23 @@ def _point_at_traefiks_network(labels: dict[str, dict[str, str]], routers: list[
     return notes
 
 
+def not_outranked(incumbents: tuple[Incumbent, ...], routers: list[RouterInfo]) -> list[str]:
+    """The serving release's routers that would still get requests if it kept running next
+    to the new one: those no new router outranks on the same rule and entrypoints (a router
+    the new release dropped or changed, and UDP, which has no priority). Empty: the old
+    release may be kept running out of traffic, for an instant rollback."""
+    left = []
+    for old in incumbents:
+        covered = old.protocol != "udp" and any(
+            new.protocol == old.protocol and new.rule == old.rule
+            and (not new.entrypoints or set(old.entrypoints) <= set(new.entrypoints))
+            and new.priority > old.priority
+            for new in routers)
+        if not covered:
+            left.append(old.original or old.name)
+    return sorted(set(left))
+
+
 def judge_answers(answers: list[tuple[Probe, int, str | None]], release: str,
                   shown_as: str = "") -> tuple[bool, str]:
     """Whether a router's probes prove that Traefik sends it to `release`: at least one

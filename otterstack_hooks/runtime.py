@@ -75,8 +75,11 @@ class ComposeRuntime:
     def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
         say(drain.verdict_text(drain.drain(self.dc, project, label, timeout, say)))
 
-    def stop(self, project: str) -> None:
-        compose.stop(project)
+    def stop(self, project: str, services: Sequence[str] = ()) -> None:
+        compose.stop(project, services=services)
+
+    def start(self, project: str, services: Sequence[str]) -> None:
+        compose.start(project, services)
 
     def remove(self, project: str, timeout: int | None = None) -> None:
         """`down --rmi local`, then the image tags it leaves (a rollback runs the same image

@@ -125,6 +125,9 @@ _APP: tuple[Setting[Any], ...] = (
     _number("build_timeout", 1800, "seconds a build may take"),
     _number("start_timeout", 600, "seconds `docker compose up` may take"),
     _number("release_command_timeout", 900, "seconds the release command may take"),
+    _number("retire_after", 300, "seconds the replaced release's routed services keep running "
+            "out of traffic, so `rollback` is instant; 0: stop them at once", least=0,
+            most=86400, why_most="a day; longer is what `rollback` with a start is for"),
 )
 
 _GLOBAL: tuple[Setting[str], ...] = (

@@ -101,6 +101,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE apps ADD COLUMN start_timeout INTEGER NOT NULL DEFAULT 600;
     ALTER TABLE apps ADD COLUMN release_command_timeout INTEGER NOT NULL DEFAULT 900;
     """,
+    # 10: instant rollback (the replaced release is kept out of traffic until retire_at; the
+    # requests that prove a release serves) and where a deploy's time went (phases, JSON).
+    # The setting's value for existing apps comes from the settings schema, not from SQL.
+    f"""
+    ALTER TABLE apps ADD COLUMN retire_after INTEGER;
+    UPDATE apps SET retire_after = {app_defaults()["retire_after"]};
+    ALTER TABLE releases ADD COLUMN retire_at REAL;
+    ALTER TABLE releases ADD COLUMN phases TEXT NOT NULL DEFAULT '';
+    ALTER TABLE releases ADD COLUMN probes TEXT NOT NULL DEFAULT '';
+    """,
 ]
 ALLOW_NOT_RECORDED = "?not-recorded"
 
@@ -128,6 +138,7 @@ class App:
     build_timeout: int  # seconds a build may take before it is killed
     start_timeout: int  # seconds `compose up` may take (the health wait is health_timeout)
     release_command_timeout: int  # seconds the release command may take
+    retire_after: int  # seconds a replaced release's routed services stay up for rollback
 
 
 @dataclass
@@ -151,14 +162,21 @@ class Release:
     finished_at: float | None
     priority: int
     services: str
+    retire_at: float | None = None  # kept out of traffic for an instant rollback until then
+    phases: str = ""  # JSON: seconds each phase of its deploy took (vocabulary.Phase)
+    probes: str = ""  # JSON: the requests that proved it served (routing.Probe fields)
 
     @property
     def duration(self) -> float | None:
         return None if self.finished_at is None else self.finished_at - self.started_at
 
+    def phase_seconds(self) -> dict[str, float]:
+        return json.loads(self.phases) if self.phases else {}
+
     def as_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "probes"}
         data["duration"] = self.duration
+        data["phases"] = self.phase_seconds()
         return data
 
 
@@ -339,6 +357,20 @@ class State:
                 "UPDATE releases SET status = ?, finished_at = ? WHERE id = ?",
                 (ReleaseStatus.ACTIVE, now, new.id),
             )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def reactivate(self, target: Release, current: Release) -> None:
+        """An instant rollback: the kept release serves again, the current one is replaced;
+        atomically, and the kept one is no longer waiting to retire."""
+        self._write("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("UPDATE releases SET status = ? WHERE id = ?",
+                            (ReleaseStatus.SUPERSEDED, current.id))
+            self.db.execute("UPDATE releases SET status = ?, retire_at = NULL WHERE id = ?",
+                            (ReleaseStatus.ACTIVE, target.id))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

@@ -60,3 +60,16 @@ class Step(StrEnum):
     NOTIFY = "notify"
     ERROR = "error"
     RESULT = "result"  # the final ==> line (Progress.result); `logs -f` stops after it
+
+
+class Phase(StrEnum):
+    """Where a deploy's time went: each phase ends where the next begins (deploy.py marks
+    them); `otterstack releases --json` shows the seconds of each, the result line too."""
+
+    QUEUED = "queued"  # waiting for the app's lock (another deploy ran)
+    CHECKOUT = "checkout"  # recovery, the commit's checkout, its compose file and plan
+    BUILD = "build"  # building images (or tagging a retained release's: a rollback)
+    START = "start"  # singletons, the release command, `compose up`
+    HEALTHY = "healthy"  # until every service is healthy
+    PROVEN = "proven"  # until Traefik sends real requests to it
+    OLD_STOPPED = "old_stopped"  # the old release drained and stopped (or kept), pruning

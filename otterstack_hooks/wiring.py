@@ -1,6 +1,9 @@
 """The one place the real adapters are made and plugged into the ports: Compose and the
 Docker Engine (one client per process), Traefik, SQLite, git."""
 
+import sys
+
+from . import process
 from .gitops import GitRepo
 from .paths import Paths
 from .ports import Ports
@@ -14,7 +17,13 @@ def real_ports(paths: Paths, state: State, out: Progress) -> Ports:
     """Docker is reached lazily (engine.client is cached): a dry run that fails on the compose
     file, or a recovery with nothing to do, never needs the engine."""
     return Ports(runtime=ComposeRuntime(), router=TraefikRouter(state), store=state,
-                 open_repo=GitRepo, paths=paths, out=out)
+                 open_repo=GitRepo, paths=paths, out=out, schedule_retire=_schedule_retire)
+
+
+def _schedule_retire(app: str, release: str, delay: float) -> None:
+    """`otterstack retire APP RELEASE` once the release's rollback window has passed."""
+    process.spawn_later(delay, [sys.executable, "-m", "otterstack_hooks.cli", "retire", app,
+                                release])
 
 
 

@@ -157,3 +157,10 @@ def test_the_commands_module_does_no_io():
     imported |= {("." * node.level) + (node.module or "") for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom)}
     assert imported <= {"os", "collections.abc", "dataclasses", "pathlib", ".names"}
+
+
+def test_compose_stop_and_start_of_some_services_need_no_compose_file():
+    assert commands.compose_stop("app-r3", services=["worker", "cron"]) == [
+        "docker", "compose", "-p", "app-r3", "stop", "--", "worker", "cron"]
+    assert commands.compose_start("app-r3", ["worker"]) == [
+        "docker", "compose", "-p", "app-r3", "start", "--", "worker"]

@@ -118,6 +118,7 @@ BAD_VALUES = [
     ("build_timeout", "1.5", "build_timeout takes a whole number of at least 1"),
     ("start_timeout", "", "start_timeout takes a whole number of at least 1"),
     ("release_command_timeout", "x", "release_command_timeout takes a whole number"),
+    ("retire_after", "86401", "retire_after is at most 86400 s (a day;"),
 ]
 
 
