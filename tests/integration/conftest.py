@@ -28,6 +28,18 @@ _counter = itertools.count(1)
 RUN_ID = uuid.uuid4().hex[:4]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this directory needs a real Docker Engine, so each carries the `docker`
+    marker, added here (before `-m` selects) so that no test module has to remember it.
+    `pytest -m "not docker"` then runs the fast suite on any machine: deselected tests run no
+    fixture, so `docker_ready` and the session installs below never start."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in item.path.resolve().parents:
+            item.add_marker(pytest.mark.docker)
+
+
 def run(args: list[str], **kw) -> subprocess.CompletedProcess:
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
