@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from testsupport.otterapp import (  # noqa: E402, F401 - free_port: for the scripts
+from testsupport.otterapp import (  # noqa: E402 - after the sys.path line above
     App,
     Traefik,
     app_env,
