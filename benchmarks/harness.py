@@ -1,13 +1,19 @@
 """A throwaway OtterStack install, Traefik and app for the benchmark scripts.
 
+A thin layer over testsupport/otterapp.py, the helper the integration tests use too, so a
+benchmark sets up exactly what the tests check: the real install.sh, `otterstack traefik up`
+on free loopback ports, `git push` of a copy of examples/hello. What it adds is the benchmarks'
+way of working: one app per run in a temp dir, commits that are healthy or not, and an exit
+with a message instead of a traceback when setup fails.
+
 Everything lives in a temp dir and in Docker objects named after a random run id; `close()`
 removes it all. Traffic goes to 127.0.0.1 only.
 """
 
+from __future__ import annotations
+
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,82 +21,93 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from testsupport.otterapp import (  # noqa: E402 - after the sys.path line above
+    App,
+    Traefik,
+    app_env,
+    compose_projects,
+    example_files,
+    free_port,
+    run,
+)
+
 HOST = "hello.localhost"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class BenchApp:
+    """One app with Traefik routing on, its own OtterStack install and its own Traefik.
+
+    `app` is the shared App; the attributes below are the ones the scripts read (`otter` is
+    the installed command as a string, `traefik` the Traefik's container and network name)."""
+
     def __init__(self, prefix: str = "bench"):
         if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
             sys.exit("no Docker Engine: run scripts/setup-docker.sh first")
         run_id = uuid.uuid4().hex[:6]
         self.work = Path(tempfile.mkdtemp(prefix=f"otterstack-{prefix}-"))
         self.name = f"{prefix}-{run_id}"
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("GIT_", "OTTERSTACK_"))}
-        self.env.update(
-            OTTERSTACK_HOME=str(self.work / "home"), OTTERSTACK_BIN_DIR=str(self.work / "bin"),
-            OTTERSTACK_DATA_DIR=str(self.work / "data"), NO_COLOR="1",
-            GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@localhost",
-            GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@localhost")
-        self.otter = str(self.work / "home" / "venv" / "bin" / "otterstack")
+        env = app_env(self.work / "home", self.work / "data", bin_dir=self.work / "bin",
+                      author="bench", email="bench@localhost")
+        self.app = App(self.name, self.work, self.work / "home", env, ["--traefik-routing"],
+                       timeout=900)
+        self.env = env
+        self.otter = str(self.app.otterstack)
         self.traefik = f"otterstack-{prefix}-{run_id}"
-        self.http_port, self.api_port = free_port(), free_port()
-        self.repo = self.work / f"{self.name}.git"
-        self.src = self.work / "src"
+        self.router = Traefik(self.traefik, self.traefik, free_port(), free_port())
+        self.http_port, self.api_port = self.router.http_port, self.router.api_port
+        self.repo = self.app.repo
+        self.src = self.app.src
+        self.good_dockerfile = ""
 
     def sh(self, args: list[str], cwd: Path | None = None, check: bool = True
            ) -> subprocess.CompletedProcess:
-        proc = subprocess.run(args, env=self.env, cwd=cwd, capture_output=True, text=True,
-                              timeout=900)
+        """A command in the app's environment; a failure ends the benchmark with its output."""
+        proc = run(args, env=self.env, cwd=cwd, timeout=900)
         if check and proc.returncode != 0:
             sys.exit(f"failed: {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
         return proc
 
     def setup(self) -> None:
+        """Install, start the Traefik, point OtterStack at it, and clone examples/hello."""
         print(f"installing into {self.work} ...", flush=True)
-        self.sh([str(ROOT / "install.sh"), self.name, "--repo", str(self.repo),
-                 "--traefik-routing"])
-        self.sh([self.otter, "traefik", "up", "--name", self.traefik, "--network", self.traefik,
-                 "--bind", "127.0.0.1", "--http-port", str(self.http_port),
-                 "--api-port", str(self.api_port)])
+        try:
+            self.app.install()
+            self.router.start(self.app.otterstack, self.env)
+            self.app.init_source(example_files())
+        except AssertionError as exc:
+            sys.exit(f"setup failed: {exc}")
         self.sh([self.otter, "config", "--global", "traefik_container", self.traefik])
-        shutil.copytree(ROOT / "examples" / "hello", self.src)
         self.good_dockerfile = (self.src / "Dockerfile").read_text()
-        self.sh(["git", "init", "-q", "-b", "main"], self.src)
-        self.sh(["git", "remote", "add", "production", str(self.repo)], self.src)
 
     def commit(self, label: str, healthy: bool = True, extra: str = "") -> None:
-        (self.src / "www" / "index.html").write_text(f"{label}\n")
+        """A commit serving `label`; an unhealthy one points its healthcheck at a missing
+        path. `extra` is appended to the Dockerfile (e.g. a failing RUN)."""
         dockerfile = self.good_dockerfile if healthy else self.good_dockerfile.replace(
             "/health", "/missing")
-        (self.src / "Dockerfile").write_text(dockerfile + extra)
-        self.sh(["git", "add", "-A"], self.src)
-        self.sh(["git", "commit", "-qm", label], self.src)
+        self.app.write("www/index.html", f"{label}\n")
+        self.app.write("Dockerfile", dockerfile + extra)
+        try:
+            self.app.commit(label)
+        except AssertionError as exc:
+            sys.exit(f"commit failed: {exc}")
 
     def push(self, *options: str) -> str:
-        proc = self.sh(["git", "push", *options, "production", "main"], self.src, check=False)
-        return proc.stdout + proc.stderr
+        """`git push [options] production main`: everything the pusher saw."""
+        return self.app.push(*options, "main").output
 
     def releases(self) -> list[dict]:
         out = self.sh([self.otter, "releases", self.name, "--json", "--limit", "100000"]).stdout
         return sorted(json.loads(out), key=lambda r: r["id"])
 
     def projects(self) -> set[str]:
-        out = subprocess.run(
-            ["docker", "ps", "-a", "--format", '{{.Label "com.docker.compose.project"}}'],
-            capture_output=True, text=True).stdout.split()
-        return {p for p in out if p.startswith(f"{self.name}-")}
+        """Every compose project named after the app, whatever its suffix (soak counts the
+        ones no release accounts for)."""
+        return {p for p in compose_projects() if p.startswith(f"{self.name}-")}
 
     def close(self) -> None:
-        for project in self.projects():
-            subprocess.run(["docker", "compose", "-p", project, "down", "-t", "0"],
-                           capture_output=True)
-        subprocess.run(["docker", "rm", "-f", self.traefik], capture_output=True)
-        subprocess.run(["docker", "network", "rm", self.traefik], capture_output=True)
+        self.app.cleanup(sorted(self.projects()))
+        self.router.stop()
         shutil.rmtree(self.work, ignore_errors=True)

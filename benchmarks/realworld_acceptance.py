@@ -45,14 +45,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "realworld-compose"
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests" / "integration")]
 from loadgen import connection  # noqa: E402
 from users_traefik import (  # noqa: E402
     UsersTraefik,
     start_users_traefik,
     stop_users_traefik,
 )
+
+from testsupport.otterapp import Push, app_env  # noqa: E402
 
 RUN = uuid.uuid4().hex[:5]
 DOMAIN = f"acc{RUN}.test"
@@ -422,12 +423,8 @@ class Runner:
         self.apps: list[tuple[str, dict[str, str]]] = []
 
     def env(self, name: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "OTTERSTACK_"))}
-        env.update(OTTERSTACK_HOME=str(self.home), OTTERSTACK_BIN_DIR=str(self.home / "bin"),
-                   OTTERSTACK_DATA_DIR=str(self.work / name / "data"), NO_COLOR="1",
-                   GIT_AUTHOR_NAME="acc", GIT_AUTHOR_EMAIL="acc@example.test",
-                   GIT_COMMITTER_NAME="acc", GIT_COMMITTER_EMAIL="acc@example.test")
-        return env
+        return app_env(self.home, self.work / name / "data", author="acc",
+                       email="acc@example.test")
 
     def create(self, variant: Variant) -> tuple[str, Path, dict[str, str]]:
         self.count += 1
@@ -463,11 +460,9 @@ class Runner:
         sh(["git", "add", "-A"], cwd=src, env=env)
         sh(["git", "commit", "-q", "--allow-empty", "-m", message], cwd=src, env=env)
         proc = sh(["git", "push", "production", "main"], cwd=src, env=env)
-        output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
-        lines = [line.removeprefix("remote: ").rstrip() for line in output.splitlines()]
-        results = [line for line in lines if line.startswith("==> ")]
-        result = results[-1] if results else "(no result line)"
-        return "==> deployed" in result, "\n".join(lines) if "==> deployed" not in result \
+        push = Push(proc.returncode, proc.stdout + proc.stderr)
+        result = push.result or "(no result line)"
+        return "==> deployed" in result, "\n".join(push.lines()) if "==> deployed" not in result \
             else result
 
     def started_containers(self, name: str) -> list[str]:

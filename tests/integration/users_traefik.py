@@ -31,8 +31,11 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from loadgen import HEADER, connection  # noqa: E402
+
+from testsupport.otterapp import free_port  # noqa: E402
 
 IMAGE = "traefik:v3"
 # resolvers the users' label sets name; the CA is unreachable on purpose (port 9 = discard)
@@ -170,12 +173,6 @@ class UsersTraefik:
                 return sock.recv(4096)
             except OSError:
                 return b""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
