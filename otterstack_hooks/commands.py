@@ -7,7 +7,6 @@ Nothing in this module starts a process, touches a file or opens a socket. The l
 `process` as argv: no shell ever sees them.
 """
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -36,10 +35,10 @@ class ComposeTarget:
     def __post_init__(self) -> None:
         validate_project_name(self.project)
 
-    def process_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
-        """`base` (by default our own environment) plus the app's variables, which win (as
-        they did in Compose). Only reads: the environment is never changed here."""
-        return {**(os.environ if base is None else base), **self.environment}
+    def process_env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """`base` (our own environment, passed in by compose.py) plus the app's variables,
+        which win (as they did in Compose)."""
+        return {**base, **self.environment}
 
     def args(self) -> list[str]:
         """`docker compose` with this release's project, directory, env files and -f files:

@@ -76,7 +76,7 @@ class Deploy:
         self.out = ports.out
         self.env: dict[str, str] = {}  # the app's variables, for Compose's environment
         self.routing: RoutingPlan | None = None  # the release being deployed, once planned
-        self.clock = PhaseClock()
+        self.clock = PhaseClock(time.monotonic)
 
     def run(self, req: DeployRequest) -> Outcome:
         store, out = self.ports.store, self.out

@@ -9,7 +9,6 @@ import http.client
 import json
 import math
 import os
-import shlex
 import threading
 import time
 import urllib.error
@@ -22,61 +21,12 @@ from typing import Any
 from . import process
 from .errors import OtterError
 from .names import printable, short
+from .notify_target import CMD_PREFIX, command_argv, validate_target
 
 EVENTS = ("started", "succeeded", "failed", "rolled_back")
-CMD_PREFIX = "cmd:"
 USER_AGENT = "otterstack"
 ENV_KEEP = ("PATH", "HOME", "LANG")
 _LINE = 200  # longest piece of outside text (stderr, HTTP reason) quoted in an error
-
-
-def validate_target(target: str) -> str:
-    """'' (off), an http(s) URL, or 'cmd:' + a command line run without a shell."""
-    if not isinstance(target, str):
-        raise OtterError("the notification target must be text: a URL, 'cmd:...' or ''")
-    if target == "":
-        return target
-    if not target.isprintable():
-        raise OtterError("the notification target contains control characters or newlines")
-    if target.startswith(CMD_PREFIX):
-        _command(target)
-    else:
-        _url(target)
-    return target
-
-
-def _command(target: str) -> list[str]:
-    try:
-        argv = shlex.split(target[len(CMD_PREFIX):])
-    except ValueError as exc:
-        raise OtterError(f"notification command cannot be parsed ({exc}): check its quotes"
-                         ) from exc
-    if not argv:
-        raise OtterError("notification command is empty: give 'cmd:/absolute/program args...'")
-    if not os.path.isabs(argv[0]):
-        raise OtterError(
-            f"notification command {printable(argv[0], 80)!r} is not an absolute path: "
-            "commands run without a shell and without PATH lookup, so give e.g. "
-            "'cmd:/usr/local/bin/notify-deploy --channel ops'"
-        )
-    return argv
-
-
-def _url(target: str) -> urllib.parse.SplitResult:
-    hint = "give an http:// or https:// URL, 'cmd:/absolute/program args...' or '' for none"
-    try:
-        parts = urllib.parse.urlsplit(target)
-        _ = parts.port  # raises ValueError on a bad port
-    except ValueError as exc:
-        raise OtterError(f"notification URL is malformed ({exc}): {hint}") from exc
-    if parts.scheme not in ("http", "https"):
-        scheme = printable(parts.scheme, 20) or "no scheme"
-        raise OtterError(f"notification target has {scheme!r}, not http or https: {hint}")
-    if not parts.hostname:
-        raise OtterError(f"notification URL has no host name: {hint}")
-    if any(ch.isspace() for ch in target):
-        raise OtterError("notification URL contains spaces: percent-encode them as %20")
-    return parts
 
 
 def build_event(kind: str, app: str, release: str, sha: str, status: str, reason: str = "",
@@ -117,7 +67,7 @@ def send(target: str, event: dict[str, Any], timeout: float = 5.0,
         validate_target(target)
         payload = encode(event, redact)
         if target.startswith(CMD_PREFIX):
-            error = _run(_command(target), payload, event, timeout)
+            error = _run(command_argv(target), payload, event, timeout)
         else:
             error = _bounded(lambda: _post(target, payload, timeout), timeout + 0.5,
                              f"notification to {_where(target)} timed out after {timeout:g} s")

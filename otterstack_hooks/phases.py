@@ -1,7 +1,6 @@
 """Per-phase timings of a deploy (pure): marked as each phase ends, shown in one line."""
 
 import json
-import time
 from collections.abc import Callable
 
 from .vocabulary import Phase
@@ -10,7 +9,8 @@ from .vocabulary import Phase
 class PhaseClock:
     """Seconds per phase: `mark(phase)` ends `phase` now; the next one starts there."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, clock: Callable[[], float]):
+        """`clock`: seconds from a monotonic clock (time.monotonic; a fake in tests)."""
         self._clock = clock
         self._last = clock()
         self.seconds: dict[Phase, float] = {}

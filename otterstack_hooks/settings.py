@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from .compose_policy import parse_allow, render_allow
 from .errors import OtterError
 from .names import validate_branch_name, validate_compose_file
+from .notify_target import validate_target
 
 MAX_DRAIN_TIMEOUT = 600  # the deploy lock is held while draining; queued pushes wait
 
@@ -95,9 +96,6 @@ def _release_command(text: str) -> str:
 
 
 def _notify_target(text: str) -> str:
-    # the check lives with the delivery code, which runs commands: imported only when a
-    # target is parsed, so that importing the schema stays free of process handling
-    from .notify import validate_target
     return validate_target(text)
 
 

@@ -14,7 +14,18 @@ from enum import StrEnum
 
 from .errors import OtterError
 from .names import printable
-from .state import SshKey
+
+
+@dataclass
+class SshKey:
+    name: str
+    public_key: str  # one authorized_keys key: "<type> <base64> [comment]"
+    apps: str  # comma-separated app names, "*" for all apps
+    admin: bool
+    added_at: float
+
+    def may_push(self, app: str) -> bool:
+        return self.admin or self.apps == "*" or app in self.apps.split(",")
 
 
 class Refused(OtterError):

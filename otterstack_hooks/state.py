@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import OtterError
 from .settings import app_defaults, app_setting, global_setting
+from .ssh_gate import SshKey
 from .vocabulary import ReleaseStatus
 
 MIGRATIONS: list[str] = [
@@ -178,18 +179,6 @@ class Release:
         data["duration"] = self.duration
         data["phases"] = self.phase_seconds()
         return data
-
-
-@dataclass
-class SshKey:
-    name: str
-    public_key: str  # one authorized_keys key: "<type> <base64> [comment]"
-    apps: str  # comma-separated app names, "*" for all apps
-    admin: bool
-    added_at: float
-
-    def may_push(self, app: str) -> bool:
-        return self.admin or self.apps == "*" or app in self.apps.split(",")
 
 
 def _row_to(cls: type, row: sqlite3.Row) -> Any:

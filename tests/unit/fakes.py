@@ -25,6 +25,17 @@ from otterstack_hooks.routing import Probe, TraefikInfo
 from otterstack_hooks.state import State
 
 RELEASE = re.compile(r"(?P<app>.+)-r(?P<number>\d+)")
+ROUTER = re.compile(r"traefik\.(?P<protocol>http|tcp|udp)\.routers\.(?P<name>[^.]+)\.(?P<key>.+)")
+
+
+class _Loader(yaml.SafeLoader):
+    """Compose's own tags (`!override`, `!reset`) read as the plain value."""
+
+
+_Loader.add_multi_constructor("!", lambda loader, suffix, node: (
+    loader.construct_mapping(node) if isinstance(node, yaml.MappingNode)
+    else loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
+    else loader.construct_scalar(node)))
 
 
 class FakeRuntime:
@@ -39,6 +50,7 @@ class FakeRuntime:
         self.health: dict[str, str] = {}
         self.images: set[str] = set()
         self.volumes: set[str] = set()
+        self.labels: dict[tuple[str, str], dict[str, str]] = {}  # (project, service) -> labels
 
     def _maybe_fail(self, step: str) -> None:
         if step in self.fail:
@@ -49,6 +61,18 @@ class FakeRuntime:
         data = yaml.safe_load((target.directory / target.files[0]).read_text())
         return {"name": target.project, "services": data.get("services") or {},
                 "volumes": data.get("volumes") or {}, "networks": data.get("networks") or {}}
+
+    @staticmethod
+    def _merged_labels(target: ComposeTarget, service: str) -> dict[str, str]:
+        """The service's labels over every -f file, later files winning (as Compose merges
+        them, our generated override replacing the user's with `!override`)."""
+        labels: dict[str, str] = {}
+        for name in target.files:
+            data = yaml.load((target.directory / name).read_text(), _Loader) or {}
+            found = ((data.get("services") or {}).get(service) or {}).get("labels")
+            if isinstance(found, dict):
+                labels = {k: str(v) for k, v in found.items()}
+        return labels
 
     def read_config(self, target: ComposeTarget) -> tuple[dict[str, Any], dict[str, Any]]:
         self.calls.append(("config", target.project))
@@ -68,11 +92,11 @@ class FakeRuntime:
     def up(self, target: ComposeTarget, services, on_line, timeout: float) -> None:
         self.calls.append(("up", target.project, tuple(services)))
         self._maybe_fail("up")
-        config = self._compose(target)["services"]
         containers = [c for c in self.running.get(target.project, [])
                       if c.service not in services]
         for service in services:
-            labels = config[service].get("labels") or {}
+            labels = self._merged_labels(target, service)
+            self.labels[target.project, service] = labels
             routed = str(labels.get("traefik.enable", "")).lower() == "true"
             health = self.health.get(service, "healthy")
             crashed = health == "exited"
@@ -124,11 +148,18 @@ class FakeRuntime:
         self.calls.append(("drain", project))
         say(f"drained {label}")
 
-    def stop(self, project: str) -> None:
-        self.calls.append(("stop", project))
+    def stop(self, project: str, services=()) -> None:
+        self.calls.append(("stop", project, *services))
         self._maybe_fail("stop")
-        self.running[project] = [replace(c, status="exited", health=None)
-                                 for c in self.running.get(project, [])]
+        self.running[project] = [
+            replace(c, status="exited", health=None) if not services or c.service in services
+            else c for c in self.running.get(project, [])]
+
+    def start(self, project: str, services) -> None:
+        self.calls.append(("start", project, *services))
+        self.running[project] = [
+            replace(c, status="running", health="healthy" if c.routed else None)
+            if c.service in services else c for c in self.running.get(project, [])]
 
     def remove(self, project: str, timeout: int | None = None) -> None:
         self.calls.append(("remove", project, timeout))
@@ -172,7 +203,26 @@ class FakeRouter:
         return self.info if self.present else None
 
     def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
-        return []
+        """The project's routers as Traefik's API lists them: from the labels of its running,
+        healthy containers, unless withdrawn."""
+        if project in self.withdrawn:
+            return []
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for snap in self.runtime.running.get(project, []):
+            if snap.status != "running" or snap.health not in (None, "healthy"):
+                continue
+            for key, value in self.runtime.labels.get((project, snap.service), {}).items():
+                match = ROUTER.fullmatch(key)
+                if match and match["name"].endswith(f"-{project}"):
+                    router = found.setdefault((match["protocol"], match["name"]), {
+                        "name": f"{match['name']}@docker", "protocol": match["protocol"]})
+                    if match["key"] == "rule":
+                        router["rule"] = value
+                    elif match["key"] == "priority":
+                        router["priority"] = int(value)
+                    elif match["key"] == "entrypoints":
+                        router["entryPoints"] = value.split(",")
+        return list(found.values())
 
     def wait_enabled(self, info, routers, timeout, say, since) -> None:
         self.calls.append(("wait_enabled", tuple(name for _, name in routers)))
@@ -272,11 +322,13 @@ class World:
                               traefik_routing=self.routed)
         self.router = FakeRouter(self.runtime)
         self.output = io.StringIO()
+        self.scheduled: list[tuple[str, str, float]] = []
 
     def ports(self) -> Ports:
         return Ports(runtime=self.runtime, router=self.router, store=self.store,
                      open_repo=lambda path: self.repo, paths=self.paths,
-                     out=Progress(self.output, False))
+                     out=Progress(self.output, False),
+                     schedule_retire=lambda *args: self.scheduled.append(args))
 
     @property
     def app(self):

@@ -20,9 +20,12 @@ PACKAGE = "otterstack_hooks"
 PACKAGE_DIR = ROOT / PACKAGE
 DOC = ROOT / "docs" / "architecture.md"
 DOC_NAME = "docs/architecture.md"
-LAYERS = {"pure", "io"}
-# what each layer may import from the package
-MAY_IMPORT = {"pure": {"pure"}, "io": {"pure", "io"}}
+LAYERS = {"pure", "usecase", "io"}
+# what each layer may import from the package (a use case also the io modules of its table)
+MAY_IMPORT = {"pure": {"pure"}, "usecase": {"pure", "usecase"}, "io": {"pure", "usecase", "io"}}
+# libraries that reach an outside system: a use case reaches them only through its ports
+OUTSIDE = ("docker", "requests", "git", "sqlite3", "portalocker", "subprocess", "socket", "ssl",
+           "http", "urllib.request", "urllib.error")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class LayerMap:
     layers: dict[str, str]  # module -> layer
     io_libraries: dict[str, bool]  # dotted prefix -> does I/O
     exceptions: dict[tuple[str, str], frozenset[str]]  # (pure module, io module) -> names
+    usecase_may_use: frozenset[str] = frozenset()  # io modules a use case may import
 
 
 def section(text: str, title: str) -> str:
@@ -55,7 +59,7 @@ def section(text: str, title: str) -> str:
     return rest[:end.start()] if end else rest
 
 
-def table(text: str, title: str) -> list[list[str]]:
+def table(text: str, title: str, may_be_empty: bool = False) -> list[list[str]]:
     """The rows (cells stripped of spaces and backticks) of the first table in a section."""
     rows = []
     for line in section(text, title).splitlines():
@@ -66,7 +70,7 @@ def table(text: str, title: str) -> list[list[str]]:
             continue
         cells = [cell.strip().strip("`").strip() for cell in line.strip("|").split("|")]
         rows.append(cells)
-    assert len(rows) > 2, f"{DOC_NAME}: no table under '{title}'"
+    assert len(rows) > (1 if may_be_empty else 2), f"{DOC_NAME}: no table under '{title}'"
     return rows[2:]  # without the header and the |---| line
 
 
@@ -82,9 +86,11 @@ def parse_map(text: str) -> LayerMap:
     assert not problems, f"{DOC_NAME}, section 'Module map':\n" + "\n".join(problems)
     io_libraries = {name: does.lower() == "yes" for name, does, *_ in
                     table(text, "I/O libraries")}
+    listed = table(text, "Known exceptions", may_be_empty=True)
     exceptions = {(module, target): frozenset(n.strip(" `") for n in names.split(","))
-                  for module, target, names, *_ in table(text, "Known exceptions")}
-    return LayerMap(layers, io_libraries, exceptions)
+                  for module, target, names, *_ in listed}
+    usecase_may_use = frozenset(row[0] for row in table(text, "What a use case may use"))
+    return LayerMap(layers, io_libraries, exceptions, usecase_may_use)
 
 
 def imports_of(source: str) -> list[Import]:
@@ -137,6 +143,8 @@ def violations(sources: dict[str, str], layer_map: LayerMap) -> tuple[list[str],
                 target = layer_map.layers.get(imp.internal)
                 if target is None or target in MAY_IMPORT[layer]:
                     continue
+                if layer == "usecase" and imp.internal in layer_map.usecase_may_use:
+                    continue
                 known = layer_map.exceptions.get((module, imp.internal))
                 if known is not None and imp.names and imp.names <= known:
                     used.add((module, imp.internal))
@@ -151,6 +159,11 @@ def violations(sources: dict[str, str], layer_map: LayerMap) -> tuple[list[str],
                     f"{where}\n    `{module}` is pure but `{imp.dotted}` does I/O (table 'I/O "
                     f"libraries' in {DOC_NAME}). Do the I/O in an io module and pass the "
                     f"result in, or, if `{module}` must do I/O, make it `io` in the module map.")
+            elif layer == "usecase" and imp.internal is None and any(
+                    imp.dotted == lib or imp.dotted.startswith(lib + ".") for lib in OUTSIDE):
+                problems.append(
+                    f"{where}\n    `{module}` is a use case but `{imp.dotted}` reaches an "
+                    f"outside system: do it behind a port (ports.py) in an adapter.")
     return problems, used
 
 
@@ -219,7 +232,9 @@ def test_the_check_catches_a_pure_module_doing_io(layer_map: LayerMap) -> None:
         "override": "from . import engine\n",
         "compose_rules": f"from {PACKAGE}.gitops import worktree\n",
         "compose_model": f"import {PACKAGE}.lock\n",
-        "routing": "from .traefik import TraefikInfo, find_container\n",  # beyond the exception
+        "ssh_gate": "from .state import SshKey, State\n",
+        "deploy": "from . import engine\n",  # a use case acts through its ports only
+        "rollback": "import docker\n",
     }
     problems, _ = violations(bad, layer_map)
     for module, source in bad.items():
@@ -227,8 +242,8 @@ def test_the_check_catches_a_pure_module_doing_io(layer_map: LayerMap) -> None:
     good = {
         "names": "import re\nfrom urllib.parse import urlsplit\nimport yaml\n",
         "push": "from .names import is_sha\nfrom . import errors\n",
-        "routing": "from .traefik import TraefikInfo\n",  # the known exception
-        "pipeline": "import docker\nfrom . import engine\n",  # io may import anything
+        "deploy": "from .lock import app_lock\nfrom .ports import Ports\nimport time\n",
+        "wiring": "import docker\nfrom . import engine\n",  # io may import anything
     }
     problems, _ = violations(good, layer_map)
     assert problems == []

@@ -11,7 +11,9 @@ from otterstack_hooks.deploy import Deploy, DeployRequest
 from otterstack_hooks.errors import OtterError
 from otterstack_hooks.prune import Prune, prunable
 from otterstack_hooks.recover import Recover
+from otterstack_hooks.retire import Retire
 from otterstack_hooks.rollback import Rollback, rollback_target
+from otterstack_hooks.vocabulary import Phase
 
 BUILT = ROUTED.replace("    image: busybox\n    healthcheck", "    build: .\n    healthcheck", 1)
 UNROUTED = "services:\n  web:\n    image: busybox\n"
@@ -36,6 +38,7 @@ def test_a_first_deploy_runs_these_commands_in_this_order(world):
 
 
 def test_a_second_deploy_starts_next_to_the_old_one_then_drains_and_stops_it(world):
+    world.store.set_app_setting("app", "retire_after", 0)
     world.push()
     assert world.push().ok
     assert world.runtime.commands("up", "drain", "stop", "remove") == [
@@ -138,6 +141,7 @@ def test_an_unrouted_app_never_asks_the_router(tmp_path):
 
 def test_a_failure_after_activation_only_warns(world):
     world.push()
+    world.store.set_app_setting("app", "retire_after", 0)
     world.runtime.fail["stop"] = "stopping app-r1 failed"
     outcome = world.push()
     assert outcome.ok
@@ -165,6 +169,7 @@ def test_a_pinned_app_takes_no_push_but_a_manual_deploy(world):
 
 
 def test_rollback_starts_the_retained_images_without_a_build_and_can_pin(world):
+    world.store.set_app_setting("app", "retire_after", 0)  # outside any window
     world.push(BUILT)
     world.push(BUILT)
     outcome = Rollback(world.ports()).run(world.app, None, True, "admin", None)
@@ -176,6 +181,7 @@ def test_rollback_starts_the_retained_images_without_a_build_and_can_pin(world):
 
 
 def test_rollback_rebuilds_when_the_images_are_gone(world):
+    world.store.set_app_setting("app", "retire_after", 0)  # outside any window
     world.push(BUILT)
     world.push(BUILT)
     world.runtime.images.clear()
@@ -274,5 +280,101 @@ def test_recovery_runs_first_in_the_next_deploy(world):
 def test_the_result_line_says_how_long_the_deploy_took(world):
     started = time.monotonic()
     outcome = world.push()
-    assert outcome.message.startswith("deployed app ") and outcome.message.endswith(" s")
+    assert outcome.message.startswith("deployed app ")
+    assert outcome.message.endswith("proven 0.0 s, old stopped 0.0 s)")
     assert time.monotonic() - started < 5
+    phases = world.store.release(outcome.release.id).as_dict()["phases"]
+    assert list(phases) == [p.value for p in Phase]
+    assert all(seconds >= 0 for seconds in phases.values())
+
+
+# the rollback window (retire_after) and instant rollback
+def test_the_replaced_release_keeps_its_routed_services_out_of_traffic_for_a_while(world):
+    world.push()
+    assert world.push().ok
+    assert world.runtime.commands("stop", "drain") == [("stop", "app-r1", "worker")]
+    web = [c for c in world.runtime.containers("app-r1") if c.service == "web"]
+    assert [c.status for c in web] == ["running"]
+    assert world.router.serving("app") == "app-r2"  # outranked by r2's routers
+    r1 = world.store.releases("app")[-1]
+    assert r1.status == "superseded" and r1.retire_at > time.time() + 290
+    assert world.scheduled == [("app", "r1", 300)]
+
+
+def test_a_rollback_inside_the_window_switches_back_without_a_start(world):
+    world.push(BUILT)
+    world.push(BUILT)
+    world.runtime.calls.clear()
+    outcome = Rollback(world.ports()).run(world.app, None, False, "admin", None)
+    assert outcome.ok and "without a start" in outcome.message, world.output.getvalue()
+    assert world.runtime.commands("build", "up", "reuse_images") == []
+    assert world.runtime.commands("stop", "start", "drain") == [
+        ("stop", "app-r2", "worker"), ("start", "app-r1", "worker"),
+        ("drain", "app-r2"), ("stop", "app-r2")]
+    assert ("withdraw", "app-r2") in world.router.calls
+    assert world.statuses() == {"r2": "superseded", "r1": "active"}
+    assert world.router.serving("app") == "app-r1"
+    assert world.store.release(outcome.release.id).retire_at is None
+
+
+def test_a_rollback_after_the_window_starts_the_release_again(world):
+    world.push(BUILT)
+    world.push(BUILT)
+    r1 = world.store.releases("app")[-1]
+    world.store.update_release(r1.id, retire_at=time.time() - 1)
+    outcome = Rollback(world.ports()).run(world.app, None, False, "admin", None)
+    assert outcome.ok and outcome.release.name == "r3"
+    assert ("reuse_images", "app-r1", "app-r3", ("web",)) in world.runtime.calls
+
+
+def test_a_failed_instant_rollback_changes_nothing(world, monkeypatch):
+    monkeypatch.setattr("otterstack_hooks.release_steps.SERVE_PROOF_SECONDS", 0)
+    world.push()
+    world.push()
+    world.router.answer_as = "other-r9"
+    outcome = Rollback(world.ports()).run(world.app, None, False, "admin", None)
+    assert not outcome.ok and "still serving r2" in outcome.message
+    assert world.statuses() == {"r2": "active", "r1": "superseded"}
+    assert world.runtime.commands("stop", "start")[-2:] == [("stop", "app-r1", "worker"),
+                                                           ("start", "app-r2", "worker")]
+
+
+def test_the_next_deploy_stops_the_release_kept_before(world):
+    for _ in range(3):
+        world.push()
+    assert ("stop", "app-r1") in world.runtime.calls  # r2 is the one kept now
+    assert [r.name for r in world.store.releases("app") if r.retire_at] == ["r2"]
+
+
+def test_a_router_the_new_release_does_not_replace_means_no_window(world):
+    world.push()
+    assert world.push(ROUTED.replace("Host(`app.test`)", "Host(`new.test`)")).ok
+    assert "cannot be kept for an instant rollback" in world.output.getvalue()
+    assert ("stop", "app-r1") in world.runtime.calls
+    assert world.scheduled == []
+
+
+def test_recovery_leaves_a_kept_release_alone_until_its_window_ends(world):
+    world.push()
+    world.push()
+    Recover(world.ports()).run(world.app, world.repo)
+    assert ("stop", "app-r1") not in world.runtime.calls
+    r1 = world.store.releases("app")[-1]
+    world.store.update_release(r1.id, retire_at=time.time() - 1)
+    Recover(world.ports()).run(world.app, world.repo)
+    assert ("stop", "app-r1") in world.runtime.calls
+    assert world.store.release(r1.id).retire_at is None
+
+
+def test_retire_stops_a_kept_release_once_due_and_never_one_rolled_back_to(world):
+    world.push()
+    world.push()
+    r1 = world.store.releases("app")[-1]
+    assert not Retire(world.ports()).run(world.app, "r1")  # not due yet
+    world.store.update_release(r1.id, retire_at=time.time())
+    assert Retire(world.ports()).run(world.app, "r1")
+    assert world.runtime.commands("drain", "stop")[-2:] == [("drain", "app-r1"),
+                                                           ("stop", "app-r1")]
+    world.push()
+    Rollback(world.ports()).run(world.app, None, False, "admin", None)  # back to r2, kept
+    assert not Retire(world.ports()).run(world.app, "r2")
