@@ -51,6 +51,8 @@ def test_no_request_is_cut_unless_it_outlives_the_drain_timeout(routed_app, trae
     5 s exactly the 20 s requests fail, and each deploy reports how many it cut."""
     app = routed_app(slow_app.files("v0"))
     assert app.otter("config", app.name, "drain_timeout", str(drain_timeout)).returncode == 0
+    # each deploy stops the release it replaces (no rollback window: test_rollback_window.py)
+    assert app.otter("config", app.name, "retire_after", "0").returncode == 0
     app.commit("v0")
     assert "==> deployed" in app.push("main").result
     push = ["git", "-C", str(app.src), "push", "production", "main"]

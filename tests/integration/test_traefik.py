@@ -44,7 +44,8 @@ def test_healthy_switch_under_load_loses_no_request(routed_app, traefik):
              for step in ("healthy", "switch", "served", "stop")]
     assert order == sorted(order), push.output
     assert traefik.get(HOST) == (200, app.project("r3"), "v3\n")
-    assert app.containers("r2") == [] and app.containers("r1") == []
+    assert app.containers("r1") == [], "r1 still runs: r3's deploy did not stop it"
+    assert app.containers("r2") != [], "r2 is not kept out of traffic for a rollback"
 
 
 def test_unhealthy_release_never_receives_a_request(routed_app, traefik):
@@ -176,6 +177,8 @@ def test_no_traefik_found_warns_and_deploys_without_routing(routed_app, traefik)
 def test_rollback_is_a_zero_downtime_switch_without_a_build_and_pin_holds_pushes(
         routed_app, traefik):
     app = routed_app(example_files("v1"))
+    # outside a rollback window (the instant one: test_rollback_window.py)
+    assert app.otter("config", app.name, "retire_after", "0").returncode == 0
     assert "no earlier release" in app.otter("rollback", app.name).stderr
     sha1 = app.commit("v1")
     assert "deployed" in app.push("main").result
