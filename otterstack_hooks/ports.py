@@ -104,6 +104,9 @@ class Router(Protocol):
         """Take a running project out of traffic without cutting its requests; True once the
         router lists none of its routers."""
 
+    def readmit(self, info: TraefikInfo, project: str) -> bool:
+        """Undo a withdraw of a project that still runs; True once its routers are back."""
+
 
 class Store(Protocol):
     """Remembers apps, releases and settings (SQLite, state.State)."""

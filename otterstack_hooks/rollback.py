@@ -94,31 +94,30 @@ class Rollback:
             started = time.monotonic()
             out.step(Step.ROLLBACK, f"{target.name} still runs out of traffic: switching back "
                      "to it without a start or a health wait")
-            current_others = sorted({s.service for s in runtime.containers(current.project)
-                                     if not s.routed and not s.oneoff
-                                     and s.status == "running"})
-            target_others = sorted({s.service for s in snaps
-                                    if not s.routed and not s.oneoff})
-            try:  # workers swap first: their container events come before the switch
-                if current_others:
-                    runtime.stop(current.project, current_others)
-                if target_others:
-                    out.step(Step.START, f"starting {', '.join(target_others)} of "
-                             f"{target.name} again")
-                    runtime.start(target.project, target_others)
+            try:
                 out.step(Step.SWITCH, f"taking {current.name} out of Traefik")
                 if not router.withdraw(info, current.project):
                     raise OtterError(f"Traefik still lists routers of {current.name}")
                 probes = [Probe(**p) for p in json.loads(target.probes)]
                 prove_answers(self.ports, probes, ID_HEADER, target, current)
             except OtterError as exc:
-                return self._undo(app, target, current, current_others, target_others, exc)
+                # the current release still runs: routed again, it outranks the kept one
+                if not router.readmit(info, current.project):
+                    out.warn(Step.SWITCH, f"Traefik does not list {current.name}'s routers "
+                             f"again yet: {target.name} may answer until it does")
+                msg = (f"FAILED rollback of {app.name} to {target.name}: {exc}; still serving "
+                       f"{current.name} ({short(current.sha)})")
+                out.result(False, msg, release=target.name)
+                return Outcome(False, msg, store.release(target.id))
             served = time.monotonic() - started
             store.reactivate(target, current)
             if pin:
                 store.pin(app.name, f"rolled back to {target.name}")
+            # as after a failed proof: the release out of Traefik drains, then stops, with no
+            # container event of ours in between that could make Traefik re-read it
             drain_and_stop(self.ports, app, current.project, current.name,
                            lambda: runtime.stop(current.project))
+            self._start_workers(target)
             tell(self.ports, app, "rolled_back", store.release(target.id))
             msg = (f"rolled {app.name} back to {target.name} ({short(target.sha)}) in "
                    f"{time.monotonic() - started:.1f} s: served {served:.2f} s after the "
@@ -126,19 +125,13 @@ class Rollback:
             out.result(True, msg, release=target.name, rollback_served=round(served, 3))
             return Outcome(True, msg, store.release(target.id))
 
-    def _undo(self, app: App, target: Release, current: Release, current_others: list[str],
-              target_others: list[str], exc: OtterError) -> Outcome:
-        """The switch back failed: the current release keeps (or goes back to) serving, its
-        workers run again, the kept release's stop again; state is unchanged."""
+    def _start_workers(self, target: Release) -> None:
+        """The kept release's workers (stopped at the switch, so nothing ran twice) run
+        again: after the replaced release stopped, so they cost the rollback no time and
+        their container events come when nothing is left to re-read."""
         runtime = self.ports.runtime
-        try:
-            if target_others:
-                runtime.stop(target.project, target_others)
-            if current_others:
-                runtime.start(current.project, current_others)
-        except OtterError as more:
-            self.out.warn(Step.ROLLBACK, str(more))
-        msg = (f"FAILED rollback of {app.name} to {target.name}: {exc}; still serving "
-               f"{current.name} ({short(current.sha)})")
-        self.out.result(False, msg, release=target.name)
-        return Outcome(False, msg, self.ports.store.release(target.id))
+        stopped = sorted({s.service for s in runtime.containers(target.project)
+                          if not s.routed and not s.oneoff and s.status != "running"})
+        if stopped:
+            self.out.step(Step.START, f"starting {', '.join(stopped)} of {target.name} again")
+            runtime.start(target.project, stopped)

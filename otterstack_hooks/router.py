@@ -44,3 +44,6 @@ class TraefikRouter:
 
     def withdraw(self, info: TraefikInfo, project: str) -> bool:
         return traefik_io.withdraw(self.dc, info, project)
+
+    def readmit(self, info: TraefikInfo, project: str) -> bool:
+        return traefik_io.readmit(self.dc, info, project)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import docker
-import requests.exceptions
 
 from .compose_model import image_repository, runs_traefik
 from .engine import engine_errors
@@ -447,17 +446,30 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
                 dc.api.unpause(container)
 
 
-def _trigger_reread(dc: docker.DockerClient, image: str, timeout: float = 10) -> None:
-    """Start (and remove) a container of Traefik's image that only prints its version: its
-    `start` event makes Traefik re-read every container. Bounded: an image whose entrypoint
-    does something else is killed after `timeout` s."""
+def readmit(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10
+            ) -> bool:
+    """Undo `withdraw` for a release that still runs (an instant rollback whose proof
+    failed): make Traefik re-read the containers and wait until it lists the release's
+    routers again; True once it does."""
+    with engine_errors(f"routing {project} again"):
+        if info.image:
+            _trigger_reread(dc, info.image)
+        deadline = time.monotonic() + timeout
+        while not release_routers(info.api_url, project):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+
+def _trigger_reread(dc: docker.DockerClient, image: str) -> None:
+    """Start and remove a container of Traefik's image that would only print its version:
+    its `start` event makes Traefik re-read every container. It is removed at once, while
+    the release is still paused (its `die` and `destroy` events must not make Traefik re-read
+    after the unpause), without waiting for it to print anything."""
     container = dc.containers.create(image, ["version"], network_mode="none",
                                      labels={"dev.otterstack.trigger": "1"})
     try:
         container.start()
-        try:
-            container.wait(timeout=timeout)
-        except requests.exceptions.RequestException:
-            pass  # still running: its start event has done its work
     finally:
         container.remove(force=True)

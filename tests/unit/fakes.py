@@ -253,6 +253,11 @@ class FakeRouter:
         self.withdrawn.add(project)
         return True
 
+    def readmit(self, info: TraefikInfo, project: str) -> bool:
+        self.calls.append(("readmit", project))
+        self.withdrawn.discard(project)
+        return True
+
 
 @dataclass
 class FakeRepo:

@@ -309,8 +309,7 @@ def test_a_rollback_inside_the_window_switches_back_without_a_start(world):
     assert outcome.ok and "without a start" in outcome.message, world.output.getvalue()
     assert world.runtime.commands("build", "up", "reuse_images") == []
     assert world.runtime.commands("stop", "start", "drain") == [
-        ("stop", "app-r2", "worker"), ("start", "app-r1", "worker"),
-        ("drain", "app-r2"), ("stop", "app-r2")]
+        ("drain", "app-r2"), ("stop", "app-r2"), ("start", "app-r1", "worker")]
     assert ("withdraw", "app-r2") in world.router.calls
     assert world.statuses() == {"r2": "superseded", "r1": "active"}
     assert world.router.serving("app") == "app-r1"
@@ -335,8 +334,10 @@ def test_a_failed_instant_rollback_changes_nothing(world, monkeypatch):
     outcome = Rollback(world.ports()).run(world.app, None, False, "admin", None)
     assert not outcome.ok and "still serving r2" in outcome.message
     assert world.statuses() == {"r2": "active", "r1": "superseded"}
-    assert world.runtime.commands("stop", "start")[-2:] == [("stop", "app-r1", "worker"),
-                                                           ("start", "app-r2", "worker")]
+    # the workers change only after a proven switch: r2's still run, r1's stay stopped
+    assert world.runtime.commands("start") == []
+    assert world.runtime.commands("stop")[-1] == ("stop", "app-r1", "worker")
+    assert world.router.serving("app") == "app-r2"
 
 
 def test_the_next_deploy_stops_the_release_kept_before(world):
