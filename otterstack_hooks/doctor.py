@@ -257,10 +257,9 @@ def judge_switch_speed(container: str, ours: bool, throttle: traefik.Throttle) -
     elif throttle.source == "file":
         how = (f"set `providersThrottleDuration: {target}` under `providers:` in "
                f"{throttle.path} (in the TOML form if it is TOML) and restart {container}")
-    elif throttle.source == "env":
-        how = (f"add {traefik.THROTTLE_FLAG}={target} to its command (or the environment "
-               f"variable TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION={target}) and recreate "
-               f"{container}")
+    elif throttle.source == "env":  # a flag would make Traefik ignore its environment
+        how = (f"set TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION={target} in its environment "
+               f"and recreate {container}")
     else:
         how = f"add {traefik.THROTTLE_FLAG}={target} to its command and recreate {container}"
     return Check(name, True, f"container {container} applies container changes every {shown} "
