@@ -520,23 +520,32 @@ class Bench:
               traffic: Traffic) -> Deploy:
         """Healthy -> served of a release: Docker's healthy event of each service's new
         container to the first answer from it on that service's host; the worst service."""
-        delays, served = [], []
+        delays, served, per_service = [], [], []
         for i, host in enumerate(hosts):
             first = traffic.first(host, value, wall0)
             served.append(first)
             mark = healthy.get(f"web{i}")
+            per_service.append(None if first is None or mark is None else {
+                "healthy": round(mark - wall0, 2), "served": round(first - wall0, 2)})
             if first is not None and mark is not None:
                 delays.append(first - mark)
         complete = len(delays) == len(hosts)
         return Deploy(design, version, rollback, wall,
                       max(delays) if complete else None, wall0,
-                      {**extra, "served": served, "healthy": healthy})
+                      {**extra, "served": served, "healthy": healthy,
+                       "per_service": per_service})
 
     def close(self) -> None:
+        for app in self.apps:  # its releases, state project and per-app networks
+            run([self.otter, "apps", "remove", app, "--volumes"], self.env, check=False)
         out = run(["docker", "ps", "-a", "--format",
                    '{{.Label "com.docker.compose.project"}}'], check=False).stdout.split()
         for project in sorted({p for p in out if p.startswith(self.prefix)}):
             run(["docker", "compose", "-p", project, "down", "-t", "0"], check=False)
+        networks = run(["docker", "network", "ls", "-q", "--filter", f"name={self.prefix}"],
+                       check=False).stdout.split()
+        if networks:  # the Engine has few address pools: leave none behind
+            run(["docker", "network", "rm", *networks], check=False)
         images = run(["docker", "image", "ls", "-q", "--filter",
                       f"reference={self.prefix}*"], check=False).stdout.split()
         if images:
@@ -627,7 +636,9 @@ def summarize(design: str, deploys: list[Deploy], traffic: Traffic, hosts: list[
         "phases": {k: mean([p[k] for p in phases if p.get(k) is not None])
                    for k in (phases[0] if phases else {})},
         "deploys": [{"version": d.version, "rollback": d.rollback, "wall": d.wall,
-                     "healthy_to_served": d.healthy_to_served} for d in deploys],
+                     "healthy_to_served": d.healthy_to_served,
+                     "per_service": d.extra.get("per_service"),
+                     "phases": d.extra.get("phases")} for d in deploys],
     }
 
 
