@@ -522,7 +522,7 @@ def cmd_apps_remove(args: argparse.Namespace) -> int:
 
 def cmd_traefik_up(args: argparse.Namespace) -> int:
     print(traefik_io.up(engine.client(), args.image, args.name, args.network, args.http_port,
-                        args.bind, args.api_port, args.constraints))
+                        args.bind, args.api_port, args.constraints, args.throttle))
     return 0
 
 
@@ -540,6 +540,14 @@ def _settings_help() -> str:
                                    subsequent_indent=" " * (width + 4))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _throttle(text: str) -> str:
+    try:
+        traefik_io.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text.strip()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -661,6 +669,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only route containers matching this Traefik constraint expression "
                    "(e.g. \"LabelRegex(`com.docker.compose.project`, `shop-.+`)\"), for "
                    "several Traefiks on one Docker host")
+    p.add_argument("--throttle", type=_throttle, default=traefik_io.DEFAULT_THROTTLE,
+                   metavar="DURATION",
+                   help="Traefik's providers.providersThrottleDuration: how long it waits "
+                   "after applying container changes before applying the next ones (default "
+                   f"{traefik_io.DEFAULT_THROTTLE}; Traefik's own is 2s; 0 applies every "
+                   "change at once). A new release is served at most this long after it is "
+                   "healthy; see docs/performance.md")
     p.set_defaults(func=cmd_traefik_up)
 
     ssh_commands.add_parsers(sub)

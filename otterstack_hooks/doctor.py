@@ -227,6 +227,59 @@ def check_traefik(state: State, apps: list[App], eng: _Engine) -> Check:
                  f"entrypoints {entrypoints or 'none published on this host'}")
 
 
+def judge_switch_speed(container: str, ours: bool, throttle: traefik.Throttle) -> Check:
+    """How soon Traefik serves a new release once it is healthy: its provider throttle
+    (Traefik applies container changes at most that often, 2 s by default). Slower than
+    `otterstack traefik up`'s default is a hint with the change that would speed it up, never
+    a failure: deploys stay zero-downtime either way, they only take longer."""
+    name = "traefik switch"
+    fast = traefik.parse_duration(traefik.DEFAULT_THROTTLE)
+    target = traefik.DEFAULT_THROTTLE
+    seconds = throttle.seconds
+    if seconds is None:
+        return Check(name, True, f"container {container}: provider throttle unknown "
+                     f"({throttle.where}); Traefik's default, 2s, serves a new release up to "
+                     "2 s after it is healthy")
+    shown = traefik.format_seconds(seconds)
+    if seconds <= fast:
+        return Check(name, True, f"container {container} applies container changes every "
+                     f"{shown} ({throttle.where}): a new release is served within {shown} of "
+                     "being healthy")
+    if ours:
+        how = (f"`docker rm -f {container}`, then `otterstack traefik up` with the options it "
+               f"was started with (--throttle {target} is the default now)")
+    elif throttle.source == "file":
+        how = (f"set `providersThrottleDuration: {target}` under `providers:` in "
+               f"{throttle.path} (in the TOML form if it is TOML) and restart {container}")
+    elif throttle.source == "env":  # a flag would make Traefik ignore its environment
+        how = (f"set TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION={target} in its environment "
+               f"and recreate {container}")
+    else:
+        how = f"add {traefik.THROTTLE_FLAG}={target} to its command and recreate {container}"
+    return Check(name, True, f"container {container} applies container changes every {shown} "
+                 f"({throttle.where}), so a new release is served up to {shown} after it is "
+                 f"healthy; hint: {how}: then within {target} (docs/performance.md)")
+
+
+def check_traefik_speed(state: State, apps: list[App], eng: _Engine) -> Check | None:
+    """The switch-speed hint for the Traefik deploys use; nothing when no app routes or no
+    Traefik runs (the traefik check says what to do then)."""
+    if not any(a.traefik_routing for a in apps):
+        return None
+    dc = eng.client()
+    if dc is None:
+        return None
+    with engine.engine_errors("reading Traefik's configuration"):
+        attrs = traefik.find_container(dc, state.setting("traefik_container"))
+        if attrs is None:
+            return None
+        config = attrs.get("Config") or {}
+        throttle = traefik.configured_throttle(attrs.get("Args") or [], config.get("Env") or [],
+                                               traefik.static_config(dc, attrs))
+    ours = "dev.otterstack.traefik" in (config.get("Labels") or {})
+    return judge_switch_speed(attrs.get("Name", "?").lstrip("/"), ours, throttle)
+
+
 def check_data_dir(paths: Paths) -> Check:
     root = paths.root
     fix_dir = ("run ./install.sh APP to create it, or point OTTERSTACK_DATA_DIR at the "
@@ -447,6 +500,7 @@ def run_checks(paths: Paths, state: State, app: str | None = None) -> list[Check
 
     checks += _guarded("apps", select)
     checks += _guarded("traefik", lambda: check_traefik(state, apps, eng))
+    checks += _guarded("traefik switch", lambda: check_traefik_speed(state, apps, eng))
     checks += _guarded("data dir", lambda: check_data_dir(paths))
     for item in apps:
         checks += _guarded(f"repo of {item.name}", lambda a=item: check_repo(a))

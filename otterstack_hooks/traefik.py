@@ -1,18 +1,23 @@
 """Traefik I/O: find the running proxy, read its API, send real requests through it."""
 
 import http.client
+import io
 import json
 import re
 import socket
 import ssl
+import tarfile
 import time
+import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import docker
+import yaml
 
 from .compose_model import image_repository, runs_traefik
 from .engine import engine_errors
@@ -304,9 +309,223 @@ def probe(port: int, host: str, path: str, header: str, timeout: float = 5,
         conn.close()
 
 
+# How often Traefik applies what its providers saw (`providers.providersThrottleDuration`):
+# the first change after a quiet spell is applied at once, later ones wait until this much
+# time has passed since the last applied one. Traefik's default, 2 s, is most of the time
+# between "new release healthy" and "new release served" (docs/performance.md).
+THROTTLE_FLAG = "--providers.providersThrottleDuration"
+TRAEFIK_DEFAULT_THROTTLE = 2.0  # seconds: Traefik's own default
+DEFAULT_THROTTLE = "200ms"  # `otterstack traefik up`'s: measured in docs/performance.md
+MAX_THROTTLE = 60.0
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Seconds of a Traefik duration: Go's form ("200ms", "1m30s", "1.5s") or a bare number
+    of seconds ("2", 2), as Traefik reads `providersThrottleDuration`. ValueError otherwise."""
+    if isinstance(text, bool):
+        raise ValueError(f"not a duration: {text!r}")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        value = text.strip()
+        if re.fullmatch(r"\d+(?:\.\d+)?", value):
+            seconds = float(value)
+        else:
+            parts = _DURATION_PART.findall(value)
+            if not parts or "".join(n + u for n, u in parts) != value:
+                raise ValueError(f"not a duration: {text!r} (e.g. 200ms, 1s, 2)")
+            seconds = sum(float(n) * _UNIT[u] for n, u in parts)
+    if not 0 <= seconds <= MAX_THROTTLE:
+        raise ValueError(f"{text!r} is out of range (0 to {MAX_THROTTLE:.0f}s)")
+    return seconds
+
+
+def command(network: str, constraints: str = "", throttle: str = DEFAULT_THROTTLE) -> list[str]:
+    """Traefik's command line as `otterstack traefik up` starts it: the docker provider on
+    `network` only for containers that opt in, the web entrypoint, the API (published on
+    127.0.0.1 only by `up`), ping, and the provider throttle `throttle`."""
+    parse_duration(throttle)  # never start a Traefik that would refuse its own flags
+    return [
+        "--providers.docker=true",
+        "--providers.docker.exposedbydefault=false",
+        f"--providers.docker.network={network}",
+        f"{THROTTLE_FLAG}={throttle}",
+        "--entrypoints.web.address=:80",
+        "--api.insecure=true",
+        "--ping=true",
+        "--log.level=INFO",
+        *([f"--providers.docker.constraints={constraints}"] if constraints else []),
+    ]
+
+
+_THROTTLE_KEY = "providers.providersthrottleduration"
+
+
+def _traefik_flags(args: list[str]) -> list[str]:
+    """The arguments Traefik's flag parser reads: without the image's leading `traefik`,
+    up to the first one that is not a flag (and the value after a flag without `=`)."""
+    if args and args[0].rsplit("/", 1)[-1].lower() == "traefik":
+        args = args[1:]
+    flags: list[str] = []
+    for arg in args:
+        if arg in ("-", "--"):
+            break
+        is_flag = arg.startswith("-")
+        value_of_previous = bool(flags) and flags[-1].startswith("-") and "=" not in flags[-1]
+        if not is_flag and not value_of_previous:
+            break
+        flags.append(arg)
+    return flags
+
+
+def _flag_value(args: list[str], key: str) -> str | None:
+    """The value of flag `key` (lower case, without dashes) as Traefik's flag parser reads
+    it: `-k=v`, `--k=v` or `--k v`, the key in any case; the last one wins."""
+    flags = _traefik_flags(args)
+    found = None
+    for i, arg in enumerate(flags):
+        if not arg.startswith("-"):
+            continue
+        name, eq, value = arg.lstrip("-").partition("=")
+        if name.lower() in (key, f"traefik.{key}"):
+            if eq:
+                found = value
+            elif i + 1 < len(flags) and not flags[i + 1].startswith("-"):
+                found = flags[i + 1]
+    return found
+
+
+def _config_value(text: str, path: str) -> tuple[bool, Any]:
+    """(found, value) of providers.providersThrottleDuration in a static config file's text,
+    YAML or TOML by its extension; keys match in any case, as Traefik reads them."""
+    if path.endswith(".toml"):
+        data: Any = tomllib.loads(text)
+    else:
+        data = yaml.safe_load(text)
+    for key in _THROTTLE_KEY.split("."):
+        if not isinstance(data, dict):
+            return False, None
+        match = [v for k, v in data.items() if str(k).lower() == key]
+        if not match:
+            return False, None
+        data = match[0]
+    return True, data
+
+
+def config_file_candidates(args: list[str], env: list[str], workdir: str) -> list[str]:
+    """Where Traefik looks for its static config file, in its order: `--configFile`, else
+    traefik.{toml,yaml,yml} in /etc/traefik, $XDG_CONFIG_HOME, $HOME/.config and the working
+    directory."""
+    given = _flag_value(args, "configfile")
+    if given:
+        return [given if given.startswith("/") else f"{workdir.rstrip('/')}/{given}"]
+    variables = dict(item.split("=", 1) for item in env if "=" in item)
+    bases = ["/etc/traefik", variables.get("XDG_CONFIG_HOME", ""),
+             f"{variables.get('HOME', '/root').rstrip('/')}/.config", workdir or "/"]
+    found: list[str] = []
+    for base in bases:
+        for ext in ("toml", "yaml", "yml"):
+            path = f"{base.rstrip('/')}/traefik.{ext}"
+            if path not in found:
+                found.append(path)
+    return found
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A Traefik's provider throttle as its container shows it."""
+    seconds: float | None  # None: set in a form Traefik itself would refuse, or unreadable
+    source: str  # where Traefik takes its static configuration from: "file", "flags", "env"
+    where: str  # for people: "command line", "static config file /etc/traefik/traefik.yml"
+    path: str = ""  # the static config file, when source is "file"
+
+    @property
+    def is_default(self) -> bool:
+        return "default" in self.where
+
+
+def configured_throttle(args: list[str], env: list[str],
+                        config: tuple[str, str | None] | None) -> Throttle:
+    """A Traefik's provider throttle from what its container shows: Traefik takes its static
+    configuration from one source only, the config file if there is one (`config`: path and
+    text), else the command line if it has flags, else the TRAEFIK_* environment; a source
+    that does not set it leaves Traefik's default (2 s)."""
+    def read(value: Any, source: str, where: str, path: str = "") -> Throttle:
+        try:
+            return Throttle(parse_duration(value), source, where, path)
+        except (ValueError, TypeError):
+            return Throttle(None, source, f"{where}: {printable(str(value), 40)!r} is not a "
+                            "duration", path)
+
+    if config is not None:
+        path, text = config
+        if text is None:
+            return Throttle(None, "file", f"static config file {path}: not readable here", path)
+        try:
+            found, value = _config_value(text, path)
+        except (ValueError, yaml.YAMLError, tomllib.TOMLDecodeError):
+            return Throttle(None, "file", f"static config file {path}: not valid", path)
+        if found:
+            return read(value, "file", f"static config file {path}", path)
+        return Throttle(TRAEFIK_DEFAULT_THROTTLE, "file",
+                        f"Traefik's default: not set in {path}", path)
+    if _traefik_flags(args):
+        value = _flag_value(args, _THROTTLE_KEY)
+        if value is not None:
+            return read(value, "flags", "command line")
+        return Throttle(TRAEFIK_DEFAULT_THROTTLE, "flags",
+                        "Traefik's default: not on its command line")
+    for item in env:
+        name, _, value = item.partition("=")
+        if name.upper() == "TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION":
+            return read(value, "env", f"environment {name}")
+    return Throttle(TRAEFIK_DEFAULT_THROTTLE, "env", "Traefik's default: not configured")
+
+
+def static_config(dc: docker.DockerClient, attrs: dict[str, Any], limit: int = 1 << 20
+                  ) -> tuple[str, str | None] | None:
+    """(path, text) of the static config file a Traefik container reads, fetched from the
+    container itself (Engine API, read only); None if it has none. Where Traefik would find
+    one but it cannot be read here, the text is None."""
+    config = attrs.get("Config") or {}
+    for path in config_file_candidates(attrs.get("Args") or [], config.get("Env") or [],
+                                       config.get("WorkingDir") or "/"):
+        try:
+            stream, stat = dc.api.get_archive(attrs["Id"], path)
+        except docker.errors.NotFound:
+            continue
+        except (docker.errors.DockerException, OSError):
+            return path, None
+        if int(stat.get("size") or 0) > limit:
+            return path, None
+        data = b"".join(stream)
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                member = next((m for m in tar.getmembers() if m.isfile()), None)
+                handle = tar.extractfile(member) if member is not None else None
+                if handle is None or member.size > limit:
+                    return path, None
+                return path, handle.read().decode("utf-8", "replace")
+        except tarfile.TarError:
+            return path, None
+    return None
+
+
+def format_seconds(seconds: float) -> str:
+    """0.2 -> '200ms', 2.0 -> '2s', 1.5 -> '1.5s': the way Traefik's flags write them."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
+
+
 def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: int,
-       bind: str, api_port: int, constraints: str = "") -> str:
+       bind: str, api_port: int, constraints: str = "", throttle: str = DEFAULT_THROTTLE
+       ) -> str:
     """Start a Traefik configured the way OtterStack needs it; idempotent."""
+    args = command(network, constraints, throttle)
     with engine_errors("starting Traefik"):
         try:
             dc.networks.get(network)
@@ -325,7 +544,15 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
             ports = ", ".join(
                 f"{key} on {b['HostIp'] or '0.0.0.0'}:{b['HostPort']}"
                 for key, binds in sorted((existing.ports or {}).items()) for b in binds or [])
-            return f"Traefik {name} {verb} ({ports or 'no published ports'})"
+            message = f"Traefik {name} {verb} ({ports or 'no published ports'})"
+            running = configured_throttle(existing.attrs.get("Args") or [],
+                                          (existing.attrs.get("Config") or {}).get("Env") or [],
+                                          None).seconds
+            if running is not None and running != parse_duration(throttle):
+                message += (f"; it applies container changes every {format_seconds(running)},"
+                            f" not {throttle}: `docker rm -f {name}` and run this again to "
+                            "apply --throttle")
+            return message
         try:
             dc.images.get(image)
         except docker.errors.ImageNotFound:
@@ -345,18 +572,10 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
             ports={"80/tcp": (bind, http_port), "8080/tcp": ("127.0.0.1", api_port)},
             volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "ro"}},
             labels={"dev.otterstack.traefik": "1"},
-            command=[
-                "--providers.docker=true",
-                "--providers.docker.exposedbydefault=false",
-                f"--providers.docker.network={network}",
-                "--entrypoints.web.address=:80",
-                "--api.insecure=true",
-                "--ping=true",
-                "--log.level=INFO",
-                *([f"--providers.docker.constraints={constraints}"] if constraints else []),
-            ],
+            command=args,
         )
-    return f"Traefik {name} started: http on {bind}:{http_port}, API on 127.0.0.1:{api_port}"
+    return (f"Traefik {name} started: http on {bind}:{http_port}, API on 127.0.0.1:{api_port}, "
+            f"container changes applied every {throttle} at most")
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

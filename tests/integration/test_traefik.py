@@ -218,3 +218,15 @@ def test_traefik_api_is_published_on_loopback_only(traefik):
         ["docker", "inspect", "--format", "{{json .NetworkSettings.Ports}}", traefik.name],
         capture_output=True, text=True, check=True).stdout)
     assert {b["HostIp"] for b in ports["8080/tcp"]} == {"127.0.0.1"}
+
+
+def test_traefik_up_applies_container_changes_every_200ms_and_doctor_reads_it(routed_app,
+                                                                               traefik):
+    """`otterstack traefik up` gives Traefik a 200 ms provider throttle (Traefik's own 2 s was
+    most of healthy -> served, docs/performance.md); doctor reads it from the container."""
+    app = routed_app(example_files("v1"))
+    proc = app.otter("doctor", app.name)
+    line = next(x for x in proc.stdout.splitlines() if "traefik switch" in x)
+    assert line.startswith("ok"), proc.stdout
+    assert f"{traefik.name} applies container changes every 200ms (command line)" in line
+    assert "hint" not in line

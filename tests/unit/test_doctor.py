@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import docker.errors
 import pytest
 
-from otterstack_hooks import doctor, keys
+from otterstack_hooks import doctor, keys, traefik
 from otterstack_hooks.doctor import Check, exit_code, parse_version, render, run_checks
 from otterstack_hooks.engine import engine_errors
 from otterstack_hooks.errors import OtterError
@@ -29,7 +29,8 @@ class FakeDocker:
     def __init__(self, root, networks=("otterstack",), attached=("otterstack",)):
         self.root = root
         self.api = SimpleNamespace(inspect_container=lambda name: {
-            "NetworkSettings": {"Networks": {n: {} for n in attached}}})
+            "NetworkSettings": {"Networks": {n: {} for n in attached}}},
+            containers=lambda **filters: [])
         self.networks = SimpleNamespace(list=lambda names: [
             SimpleNamespace(name=n) for n in networks if n in names])
 
@@ -479,3 +480,74 @@ def test_push_access_warns_about_root_and_unrestricted_keys():
     assert not shell.ok and shell.warning and "bob@laptop" in shell.detail
     assert "otterstack keys add" in shell.fix
     assert exit_code([root, shell]) == 0  # warnings: deploys still work
+
+
+# the switch-speed hint: a slow provider throttle is named with its fix, never a failure
+
+
+def _throttle(args=(), env=(), config=None):
+    return traefik.configured_throttle(list(args), list(env), config)
+
+
+def test_a_users_traefik_at_the_default_throttle_gets_a_hint_with_the_flag():
+    check = doctor.judge_switch_speed("edge", False, _throttle(["--providers.docker=true"]))
+    assert check.ok and not check.warning
+    assert "every 2s (Traefik's default: not on its command line)" in check.detail
+    assert "up to 2s after it is healthy" in check.detail
+    assert (f"hint: add --providers.providersThrottleDuration={traefik.DEFAULT_THROTTLE} to its "
+            "command and recreate edge") in check.detail
+
+
+def test_a_throttle_set_in_a_static_config_file_is_fixed_there():
+    check = doctor.judge_switch_speed("edge", False, _throttle(
+        ["--providers.providersThrottleDuration=100ms"], (),
+        ("/etc/traefik/traefik.yml", "providers:\n  providersThrottleDuration: 1s\n")))
+    assert "every 1s (static config file /etc/traefik/traefik.yml)" in check.detail
+    assert "under `providers:` in /etc/traefik/traefik.yml" in check.detail
+    check = doctor.judge_switch_speed("edge", False, _throttle(
+        env=["TRAEFIK_PROVIDERS_DOCKER=true"]))
+    # configured by its environment: a flag would make Traefik ignore that environment
+    assert (f"set TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION={traefik.DEFAULT_THROTTLE} in its "
+            "environment") in check.detail
+    assert "--providers" not in check.detail
+
+
+def test_a_fast_throttle_is_just_reported():
+    check = doctor.judge_switch_speed("edge", False, _throttle(
+        ["--providers.providersThrottleDuration=100ms"]))
+    assert check.ok and "hint" not in check.detail
+    assert "served within 100ms of being healthy" in check.detail
+    check = doctor.judge_switch_speed("otterstack-traefik", True,
+                                      _throttle(traefik.command("otterstack")))
+    assert check.ok and "hint" not in check.detail
+
+
+def test_an_old_otterstack_traefik_is_told_to_be_recreated():
+    check = doctor.judge_switch_speed("otterstack-traefik", True, _throttle(
+        ["--providers.docker=true", "--api.insecure=true"]))
+    assert "docker rm -f otterstack-traefik`, then `otterstack traefik up`" in check.detail
+
+
+def test_an_unreadable_throttle_says_so():
+    check = doctor.judge_switch_speed("edge", False, _throttle(
+        config=("/etc/traefik/traefik.toml", None)))
+    assert check.ok and "unknown" in check.detail and "not readable here" in check.detail
+
+
+def test_the_switch_hint_reads_the_running_traefik(env, monkeypatch):
+    add_app(env, "myapp", routing=True)
+    attrs = {"Id": "abc", "Name": "/edge", "Args": ["--providers.docker=true"],
+             "Config": {"Env": [], "Labels": {}, "WorkingDir": "/"}}
+    info = TraefikInfo("edge", "http://127.0.0.1:8080", "otterstack", {"web": 80})
+    monkeypatch.setattr(doctor.traefik, "detect", lambda *args: info)
+    monkeypatch.setattr(doctor.traefik, "find_container", lambda dc, wanted: attrs)
+
+    def get_archive(container, path):
+        raise docker.errors.NotFound("no such file")
+
+    env.dc.api.get_archive = get_archive
+    checks = run_checks(env.paths, env.state)
+    found = by_name(checks)
+    assert list(found)[3:5] == ["traefik", "traefik switch"]
+    assert found["traefik switch"].ok and "hint: add" in found["traefik switch"].detail
+    assert exit_code(checks) == 0

@@ -1,0 +1,126 @@
+"""Traefik's provider throttle: the command line `otterstack traefik up` starts Traefik with,
+and reading the throttle of a Traefik someone else started (pure parts)."""
+
+import pytest
+
+from otterstack_hooks.cli import build_parser
+from otterstack_hooks.traefik import (
+    DEFAULT_THROTTLE,
+    command,
+    config_file_candidates,
+    configured_throttle,
+    format_seconds,
+    parse_duration,
+)
+
+
+def test_up_starts_traefik_with_the_fast_throttle_by_default() -> None:
+    args = command("edge")
+    assert args == [
+        "--providers.docker=true",
+        "--providers.docker.exposedbydefault=false",
+        "--providers.docker.network=edge",
+        f"--providers.providersThrottleDuration={DEFAULT_THROTTLE}",
+        "--entrypoints.web.address=:80",
+        "--api.insecure=true",
+        "--ping=true",
+        "--log.level=INFO",
+    ]
+    found = configured_throttle(args, [], None)
+    assert (found.seconds, found.source, found.where) == (parse_duration(DEFAULT_THROTTLE),
+                                                          "flags", "command line")
+
+
+def test_up_passes_the_throttle_and_constraints_it_is_given() -> None:
+    args = command("edge", "LabelRegex(`com.docker.compose.project`, `t1-.+`)", "2s")
+    assert "--providers.providersThrottleDuration=2s" in args
+    assert args[-1] == "--providers.docker.constraints=LabelRegex(`com.docker.compose.project`,"\
+        " `t1-.+`)"
+    with pytest.raises(ValueError):
+        command("edge", throttle="soon")
+
+
+def test_the_cli_takes_a_throttle_and_refuses_what_traefik_would() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["traefik", "up"]).throttle == DEFAULT_THROTTLE
+    assert parser.parse_args(["traefik", "up", "--throttle", "500ms"]).throttle == "500ms"
+    for bad in ("soon", "-1s", "2 s", "5m"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["traefik", "up", "--throttle", bad])
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("200ms", 0.2), ("2s", 2.0), ("1.5s", 1.5), ("1m", 60.0), ("2", 2.0), ("0", 0.0),
+    ("0.5", 0.5), ("1s500ms", 1.5), ("100000us", 0.1), (3, 3.0), (0.25, 0.25),
+])
+def test_durations_are_read_as_traefik_reads_them(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "s", "2x", "ms200", "2 s", "-1s", "61s", "1h", True])
+def test_what_is_not_a_duration_or_too_long_is_refused(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)  # type: ignore[arg-type]
+
+
+def test_format_seconds() -> None:
+    assert [format_seconds(s) for s in (0.1, 0.2, 2.0, 1.5, 0.0)] == [
+        "100ms", "200ms", "2s", "1.5s", "0ms"]
+
+
+@pytest.mark.parametrize(("args", "env", "expected"), [
+    # flags, in every form Traefik's parser takes
+    (["--providers.docker=true", "--providers.providersThrottleDuration=500ms"], [], 0.5),
+    (["traefik", "--providers.docker", "--providers.providersthrottleduration", "1s"], [], 1.0),
+    (["-providers.providersThrottleDuration=100ms", "--api.insecure=true"], [], 0.1),
+    (["--providers.providersThrottleDuration=1s", "--providers.providersThrottleDuration=3s"],
+     [], 3.0),
+    # flags without the throttle: Traefik's default, even if the environment sets it
+    (["--providers.docker=true"], ["TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION=100ms"], 2.0),
+    # no flags: the environment
+    ([], ["PATH=/bin", "TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION=100ms"], 0.1),
+    (["traefik"], ["TRAEFIK_PROVIDERS_DOCKER=true"], 2.0),
+    ([], [], 2.0),
+    # after the first argument that is not a flag, nothing is read
+    (["serve", "--providers.providersThrottleDuration=100ms"], [], 2.0),
+])
+def test_the_throttle_of_a_users_traefik_from_its_container(
+        args: list[str], env: list[str], expected: float) -> None:
+    found = configured_throttle(args, env, None)
+    assert found.seconds == pytest.approx(expected)
+    assert found.is_default == (expected == 2.0)
+
+
+def test_a_static_config_file_wins_over_flags() -> None:
+    yml = ("entryPoints:\n  web:\n    address: ':80'\n"
+           "providers:\n  providersThrottleDuration: 10ms\n")
+    flags = ["--providers.providersThrottleDuration=5s"]
+    found = configured_throttle(flags, [], ("/etc/traefik/traefik.yml", yml))
+    assert found.seconds == pytest.approx(0.01)
+    assert (found.source, found.path) == ("file", "/etc/traefik/traefik.yml")
+    assert found.where == "static config file /etc/traefik/traefik.yml"
+    toml = '[providers]\nprovidersThrottleDuration = "300ms"\n[providers.docker]\n'
+    assert configured_throttle([], [], ("/etc/traefik/traefik.toml", toml)).seconds == \
+        pytest.approx(0.3)
+    assert configured_throttle([], [], ("/t.yaml", "providers:\n  ProvidersThrottleDuration: 1"
+                                        )).seconds == 1.0
+    found = configured_throttle(flags, [], ("/t.yaml", "providers:\n  docker: {}\n"))
+    assert found.seconds == 2.0 and found.is_default and found.source == "file"
+
+
+def test_a_setting_traefik_would_refuse_or_an_unreadable_file_is_unknown() -> None:
+    assert configured_throttle(["--providers.providersThrottleDuration=soon"], [], None
+                               ).seconds is None
+    assert configured_throttle([], [], ("/t.yml", "providers: [unclosed")).seconds is None
+    found = configured_throttle([], [], ("/etc/traefik/traefik.yml", None))
+    assert found.seconds is None and "not readable" in found.where
+
+
+def test_where_traefik_looks_for_its_static_config_file() -> None:
+    assert config_file_candidates(["--configFile=/conf/t.yml"], [], "/") == ["/conf/t.yml"]
+    assert config_file_candidates(["--configfile", "t.toml"], [], "/srv") == ["/srv/t.toml"]
+    found = config_file_candidates([], ["HOME=/home/t"], "/")
+    assert found[:3] == ["/etc/traefik/traefik.toml", "/etc/traefik/traefik.yaml",
+                         "/etc/traefik/traefik.yml"]
+    assert "/home/t/.config/traefik.yml" in found and "/traefik.toml" in found
+    assert len(found) == len(set(found))
