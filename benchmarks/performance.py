@@ -494,7 +494,12 @@ class Bench:
                     if proc.returncode != 0:
                         raise SystemExit(f"otterstack rollback failed\n{proc.stdout}"
                                          f"{proc.stderr}")
-                    project = value = f"{self.prefix}-{self.releases(self.prefix)[-1]['name']}"
+                    print("".join(f"    | {line}\n" for line in proc.stdout.splitlines()),
+                          end="", flush=True)
+                    # inside the rollback window the kept release serves again (no new row)
+                    active = next(r for r in self.releases(self.prefix)
+                                  if r["status"] == "active")
+                    project = value = f"{self.prefix}-{active['name']}"
                 else:
                     ok, wall, out = self.push(self.prefix)
                     if not ok:
