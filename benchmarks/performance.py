@@ -507,6 +507,7 @@ class Bench:
                     release = self.releases(self.prefix)[-1]
                     project = value = f"{self.prefix}-{release['name']}"
                     extra = otterstack_phases(release, wall0, wall)
+                    extra["recorded"] = release.get("phases") or {}
                 load.wait_served(value, wall0)  # the next deploy replaces a served one
                 time.sleep(0.5)
                 # Docker's own healthy marks, read now (the Engine keeps few past events)
@@ -558,6 +559,15 @@ class Bench:
         run(["docker", "rm", "-f", self.traefik], check=False)
         run(["docker", "network", "rm", self.traefik], check=False)
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+PHASES = ("queued", "checkout", "build", "start", "healthy", "proven", "old_stopped")
+
+
+def recorded_phases(deploys: list) -> dict[str, float | None]:
+    """The means of the phases each deploy recorded itself (`releases --json`: phases)."""
+    recorded = [d.extra.get("recorded") or {} for d in deploys]
+    return {k: mean([r[k] for r in recorded if r.get(k) is not None]) for k in PHASES}
 
 
 def otterstack_phases(release: dict, push_start: float, wall: float) -> dict:
@@ -640,6 +650,7 @@ def summarize(design: str, deploys: list[Deploy], traffic: Traffic, hosts: list[
         "rollback_to_served": mean(rollback_served),
         "phases": {k: mean([p[k] for p in phases if p.get(k) is not None])
                    for k in (phases[0] if phases else {})},
+        "recorded_phases": recorded_phases(forward),
         "deploys": [{"version": d.version, "rollback": d.rollback, "wall": d.wall,
                      "healthy_to_served": d.healthy_to_served,
                      "per_service": d.extra.get("per_service"),
@@ -683,6 +694,10 @@ def print_table(results: dict[str, dict], args: argparse.Namespace, throttle: st
               f", healthy->proved served {fmt(p['switch'])}, activation "
               f"{fmt(p['before_stop'])}, old release drained+stopped {fmt(p['stop_old'])}, "
               f"hook exit+git {fmt(p['after'])} s")
+        recorded = base.get("recorded_phases") or {}
+        if any(v is not None for v in recorded.values()):
+            print("  recorded by the deploy (releases --json, means): " + ", ".join(
+                f"{k.replace('_', ' ')} {fmt(v)}" for k, v in recorded.items()) + " s")
     for d in order:
         if results[d]["failures"]:
             print(f"{d} failures: {results[d]['failures']}")
