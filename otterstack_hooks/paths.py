@@ -2,8 +2,9 @@
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from .compose_model import COMPOSE_FILE_CANDIDATES, pick_compose_file
 from .errors import OtterError
 from .names import validate_app_name, validate_release_name
 
@@ -17,6 +18,34 @@ def project_env_files(project_dir: Path, checkout: Path) -> tuple[Path, ...]:
         return ()
     real, root = os.path.realpath(env), os.path.realpath(checkout)
     return (env,) if real.startswith(root.rstrip("/") + "/") else ()
+
+
+@dataclass(frozen=True)
+class ComposeLocation:
+    """Where a checkout's compose file is, as Compose would use it: paths resolve from the
+    compose file's own directory, and that directory's `.env` (a regular file only)."""
+
+    compose_file: str  # relative to the checkout, e.g. "deploy/compose.yaml"
+    project_dir: Path
+    env_files: tuple[Path, ...]
+
+    @property
+    def subdir(self) -> PurePosixPath:
+        return PurePosixPath(self.compose_file).parent
+
+    @property
+    def file_name(self) -> str:
+        return PurePosixPath(self.compose_file).name
+
+
+def locate_compose(checkout: Path, configured: str) -> ComposeLocation:
+    """The compose file of a checkout: the app's `compose_file` setting, else the first of
+    Compose's own names that the commit has; OtterError naming the fix if there is none."""
+    present = {n for n in (*COMPOSE_FILE_CANDIDATES, configured)
+               if n and (checkout / n).is_file()}
+    compose_file = pick_compose_file(configured, present)
+    project_dir = checkout / PurePosixPath(compose_file).parent
+    return ComposeLocation(compose_file, project_dir, project_env_files(project_dir, checkout))
 
 
 def default_data_dir() -> Path:

@@ -4,11 +4,10 @@ push. Also records, once, what an app that predates the policy already uses as a
 
 import os
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from . import compose, secrets
-from .compose_model import COMPOSE_FILE_CANDIDATES, pick_compose_file
 from .compose_policy import (
     Access,
     explain,
@@ -19,7 +18,7 @@ from .compose_policy import (
     with_raw_env_files,
 )
 from .errors import OtterError
-from .paths import Paths, project_env_files
+from .paths import Paths, locate_compose
 from .state import ALLOW_NOT_RECORDED, App, State
 
 ConfigReader = Callable[[compose.ComposeTarget], tuple[dict[str, Any], dict[str, Any]]]
@@ -57,16 +56,11 @@ def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None]
     if active is not None and active.worktree and Path(active.worktree).is_dir():
         worktree = Path(active.worktree)
         try:
-            present = {n for n in (*COMPOSE_FILE_CANDIDATES, app.compose_file)
-                       if n and (worktree / n).is_file()}
-            compose_file = pick_compose_file(app.compose_file, present)
-            project_dir = worktree / PurePosixPath(compose_file).parent
-            env_files = project_env_files(project_dir, worktree)
+            found = locate_compose(worktree, app.compose_file)
             # the app's variables reach Compose as its environment, as in a deploy
             environment = secrets.for_compose(secrets.load(paths.env_file(app.name)))
-            target = compose.ComposeTarget(f"{app.name}-policy", project_dir,
-                                           (PurePosixPath(compose_file).name,), env_files,
-                                           environment)
+            target = compose.ComposeTarget(f"{app.name}-policy", found.project_dir,
+                                           (found.file_name,), found.env_files, environment)
             config = with_raw_env_files(*read(target))
             used = uses(config, str(worktree), os.path.realpath)
             source = f"its active release {active.name} uses"

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import commands, compose, policy_check, process
-from .compose_model import COMPOSE_FILE_CANDIDATES, parse_config, pick_compose_file
+from .compose_model import parse_config
 from .compose_policy import Access
 from .compose_rules import check_compose_rules
 from .errors import OtterError
 from .names import is_sha
-from .paths import project_env_files
+from .paths import locate_compose
 
 MAX_FILE = 256 * 1024  # bytes; larger files are not what a compose file reads at config time
 MAX_TOTAL = 8 * 1024 * 1024
@@ -104,14 +104,10 @@ def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[
     tree = scratch / "tree"
     tree.mkdir(mode=0o700)
     unpack(sha, tree)
-    present = {n for n in (*COMPOSE_FILE_CANDIDATES, configured) if n and (tree / n).is_file()}
     try:
-        compose_file = pick_compose_file(configured, present)
-        project_dir = tree / PurePosixPath(compose_file).parent
-        env_files = project_env_files(project_dir, tree)
-        target = compose.ComposeTarget("otterstack-precheck", project_dir,
-                                       (PurePosixPath(compose_file).name,), env_files,
-                                       environment)
+        found = locate_compose(tree, configured)
+        target = compose.ComposeTarget("otterstack-precheck", found.project_dir,
+                                       (found.file_name,), found.env_files, environment)
         policy_check.checked_config(
             target, tree, app, allowed,
             lambda config: check_compose_rules(parse_config(config, target.project), app,

@@ -9,11 +9,11 @@ from typing import Any
 
 from . import policy_check
 from .commands import ComposeTarget
-from .compose_model import COMPOSE_FILE_CANDIDATES, ComposeModel, parse_config, pick_compose_file
+from .compose_model import ComposeModel, parse_config
 from .compose_rules import check_compose_rules
 from .names import release_number
 from .override import OVERRIDE_FILE, STATE_OVERRIDE_FILE, render_override, render_state_override
-from .paths import project_env_files, write_private
+from .paths import locate_compose, write_private
 from .ports import Ports
 from .release_plan import ReleasePlan, plan_release
 from .routing import RoutingPlan, plan_routing
@@ -41,14 +41,10 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
     written through) and, for a real release (`release_id`), its state row: a dry run
     stops here."""
     out = ports.out
-    present = {n for n in (*COMPOSE_FILE_CANDIDATES, app.compose_file)
-               if n and (worktree / n).is_file()}
-    compose_file = pick_compose_file(app.compose_file, present)
-    # As Compose itself does: paths resolve from the compose file's own directory.
-    subdir = PurePosixPath(compose_file).parent
-    project_dir = worktree / subdir
-    env_files = project_env_files(project_dir, worktree)
-    files: list[str | Path] = [PurePosixPath(compose_file).name]
+    found = locate_compose(worktree, app.compose_file)
+    compose_file, subdir = found.compose_file, found.subdir
+    project_dir, env_files = found.project_dir, found.env_files
+    files: list[str | Path] = [found.file_name]
     allowed = policy_check.allowed_for(ports.store, ports.paths, app,
                                        lambda text: out.step(Step.POLICY, text),
                                        record=release_id is not None,
