@@ -298,10 +298,15 @@ def cmd_releases(args: argparse.Namespace) -> int:
         print(dumps([r.as_dict() for r in releases]))
         return 0
     print(f"{'release':<8} {'commit':<8} {'status':<12} {'started':<20} {'took':>7}  reason")
+    now = time.time()
     for r in releases:
         took = "-" if r.duration is None else f"{r.duration:.1f}s"
+        note = r.reason.splitlines()[0] if r.reason else ""
+        if r.retire_at is not None and r.retire_at > now:
+            note = (f"kept for an instant rollback until {_when(r.retire_at)[11:]}"
+                    + (f"; {note}" if note else ""))
         print(f"{r.name:<8} {short(r.sha):<8} {r.status:<12} {_when(r.started_at):<20} "
-              f"{took:>7}  {r.reason.splitlines()[0] if r.reason else ''}")
+              f"{took:>7}  {note}")
     return 0
 
 
