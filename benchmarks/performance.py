@@ -69,6 +69,7 @@ class Traffic:
     failed: Counter = field(default_factory=Counter)  # host -> failed requests
     failures: Counter = field(default_factory=Counter)  # "host: reason" -> count
     seen: dict = field(default_factory=lambda: defaultdict(list))  # (host, release) -> [ts]
+    fail_times: list = field(default_factory=list)  # when each failed request ended
 
     def first(self, host: str, release: str, after: float) -> float | None:
         """The first 200 from `release` on `host` at or after `after`."""
@@ -125,6 +126,7 @@ class Load:
         sent: Counter = Counter()
         failed: Counter = Counter()
         failures: Counter = Counter()
+        fail_times: list[float] = []
         while not self._stop.is_set() and time.monotonic() < deadline:
             host = self.hosts[turn % len(self.hosts)]
             turn += 1
@@ -142,12 +144,14 @@ class Load:
                 else:
                     failed[host] += 1
                     failures[f"{host}: HTTP {resp.status}"] += 1
+                    fail_times.append(time.time())
                 if resp.getheader("Connection", "").lower() == "close":
                     conn.close()
                     conn = None
             except (OSError, http.client.HTTPException) as exc:
                 failed[host] += 1
                 failures[f"{host}: {type(exc).__name__}"] += 1
+                fail_times.append(time.time())
                 if conn is not None:
                     conn.close()
                 conn = None
@@ -155,6 +159,7 @@ class Load:
             self.traffic.sent.update(sent)
             self.traffic.failed.update(failed)
             self.traffic.failures.update(failures)
+            self.traffic.fail_times.extend(fail_times)
             for key, times in local_seen.items():
                 self.traffic.seen[key].extend(times)
 
@@ -561,6 +566,20 @@ class Bench:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+def failed_during(deploys: list, traffic: Traffic) -> list[dict]:
+    """When the failed requests happened: per deploy (or rollback), from its start to the
+    next one's, the count and the first and last failure in seconds after its start."""
+    found = []
+    starts = [d.started for d in deploys] + [float("inf")]
+    for d, end in zip(deploys, starts[1:], strict=False):
+        times = sorted(t for t in traffic.fail_times if d.started <= t < end)
+        if times:
+            found.append({"version": d.version, "rollback": d.rollback, "failed": len(times),
+                          "first": round(times[0] - d.started, 2),
+                          "last": round(times[-1] - d.started, 2)})
+    return found
+
+
 PHASES = ("queued", "checkout", "build", "start", "healthy", "proven", "old_stopped")
 
 
@@ -648,6 +667,7 @@ def summarize(design: str, deploys: list[Deploy], traffic: Traffic, hosts: list[
         "healthy_to_served_max": max(served) if served else None,
         "never_served": sum(1 for d in forward if d.healthy_to_served is None),
         "rollback_to_served": mean(rollback_served),
+        "failed_during": failed_during(deploys, traffic),
         "phases": {k: mean([p[k] for p in phases if p.get(k) is not None])
                    for k in (phases[0] if phases else {})},
         "recorded_phases": recorded_phases(forward),
@@ -701,6 +721,10 @@ def print_table(results: dict[str, dict], args: argparse.Namespace, throttle: st
     for d in order:
         if results[d]["failures"]:
             print(f"{d} failures: {results[d]['failures']}")
+            for span in results[d].get("failed_during", []):
+                print(f"  during {'rollback to' if span['rollback'] else 'deploy'} "
+                      f"{span['version']}: {span['failed']} failed, from {span['first']} s to "
+                      f"{span['last']} s after it began")
 
 
 def concurrent(bench: Bench, count: int, threads: int) -> dict:
