@@ -13,10 +13,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import docker
+import docker.errors
 import yaml
 
 from .compose_model import image_repository, runs_traefik
@@ -630,8 +632,11 @@ class TraefikLog:
         return printable(reason, 200) if reason else None
 
 
-def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10
-             ) -> bool:
+REREAD_SECONDS = 4.0  # how long Traefik may take to act on a container event
+
+
+def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10,
+             attempts: int = 3) -> bool:
     """Take a running release out of Traefik *before* it stops, without cutting what it
     serves; True once Traefik shows none of its routers.
 
@@ -642,16 +647,33 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
     do. So: pause the release, start a throwaway container of Traefik's own image (present on
     this host) to trigger that re-read, wait until the API no longer lists the routers, and
     unpause: the requests it held resume and finish (the drain waits for them), new ones go
-    to the serving release. Until it stops, another container event may bring it back; the
-    drain and graceful stop that follow still let those requests finish."""
+    to the serving release.
+
+    A paused container fails its health checks (Docker cannot exec into it): paused longer
+    than its checks' retries allow (a busy host, many containers for Traefik to re-read), it
+    turns unhealthy, and once unpaused healthy again, an event on which Traefik routes it
+    again, with the rank it had. So the containers are paused and unpaused all at once, and
+    a release that came back that way is taken out again (at most `attempts` times)."""
     with engine_errors(f"taking {project} out of Traefik"):
         running = [c["Id"] for c in dc.api.containers(
             filters={"label": f"com.docker.compose.project={project}", "status": "running"})]
-        paused = []
+        for _ in range(attempts):
+            if not _withdraw_once(dc, info, project, running, timeout):
+                return False
+            if not _came_back(dc, info, project, running, timeout):
+                return True
+        return release_routers(info.api_url, project) == []
+
+
+def _withdraw_once(dc: docker.DockerClient, info: TraefikInfo, project: str,
+                   containers: list[str], timeout: float) -> bool:
+    paused: list[str] = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
         try:
-            for container in running:
-                dc.api.pause(container)
-                paused.append(container)
+            for container, error in zip(containers, pool.map(
+                    lambda c: _quietly(dc.api.pause, c), containers), strict=True):
+                if error is None:
+                    paused.append(container)
             if info.image:
                 _trigger_reread(dc, info.image)
             deadline = time.monotonic() + timeout
@@ -661,8 +683,43 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
                 time.sleep(0.03)  # the API answers in ms: poll closely
             return True
         finally:
-            for container in paused:
-                dc.api.unpause(container)
+            list(pool.map(lambda c: _quietly(dc.api.unpause, c), paused))
+
+
+def _quietly(call: Callable[[str], Any], container: str) -> Exception | None:
+    """A pause or unpause of one container; a container that went away meanwhile is no
+    error (it serves nothing any more)."""
+    try:
+        call(container)
+        return None
+    except docker.errors.NotFound as exc:
+        return exc
+
+
+def _came_back(dc: docker.DockerClient, info: TraefikInfo, project: str,
+               containers: list[str], timeout: float) -> bool:
+    """Whether a container of the release left `healthy` while it was paused, turned healthy
+    again and so made Traefik route it again: then it must be taken out once more."""
+    def health(container: str) -> str | None:
+        try:
+            state = dc.api.inspect_container(container).get("State") or {}
+        except docker.errors.NotFound:
+            return None
+        return (state.get("Health") or {}).get("Status")
+    if all(health(c) in (None, "healthy") for c in containers):
+        return False  # no health event: Traefik has no reason to read them again
+    deadline = time.monotonic() + timeout
+    while (time.monotonic() < deadline
+           and not all(health(c) in (None, "healthy") for c in containers)):
+        time.sleep(0.1)
+    # healthy again: Traefik routes them after its throttle and a re-read (up to 2 s + its
+    # listing with Traefik's default throttle)
+    deadline = time.monotonic() + REREAD_SECONDS
+    while time.monotonic() < deadline:
+        if release_routers(info.api_url, project):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def readmit(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10

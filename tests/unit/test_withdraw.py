@@ -1,0 +1,86 @@
+"""traefik.withdraw against a fake Docker client and a fake Traefik API: a release whose
+containers turned unhealthy while paused (and so come back into Traefik once healthy) is
+taken out again; one that stayed healthy is taken out once."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from otterstack_hooks import traefik
+from otterstack_hooks.routing import TraefikInfo
+
+INFO = TraefikInfo("traefik", "http://api", "edge", {"web": 80}, image="traefik:v3")
+
+
+class FakeApi:
+    """Containers that can be paused; `sick_after_pause`: their health after an unpause
+    (they turn healthy on the first inspect after it, as a passing check would)."""
+
+    def __init__(self, sick_after_pause: bool):
+        self.sick_after_pause = sick_after_pause
+        self.calls: list[tuple[str, str]] = []
+        self.health = {"c1": "healthy", "c2": "healthy"}
+
+    def containers(self, filters):
+        return [{"Id": c} for c in self.health]
+
+    def pause(self, container):
+        self.calls.append(("pause", container))
+
+    def unpause(self, container):
+        self.calls.append(("unpause", container))
+        if self.sick_after_pause:
+            self.health[container] = "unhealthy"
+
+    def inspect_container(self, container):
+        status = self.health[container]
+        if status == "unhealthy":
+            self.health[container] = "healthy"  # the next check passes
+        return {"State": {"Health": {"Status": status}}}
+
+
+class FakeContainers:
+    def create(self, image, command, **kw):
+        return SimpleNamespace(start=lambda: None, remove=lambda force: None)
+
+
+@pytest.fixture
+def world(monkeypatch):
+    state = {"listed": True, "rereads": 0}
+
+    def routers(api, project):
+        return [{"name": f"web-{project}@docker"}] if state["listed"] else []
+
+    def reread(dc, image):  # Traefik re-reads: paused containers are left out
+        state["rereads"] += 1
+        state["listed"] = False
+
+    monkeypatch.setattr(traefik, "release_routers", routers)
+    monkeypatch.setattr(traefik, "_trigger_reread", reread)
+    monkeypatch.setattr(traefik, "REREAD_SECONDS", 0.5)
+    return state
+
+
+def test_a_release_that_stayed_healthy_is_taken_out_once(world):
+    api = FakeApi(sick_after_pause=False)
+    dc = SimpleNamespace(api=api, containers=FakeContainers())
+    assert traefik.withdraw(dc, INFO, "app-r2")
+    assert world["rereads"] == 1
+    assert sorted(api.calls) == [("pause", "c1"), ("pause", "c2"), ("unpause", "c1"),
+                                 ("unpause", "c2")]
+
+
+def test_a_release_that_turned_unhealthy_while_paused_is_taken_out_again(world, monkeypatch):
+    api = FakeApi(sick_after_pause=True)
+    dc = SimpleNamespace(api=api, containers=FakeContainers())
+    real_unpause = api.unpause
+
+    def unpause(container):
+        api.sick_after_pause = world["rereads"] < 2  # the second pause is short enough
+        real_unpause(container)
+        if api.sick_after_pause:  # healthy again: Docker's event makes Traefik route it
+            world["listed"] = True
+    api.unpause = unpause
+    assert traefik.withdraw(dc, INFO, "app-r2")
+    assert world["rereads"] == 2
+    assert [c for c in api.calls if c[0] == "pause"] == [("pause", "c1"), ("pause", "c2")] * 2
