@@ -171,9 +171,18 @@ def take_out_if_routed(ports: Ports, app: App, release: Release, step: Step,
             ports.out.warn(step, f"Traefik may still list routers of {release.name}; "
                            "stopping it gracefully anyway")
         drain_and_stop(ports, app, release.project, release.name,
-                       lambda: ports.runtime.stop(release.project))
+                       lambda: stop_withdrawn(ports, traefik, release.project))
     except OtterError as exc:
         ports.out.warn(step, str(exc))
+
+
+def stop_withdrawn(ports: Ports, traefik: TraefikInfo, project: str) -> None:
+    """Stop a release taken out of Traefik, after its drain. Any container event on the host
+    meanwhile may have made Traefik route it again (it still ran): if its routers are back,
+    take it out once more first, so no request is sent to it while it exits."""
+    if ports.router.routers_of(traefik, project):
+        ports.router.withdraw(traefik, project)
+    ports.runtime.stop(project)
 
 
 def forget(ports: Ports, app: App, repo: Repo, release: Release, status: ReleaseStatus,

@@ -16,7 +16,7 @@ from .errors import OtterError
 from .lock import app_lock
 from .names import short
 from .ports import Ports
-from .release_steps import drain_and_stop, prove_answers, tell
+from .release_steps import drain_and_stop, prove_answers, stop_withdrawn, tell
 from .routing import ID_HEADER, Probe
 from .state import App, Release
 from .vocabulary import ReleaseStatus, Step
@@ -116,7 +116,7 @@ class Rollback:
             # as after a failed proof: the release out of Traefik drains, then stops, with no
             # container event of ours in between that could make Traefik re-read it
             drain_and_stop(self.ports, app, current.project, current.name,
-                           lambda: runtime.stop(current.project))
+                           lambda: stop_withdrawn(self.ports, info, current.project))
             self._start_workers(target)
             tell(self.ports, app, "rolled_back", store.release(target.id))
             msg = (f"rolled {app.name} back to {target.name} ({short(target.sha)}) in "

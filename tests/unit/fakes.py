@@ -196,6 +196,7 @@ class FakeRouter:
         self.answer_as: str | None = None
         self.withdrawn: set[str] = set()
         self.calls: list[tuple[Any, ...]] = []
+        self.comes_back: set[str] = set()  # withdrawn, then routed again by another event
 
     info = TraefikInfo("traefik", "http://127.0.0.1:1", "edge", {"web": 80})
 
@@ -205,6 +206,9 @@ class FakeRouter:
     def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
         """The project's routers as Traefik's API lists them: from the labels of its running,
         healthy containers, unless withdrawn."""
+        if project in self.comes_back:  # an event made Traefik read it again
+            self.comes_back.discard(project)
+            self.withdrawn.discard(project)
         if project in self.withdrawn:
             return []
         found: dict[tuple[str, str], dict[str, Any]] = {}

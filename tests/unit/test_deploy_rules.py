@@ -316,6 +316,17 @@ def test_a_rollback_inside_the_window_switches_back_without_a_start(world):
     assert world.store.release(outcome.release.id).retire_at is None
 
 
+def test_a_release_routed_again_while_it_drains_is_taken_out_again_before_it_stops(world):
+    world.push()
+    world.push()
+    world.router.comes_back.add("app-r2")
+    assert Rollback(world.ports()).run(world.app, None, False, "admin", None).ok
+    withdraws = [i for i, c in enumerate(world.router.calls) if c == ("withdraw", "app-r2")]
+    assert len(withdraws) == 2  # the second one just before the stop
+    assert world.runtime.commands("stop")[-1] == ("stop", "app-r2")
+    assert world.router.serving("app") == "app-r1"
+
+
 def test_a_rollback_after_the_window_starts_the_release_again(world):
     world.push(BUILT)
     world.push(BUILT)
