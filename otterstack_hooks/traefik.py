@@ -668,7 +668,7 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
 def _withdraw_once(dc: docker.DockerClient, info: TraefikInfo, project: str,
                    containers: list[str], timeout: float) -> bool:
     paused: list[str] = []
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         try:
             for container, error in zip(containers, pool.map(
                     lambda c: _quietly(dc.api.pause, c), containers), strict=True):
@@ -686,14 +686,22 @@ def _withdraw_once(dc: docker.DockerClient, info: TraefikInfo, project: str,
             list(pool.map(lambda c: _quietly(dc.api.unpause, c), paused))
 
 
-def _quietly(call: Callable[[str], Any], container: str) -> Exception | None:
-    """A pause or unpause of one container; a container that went away meanwhile is no
-    error (it serves nothing any more)."""
-    try:
-        call(container)
-        return None
-    except docker.errors.NotFound as exc:
-        return exc
+def _quietly(call: Callable[[str], Any], container: str, tries: int = 3) -> Exception | None:
+    """A pause or unpause of one container, tried again on the kernel's "unable to freeze"
+    (a busy host); a container that went away meanwhile is no error (it serves nothing any
+    more). The error that is left, if any: a container that could not be paused stays in
+    Traefik, which the wait for its routers to go then says."""
+    for attempt in range(tries):
+        try:
+            call(container)
+            return None
+        except docker.errors.NotFound as exc:
+            return exc
+        except docker.errors.APIError as exc:
+            if attempt == tries - 1:
+                return exc
+            time.sleep(0.2)
+    return None
 
 
 def _came_back(dc: docker.DockerClient, info: TraefikInfo, project: str,

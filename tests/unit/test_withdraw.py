@@ -84,3 +84,21 @@ def test_a_release_that_turned_unhealthy_while_paused_is_taken_out_again(world, 
     assert traefik.withdraw(dc, INFO, "app-r2")
     assert world["rereads"] == 2
     assert [c for c in api.calls if c[0] == "pause"] == [("pause", "c1"), ("pause", "c2")] * 2
+
+
+def test_a_pause_the_kernel_refuses_once_is_tried_again(world):
+    import docker.errors
+    api = FakeApi(sick_after_pause=False)
+    refused = {"c2"}
+    real_pause = api.pause
+
+    def pause(container):
+        if container in refused:
+            refused.discard(container)
+            raise docker.errors.APIError("OCI runtime pause failed: unable to freeze")
+        real_pause(container)
+    api.pause = pause
+    dc = SimpleNamespace(api=api, containers=FakeContainers())
+    assert traefik.withdraw(dc, INFO, "app-r2")
+    assert sorted(c for c in api.calls if c[0] == "unpause") == [("unpause", "c1"),
+                                                                 ("unpause", "c2")]
