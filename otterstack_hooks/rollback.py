@@ -70,8 +70,9 @@ class Rollback:
             pin_reason=f"rolled back to {target.name}" if pin else ""))
 
     def _instant(self, app: App, target: Release, pin: bool) -> Outcome | None:
-        """The switch back to a kept release; None if it turns out not to be possible (then
-        the caller rolls back with a start), before anything changed."""
+        """The switch back to a kept release; None if it turns out not to be possible, or the
+        switch fails (the current release is routed again): then the caller rolls back with
+        a start."""
         store, runtime, router, out = (self.ports.store, self.ports.runtime,
                                        self.ports.router, self.out)
         with app_lock(self.ports.paths.lock(app.name), f"rollback to {target.name}",
@@ -101,14 +102,14 @@ class Rollback:
                 probes = [Probe(**p) for p in json.loads(target.probes)]
                 prove_answers(self.ports, probes, ID_HEADER, target, current)
             except OtterError as exc:
-                # the current release still runs: routed again, it outranks the kept one
+                # the current release still runs: routed again, it outranks the kept one,
+                # and the rollback goes the long way (a start and the health gate)
                 if not router.readmit(info, current.project):
                     out.warn(Step.SWITCH, f"Traefik does not list {current.name}'s routers "
                              f"again yet: {target.name} may answer until it does")
-                msg = (f"FAILED rollback of {app.name} to {target.name}: {exc}; still serving "
-                       f"{current.name} ({short(current.sha)})")
-                out.result(False, msg, release=target.name)
-                return Outcome(False, msg, store.release(target.id))
+                out.warn(Step.ROLLBACK, f"the instant switch did not work ({exc}); "
+                         f"{current.name} serves again: rolling back with a start")
+                return None
             served = time.monotonic() - started
             store.reactivate(target, current)
             if pin:
