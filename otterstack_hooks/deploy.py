@@ -231,8 +231,8 @@ class Deploy:
             for kept in self.ports.store.releases_with_status(app.name,
                                                                ReleaseStatus.SUPERSEDED):
                 if kept.retire_at is not None and (old is None or kept.id != old.id):
-                    self.out.step(Step.STOP, f"stopping {kept.name}: {old.name if old else 'a'}"
-                                  " newer release is the one kept for rollback now")
+                    self.out.step(Step.STOP, f"stopping {kept.name}: it was kept for an instant "
+                                  "rollback, and a newer release is now")
                     retire_kept(self.ports, app, kept)
             prune_releases(self.ports, app, repo)
         except Exception as exc:  # noqa: BLE001 - see the docstring
