@@ -632,11 +632,8 @@ class TraefikLog:
         return printable(reason, 200) if reason else None
 
 
-REREAD_SECONDS = 4.0  # how long Traefik may take to act on a container event
-
-
-def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10,
-             attempts: int = 3) -> bool:
+def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10
+             ) -> bool:
     """Take a running release out of Traefik *before* it stops, without cutting what it
     serves; True once Traefik shows none of its routers.
 
@@ -653,16 +650,12 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
     than its checks' retries allow (a busy host, many containers for Traefik to re-read), it
     turns unhealthy, and once unpaused healthy again, an event on which Traefik routes it
     again, with the rank it had. So the containers are paused and unpaused all at once, and
-    a release that came back that way is taken out again (at most `attempts` times)."""
+    the stop that follows the drain takes a release that came back out again first
+    (release_steps.stop_withdrawn)."""
     with engine_errors(f"taking {project} out of Traefik"):
         running = [c["Id"] for c in dc.api.containers(
             filters={"label": f"com.docker.compose.project={project}", "status": "running"})]
-        for _ in range(attempts):
-            if not _withdraw_once(dc, info, project, running, timeout):
-                return False
-            if not _came_back(dc, info, project, running, timeout):
-                return True
-        return release_routers(info.api_url, project) == []
+        return _withdraw_once(dc, info, project, running, timeout)
 
 
 def _withdraw_once(dc: docker.DockerClient, info: TraefikInfo, project: str,
@@ -702,32 +695,6 @@ def _quietly(call: Callable[[str], Any], container: str, tries: int = 3) -> Exce
                 return exc
             time.sleep(0.2)
     return None
-
-
-def _came_back(dc: docker.DockerClient, info: TraefikInfo, project: str,
-               containers: list[str], timeout: float) -> bool:
-    """Whether a container of the release left `healthy` while it was paused, turned healthy
-    again and so made Traefik route it again: then it must be taken out once more."""
-    def health(container: str) -> str | None:
-        try:
-            state = dc.api.inspect_container(container).get("State") or {}
-        except docker.errors.NotFound:
-            return None
-        return (state.get("Health") or {}).get("Status")
-    if all(health(c) in (None, "healthy") for c in containers):
-        return False  # no health event: Traefik has no reason to read them again
-    deadline = time.monotonic() + timeout
-    while (time.monotonic() < deadline
-           and not all(health(c) in (None, "healthy") for c in containers)):
-        time.sleep(0.1)
-    # healthy again: Traefik routes them after its throttle and a re-read (up to 2 s + its
-    # listing with Traefik's default throttle)
-    deadline = time.monotonic() + REREAD_SECONDS
-    while time.monotonic() < deadline:
-        if release_routers(info.api_url, project):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def readmit(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10
