@@ -387,7 +387,11 @@ class Bench:
         if count <= 0:
             return
         print(f"{count} more app(s) on the same Traefik ...", flush=True)
-        names = [f"{self.prefix}-x{i}" for i in range(1, count + 1)]
+        self.serving_apps([f"{self.prefix}-x{i}" for i in range(1, count + 1)])
+
+    def serving_apps(self, names: list[str]) -> list[str]:
+        """Install these apps, deploy v1 of each (one routed service) and wait until Traefik
+        serves them all; their hosts."""
         for name in names:  # install.sh one at a time: it may (re)install the venv
             self.install(name)
 
@@ -399,7 +403,9 @@ class Bench:
 
         with ThreadPoolExecutor(max_workers=3) as pool:
             list(pool.map(first, names))
-        self.wait_served([self.host(n, 0) for n in names])
+        hosts = [self.host(n, 0) for n in names]
+        self.wait_served(hosts)
+        return hosts
 
     # the designs
     def design_files(self, design: str, version: str, labels: Callable[[int], dict]) -> Path:
@@ -731,19 +737,7 @@ def concurrent(bench: Bench, count: int, threads: int) -> dict:
     """`count` apps pushed at the same moment under load on all of them."""
     names = [f"{bench.prefix}-c{i}" for i in range(1, count + 1)]
     print(f"{count} apps pushed at once ...", flush=True)
-    for name in names:
-        bench.install(name)
-
-    def first(name: str) -> None:
-        bench.otter_app(name, 1, "v1")
-        ok, _took, out = bench.push(name)
-        if not ok:
-            raise SystemExit(f"{name}: the first deploy failed\n{out}")
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(first, names))
-    hosts = [bench.host(n, 0) for n in names]
-    bench.wait_served(hosts)
+    hosts = bench.serving_apps(names)
     for name in names:
         bench.otter_app(name, 1, "v2")
     with Load(bench.http_port, hosts, threads) as load:

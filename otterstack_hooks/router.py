@@ -12,16 +12,14 @@ from .routing import Probe, TraefikInfo
 
 
 class TraefikRouter:
-    def __init__(self, settings: Any, dc: docker.DockerClient | None = None):
+    def __init__(self, settings: Any):
         """`settings` answers `setting(key)` (the store): which Traefik, API and network."""
         self._settings = settings
-        self._dc = dc
 
     @property
     def dc(self) -> docker.DockerClient:
-        if self._dc is None:
-            self._dc = engine.client()
-        return self._dc
+        """The process's one client (engine.client), made on first use."""
+        return engine.client()
 
     def detect(self) -> TraefikInfo | None:
         return traefik_io.detect(self.dc, self._settings.setting("traefik_container"),

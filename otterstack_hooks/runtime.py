@@ -15,15 +15,11 @@ from .ports import OnLine, Say
 
 
 class ComposeRuntime:
-    def __init__(self, dc: docker.DockerClient | None = None):
-        self._dc = dc
-
     @property
     def dc(self) -> docker.DockerClient:
-        """Created on first use (a dry run of a bad compose file needs no engine)."""
-        if self._dc is None:
-            self._dc = engine.client()
-        return self._dc
+        """The process's one client (engine.client), made on first use: a dry run of a bad
+        compose file needs no engine."""
+        return engine.client()
 
     def read_config(self, target: ComposeTarget) -> tuple[dict[str, Any], dict[str, Any]]:
         return compose.config_and_raw(target)

@@ -655,28 +655,23 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
     with engine_errors(f"taking {project} out of Traefik"):
         running = [c["Id"] for c in dc.api.containers(
             filters={"label": f"com.docker.compose.project={project}", "status": "running"})]
-        return _withdraw_once(dc, info, project, running, timeout)
-
-
-def _withdraw_once(dc: docker.DockerClient, info: TraefikInfo, project: str,
-                   containers: list[str], timeout: float) -> bool:
-    paused: list[str] = []
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        try:
-            for container, error in zip(containers, pool.map(
-                    lambda c: _quietly(dc.api.pause, c), containers), strict=True):
-                if error is None:
-                    paused.append(container)
-            if info.image:
-                _trigger_reread(dc, info.image)
-            deadline = time.monotonic() + timeout
-            while release_routers(info.api_url, project) != []:
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.03)  # the API answers in ms: poll closely
-            return True
-        finally:
-            list(pool.map(lambda c: _quietly(dc.api.unpause, c), paused))
+        paused: list[str] = []
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            try:
+                for container, error in zip(running, pool.map(
+                        lambda c: _quietly(dc.api.pause, c), running), strict=True):
+                    if error is None:
+                        paused.append(container)
+                if info.image:
+                    _trigger_reread(dc, info.image)
+                deadline = time.monotonic() + timeout
+                while release_routers(info.api_url, project) != []:
+                    if time.monotonic() > deadline:
+                        return False
+                    time.sleep(0.03)  # the API answers in ms: poll closely
+                return True
+            finally:
+                list(pool.map(lambda c: _quietly(dc.api.unpause, c), paused))
 
 
 def _quietly(call: Callable[[str], Any], container: str, tries: int = 3) -> Exception | None:
