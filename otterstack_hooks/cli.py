@@ -91,7 +91,7 @@ def _manual_deploy_setup(args: argparse.Namespace) -> tuple[State, App, int | No
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     state, app, timeout, who = _manual_deploy_setup(args)
-    outcome = Deploy(real_ports(data_paths(), state, _progress())).run(DeployRequest(
+    outcome = Deploy(real_ports(data_paths(), state, _progress(), app.name)).run(DeployRequest(
         app=app.name, ref=args.ref or f"refs/heads/{app.branch}", trigger="manual",
         pushed_by=who, health_timeout=timeout, dry_run=args.dry_run))
     return 0 if outcome.ok else 1
@@ -100,7 +100,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Back to a retained release through the same health gate and switch, without a build."""
     state, app, timeout, who = _manual_deploy_setup(args)
-    outcome = Rollback(real_ports(data_paths(), state, _progress())).run(
+    outcome = Rollback(real_ports(data_paths(), state, _progress(), app.name)).run(
         app, args.to, args.pin, who, timeout)
     if outcome.ok and args.pin:
         print(f"{app.name} is pinned: pushes of {app.branch} are refused until "
@@ -112,7 +112,7 @@ def cmd_retire(args: argparse.Namespace) -> int:
     """The end of a release's rollback window (run by the deploy that kept it)."""
     state = _state()
     app = state.require_app(validate_app_name(args.app))
-    Retire(real_ports(data_paths(), state, _progress())).run(app, args.release)
+    Retire(real_ports(data_paths(), state, _progress(), app.name)).run(app, args.release)
     return 0
 
 
@@ -121,7 +121,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     app = state.require_app(validate_app_name(args.app))
     if args.keep is not None and args.keep < 1:
         raise OtterError("--keep must be at least 1 (the active release is always kept)")
-    pruned = Prune(real_ports(data_paths(), state, _progress())).run(app, args.keep,
+    pruned = Prune(real_ports(data_paths(), state, _progress(), app.name)).run(app, args.keep,
                                                                      args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {len(pruned)} release(s){': ' + ', '.join(pruned) if pruned else ''}; "
@@ -225,7 +225,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
         progress.result(True, f"{app.name} {short(plan.deploy.new)} is already the active "
                         f"release ({active.name}): not redeployed (push -o force to redeploy)")
         return 0
-    outcome = Deploy(real_ports(data_paths(), state, progress)).run(DeployRequest(
+    outcome = Deploy(real_ports(data_paths(), state, progress, app.name)).run(DeployRequest(
         app=app.name, ref=plan.deploy.new, trigger="push", pushed_by=args.pusher,
         push_ref=plan.deploy.ref, only_if_branch_head=True, health_timeout=timeout,
         dry_run="dry-run" in options))
@@ -521,7 +521,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_apps_remove(args: argparse.Namespace) -> int:
     state = _state()
     app = state.require_app(validate_app_name(args.name))
-    RemoveApp(real_ports(data_paths(), state, _progress())).run(app, args.volumes)
+    RemoveApp(real_ports(data_paths(), state, _progress(), app.name)).run(app, args.volumes)
     return 0
 
 

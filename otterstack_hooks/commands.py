@@ -31,6 +31,7 @@ class ComposeTarget:
     files: tuple[str | Path, ...]
     env_files: tuple[Path, ...] = ()  # the project's own .env, for ${VAR} interpolation
     environment: Mapping[str, str] = field(default_factory=dict)
+    revision: str = ""  # the commit it was checked out from: Swarm tags images by it
 
     def __post_init__(self) -> None:
         validate_project_name(self.project)
@@ -136,6 +137,47 @@ def compose_logs(project: str, service: str = "", follow: bool = False, tail: in
 def compose_version() -> list[str]:
     """The plugin's version alone (e.g. `2.27.0`), not the banner."""
     return [*DOCKER_COMPOSE, "version", "--short"]
+
+
+# docker stack / service (the Swarm runtime); names are ours (validated) or after `--`
+
+DOCKER = "docker"
+
+
+def stack_deploy(stack: str, file: PurePath) -> list[str]:
+    """Create or update a stack from our rendered file. `--resolve-image never`: images are
+    pinned by OtterStack (digest, or a local tag on one node), so no registry is asked;
+    `--with-registry-auth` hands the manager's registry login to the nodes that pull;
+    `--detach=true`: we wait for the tasks ourselves, with our own limit."""
+    return [DOCKER, "stack", "deploy", "--detach=true", "--resolve-image", "never",
+            "--with-registry-auth", "-c", str(file), validate_project_name(stack)]
+
+
+def stack_rm(stack: str) -> list[str]:
+    """Remove a stack's services, networks, secrets and configs (never a volume)."""
+    return [DOCKER, "stack", "rm", validate_project_name(stack)]
+
+
+def service_labels(service: str, add: Mapping[str, str]) -> list[str]:
+    """Change a service's own labels (Traefik's swarm provider reads them); its tasks keep
+    running: a service label is not part of the task spec."""
+    args = [DOCKER, "service", "update", "--detach", "--quiet"]
+    for key, value in sorted(add.items()):
+        args += ["--label-add", f"{key}={value}"]
+    return [*args, "--", service]
+
+
+def service_logs(name: str, tail: int = 200, follow: bool = False) -> list[str]:
+    """A service's (or one task's) logs from every node, the last `tail` lines."""
+    args = [DOCKER, "service", "logs", "--tail", str(tail), "--no-trunc"]
+    if follow:
+        args.append("--follow")
+    return [*args, "--", name]
+
+
+def image_push(reference: str) -> list[str]:
+    """Push one tag to its registry (the registry is part of the reference)."""
+    return [DOCKER, "push", "--", reference]
 
 
 # git

@@ -154,7 +154,7 @@ class Deploy:
         self.out.step(Step.CHECKOUT, f"worktree {worktree}")
 
         prep = prepare(self.ports, app, self.env, release.name, release.project, worktree,
-                       release.id, paths.generated(app.name, release.name))
+                       release.id, paths.generated(app.name, release.name), release.sha)
         model, plan, target = prep.model, prep.plan, prep.target
         self.routing = prep.routing
         self._ensure_shared(app, model, plan)
@@ -330,7 +330,7 @@ class Deploy:
         current = self.ports.paths.current(app.name)
         self.ports.paths.point_current(app.name, worktree)
         target = ComposeTarget(state_project(app.name), current / PurePosixPath(prep.subdir),
-                               prep.state_files, prep.env_files, self.env)
+                               prep.state_files, prep.env_files, self.env, prep.target.revision)
         builds = [s for s in plan.singletons if model.services[s].builds]
         if builds:
             self.out.step(Step.BUILD, f"building {', '.join(builds)} (singletons)")

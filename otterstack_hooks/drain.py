@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import docker
+import docker.errors
 
 from . import engine
 from .settings import MAX_DRAIN_TIMEOUT as MAX_DRAIN_TIMEOUT  # declared with drain_timeout
@@ -156,8 +157,23 @@ def _namespace_in_flight(pid: int, container_id: str) -> tuple[str, int] | None:
 def project_in_flight(dc: docker.DockerClient, project: str) -> int | None:
     """In-flight requests of a compose project's running containers; None if any running
     container cannot be counted here."""
+    return _in_flight(engine.project_containers(dc, project))
+
+
+def containers_in_flight(dc: docker.DockerClient, ids: list[str]) -> int | None:
+    """The same for containers named by id (a Swarm stack's tasks on this node)."""
+    found = []
+    for cid in ids:
+        try:
+            found.append(dc.api.inspect_container(cid))
+        except docker.errors.NotFound:
+            continue
+    return _in_flight(found)
+
+
+def _in_flight(containers: list[dict]) -> int | None:
     total, seen = 0, set()
-    for attrs in engine.project_containers(dc, project):
+    for attrs in containers:
         state = attrs.get("State") or {}
         if state.get("Status") != "running":
             continue

@@ -58,7 +58,7 @@ def render_state_override(plan: ReleasePlan, release: str, env_keys: Sequence[st
 
 def render_override(
     model: ComposeModel, labels: dict[str, dict[str, str]], network: str, release: str,
-    project: str,
+    project: str, network_label: str = "traefik.docker.network",
 ) -> str:
     """Label and network overrides for every routed service; the rest of the file stays.
     On Traefik's network each routed service also answers to a name of its release only
@@ -66,7 +66,7 @@ def render_override(
     services: dict[str, Any] = {}
     for svc in model.routed():
         new_labels = dict(labels[svc.name])
-        new_labels.setdefault("traefik.docker.network", network)
+        new_labels.setdefault(network_label, network)
         nets: dict[str, Any] = {name: {} for name in svc.networks}
         nets[EDGE_KEY] = {"aliases": [release_alias(svc.name, project)]}
         services[svc.name] = {"labels": _Replace(sorted(new_labels.items())), "networks": nets}

@@ -36,7 +36,8 @@ class Prepared:
 
 
 def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: str,
-            worktree: Path, release_id: int | None, generated: Path) -> Prepared:
+            worktree: Path, release_id: int | None, generated: Path,
+            revision: str = "") -> Prepared:
     """Writes only into `generated` (outside the checkout: a commit's link there is never
     written through) and, for a real release (`release_id`), its state row: a dry run
     stops here."""
@@ -73,7 +74,7 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
                            model.only(plan.release_services), generated)
     if routing is not None:
         files.append(generated / OVERRIDE_FILE)
-    target = ComposeTarget(project, project_dir, tuple(files), env_files, env)
+    target = ComposeTarget(project, project_dir, tuple(files), env_files, env, revision)
     if len(files) > 1:
         ports.runtime.validate(target)  # the merged files must be valid too
     return Prepared(compose_file, subdir, project_dir, model, plan, routing, target,
@@ -100,7 +101,8 @@ def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: in
         out.warn(Step.TRAEFIK, "no service has traefik.enable=true: nothing to route")
         return None
     write_private(generated / OVERRIDE_FILE,
-                  render_override(model, plan.labels, info.network, name, project))
+                  render_override(model, plan.labels, info.network, name, project,
+                                  info.network_label))
     if release_id is not None:
         ports.store.update_release(release_id, priority=plan.highest_priority)
     for router in plan.routers:

@@ -21,6 +21,7 @@ from .traefik_labels import (
 ID_HEADER = "X-Otterstack-Release"
 API_ENTRYPOINT = "traefik"  # where Traefik serves its own API and dashboard
 NETWORK_LABEL = "traefik.docker.network"
+NETWORK_LABELS = {"docker": NETWORK_LABEL, "swarm": "traefik.swarm.network"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class TraefikInfo:
     tls_entrypoints: frozenset[str] = frozenset()  # TLS set on the entrypoint itself
     networks: tuple[str, ...] = ()  # every user network the Traefik container is on
     image: str = ""  # Traefik's own image: present on this host, so it can always run
+    provider: str = "docker"  # which of its providers routes releases: docker, or swarm
+
+    @property
+    def network_label(self) -> str:
+        """The label that tells this provider which network to reach a service on."""
+        return NETWORK_LABELS[self.provider]
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ def plan_routing(model: ComposeModel, release: str, sequence: int, info: Traefik
     try:
         labels, routers = rewrite_project_labels(
             {name: svc.labels for name, svc in model.services.items()},
-            release, sequence, ID_HEADER, incumbents)
+            release, sequence, ID_HEADER, incumbents, info.provider)
     except LabelError as exc:
         raise OtterError(f"Traefik labels: {exc}") from exc
     notes = _point_at_traefiks_network(labels, routers, info)
@@ -124,11 +131,12 @@ def _point_at_traefiks_network(labels: dict[str, dict[str, str]], routers: list[
     notes = []
     routed = {router.service for router in routers}
     for service in sorted(routed):
-        wanted = labels[service].get(NETWORK_LABEL)
-        if wanted is not None and info.networks and wanted not in info.networks:
-            labels[service][NETWORK_LABEL] = info.network
-            notes.append(f"{service}: {NETWORK_LABEL}={wanted} is not a network Traefik is "
-                         f"on; using {info.network}, which OtterStack attaches it to")
+        for key in NETWORK_LABELS.values():
+            wanted = labels[service].get(key)
+            if wanted is not None and info.networks and wanted not in info.networks:
+                labels[service][key] = info.network
+                notes.append(f"{service}: {key}={wanted} is not a network Traefik is "
+                             f"on; using {info.network}, which OtterStack attaches it to")
     return notes
 
 

@@ -10,6 +10,7 @@ Pure: parsing a value is text in, value or OtterError out; nothing here touches 
 the database or a process, so the schema can be read and tested anywhere.
 """
 
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -95,6 +96,24 @@ def _release_command(text: str) -> str:
     return text
 
 
+RUNTIMES = ("compose", "swarm")
+_REGISTRY = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*")
+
+
+def _runtime(text: str) -> str:
+    if text not in RUNTIMES:
+        raise OtterError(f"runtime takes {' or '.join(RUNTIMES)}, not {text!r}")
+    return text
+
+
+def _registry(text: str) -> str:
+    """`HOST[:PORT][/PATH]`: where built images are pushed for the Swarm's nodes."""
+    if text and not _REGISTRY.fullmatch(text):
+        raise OtterError(f"registry takes HOST[:PORT][/PATH] (e.g. `registry.lan:5000`), not "
+                         f"{text!r}; empty: none (one node)")
+    return text
+
+
 def _notify_target(text: str) -> str:
     return validate_target(text)
 
@@ -126,6 +145,10 @@ _APP: tuple[Setting[Any], ...] = (
     _number("retire_after", 300, "seconds the replaced release's routed services keep running "
             "out of traffic, so `rollback` is instant; 0: stop them at once", least=0,
             most=86400, why_most="a day; longer is what `rollback` with a start is for"),
+    _text("runtime", "compose", "compose (one host) or swarm (one stack per release on a "
+          "Docker Swarm)", _runtime),
+    _text("registry", "", "HOST[:PORT][/PATH] built images are pushed to for the Swarm's "
+          "nodes; empty: none (one node)", _registry),
 )
 
 _GLOBAL: tuple[Setting[str], ...] = (

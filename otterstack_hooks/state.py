@@ -112,6 +112,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE releases ADD COLUMN phases TEXT NOT NULL DEFAULT '';
     ALTER TABLE releases ADD COLUMN probes TEXT NOT NULL DEFAULT '';
     """,
+    # 11: the runtime an app deploys on (one host's Compose, or a Docker Swarm) and the
+    # registry its built images go to for the Swarm's other nodes (defaults from the schema;
+    # and migration 10 left retire_after NULL on a row that did not name it)
+    f"""
+    ALTER TABLE apps ADD COLUMN runtime TEXT NOT NULL DEFAULT '{app_defaults()["runtime"]}';
+    ALTER TABLE apps ADD COLUMN registry TEXT NOT NULL DEFAULT '{app_defaults()["registry"]}';
+    UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
+    """,
 ]
 ALLOW_NOT_RECORDED = "?not-recorded"
 
@@ -140,6 +148,8 @@ class App:
     start_timeout: int  # seconds `compose up` may take (the health wait is health_timeout)
     release_command_timeout: int  # seconds the release command may take
     retire_after: int  # seconds a replaced release's routed services stay up for rollback
+    runtime: str  # compose (one host) or swarm
+    registry: str  # where built images are pushed for a Swarm's nodes; empty: none
 
 
 @dataclass

@@ -79,9 +79,14 @@ def _published(attrs: dict[str, Any]) -> dict[str, int]:
     return result
 
 
-def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str
-           ) -> TraefikInfo | None:
-    """Find Traefik and its API; None if no Traefik runs, OtterError if it is unusable."""
+def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str,
+           provider: str = "docker") -> TraefikInfo | None:
+    """Find Traefik and its API; None if no Traefik runs, OtterError if it is unusable.
+
+    `provider="swarm"`: Traefik runs as a Swarm service (its task on this manager) and must
+    have its swarm provider on. Swarm cannot publish a port on loopback only, so its API is
+    not published: it is reached on the task's address on this host's `docker_gwbridge`,
+    which only this host can reach."""
     attrs = find_container(dc, wanted)
     if attrs is None:
         stopped = find_container(dc, wanted, running=False)
@@ -97,6 +102,9 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str
         f"http://127.0.0.1:{published[port]}"
         for port in api_port_candidates(attrs.get("Args") or [], list(published))
     ]
+    if provider == "swarm" and not api_url:
+        candidates += [f"http://{address}:{api_port(attrs.get('Args') or [])}"
+                       for address in _bridge_addresses(attrs)]
     api = next((url for url in candidates if _answers_api(url)), None)
     if api is None:
         raise OtterError(
@@ -116,9 +124,30 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str
             entrypoints[entry["name"]] = published[f"{port}/tcp"]
         if "tls" in (entry.get("http") or {}):
             tls.add(entry["name"])
-    return TraefikInfo(name, api, network or _pick_network(attrs, name), entrypoints,
-                       frozenset(tls), tuple(_user_networks(attrs)),
-                       (attrs.get("Config") or {}).get("Image", ""))
+    if provider == "swarm" and not _has_provider(api, "swarm"):
+        raise OtterError(
+            f"Traefik ({name}) has no swarm provider, so it would never see this app's "
+            "services: start it with --providers.swarm=true (`otterstack traefik up --swarm` "
+            "does), or keep the app on one host (`otterstack config APP runtime compose`)")
+    return TraefikInfo(name, api, network or _pick_network(attrs, name, provider),
+                       entrypoints, frozenset(tls), tuple(_user_networks(attrs)),
+                       (attrs.get("Config") or {}).get("Image", ""), provider)
+
+
+def _bridge_addresses(attrs: dict[str, Any]) -> list[str]:
+    """The container's addresses on this host's bridges (a Swarm task's `docker_gwbridge`)."""
+    nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    return [str(net["IPAddress"]) for key, net in nets.items()
+            if key in ("docker_gwbridge", "bridge") and net.get("IPAddress")]
+
+
+def _has_provider(api: str, provider: str) -> bool:
+    """Whether Traefik's overview lists the provider (`Swarm`, `Docker`, `File`)."""
+    try:
+        listed = (_get_json(f"{api}/api/overview") or {}).get("providers") or []
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+    return provider.lower() in {str(p).lower() for p in listed}
 
 
 _API_ADDRESS = re.compile(r"--entry[pP]oints\.traefik\.address=(.*)")
@@ -128,11 +157,7 @@ def api_port_candidates(args: list[str], published: list[str]) -> list[str]:
     """Published container ports ('8080/tcp') to ask for Traefik's API, best first: the
     address Traefik was configured with (entrypoint `traefik`, default :8080), then the
     others in numeric order. An app that answers /api/version must not be taken for it."""
-    configured = "8080"
-    for arg in args:
-        match = _API_ADDRESS.fullmatch(arg)
-        if match:
-            configured = match.group(1).split("/", 1)[0].rsplit(":", 1)[-1]
+    configured = api_port(args)
     tcp = sorted((p for p in published if p.endswith("/tcp")),
                  key=lambda p: (p != f"{configured}/tcp", int(p.split("/", 1)[0] or 0)))
     return tcp
@@ -152,15 +177,24 @@ def _answers_api(url: str) -> bool:
         return False
 
 
+def api_port(args: list[str]) -> str:
+    """The port of Traefik's API entrypoint (`traefik`, :8080 unless configured)."""
+    for arg in args:
+        match = _API_ADDRESS.fullmatch(arg)
+        if match:
+            return match.group(1).split("/", 1)[0].rsplit(":", 1)[-1]
+    return "8080"
+
+
 def _user_networks(attrs: dict[str, Any]) -> list[str]:
     return [n for n in (attrs.get("NetworkSettings") or {}).get("Networks", {})
-            if n not in ("bridge", "host", "none")]
+            if n not in ("bridge", "host", "none", "docker_gwbridge", "ingress")]
 
 
-def _pick_network(attrs: dict[str, Any], name: str) -> str:
+def _pick_network(attrs: dict[str, Any], name: str, provider: str = "docker") -> str:
     nets = _user_networks(attrs)
     for arg in attrs.get("Args") or []:
-        if arg.startswith("--providers.docker.network="):
+        if arg.startswith(f"--providers.{provider}.network="):
             wanted = arg.split("=", 1)[1]
             if wanted in nets:
                 return wanted
@@ -173,9 +207,10 @@ def _pick_network(attrs: dict[str, Any], name: str) -> str:
     )
 
 
-def router_status(api: str, protocol: str, name: str) -> dict[str, Any] | None:
+def router_status(api: str, protocol: str, name: str, provider: str = "docker"
+                  ) -> dict[str, Any] | None:
     try:
-        return _get_json(f"{api}/api/{protocol}/routers/{name}@docker")
+        return _get_json(f"{api}/api/{protocol}/routers/{name}@{provider}")
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None
@@ -184,14 +219,15 @@ def router_status(api: str, protocol: str, name: str) -> dict[str, Any] | None:
         return None
 
 
-def service_pending(api: str, protocol: str, service: str) -> str | None:
+def service_pending(api: str, protocol: str, service: str, provider: str = "docker"
+                    ) -> str | None:
     """Why a router's service cannot serve yet, or None when it can. Services of other
     providers (`api@internal`, `x@file`) have no servers of this release to wait for, and
     weighted/mirroring/failover services are made of services that are checked themselves."""
-    if "@" in service and not service.endswith("@docker"):
+    if "@" in service and not service.endswith(f"@{provider}"):
         return None
     if "@" not in service:
-        service += "@docker"
+        service += f"@{provider}"
     try:
         data = _get_json(f"{api}/api/{protocol}/services/{service}")
     except (OSError, ValueError):
@@ -215,8 +251,10 @@ ERROR_GRACE = 6.0
 
 def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
                  on_change: Callable[[str], None],
-                 why_missing: Callable[[str], str | None] = lambda name: None) -> None:
+                 why_missing: Callable[[str], str | None] = lambda name: None,
+                 provider: str = "docker") -> None:
     """Wait until Traefik shows every (protocol, router) enabled with all servers UP.
+    `provider`: the Traefik provider that defines them (`docker`, or `swarm`).
     `why_missing` finds Traefik's own reason (its log) for a router that does not appear.
     A router in error fails the wait once the error has lasted ERROR_GRACE seconds."""
     deadline = time.monotonic() + timeout
@@ -225,7 +263,7 @@ def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
     while True:
         pending, errors = [], []
         for protocol, name in routers:
-            info = router_status(api, protocol, name)
+            info = router_status(api, protocol, name, provider)
             problem = None
             if info is None:
                 reason = why_missing(name)
@@ -238,7 +276,7 @@ def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
                 problem = (f"Traefik rejected router {name} ({info.get('status')}: "
                            f"{text or 'no reason'}); fix the traefik.* labels of the service")
             else:
-                waiting = service_pending(api, protocol, info.get("service", ""))
+                waiting = service_pending(api, protocol, info.get("service", ""), provider)
                 if waiting:
                     pending.append(f"{name} {waiting}")
             if problem is None:
@@ -263,9 +301,11 @@ def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
         time.sleep(0.2)
 
 
-def release_routers(api: str, project: str) -> list[dict[str, Any]] | None:
+def release_routers(api: str, project: str, provider: str = "docker"
+                    ) -> list[dict[str, Any]] | None:
     """Every router Traefik runs for a release (names end in `-<project>`), as its API
-    shows them: rule, entrypoints, priority. None when the API cannot say."""
+    shows them: rule, entrypoints, priority. None when the API cannot say. `provider`:
+    `docker` (containers' labels) or `swarm` (services' labels)."""
     found = []
     for protocol in ("http", "tcp", "udp"):
         try:
@@ -275,7 +315,7 @@ def release_routers(api: str, project: str) -> list[dict[str, Any]] | None:
             return None
         for router in listed if isinstance(listed, list) else []:
             name = str(router.get("name", ""))
-            if name.endswith(f"-{project}@docker"):
+            if name.endswith(f"-{project}@{provider}"):
                 found.append({**router, "protocol": protocol})
     return found
 
@@ -588,7 +628,7 @@ def log_reason(lines: list[str], router: str) -> str | None:
     """Traefik's own words (the last error it logged) about a router, e.g. "HTTP router
     defined multiple times with different configurations"; None if it said nothing. Reads
     both of Traefik's log formats (console, the default, and json)."""
-    names = {router, f"{router}@docker"}
+    names = {router, f"{router}@docker", f"{router}@swarm"}
     found = None
     for raw in lines:
         line = _ANSI.sub("", raw).strip()
@@ -601,7 +641,7 @@ def log_reason(lines: list[str], router: str) -> str | None:
                     and entry.get("routerName") in names):
                 found = str(entry.get("message") or entry.get("error") or "error")
             continue
-        if not re.search(rf"routerName={re.escape(router)}(?:@docker)?(?:\s|$)", line):
+        if not re.search(rf"routerName={re.escape(router)}(?:@docker|@swarm)?(?:\s|$)", line):
             continue
         match = _CONSOLE_ERROR.search(line)
         if match:

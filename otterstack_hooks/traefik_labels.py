@@ -135,6 +135,7 @@ class _Release:
     defined: dict[tuple[str, str], dict[str, tuple[str, str]]]
     incumbents: tuple[Incumbent, ...] = ()
     routed: frozenset[str] = frozenset()  # compose services Traefik routes (on its network)
+    provider: str = "docker"  # Traefik's provider that reads these labels (or `swarm`)
 
     def rename(self, name: str) -> str:
         """Release-unique form of a name the project defines."""
@@ -145,12 +146,15 @@ class _Release:
 
         `name@docker` is the docker provider's (this release's) definition of `name` when the
         project defines it, so it follows the rename; other providers (`@file`, `@internal`)
-        and names this project does not define are left as written.
+        and names this project does not define are left as written. On Swarm the labels are
+        read by the swarm provider: `name@docker` (copied from a one-host setup) and
+        `name@swarm` both become `<renamed>@swarm`.
         """
         base, at, provider = name.partition("@")
-        if (at and provider != "docker") or base not in self.defined.get((proto, kind), {}):
+        ours = ("docker", self.provider)
+        if (at and provider not in ours) or base not in self.defined.get((proto, kind), {}):
             return name
-        return self.rename(base) + at + provider
+        return self.rename(base) + at + (self.provider if at else "")
 
     @property
     def id_middleware(self) -> str:
@@ -164,6 +168,7 @@ def rewrite_project_labels(
     sequence: int,
     id_header: str | None = "X-Otterstack-Release",
     incumbents: tuple[Incumbent, ...] = (),
+    provider: str = "docker",
 ) -> tuple[dict[str, dict[str, str]], list[RouterInfo]]:
     """Rename a project's Traefik definitions for `release` and set its router priorities.
 
@@ -180,7 +185,7 @@ def rewrite_project_labels(
         if is_routed(labels)
     }
     context = _Release(release, sequence, id_header, _defined_names(parsed), incumbents,
-                       frozenset(parsed))
+                       frozenset(parsed), provider)
     _check_id_middleware_free(context)
     rewritten: dict[str, dict[str, str]] = {}
     routers: list[RouterInfo] = []

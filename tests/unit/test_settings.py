@@ -52,7 +52,7 @@ def test_a_new_app_gets_every_default(tmp_path):
 
 OTHER_DEFAULTS = {"branch": "trunk", "compose_file": "deploy/compose.yml",
                   "release_command": "web ./migrate", "notify": "https://hooks.example/x",
-                  "allow": "privileged"}
+                  "allow": "privileged", "runtime": "swarm", "registry": "reg.lan:5000"}
 
 
 def test_the_schema_not_the_sql_decides_a_new_apps_defaults(tmp_path, monkeypatch):
@@ -119,6 +119,9 @@ BAD_VALUES = [
     ("start_timeout", "", "start_timeout takes a whole number of at least 1"),
     ("release_command_timeout", "x", "release_command_timeout takes a whole number"),
     ("retire_after", "86401", "retire_after is at most 86400 s (a day;"),
+    ("runtime", "kubernetes", "runtime takes compose or swarm, not 'kubernetes'"),
+    ("registry", "https://reg:5000", "registry takes HOST[:PORT][/PATH]"),
+    ("registry", "-reg", "registry takes HOST[:PORT][/PATH]"),
 ]
 
 

@@ -1,0 +1,74 @@
+"""The Router port (ports.Router) on Traefik's swarm provider: the same proof as on one host
+(router.TraefikRouter: the API shows every new router enabled, then real requests), with the
+routers found under `@swarm`, and a release taken out of traffic through its services'
+labels.
+
+Traefik's swarm provider polls (`--providers.swarm.refreshSeconds`, 15 s by default) instead
+of following events, so "out of traffic" is only true once the API no longer lists the
+release's routers: `withdraw` changes the label, then waits for that, a poll and a throttle
+later at most.
+"""
+
+import time
+from typing import Any
+
+from . import commands, process
+from . import traefik as traefik_io
+from .errors import OtterError
+from .ports import Say
+from .process import StepTimeout
+from .router import TraefikRouter
+from .routing import TraefikInfo
+from .swarm_stack import STACK_LABEL
+
+PROVIDER = "swarm"
+POLL_SECONDS = 45  # the default refresh (15 s) and throttle (2 s), twice, and some margin
+
+
+class SwarmTraefikRouter(TraefikRouter):
+    def detect(self) -> TraefikInfo | None:
+        return traefik_io.detect(self.dc, self._settings.setting("traefik_container"),
+                                 self._settings.setting("traefik_api_url"),
+                                 self._settings.setting("traefik_network"), PROVIDER)
+
+    def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
+        return traefik_io.release_routers(info.api_url, project, PROVIDER)
+
+    def wait_enabled(self, info: TraefikInfo, routers: list[tuple[str, str]], timeout: float,
+                     say: Say, since: float) -> None:
+        log = traefik_io.TraefikLog(self.dc, info.container, since)
+        traefik_io.wait_enabled(info.api_url, routers, max(timeout, POLL_SECONDS), say,
+                                log.reason, PROVIDER)
+
+    def withdraw(self, info: TraefikInfo, project: str) -> bool:
+        """`traefik.enable=false` on the release's routed services (their tasks keep
+        running, and finish what they serve), then wait until Traefik dropped the routers."""
+        self._label(project, "false")
+        return self._wait(info, project, present=False)
+
+    def readmit(self, info: TraefikInfo, project: str) -> bool:
+        self._label(project, "true")
+        return self._wait(info, project, present=True)
+
+    def _label(self, project: str, enable: str) -> None:
+        services = [s["Spec"]["Name"] for s in self.dc.api.services(
+            filters={"label": [f"{STACK_LABEL}={project}", "traefik.enable"]})]
+        for name in services:
+            args = commands.service_labels(name, {"traefik.enable": enable})
+            try:
+                proc = process.run(args, 60)
+            except StepTimeout as exc:
+                raise OtterError(f"changing the labels of {name} did not finish") from exc
+            if proc.returncode != 0:
+                raise OtterError(f"changing the labels of {name} failed: "
+                                 f"{proc.stderr.strip()[-300:]}")
+
+    def _wait(self, info: TraefikInfo, project: str, present: bool) -> bool:
+        deadline = time.monotonic() + POLL_SECONDS
+        while True:
+            listed = self.routers_of(info, project)
+            if listed is not None and bool(listed) == present:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
