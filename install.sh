@@ -8,6 +8,7 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 usage() {
   cat <<USAGE
 usage: ./install.sh APP [--repo PATH] [--branch BRANCH] [--compose-file FILE] [--traefik-routing]
+                      [--swarm]
 
   APP                 app name: lower-case letters, digits and dashes (e.g. myapp)
   --repo PATH         bare git repo to create or adopt (default: $(default_repo_hint))
@@ -15,6 +16,9 @@ usage: ./install.sh APP [--repo PATH] [--branch BRANCH] [--compose-file FILE] [-
   --compose-file FILE compose file in the repo (default: compose.yaml, docker-compose.yml, ...)
   --traefik-routing   switch traffic through Traefik with zero downtime (needs a Traefik:
                       \`otterstack traefik up\` starts one); --no-traefik-routing turns it off
+  --swarm             deploy on the Docker Swarm this server manages: one stack per release
+                      (see docs/swarm.md; implies --traefik-routing; \`otterstack traefik up
+                      --swarm\` starts a Traefik for it)
 
 Environment: OTTERSTACK_DATA_DIR (state), OTTERSTACK_HOME (the virtualenv),
 OTTERSTACK_BIN_DIR (where the \`otterstack\` link goes).
@@ -30,7 +34,7 @@ die() { printf 'install.sh: error: %s\n' "$*" >&2; exit 2; }
 say() { printf 'install.sh: %s\n' "$*"; }
 default_repo_hint() { if [ "$(id -u)" -eq 0 ]; then echo "/srv/git/APP.git"; else echo "~/git/APP.git"; fi; }
 
-APP="" REPO="" BRANCH="" COMPOSE_FILE="" ROUTING=""
+APP="" REPO="" BRANCH="" COMPOSE_FILE="" ROUTING="" RUNTIME=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -42,6 +46,7 @@ while [ $# -gt 0 ]; do
     --compose-file=*) COMPOSE_FILE=${1#*=}; shift ;;
     --traefik-routing) ROUTING=on; shift ;;
     --no-traefik-routing) ROUTING=off; shift ;;
+    --swarm) RUNTIME=swarm; shift ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) [ -z "$APP" ] || die "one app at a time (got '$APP' and '$1')"; APP=$1; shift ;;
   esac
@@ -119,7 +124,9 @@ git -C "$REPO" config receive.denyDeleteCurrent warn
 args=(apps add "$APP" --repo "$REPO")
 [ -z "$BRANCH" ] || args+=(--branch "$BRANCH")
 [ -z "$COMPOSE_FILE" ] || args+=(--compose-file "$COMPOSE_FILE")
+[ "$RUNTIME" != swarm ] || [ -n "$ROUTING" ] || ROUTING=on
 [ -z "$ROUTING" ] || args+=(--traefik-routing "$ROUTING")
+[ -z "$RUNTIME" ] || args+=(--runtime "$RUNTIME")
 "$OTTER" "${args[@]}" >/dev/null
 
 for hook in pre-receive post-receive; do

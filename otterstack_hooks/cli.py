@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import doctor, engine, policy_check, precheck, secrets, ssh_commands
+from . import doctor, engine, policy_check, precheck, secrets, ssh_commands, swarm_traefik
 from . import traefik as traefik_io
 from .commands import compose_logs
 from .deploy import Deploy, DeployRequest
@@ -168,7 +168,7 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
-                app.name, allowed, app.use_deploy_labels)
+                app.name, allowed, app.reads_deploy_labels)
     except OtterError as exc:
         problem = str(exc)
     if problem:
@@ -494,6 +494,8 @@ def cmd_apps_add(args: argparse.Namespace) -> int:
     if args.traefik_routing is not None:
         settings["traefik_routing"] = APP_SETTINGS["traefik_routing"].parse(
             args.traefik_routing)
+    if args.runtime is not None:
+        settings["runtime"] = APP_SETTINGS["runtime"].parse(args.runtime)
     state = _state()
     app = state.upsert_app(name, os.path.abspath(args.repo), **settings)
     print(json.dumps({"app": app.name, "repo": app.repo, "branch": app.branch}))
@@ -526,7 +528,12 @@ def cmd_apps_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_traefik_up(args: argparse.Namespace) -> int:
-    print(traefik_io.up(engine.client(), args.image, args.name, args.network, args.http_port,
+    if args.swarm:
+        print(swarm_traefik.up(engine.client(), args.image, args.network or swarm_traefik.NETWORK,
+                               args.http_port, args.throttle, args.refresh))
+        return 0
+    print(traefik_io.up(engine.client(), args.image, args.name,
+                        args.network or traefik_io.DEFAULT_NETWORK, args.http_port,
                         args.bind, args.api_port, args.constraints, args.throttle))
     return 0
 
@@ -647,6 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch")
     p.add_argument("--compose-file")
     p.add_argument("--traefik-routing", choices=["on", "off"])
+    p.add_argument("--runtime", choices=["compose", "swarm"])
     p.set_defaults(func=cmd_apps_add)
     p = apps_sub.add_parser("remove", help="stop and forget an app (its repo and named "
                             "volumes are kept unless --volumes)")
@@ -666,7 +674,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = tr_sub.add_parser("up", help="start Traefik (docker provider, API on 127.0.0.1 only)")
     p.add_argument("--image", default=traefik_io.DEFAULT_IMAGE)
     p.add_argument("--name", default=traefik_io.DEFAULT_CONTAINER)
-    p.add_argument("--network", default=traefik_io.DEFAULT_NETWORK)
+    p.add_argument("--network", help=f"default: {traefik_io.DEFAULT_NETWORK}, with --swarm "
+                   f"{swarm_traefik.NETWORK} (an attachable overlay)")
+    p.add_argument("--swarm", action="store_true",
+                   help="run it as a Swarm service on this manager with the swarm provider "
+                   "(for apps with runtime swarm; docs/swarm.md)")
+    p.add_argument("--refresh", type=_throttle, default=swarm_traefik.DEFAULT_REFRESH,
+                   help="with --swarm: how often Traefik polls the Swarm (Traefik's default: "
+                   "15s)")
     p.add_argument("--http-port", type=int, default=80)
     p.add_argument("--bind", default="0.0.0.0", help="address the http entrypoint listens on")
     p.add_argument("--api-port", type=int, default=8080, help="API port on 127.0.0.1")

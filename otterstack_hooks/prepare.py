@@ -50,13 +50,14 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
                                        lambda text: out.step(Step.POLICY, text),
                                        record=release_id is not None,
                                        read=ports.runtime.read_config)
+    deploy_labels = app.reads_deploy_labels
     model = parse_config(policy_check.checked_config(
         ComposeTarget(project, project_dir, tuple(files), env_files, env),
         worktree, app.name, allowed,
         lambda config: check_compose_rules(parse_config(config, project), app.name,
-                                           app.use_deploy_labels),
+                                           deploy_labels),
         read=ports.runtime.read_config), project)
-    if app.use_deploy_labels:
+    if deploy_labels:
         model = model.with_deploy_labels()
     out.step(Step.CONFIG, f"{compose_file}: {len(model.services)} service(s): "
              f"{', '.join(model.services)}")

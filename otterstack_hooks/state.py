@@ -151,6 +151,12 @@ class App:
     runtime: str  # compose (one host) or swarm
     registry: str  # where built images are pushed for a Swarm's nodes; empty: none
 
+    @property
+    def reads_deploy_labels(self) -> bool:
+        """deploy.labels count as the service's labels: asked for, or on a Swarm (where
+        they are the labels Traefik's swarm provider reads)."""
+        return self.use_deploy_labels or self.runtime == "swarm"
+
 
 @dataclass
 class Release:

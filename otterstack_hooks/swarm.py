@@ -177,10 +177,27 @@ class SwarmRuntime(ComposeRuntime):
 
     def containers(self, project: str) -> list[ContainerSnapshot]:
         now = time.time()
+        local = self._local_health(project)
         found = []
         for service in self._services(project):
             found += snapshots(project, service, self._tasks(service["ID"]),
-                               self._has_healthcheck(service), now)
+                               self._has_healthcheck(service), now, local)
+        return found
+
+    def _local_health(self, project: str) -> dict[str, tuple[str, str]]:
+        """The unhealthy task containers of the stack on this node: id -> (health, the
+        check's last output). Swarm itself notices them much later."""
+        found = {}
+        with engine.engine_errors(f"listing the containers of {project}"):
+            listed = self.dc.api.containers(filters={"label": f"{STACK_LABEL}={project}",
+                                                     "health": "unhealthy"})
+            for item in listed:
+                try:
+                    found[item["Id"]] = ("unhealthy",
+                                         engine.snapshot(self.dc.api.inspect_container(
+                                             item["Id"])).health_output)
+                except docker.errors.NotFound:
+                    continue
         return found
 
     def task_lines(self, project: str) -> dict[str, list[str]]:
@@ -199,8 +216,9 @@ class SwarmRuntime(ComposeRuntime):
             return []
 
     def fingerprints(self, project: str) -> dict[str, tuple[str, str, int]]:
-        """service -> (its running tasks, spec version, failed tasks): a service that
-        `stack deploy` left alone keeps all three."""
+        """service -> (its running tasks, "", failed tasks): a service whose tasks `stack
+        deploy` left running keeps both (its spec version moves on every deploy, changed or
+        not, so it says nothing)."""
         result = {}
         for service in self._services(project):
             tasks = self._tasks(service["ID"])
@@ -208,9 +226,17 @@ class SwarmRuntime(ComposeRuntime):
                                       if t.get("DesiredState") == "running"))
             failed = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "failed")
             name = service["Spec"]["Name"].removeprefix(f"{project}_")
-            result[name] = (running, str((service.get("Version") or {}).get("Index", "")),
-                            failed)
+            result[name] = (running, "", failed)
         return result
+
+    def _kill_local(self, project: str) -> None:
+        with engine.engine_errors(f"stopping the tasks of {project}"):
+            for item in self.dc.api.containers(
+                    filters={"label": f"{STACK_LABEL}={project}", "status": "running"}):
+                try:
+                    self.dc.api.kill(item["Id"])
+                except docker.errors.APIError:
+                    continue
 
     def projects(self) -> set[str]:
         with engine.engine_errors("listing stacks"):
@@ -282,6 +308,8 @@ class SwarmRuntime(ComposeRuntime):
         them); the images it ran stay (by commit: a rollback runs them again)."""
         if self._services(project):
             self._run(commands.stack_rm(project), 120, f"removing stack {project}")
+            if timeout == 0:  # a release that never served: no grace period to wait out
+                self._kill_local(project)
             self._wait(lambda: not self.dc.api.containers(
                 all=True, filters={"label": f"{STACK_LABEL}={project}"}) and
                 not self._services(project), GONE_SECONDS, f"removing stack {project}")

@@ -6,6 +6,9 @@ are tasks, which may run on other nodes. Each task Swarm wants running becomes o
 - Swarm holds a task with a HEALTHCHECK in `starting` until the check passes, then marks it
   `running`; Traefik's swarm provider routes only `running` tasks. So `starting` reads as
   health "starting" and `running` as "healthy" (for a service with a check).
+- Swarm notices an unhealthy container late (seconds to tens of seconds after Docker marks
+  it so); for a task on this node the container's own health is read (`local`), so an
+  unhealthy release fails at once, with its check's output.
 - Swarm replaces a task that exits or turns unhealthy with a new one in the same slot, so a
   failed task of the slot since the service last changed counts as a restart: the gate fails
   at once instead of waiting for the timeout while Swarm retries. Its error ("unhealthy
@@ -42,8 +45,11 @@ def service_name(stack: str, swarm_name: str) -> str:
 
 
 def snapshots(stack: str, service: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]],
-              has_healthcheck: bool, now: float) -> list[ContainerSnapshot]:
-    """One snapshot per task Swarm wants running, of one service of a stack."""
+              has_healthcheck: bool, now: float,
+              local: Mapping[str, tuple[str, str]] | None = None) -> list[ContainerSnapshot]:
+    """One snapshot per task Swarm wants running, of one service of a stack. `local`: the
+    health (and its check's last output) of the task containers on this node, by id."""
+    local = local or {}
     spec = service.get("Spec") or {}
     labels = spec.get("Labels") or {}
     name = service_name(stack, spec.get("Name", "?"))
@@ -76,7 +82,11 @@ def snapshots(stack: str, service: Mapping[str, Any], tasks: Iterable[Mapping[st
             shown, health = "exited", None
         else:
             shown, health = "exited", None
-        if "unhealthy" in last_error and health != "healthy":
+        container = str(status.get("ContainerStatus", {}).get("ContainerID") or "")
+        own, output = local.get(container, ("", ""))
+        if own == "unhealthy" and state not in RUNNING_STATES:
+            health, last_error = "unhealthy", output or last_error
+        elif "unhealthy" in last_error and health != "healthy":
             health = "unhealthy"
         result.append(ContainerSnapshot(
             id=str(task.get("ID", "")),

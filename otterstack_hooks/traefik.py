@@ -38,10 +38,12 @@ def _get_json(url: str, timeout: float = 3) -> Any:
         return json.loads(resp.read().decode())
 
 
-def find_container(dc: docker.DockerClient, wanted: str, running: bool = True
-                   ) -> dict[str, Any] | None:
+def find_container(dc: docker.DockerClient, wanted: str, running: bool = True,
+                   provider: str = "docker") -> dict[str, Any] | None:
     """The (running) Traefik container: by name or image if configured; else the one
-    `otterstack traefik up` starts by default, then any it started, then any traefik image."""
+    `otterstack traefik up` starts by default, then any it started, then any traefik image.
+    For the swarm provider, the task of `traefik up --swarm` on this host comes first; for
+    the docker provider, that one is never taken (it does not read containers)."""
     with engine_errors("looking for Traefik"):
         listed = dc.api.containers(filters={"status": "running"}) if running else \
             dc.api.containers(all=True)
@@ -49,10 +51,13 @@ def find_container(dc: docker.DockerClient, wanted: str, running: bool = True
         for item in listed:
             names = [n.lstrip("/") for n in item.get("Names", [])]
             image = item.get("Image", "")
+            ours = (item.get("Labels") or {}).get("dev.otterstack.traefik")
             if wanted:
                 rank = 0 if (wanted in names or image == wanted
                              or image_repository(image) == wanted) else None
-            elif DEFAULT_CONTAINER in names:
+            elif ours == "swarm":
+                rank = 0 if provider == "swarm" else None
+            elif DEFAULT_CONTAINER in names and provider == "docker":
                 rank = 0
             elif "dev.otterstack.traefik" in (item.get("Labels") or {}):
                 rank = 1
@@ -87,9 +92,9 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str,
     have its swarm provider on. Swarm cannot publish a port on loopback only, so its API is
     not published: it is reached on the task's address on this host's `docker_gwbridge`,
     which only this host can reach."""
-    attrs = find_container(dc, wanted)
+    attrs = find_container(dc, wanted, provider=provider)
     if attrs is None:
-        stopped = find_container(dc, wanted, running=False)
+        stopped = find_container(dc, wanted, running=False, provider=provider)
         if stopped is not None:  # there is a Traefik, it is down: deploying blind would break
             name = stopped["Name"].lstrip("/")
             raise OtterError(f"Traefik container {name} is not running "
@@ -104,7 +109,7 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str,
     ]
     if provider == "swarm" and not api_url:
         candidates += [f"http://{address}:{api_port(attrs.get('Args') or [])}"
-                       for address in _bridge_addresses(attrs)]
+                       for address in _gateway_addresses(dc, attrs["Id"])]
     api = next((url for url in candidates if _answers_api(url)), None)
     if api is None:
         raise OtterError(
@@ -134,11 +139,16 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str,
                        (attrs.get("Config") or {}).get("Image", ""), provider)
 
 
-def _bridge_addresses(attrs: dict[str, Any]) -> list[str]:
-    """The container's addresses on this host's bridges (a Swarm task's `docker_gwbridge`)."""
-    nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
-    return [str(net["IPAddress"]) for key, net in nets.items()
-            if key in ("docker_gwbridge", "bridge") and net.get("IPAddress")]
+def _gateway_addresses(dc: docker.DockerClient, container: str) -> list[str]:
+    """A Swarm task's address on this host's `docker_gwbridge` (Docker lists that endpoint
+    on the network, not on the container)."""
+    try:
+        listed = dc.api.inspect_network("docker_gwbridge").get("Containers") or {}
+    except docker.errors.NotFound:
+        return []
+    entry = listed.get(container) or {}
+    address = str(entry.get("IPv4Address", "")).split("/", 1)[0]
+    return [address] if address else []
 
 
 def _has_provider(api: str, provider: str) -> bool:
