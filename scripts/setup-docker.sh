@@ -80,4 +80,12 @@ if ! docker image inspect "$TRAEFIK_TAG" >/dev/null 2>&1; then
   DOCKER_BUILDKIT=0 docker build -q -t "$TRAEFIK_TAG" "$ctx" >&2
   rm -rf "$ctx"
 fi
+# 5. A single-node Swarm on the test engine (the Swarm runtime's tests, tests/integration/
+# test_swarm.py). Its overlay networks get their own pool, clear of the bridges' 10.208/12.
+if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+  addr=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1)
+  log "docker swarm init (advertising ${addr:-127.0.0.1})"
+  docker swarm init --advertise-addr "${addr:-127.0.0.1}" --default-addr-pool 10.192.0.0/12 \
+    >/dev/null
+fi
 log "ready: $(docker version --format 'engine {{.Server.Version}}'), compose $(docker compose version --short)"
