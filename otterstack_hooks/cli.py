@@ -529,8 +529,9 @@ def cmd_apps_remove(args: argparse.Namespace) -> int:
 
 def cmd_traefik_up(args: argparse.Namespace) -> int:
     if args.swarm:
-        print(swarm_traefik.up(engine.client(), args.image, args.network or swarm_traefik.NETWORK,
-                               args.http_port, args.throttle, args.refresh))
+        print(swarm_traefik.up(engine.client(), args.image, args.name,
+                               args.network or swarm_traefik.NETWORK, args.http_port,
+                               args.throttle, args.refresh, args.constraints))
         return 0
     print(traefik_io.up(engine.client(), args.image, args.name,
                         args.network or traefik_io.DEFAULT_NETWORK, args.http_port,

@@ -19,15 +19,15 @@ from .engine import engine_errors
 from .errors import OtterError
 from .traefik import THROTTLE_FLAG, parse_duration
 
-SERVICE = "otterstack-traefik"
 NETWORK = "otterstack-swarm"
 LABEL = "dev.otterstack.traefik"
 DEFAULT_REFRESH = "1s"
 
 
-def command(network: str, throttle: str, refresh: str) -> list[str]:
-    """Traefik's arguments: the swarm provider on `network`, opt-in only; `web` on :80;
-    the API (unpublished); ping."""
+def command(network: str, throttle: str, refresh: str, constraints: str = "") -> list[str]:
+    """Traefik's arguments: the swarm provider on `network`, opt-in only (and only for
+    services matching `constraints`, a Traefik constraint expression, if given); `web` on
+    :80; the API (unpublished); ping."""
     parse_duration(throttle)
     seconds = parse_duration(refresh)
     if seconds < 1 or seconds != int(seconds):
@@ -42,13 +42,14 @@ def command(network: str, throttle: str, refresh: str) -> list[str]:
         "--api.insecure=true",
         "--ping=true",
         "--log.level=INFO",
+        *([f"--providers.swarm.constraints={constraints}"] if constraints else []),
     ]
 
 
-def up(dc: docker.DockerClient, image: str, network: str, http_port: int, throttle: str,
-       refresh: str) -> str:
-    """Create the service (idempotent: an existing one is left as it is)."""
-    args = command(network, throttle, refresh)
+def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: int,
+       throttle: str, refresh: str, constraints: str = "") -> str:
+    """Create the service `name` (idempotent: an existing one is left as it is)."""
+    args = command(network, throttle, refresh, constraints)
     with engine_errors("starting Traefik on the Swarm"):
         swarm = dc.info().get("Swarm") or {}
         if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
@@ -60,14 +61,14 @@ def up(dc: docker.DockerClient, image: str, network: str, http_port: int, thrott
             dc.networks.create(network, driver="overlay", attachable=True,
                                labels={"dev.otterstack.edge": "1"})
         try:
-            existing = dc.services.get(SERVICE)
+            existing = dc.services.get(name)
         except docker.errors.NotFound:
             existing = None
         if existing is not None:
-            return f"Traefik service {SERVICE} is already there: `docker service ps {SERVICE}`"
+            return f"Traefik service {name} is already there: `docker service ps {name}`"
         node = swarm.get("NodeID", "")
         dc.services.create(
-            image, args=args, name=SERVICE,
+            image, args=args, name=name,
             mode=ServiceMode("replicated", 1),
             networks=[network],
             endpoint_spec=EndpointSpec(mode="dnsrr", ports={http_port: (80, "tcp", "host")}),
@@ -75,7 +76,7 @@ def up(dc: docker.DockerClient, image: str, network: str, http_port: int, thrott
             constraints=[f"node.id == {node}"] if node else ["node.role == manager"],
             container_labels={LABEL: "swarm"}, labels={LABEL: "swarm"},
         )
-    return (f"Traefik service {SERVICE} created on this manager: http on :{http_port} (host "
+    return (f"Traefik service {name} created on this manager: http on :{http_port} (host "
             f"mode), API on its docker_gwbridge address only, swarm provider on {network} "
             f"polled every {refresh}, changes applied every {throttle} at most")
 

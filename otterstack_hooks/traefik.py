@@ -51,9 +51,11 @@ def find_container(dc: docker.DockerClient, wanted: str, running: bool = True,
         for item in listed:
             names = [n.lstrip("/") for n in item.get("Names", [])]
             image = item.get("Image", "")
-            ours = (item.get("Labels") or {}).get("dev.otterstack.traefik")
-            if wanted:
+            labels = item.get("Labels") or {}
+            ours = labels.get("dev.otterstack.traefik")
+            if wanted:  # a container's name, a Swarm service's name, or an image
                 rank = 0 if (wanted in names or image == wanted
+                             or labels.get("com.docker.swarm.service.name") == wanted
                              or image_repository(image) == wanted) else None
             elif ours == "swarm":
                 rank = 0 if provider == "swarm" else None
