@@ -164,3 +164,41 @@ def test_compose_stop_and_start_of_some_services_need_no_compose_file():
         "docker", "compose", "-p", "app-r3", "stop", "--", "worker", "cron"]
     assert commands.compose_start("app-r3", ["worker"]) == [
         "docker", "compose", "-p", "app-r3", "start", "--", "worker"]
+
+
+# docker stack / service: the Swarm runtime
+
+
+def test_stack_deploy():
+    assert commands.stack_deploy("shop-r7", PurePosixPath("/tmp/s.yml")) == [
+        "docker", "stack", "deploy", "--detach=true", "--resolve-image", "never",
+        "--with-registry-auth", "-c", "/tmp/s.yml", "shop-r7"]
+
+
+def test_stack_rm():
+    assert commands.stack_rm("shop-r7") == ["docker", "stack", "rm", "shop-r7"]
+
+
+@pytest.mark.parametrize("stack", ["", "-rf", "../x"])
+def test_stack_commands_refuse_an_odd_name(stack):
+    with pytest.raises(OtterError):
+        commands.stack_rm(stack)
+    with pytest.raises(OtterError):
+        commands.stack_deploy(stack, PurePosixPath("/tmp/s.yml"))
+
+
+def test_service_labels_keep_the_name_after_the_options():
+    assert commands.service_labels("shop-r7_web", {"traefik.enable": "false"}) == [
+        "docker", "service", "update", "--detach", "--quiet", "--label-add",
+        "traefik.enable=false", "--", "shop-r7_web"]
+
+
+def test_service_logs():
+    assert commands.service_logs("shop-r7_web", 50, follow=True) == [
+        "docker", "service", "logs", "--tail", "50", "--no-trunc", "--follow", "--",
+        "shop-r7_web"]
+
+
+def test_image_push():
+    assert commands.image_push("reg.lan:5000/shop-web:abc") == [
+        "docker", "push", "--", "reg.lan:5000/shop-web:abc"]
