@@ -21,10 +21,13 @@ def node_names(nodes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 def service_summary(stack: str, service: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]],
                     nodes: Mapping[str, str]) -> dict[str, Any]:
     """One service of a stack: the replicas it should have, how many run, and each task Swarm
-    wants running (slot, node, state and Swarm's error, e.g. `no suitable node`)."""
+    wants running or about to (slot, node, state and Swarm's error, e.g. `no suitable
+    node`)."""
     spec = service.get("Spec") or {}
     mode = spec.get("Mode") or {}
-    wanted = [t for t in tasks if t.get("DesiredState") == "running"]
+    # `ready`: a task Swarm starts once an update has stopped the one it replaces, or that
+    # waits for a node (pending, with Swarm's reason)
+    wanted = [t for t in tasks if t.get("DesiredState") in ("running", "ready")]
     listed = []
     for task in wanted:
         status = task.get("Status") or {}
