@@ -65,7 +65,7 @@ def env(tmp_path, monkeypatch):
     state.close()
 
 
-def add_app(env, name, routing=False, hook=True, push_options=True):
+def add_app(env, name, routing=False, hook=True, push_options=True, **settings):
     """A registered app with a real bare repo and (unless told) install.sh's kind of hook."""
     repo = env.tmp / f"{name}.git"
     subprocess.run(["git", "init", "--quiet", "--bare", str(repo)], check=True)
@@ -78,7 +78,7 @@ def add_app(env, name, routing=False, hook=True, push_options=True):
             path.write_text(f"#!/usr/bin/env bash\nOTTERSTACK_APP={name}\n"
                             f"OTTERSTACK_DATA_DIR={env.paths.root}\nexec true\n")
             path.chmod(0o755)
-    env.state.upsert_app(name, str(repo), traefik_routing=routing)
+    env.state.upsert_app(name, str(repo), traefik_routing=routing, **settings)
     return repo
 
 
@@ -551,3 +551,236 @@ def test_the_switch_hint_reads_the_running_traefik(env, monkeypatch):
     assert list(found)[3:5] == ["traefik", "traefik switch"]
     assert found["traefik switch"].ok and "hint: add" in found["traefik switch"].detail
     assert exit_code(checks) == 0
+
+
+# the Swarm: decisions from plain dicts, then the checks on a fake engine
+
+
+def test_swarm_role():
+    check = doctor.judge_swarm_role({"LocalNodeState": "active", "ControlAvailable": True,
+                                     "Nodes": 3, "Managers": 1})
+    assert check.ok and check.detail == ("this engine is a manager of a Swarm of 3 node(s), 1 "
+                                         "manager(s)")
+    check = doctor.judge_swarm_role({"LocalNodeState": "inactive"})
+    assert not check.ok and not check.warning and "`docker swarm init`" in check.fix
+    assert "runtime compose" in check.fix
+    check = doctor.judge_swarm_role({"LocalNodeState": "error", "Error": "cannot join"})
+    assert not check.ok and "state error: cannot join" in check.detail
+    check = doctor.judge_swarm_role({"LocalNodeState": "active", "ControlAvailable": False})
+    assert not check.ok and "worker" in check.detail and "manager" in check.fix
+
+
+def node(host, state="ready", availability="active"):
+    return {"ID": f"id-{host}", "Description": {"Hostname": host}, "Status": {"State": state},
+            "Spec": {"Availability": availability}}
+
+
+def test_every_node_ready_and_active():
+    check = doctor.judge_nodes([node("os-n1"), node("os-n2")])
+    assert check.ok and check.detail == "2 node(s), all Ready and Active"
+    check = doctor.judge_nodes([node("os-n1"), node("os-n2", state="down"),
+                                node("os-n3", availability="drain")])
+    assert not check.ok and not check.warning
+    assert check.detail == "2 of 3 node(s) take no tasks: os-n2 is down, os-n3 is drain"
+    assert "start dockerd on os-n2" in check.fix
+    assert "docker node update --availability active os-n3" in check.fix
+
+
+def test_the_swarm_network_is_named_by_the_setting_then_traefik_then_the_default():
+    args = ["--providers.swarm=true", "--providers.swarm.network=edge-net"]
+    assert doctor.swarm_network_name("mine", args) == "mine"
+    assert doctor.swarm_network_name("", args) == "edge-net"
+    assert doctor.swarm_network_name("", []) == "otterstack-swarm"
+
+
+def test_the_swarm_network_is_an_attachable_overlay():
+    assert doctor.judge_swarm_network("net", {"Driver": "overlay", "Attachable": True}).ok
+    check = doctor.judge_swarm_network("net", None)
+    assert not check.ok and "net does not exist" in check.detail
+    assert "docker network create --driver overlay --attachable net" in check.fix
+    check = doctor.judge_swarm_network("net", {"Driver": "overlay", "Attachable": False})
+    assert not check.ok and "not attachable" in check.detail
+    check = doctor.judge_swarm_network("net", {"Driver": "bridge", "Attachable": True})
+    assert not check.ok and "a bridge network" in check.detail
+
+
+@pytest.mark.parametrize("args, env, expected", [
+    ([], [], (15.0, "Traefik's default")),
+    (["--providers.swarm.refreshSeconds=1s"], [], (1.0, "--providers.swarm.refreshSeconds=1s")),
+    (["--providers.swarm.refreshseconds=30"], [], (30.0, "--providers.swarm.refreshSeconds=30")),
+    (["--providers.swarm.refreshSeconds=1m30s"], [], (90.0,
+                                                        "--providers.swarm.refreshSeconds=1m30s")),
+    (["--providers.swarm.refreshSeconds=soon"], [], (None,
+                                                       "--providers.swarm.refreshSeconds=soon")),
+    ([], ["TRAEFIK_PROVIDERS_SWARM_REFRESHSECONDS=5s"], (
+        5.0, "TRAEFIK_PROVIDERS_SWARM_REFRESHSECONDS=5s")),
+])
+def test_refresh_seconds(args, env, expected):
+    assert doctor.refresh_seconds(args, env) == expected
+
+
+def test_a_slow_refresh_is_a_hint_not_a_failure():
+    check = doctor.judge_refresh("edge.1.x", 15.0, "Traefik's default")
+    assert check.ok
+    assert "served up to 15 s after it is healthy" in check.detail
+    assert "--providers.swarm.refreshSeconds=1s" in check.detail
+    assert "`otterstack traefik up --swarm` uses 1s" in check.detail
+    check = doctor.judge_refresh("edge.1.x", 1.0, "--providers.swarm.refreshSeconds=1s")
+    assert check.ok and "within 1 s" in check.detail and "hint" not in check.detail
+    assert doctor.judge_refresh("edge.1.x", None, "?").ok
+
+
+def test_registry():
+    assert doctor.judge_registry("shop", "reg.lan:5000", 3, None, None).ok
+    check = doctor.judge_registry("shop", "reg.lan:5000", 3, None, "connection refused")
+    assert not check.ok and "reg.lan:5000 does not answer: connection refused" in check.detail
+    # none: fine on one node, or when the app builds nothing
+    assert doctor.judge_registry("shop", "", 1, True, None).ok
+    assert doctor.judge_registry("shop", "", 3, False, None).ok
+    check = doctor.judge_registry("shop", "", 3, True, None)
+    assert not check.ok and not check.warning
+    assert "`otterstack config shop registry HOST:PORT`" in check.fix
+    check = doctor.judge_registry("shop", "", 3, None, None)  # no stack to tell from yet
+    assert not check.ok and check.warning and "if shop builds images" in check.detail
+
+
+def test_ipvs_absent_is_only_information():
+    assert doctor.judge_ipvs(True) is None
+    check = doctor.judge_ipvs(False)
+    assert check.ok and check.detail == (
+        "IPVS absent: Swarm's VIP and ingress mesh do not work here; OtterStack uses dnsrr "
+        "and host-mode ports, which do not need it")
+
+
+def test_several_swarm_traefiks_are_a_warning():
+    assert doctor.judge_several_traefiks("edge.1.a", ["edge.1.a"]) is None
+    check = doctor.judge_several_traefiks("edge.1.a", ["bench.1.b", "edge.1.a"])
+    assert not check.ok and check.warning
+    assert "deploys use edge.1.a, not bench.1.b" in check.detail
+    assert "traefik_container" in check.fix
+
+
+@pytest.fixture
+def swarm_env(env, monkeypatch):
+    """A one-node Swarm this engine manages, Traefik up with the swarm provider."""
+    info = TraefikInfo("otterstack-traefik.1.x", "http://10.1.0.3:8080", "otterstack-swarm",
+                       {"web": 80}, provider="swarm")
+    attrs = {"Id": "t1", "Name": "/otterstack-traefik.1.x",
+             "Args": ["--providers.swarm.network=otterstack-swarm",
+                      "--providers.swarm.refreshSeconds=1s"], "Config": {"Env": []}}
+    env.dc.info = lambda: {"DockerRootDir": str(env.tmp), "Swarm": {
+        "LocalNodeState": "active", "ControlAvailable": True, "Nodes": 1, "Managers": 1}}
+    env.dc.api.nodes = lambda: [node("os-n1")]
+    env.dc.api.services = lambda filters: []
+    env.dc.api.inspect_network = lambda name: {"Driver": "overlay", "Attachable": True}
+    env.dc.api.containers = lambda **kw: [{"Names": ["/otterstack-traefik.1.x"]}]
+    monkeypatch.setattr(doctor.traefik, "detect", lambda dc, wanted, url, net, provider: info)
+    monkeypatch.setattr(doctor.traefik, "find_container", lambda dc, wanted, provider: attrs)
+    monkeypatch.setattr(doctor, "IPVS", env.tmp / "no-ip_vs")
+    return env
+
+
+def test_a_swarm_app_gets_the_swarm_checks(swarm_env):
+    add_app(swarm_env, "shop", routing=True, runtime="swarm")
+    checks = run_checks(swarm_env.paths, swarm_env.state)
+    found = by_name(checks)
+    assert list(found) == ["git", "docker engine", "compose", "swarm", "swarm nodes",
+                           "swarm network", "traefik (swarm)", "traefik refresh", "ipvs",
+                           "data dir", "repo of shop", "hooks of shop", "registry of shop",
+                           "disk", "push access"]
+    assert failed(checks) == set(), render(checks, False)
+    assert found["traefik (swarm)"].detail == (
+        "otterstack-traefik.1.x, swarm provider on, API at http://10.1.0.3:8080, network "
+        "otterstack-swarm")
+    assert found["registry of shop"].detail == "none: one node, built images stay on it"
+
+
+def test_a_swarm_app_on_an_engine_outside_a_swarm(swarm_env):
+    add_app(swarm_env, "shop", routing=True, runtime="swarm")
+    swarm_env.dc.info = lambda: {"DockerRootDir": str(swarm_env.tmp),
+                                 "Swarm": {"LocalNodeState": "inactive"}}
+    checks = run_checks(swarm_env.paths, swarm_env.state)
+    found = by_name(checks)
+    assert failed(checks) == {"swarm"}  # the checks that need a manager stay silent
+    assert "swarm nodes" not in found and "registry of shop" not in found
+    assert "docker swarm init" in found["swarm"].fix
+
+
+def test_a_built_image_on_several_nodes_without_a_registry_fails(swarm_env):
+    add_app(swarm_env, "shop", runtime="swarm")
+    swarm_env.dc.api.nodes = lambda: [node("os-n1"), node("os-n2")]
+    swarm_env.dc.api.services = lambda filters: [
+        {"Spec": {"Name": "shop-state_db", "TaskTemplate": {"ContainerSpec": {
+            "Image": "shop-db:0123456789ab"}}}}] \
+        if filters == {"label": "com.docker.stack.namespace=shop-state"} else []
+    found = by_name(run_checks(swarm_env.paths, swarm_env.state))
+    assert "traefik (swarm)" in found and "swarm network" not in found  # shop routes nothing
+    check = found["registry of shop"]
+    assert not check.ok and not check.warning
+    assert check.fix.startswith("`otterstack config shop registry HOST:PORT`")
+
+
+def test_a_set_registry_is_asked(swarm_env, monkeypatch):
+    add_app(swarm_env, "shop", runtime="swarm", registry="reg.lan:5000")
+    asked = []
+    monkeypatch.setattr(doctor, "registry_answer",
+                        lambda registry: asked.append(registry) or "connection refused")
+    check = by_name(run_checks(swarm_env.paths, swarm_env.state))["registry of shop"]
+    assert asked == ["reg.lan:5000"]
+    assert not check.ok and "connection refused" in check.detail
+
+
+def test_compose_apps_keep_their_checks_beside_a_swarm_app(swarm_env, monkeypatch):
+    add_app(swarm_env, "one", routing=True)
+    add_app(swarm_env, "shop", routing=True, runtime="swarm")
+    calls = []
+
+    def detect(dc, wanted, url, net, provider="docker"):
+        calls.append(provider)
+        return None
+
+    monkeypatch.setattr(doctor.traefik, "detect", detect)
+    found = by_name(run_checks(swarm_env.paths, swarm_env.state))
+    assert "one" in found["traefik"].detail and "shop" not in found["traefik"].detail
+    assert found["traefik"].fix == "otterstack traefik up"
+    assert found["traefik (swarm)"].fix == "otterstack traefik up --swarm"
+    assert calls == ["docker", "swarm"]
+    # only the swarm app: no one-host Traefik is looked for
+    found = by_name(run_checks(swarm_env.paths, swarm_env.state, "shop"))
+    assert "traefik" not in found and "traefik switch" not in found
+
+
+def test_registry_answer_reads_v2(monkeypatch):
+    urls = []
+
+    class Answer:
+        status = 200
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(url, timeout):
+        urls.append((url, timeout))
+        if url.startswith("http:"):
+            raise doctor.urllib.error.URLError("connection refused")
+        return Answer()
+
+    monkeypatch.setattr(doctor.urllib.request, "urlopen", urlopen)
+    assert doctor.registry_answer("reg.lan:5000/team") is None
+    assert urls == [("http://reg.lan:5000/v2/", 3), ("https://reg.lan:5000/v2/", 3)]
+
+    def unauthorized(url, timeout):
+        raise doctor.urllib.error.HTTPError(url, 401, "Unauthorized", {}, None)
+
+    monkeypatch.setattr(doctor.urllib.request, "urlopen", unauthorized)
+    assert doctor.registry_answer("reg.lan:5000") is None
+
+    def missing(url, timeout):
+        raise doctor.urllib.error.HTTPError(url, 404, "Not Found", {}, None)
+
+    monkeypatch.setattr(doctor.urllib.request, "urlopen", missing)
+    assert doctor.registry_answer("reg.lan:5000") == (
+        "http://reg.lan:5000/v2/ answered 404; https://reg.lan:5000/v2/ answered 404")
