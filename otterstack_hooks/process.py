@@ -134,6 +134,39 @@ def passthrough(args: Sequence[str], timeout: float | None, cwd: Path | None = N
         raise
 
 
+def passthrough_all(commands: Sequence[Sequence[str]], timeout: float | None) -> int:
+    """Several commands at once, each like `passthrough` (its own group, its output straight
+    to the terminal): `docker service logs --follow` of each service of a stack. The first
+    non-zero exit code, else 0. StepTimeout past `timeout` s; a timeout, an interrupt or any
+    error kills every group before it goes on up."""
+    procs: list[subprocess.Popen] = []
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        for args in commands:
+            procs.append(_popen(args, None, None))
+        codes = []
+        for proc in procs:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            codes.append(proc.wait(timeout=left))
+        return next((code for code in codes if code), 0)
+    except subprocess.TimeoutExpired:
+        _kill_all(procs)
+        raise StepTimeout(commands[0], timeout or 0) from None
+    except BaseException:
+        _kill_all(procs)
+        raise
+
+
+def _kill_all(procs: Sequence[subprocess.Popen]) -> None:
+    """The groups of those still running (one already waited for may have given its id to
+    another process)."""
+    for proc in procs:
+        if proc.returncode is None:
+            kill_group(proc)
+    for proc in procs:
+        proc.wait()
+
+
 def stream(args: Sequence[str], timeout: float, on_line: Callable[[str], None],
            cwd: Path | None = None, env: Mapping[str, str] | None = None
            ) -> tuple[int, list[str]]:

@@ -148,3 +148,23 @@ def test_a_missing_program_keeps_its_os_error():
     assert str(caught.value) == "otterstack-no-such-program is not installed"
     with pytest.raises(process.ProgramMissing, match="for docker: install Docker Engine"):
         process.run(["docker"], 5, env={"PATH": "/nonexistent"})
+
+
+def test_passthrough_all_runs_them_at_once_and_gives_the_first_failure(capfd, tmp_path):
+    marker = tmp_path / "second-started"
+    # the first waits for the second: they run at the same time, or this times out
+    first = ["sh", "-c", f"while [ ! -e '{marker}' ]; do sleep 0.05; done; echo one"]
+    second = ["sh", "-c", f"touch '{marker}'; echo two; exit 3"]
+    assert process.passthrough_all([first, second], 30) == 3
+    assert sorted(capfd.readouterr().out.split()) == ["one", "two"]
+    assert process.passthrough_all([["true"], ["true"]], 30) == 0
+
+
+def test_passthrough_all_timeout_kills_every_group(tmp_path):
+    pidfiles = [tmp_path / "a", tmp_path / "b"]
+    runs = [["sh", "-c", f"sleep 100 & echo $! > '{pidfile}'; sleep 100"] for pidfile in pidfiles]
+    started = time.monotonic()
+    with pytest.raises(StepTimeout):
+        process.passthrough_all(runs, 1)
+    assert time.monotonic() - started < 30
+    assert all(wait_dead(int(pidfile.read_text())) for pidfile in pidfiles)
