@@ -16,13 +16,13 @@ from typing import Any
 
 from . import doctor, engine, policy_check, precheck, secrets, ssh_commands, swarm_traefik
 from . import traefik as traefik_io
-from .commands import compose_logs
+from .commands import compose_logs, service_logs
 from .deploy import Deploy, DeployRequest
 from .errors import OtterError
 from .lock import app_lock
 from .names import short, validate_app_name, validate_compose_file
 from .paths import data_paths
-from .process import passthrough
+from .process import StepTimeout, passthrough, passthrough_all
 from .progress import Progress, render_event, use_color
 from .prune import Prune
 from .push import parse_ref_updates, plan_push
@@ -31,7 +31,9 @@ from .remove_app import RemoveApp
 from .retire import Retire
 from .rollback import Rollback
 from .settings import APP_SETTINGS, GLOBAL_SETTINGS, Setting, app_setting, global_setting
+from .stack_view import log_services, node_names, service_summary, summary_lines
 from .state import ALLOW_NOT_RECORDED, App, ReleaseStatus, State, dumps
+from .swarm_stack import STACK_LABEL
 from .vocabulary import Step
 from .wiring import real_ports
 
@@ -243,6 +245,18 @@ def _containers(project: str) -> list[dict[str, Any]]:
     return sorted(result, key=lambda c: c["name"])
 
 
+def _stack_services(stack: str) -> list[dict[str, Any]]:
+    """A Swarm stack's services, each with its tasks and their nodes (stack_view)."""
+    dc = engine.client()
+    with engine.engine_errors(f"reading the stack {stack}"):
+        services = dc.api.services(filters={"label": f"{STACK_LABEL}={stack}"})
+        if not services:
+            return []
+        names = node_names(dc.api.nodes())
+        return [service_summary(stack, s, dc.api.tasks(filters={"service": s["ID"]}), names)
+                for s in services]
+
+
 def _app_status(state: State, app: App) -> dict[str, Any]:
     active = state.active_release(app.name)
     data: dict[str, Any] = {"app": app.name, "repo": app.repo, "branch": app.branch,
@@ -251,6 +265,14 @@ def _app_status(state: State, app: App) -> dict[str, Any]:
     if active is not None:
         data["active"] = {**active.as_dict(), "containers": _containers(active.project)}
     data["singletons"] = _containers(state_project(app.name))
+    if app.runtime == "swarm":  # its services run as Swarm tasks, maybe on other nodes
+        data["runtime"] = "swarm"
+        try:
+            if data["active"] is not None:
+                data["active"]["services"] = _stack_services(active.project)
+            data["state_services"] = _stack_services(state_project(app.name))
+        except OtterError as exc:
+            data["swarm_error"] = str(exc)
     latest = state.releases(app.name, limit=1)
     if latest and latest[0].status == ReleaseStatus.DEPLOYING:
         data["deploying"] = latest[0].as_dict()
@@ -268,8 +290,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("no apps registered yet: run install.sh APP")
     for item in data:
         active = item["active"]
+        swarm = item.get("runtime") == "swarm"
         print(f"{item['app']}  (branch {item['branch']}, traefik routing "
-              f"{'on' if item['traefik_routing'] else 'off'})")
+              f"{'on' if item['traefik_routing'] else 'off'}{', on Swarm' if swarm else ''})")
         if item["pinned"]:
             print(f"  PINNED ({item['pinned']}): pushes are not deployed")
         if active is None:
@@ -278,8 +301,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  active: {active['name']} {short(active['sha'])} since "
                   f"{_when(active['finished_at'])} ({active['trigger']} of {active['ref']}"
                   f"{' by ' + active['pushed_by'] if active['pushed_by'] else ''})")
+            for line in summary_lines(active.get("services", [])):
+                print(f"    {line}")
             for c in active["containers"]:
                 print(f"    {c['name']:<40} {c['status']:<10} {c['health']}")
+        if item.get("state_services"):
+            print(f"  kept across releases (stack {state_project(item['app'])}):")
+            for line in summary_lines(item["state_services"]):
+                print(f"    {line}")
+        if "swarm_error" in item:
+            print(f"  the Swarm's services are not readable: {item['swarm_error']}")
         if item["singletons"]:
             print("  kept across releases:")
             for c in item["singletons"]:
@@ -429,6 +460,8 @@ LOGS_TIMEOUT = 120  # s, for the last lines of the logs without --follow
 
 def _container_logs(state: State, app: App, service: str, follow: bool) -> int:
     """The running containers' own logs: the active release's, or a singleton's."""
+    if app.runtime == "swarm":
+        return _service_logs(state, app, service, follow)
     active = state.active_release(app.name)
     project = active.project if active else ""
     if service and service in {c["service"] for c in _containers(state_project(app.name))}:
@@ -437,6 +470,34 @@ def _container_logs(state: State, app: App, service: str, follow: bool) -> int:
         raise OtterError(f"{app.name} has no active release")
     # straight to the terminal; --follow runs until Ctrl-C, the last lines alone are bounded
     return passthrough(compose_logs(project, service, follow), None if follow else LOGS_TIMEOUT)
+
+
+def _stack_service_names(stack: str) -> list[str]:
+    dc = engine.client()
+    with engine.engine_errors(f"listing the services of {stack}"):
+        return [str(s["Spec"]["Name"])
+                for s in dc.api.services(filters={"label": f"{STACK_LABEL}={stack}"})]
+
+
+def _service_logs(state: State, app: App, service: str, follow: bool) -> int:
+    """A Swarm app's: `docker service logs` of each service (the tasks on every node), one
+    service after the other within LOGS_TIMEOUT; with --follow all at once, until Ctrl-C."""
+    active = state.active_release(app.name)
+    release = active.project if active else None
+    kept = state_project(app.name)
+    chosen = log_services(app.name, release, _stack_service_names(release) if release else [],
+                          kept, _stack_service_names(kept), service)
+    runs = [service_logs(name, 200, follow) for name in chosen]
+    if follow:
+        return passthrough_all(runs, None)
+    deadline = time.monotonic() + LOGS_TIMEOUT
+    code = 0
+    for args in runs:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StepTimeout(args, LOGS_TIMEOUT)
+        code = passthrough(args, left) or code
+    return code
 
 
 # configuration

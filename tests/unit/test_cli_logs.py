@@ -1,10 +1,13 @@
-"""`otterstack logs APP --containers`: Compose's own logs, straight to the terminal, bounded
-unless followed."""
+"""`otterstack logs APP --app`: Compose's own logs (a Swarm app's: `docker service logs` of
+its services), straight to the terminal, bounded unless followed."""
+
+from types import SimpleNamespace
 
 import pytest
 
 from otterstack_hooks import cli
 from otterstack_hooks.errors import OtterError
+from otterstack_hooks.process import StepTimeout
 from otterstack_hooks.state import State
 
 
@@ -34,3 +37,53 @@ def test_logs_of_the_active_release_are_bounded_unless_followed(state, monkeypat
 def test_logs_without_an_active_release(state):
     with pytest.raises(OtterError, match="has no active release"):
         cli._container_logs(state, state.get_app("myapp"), "", False)
+
+
+@pytest.fixture
+def swarm(state, monkeypatch):
+    """A Swarm app with an active release r1 (web, worker) and a kept db; what would run."""
+    state.upsert_app("shop", "/r", runtime="swarm")
+    release = state.new_release("shop", "2" * 40, "main", "push", "dev", 1)
+    state.activate(release, None)
+    stacks = {release.project: [f"{release.project}_worker", f"{release.project}_web"],
+              "shop-state": ["shop-state_db"]}
+    monkeypatch.setattr(cli, "_stack_service_names", lambda stack: stacks.get(stack, []))
+    runs: list[tuple[list, float | None]] = []
+    monkeypatch.setattr(cli, "passthrough", lambda args, timeout: runs.append((args, timeout))
+                        or 0)
+    monkeypatch.setattr(cli, "passthrough_all",
+                        lambda commands, timeout: runs.append((commands, timeout)) or 0)
+    return SimpleNamespace(app=state.get_app("shop"), project=release.project, runs=runs)
+
+
+def logs(name):
+    return ["docker", "service", "logs", "--tail", "200", "--no-trunc", "--", name]
+
+
+def test_a_swarm_apps_logs_are_its_services_one_after_the_other_bounded(state, swarm):
+    assert cli._container_logs(state, swarm.app, "", False) == 0
+    (first, first_timeout), (second, second_timeout) = swarm.runs
+    assert (first, second) == (logs(f"{swarm.project}_web"), logs(f"{swarm.project}_worker"))
+    assert 0 < second_timeout <= first_timeout <= cli.LOGS_TIMEOUT  # one limit for them all
+
+
+def test_a_swarm_apps_logs_followed_are_read_all_at_once_without_a_limit(state, swarm):
+    assert cli._container_logs(state, swarm.app, "", True) == 0
+    follow = ["docker", "service", "logs", "--tail", "200", "--no-trunc", "--follow", "--"]
+    assert swarm.runs == [([[*follow, f"{swarm.project}_web"],
+                            [*follow, f"{swarm.project}_worker"]], None)]
+
+
+def test_a_swarm_apps_kept_service_and_a_missing_one(state, swarm):
+    assert cli._container_logs(state, swarm.app, "db", False) == 0
+    assert swarm.runs == [(logs("shop-state_db"), pytest.approx(cli.LOGS_TIMEOUT, abs=5))]
+    with pytest.raises(OtterError, match="no service 'cron'"):
+        cli._container_logs(state, swarm.app, "cron", False)
+
+
+def test_a_swarm_apps_logs_past_the_limit_stop(state, swarm, monkeypatch):
+    clock = iter([0.0, 10.0, cli.LOGS_TIMEOUT + 1])
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    with pytest.raises(StepTimeout):
+        cli._container_logs(state, swarm.app, "", False)
+    assert [args for args, _ in swarm.runs] == [logs(f"{swarm.project}_web")]

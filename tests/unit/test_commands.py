@@ -202,3 +202,8 @@ def test_service_logs():
 def test_image_push():
     assert commands.image_push("reg.lan:5000/shop-web:abc") == [
         "docker", "push", "--", "reg.lan:5000/shop-web:abc"]
+
+
+def test_service_logs_as_logs_app_reads_them():
+    assert commands.service_logs("shop-state_db") == [
+        "docker", "service", "logs", "--tail", "200", "--no-trunc", "--", "shop-state_db"]
