@@ -30,6 +30,8 @@ from .swarm_stack import REPLICAS_LABEL, STACK_LABEL, render_stack
 from .swarm_tasks import nodes_of, snapshots
 
 STOP_MARGIN = 30  # s past a service's stop grace period before a stop is given up
+ALIVE = ("new", "pending", "assigned", "accepted", "ready", "preparing", "starting",
+         "running")  # task states before it has exited
 GONE_SECONDS = 60  # how long `docker stack rm` may take to be done with tasks and networks
 
 
@@ -272,9 +274,8 @@ class SwarmRuntime(ComposeRuntime):
                 "StopGracePeriod") or 10_000_000_000
             grace = max(grace, nanos / 1e9)
             self._scale(service, 0)
-        self._wait(lambda: not any(t.get("DesiredState") == "running"
-                                   and (t.get("Status") or {}).get("State") in
-                                   ("running", "starting", "preparing", "assigned")
+        # a task told to shut down still runs until its process exits: wait for that
+        self._wait(lambda: not any((t.get("Status") or {}).get("State") in ALIVE
                                    for s in chosen for t in self._tasks(s["ID"])),
                    grace + STOP_MARGIN, f"stopping {project}")
 
