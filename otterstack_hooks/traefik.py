@@ -113,6 +113,14 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str,
         candidates += [f"http://{address}:{api_port(attrs.get('Args') or [])}"
                        for address in _gateway_addresses(dc, attrs["Id"])]
     api = next((url for url in candidates if _answers_api(url)), None)
+    if api is None and provider == "swarm":
+        raise OtterError(
+            f"Traefik's task {name} runs but its API is not reachable from here (tried "
+            f"{', '.join(candidates) or 'no address'}): OtterStack reaches it on the task's "
+            "docker_gwbridge address, which only the manager that runs the task can reach, so "
+            "run OtterStack (receive the pushes) on that manager, with Traefik's API "
+            "(--api.insecure=true) on; or publish the API and set `otterstack config --global "
+            "traefik_api_url URL`")
     if api is None:
         raise OtterError(
             f"Traefik container {name} runs but its API is not reachable from this host: start "
