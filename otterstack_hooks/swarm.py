@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import docker
 import docker.errors
 
 from . import commands, compose, drain, engine, process
@@ -27,7 +26,7 @@ from .process import StepTimeout
 from .release_plan import state_project
 from .runtime import ComposeRuntime
 from .swarm_stack import REPLICAS_LABEL, STACK_LABEL, render_stack
-from .swarm_tasks import nodes_of, snapshots
+from .swarm_tasks import snapshots
 
 STOP_MARGIN = 30  # s past a service's stop grace period before a stop is given up
 ALIVE = ("new", "pending", "assigned", "accepted", "ready", "preparing", "starting",
@@ -37,7 +36,10 @@ GONE_SECONDS = 60  # how long `docker stack rm` may take to be done with tasks a
 
 class SwarmRuntime(ComposeRuntime):
     """Reading, building and the per-app volumes and networks are as on one host (the
-    inherited ComposeRuntime methods); running, inspecting and stopping are Swarm's."""
+    inherited ComposeRuntime methods); running, inspecting and stopping are Swarm's. The
+    release command runs as on one host, a one-off container on the manager: the release's
+    networks and the app's pinned ones are attachable overlays, so it reaches the data
+    stack."""
 
     def __init__(self, app: str, registry: str = ""):
         self.app, self.registry = app, registry.rstrip("/")
@@ -141,12 +143,6 @@ class SwarmRuntime(ComposeRuntime):
                     "`docker node update --label-add db=true NODE` and, in the service, "
                     "`deploy: {placement: {constraints: [node.labels.db == true]}}`")
 
-    def run_once(self, target: ComposeTarget, service: str, command: Sequence[str],
-                 on_line: OnLine, timeout: float) -> None:
-        """On the manager, with Compose: the release's networks are attachable overlays
-        (the app's pinned ones too), so the one-off container reaches the data stack."""
-        super().run_once(target, service, command, on_line, timeout)
-
     def ensure_network(self, app: str, name: str, spec: Mapping[str, Any]) -> bool:
         """The app's shared networks span the cluster: overlay, attachable."""
         return super().ensure_network(app, name, {**spec, "driver": "overlay",
@@ -201,14 +197,6 @@ class SwarmRuntime(ComposeRuntime):
                 except docker.errors.NotFound:
                     continue
         return found
-
-    def task_lines(self, project: str) -> dict[str, list[str]]:
-        """service -> `slot state on node` lines, for status."""
-        with engine.engine_errors("listing the Swarm's nodes"):
-            names = {n["ID"]: (n.get("Description") or {}).get("Hostname", n["ID"][:12])
-                     for n in self.dc.api.nodes()}
-        return {service["Spec"]["Name"]: nodes_of(self._tasks(service["ID"]), names)
-                for service in self._services(project)}
 
     def logs_tail(self, container_id: str, lines: int) -> list[str]:
         try:
@@ -322,9 +310,3 @@ class SwarmRuntime(ComposeRuntime):
             except OtterError:
                 pass
 
-
-def swarm_active(dc: docker.DockerClient) -> tuple[bool, bool]:
-    """(this engine is in a Swarm, and a manager of it)."""
-    with engine.engine_errors("reading the engine's Swarm state"):
-        info = (dc.info().get("Swarm") or {})
-    return info.get("LocalNodeState") == "active", bool(info.get("ControlAvailable"))

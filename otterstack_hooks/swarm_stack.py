@@ -176,7 +176,3 @@ def _volume(spec: Mapping[str, Any]) -> dict[str, Any]:
         return {"external": True, "name": spec["name"]}
     return {key: spec[key] for key in ("driver", "driver_opts", "labels") if spec.get(key)}
 
-
-def stack_services(stack: str, names: Sequence[str]) -> list[str]:
-    """Swarm's names for a stack's services: `<stack>_<service>`."""
-    return [f"{stack}_{name}" for name in names]

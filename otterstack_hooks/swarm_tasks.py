@@ -109,14 +109,3 @@ def snapshots(stack: str, service: Mapping[str, Any], tasks: Iterable[Mapping[st
 def _slot(task: Mapping[str, Any]) -> Any:
     return task.get("Slot") or task.get("NodeID")
 
-
-def nodes_of(tasks: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> list[str]:
-    """`web.1 running on node-2` lines for status: each running task and its node."""
-    lines = []
-    for task in tasks:
-        if task.get("DesiredState") != "running":
-            continue
-        state = (task.get("Status") or {}).get("State", "?")
-        node = names.get(str(task.get("NodeID", "")), str(task.get("NodeID", "?"))[:12])
-        lines.append(f"{task.get('Slot', '')} {state} on {node}")
-    return lines
