@@ -15,6 +15,13 @@ from loadgen import Load
 
 from testsupport.otterapp import example_files
 
+NASTY = {  # as in test_env.py: what a shell, a dotenv parser or a second interpolation breaks
+    "S1": "p@ss\\",
+    "S3": "it's \"quoted\" $HOME ${X} $$ #not-a-comment",
+    "S5": "line one\nline 'two'\n\\n tail$",
+    "S6": "ünïcødé ✓ \t tab",
+}
+
 WEB = """\
 services:
   web:
@@ -103,11 +110,20 @@ def test_push_r1_then_r2_under_load_then_instant_rollback_none_failed(swarm_app,
                                                                      swarm_traefik):
     host = f"hello-{RUN_ID}.swarm.test"
     app = swarm_app(swarm_files("v1", host))
+    for key, value in NASTY.items():  # the app's variables reach every task byte for byte
+        proc = app.otter_in(value + "\n", "env", app.name, "set", key)
+        assert proc.returncode == 0, proc.stderr
     app.commit("v1")
     push = app.push("main")
     assert "==> deployed" in push.result, push.output
     assert swarm_traefik.get(host)[:2] == (200, app.project("r1"))
     assert stacks(app) == [app.project("r1")]
+    tasks = run(["docker", "ps", "-q", "--filter",
+                 f"label=com.docker.stack.namespace={app.project('r1')}"]).stdout.split()
+    assert len(tasks) == 2, tasks
+    for key, value in NASTY.items():
+        got = run(["docker", "exec", tasks[0], "sh", "-c", f'printf %s "${key}"'])
+        assert got.stdout == value, (key, got.stdout)
 
     with Load(swarm_traefik.http_port, host, threads=4, max_seconds=240) as load:
         time.sleep(1)
@@ -166,12 +182,17 @@ def test_an_unhealthy_release_is_never_routed_and_removed(swarm_app, swarm_traef
 def test_a_pinned_database_keeps_its_data_over_five_deploys(swarm_app, swarm_traefik):
     host = f"data-{RUN_ID}.swarm.test"
     app = swarm_app(swarm_files("v0", host, db=True))
+    # the release command runs before each release starts, and reaches the data stack
+    proc = app.otter("config", app.name, "release_command",
+                     "web sh -c 'ping -c 1 -W 2 db >/dev/null && echo migrated next to db'")
+    assert proc.returncode == 0, proc.stderr
     for n in range(5):
         for path, text in swarm_files(f"v{n}", host, db=True).items():
             app.write(path, text)
         app.commit(f"v{n}")
         push = app.push("main")
         assert "==> deployed" in push.result, push.output
+        assert "migrated next to db" in push.output, push.output
         if n:
             assert "kept db running (unchanged)" in push.output, push.output
     # one task of the data stack all along, its volume written once
