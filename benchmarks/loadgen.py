@@ -1,7 +1,8 @@
 """Steady HTTP load through Traefik, recording which release answered each request.
 
-Used by the benchmarks and by the zero-downtime tests. Traffic goes only to 127.0.0.1; every
-loop is bounded in time and count and stops by itself.
+Used by the benchmarks and by the zero-downtime tests. Traffic goes to 127.0.0.1 unless an
+`address` is given (the test Swarm cluster's manager, 10.99.0.1, a private address of this
+machine); every loop is bounded in time and count and stops by itself.
 """
 
 import http.client
@@ -24,11 +25,11 @@ def _insecure_context() -> ssl.SSLContext:
 
 
 class SNIConnection(http.client.HTTPSConnection):
-    """HTTPS to 127.0.0.1 with `sni` as the TLS server name, as a browser for that host would
-    send it; certificates are not verified."""
+    """HTTPS to `address` (127.0.0.1) with `sni` as the TLS server name, as a browser for
+    that host would send it; certificates are not verified."""
 
-    def __init__(self, port: int, sni: str, timeout: float = 5):
-        super().__init__("127.0.0.1", port, timeout=timeout, context=_insecure_context())
+    def __init__(self, port: int, sni: str, timeout: float = 5, address: str = "127.0.0.1"):
+        super().__init__(address, port, timeout=timeout, context=_insecure_context())
         self.sni = sni
 
     def connect(self) -> None:
@@ -36,12 +37,12 @@ class SNIConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.sni)
 
 
-def connection(port: int, host: str, tls: bool = False, timeout: float = 5
-               ) -> http.client.HTTPConnection:
-    """A plain HTTP connection, or HTTPS with `host` as SNI when `tls`."""
+def connection(port: int, host: str, tls: bool = False, timeout: float = 5,
+               address: str = "127.0.0.1") -> http.client.HTTPConnection:
+    """A plain HTTP connection to `address`, or HTTPS with `host` as SNI when `tls`."""
     if tls:
-        return SNIConnection(port, host, timeout)
-    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        return SNIConnection(port, host, timeout, address)
+    return http.client.HTTPConnection(address, port, timeout=timeout)
 
 
 @dataclass
@@ -61,13 +62,13 @@ class LoadResult:
 
 
 class Load:
-    """N client threads sending GETs with a Host header until stopped (or a hard limit);
-    over HTTPS with the Host as SNI when `tls`."""
+    """N client threads sending GETs with a Host header to `address`:`port` until stopped
+    (or a hard limit); over HTTPS with the Host as SNI when `tls`."""
 
     def __init__(self, port: int, host: str, path: str = "/", threads: int = 4,
                  max_seconds: float = 900, max_requests: int = 5_000_000, tls: bool = False,
-                 timeout: float = 5):
-        self.port, self.host, self.path = port, host, path
+                 timeout: float = 5, address: str = "127.0.0.1"):
+        self.port, self.host, self.path, self.address = port, host, path, address
         self.tls, self.timeout = tls, timeout
         self.threads = threads
         self.max_seconds, self.max_requests = max_seconds, max_requests
@@ -102,7 +103,8 @@ class Load:
             result.sent += 1
             try:
                 if conn is None:
-                    conn = connection(self.port, self.host, self.tls, self.timeout)
+                    conn = connection(self.port, self.host, self.tls, self.timeout,
+                                      self.address)
                 conn.request("GET", self.path, headers={"Host": self.host})
                 resp = conn.getresponse()
                 resp.read()

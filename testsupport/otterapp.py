@@ -134,7 +134,8 @@ class App:
 
     `home` is the OtterStack install (OTTERSTACK_HOME) the app's commands run from; `env` is
     the environment of every command (see `app_env`); `timeout` bounds each git and otterstack
-    command."""
+    command. `wrap` prefixes every `git push` and `otterstack` command (e.g. `nsenter
+    --net=... --`: OtterStack run in a Swarm manager's network namespace, as on the manager)."""
 
     name: str
     base: Path
@@ -142,6 +143,7 @@ class App:
     env: dict[str, str]
     install_args: list[str] = field(default_factory=list)
     timeout: float = 600
+    wrap: list[str] = field(default_factory=list)
 
     @property
     def src(self) -> Path:
@@ -192,7 +194,7 @@ class App:
         return self.git("rev-parse", "HEAD").stdout.strip()
 
     def push(self, *args: str) -> Push:
-        proc = run(["git", "-C", str(self.src), "push", "production", *args],
+        proc = run([*self.wrap, "git", "-C", str(self.src), "push", "production", *args],
                    env=self.env, stderr=subprocess.STDOUT, stdout=subprocess.PIPE,
                    capture_output=False, timeout=self.timeout)
         return Push(proc.returncode, proc.stdout)
@@ -218,15 +220,17 @@ class App:
 
     def push_bg(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
-            ["git", "-C", str(self.src), "push", "production", *args], env=self.env,
+            [*self.wrap, "git", "-C", str(self.src), "push", "production", *args],
+            env=self.env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def otter(self, *args: str) -> subprocess.CompletedProcess:
-        return run([str(self.otterstack), *args], env=self.env, timeout=self.timeout)
+        return run([*self.wrap, str(self.otterstack), *args], env=self.env,
+                   timeout=self.timeout)
 
     def otter_in(self, stdin: str, *args: str) -> subprocess.CompletedProcess:
         """otterstack with `stdin` as its input (a value that must never be an argument)."""
-        return run([str(self.otterstack), *args], env=self.env, input=stdin,
+        return run([*self.wrap, str(self.otterstack), *args], env=self.env, input=stdin,
                    timeout=self.timeout)
 
     def releases(self, limit: int = 100) -> list[dict]:
