@@ -5,6 +5,7 @@ import re
 import shutil
 from pathlib import Path
 
+from .errors import OtterError
 from .lock import app_lock
 from .ports import Ports
 from .release_plan import STATE_SUFFIX
@@ -46,7 +47,11 @@ class RemoveApp:
                 runtime.remove_network(network)
             for volume in kept_volumes:
                 if volumes:
-                    runtime.remove_volume(volume)
+                    try:  # on a Swarm, a volume may live on a node only its engine reaches
+                        runtime.remove_volume(volume)
+                    except OtterError as exc:
+                        out.warn(Step.REMOVE, str(exc))
+                        continue
                     out.step(Step.REMOVE, f"removed volume {volume}")
                 else:
                     out.step(Step.REMOVE, f"kept volume {volume} (its data; `otterstack apps "

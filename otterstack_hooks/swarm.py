@@ -44,6 +44,8 @@ class SwarmRuntime(ComposeRuntime):
     def __init__(self, app: str, registry: str = ""):
         self.app, self.registry = app, registry.rstrip("/")
         self._healthchecks: dict[str, bool] = {}
+        # named volume -> the other nodes a removed stack's tasks mounted it on
+        self._remote_volumes: dict[str, set[str]] = {}
 
     # images
 
@@ -150,6 +152,11 @@ class SwarmRuntime(ComposeRuntime):
 
     # inspecting
 
+    def _down_nodes(self) -> set[str]:
+        with engine.engine_errors("listing the Swarm's nodes"):
+            return {n["ID"] for n in self.dc.api.nodes()
+                    if (n.get("Status") or {}).get("State") != "ready"}
+
     def node_count(self) -> int:
         with engine.engine_errors("listing the Swarm's nodes"):
             return len(self.dc.api.nodes())
@@ -219,6 +226,43 @@ class SwarmRuntime(ComposeRuntime):
             result[name] = (running, "", failed)
         return result
 
+    def _note_remote_volumes(self, project: str) -> None:
+        """Which other nodes the stack's tasks mounted named volumes on: a node creates a
+        volume it lacks, and only that node's engine can remove it (remove_volume says so)."""
+        with engine.engine_errors(f"reading the tasks of {project}"):
+            here = (self.dc.info().get("Swarm") or {}).get("NodeID", "")
+            names = {n["ID"]: (n.get("Description") or {}).get("Hostname", n["ID"][:12])
+                     for n in self.dc.api.nodes()}
+            for service in self._services(project):
+                for task in self._tasks(service["ID"]):
+                    node = str(task.get("NodeID", ""))
+                    if not node or node == here:
+                        continue
+                    mounts = (((task.get("Spec") or {}).get("ContainerSpec") or {})
+                              .get("Mounts") or [])
+                    for mount in mounts:
+                        if mount.get("Type") == "volume" and mount.get("Source"):
+                            self._remote_volumes.setdefault(str(mount["Source"]), set()).add(
+                                names.get(node, node[:12]))
+
+    def app_resources(self, app: str) -> tuple[list[str], list[str]]:
+        """This node's, and the app's volumes a removed stack used on other nodes."""
+        volumes, networks = super().app_resources(app)
+        remote = [v for v in self._remote_volumes if v.startswith(f"{app}_")]
+        return sorted({*volumes, *remote}), networks
+
+    def remove_volume(self, name: str) -> None:
+        """Here, if it is here; on another node only that node's engine can: say where."""
+        local = name in super().app_resources(self.app)[0]
+        if local:
+            super().remove_volume(name)
+        elsewhere = sorted(self._remote_volumes.get(name, ()))
+        if elsewhere:
+            raise OtterError(
+                f"volume {name} {'is also' if local else 'is'} on {', '.join(elsewhere)}, "
+                "where its service ran: its data stays there until you run `docker volume rm "
+                f"{name}` on {'that node' if len(elsewhere) == 1 else 'each of them'}")
+
     def _kill_local(self, project: str) -> None:
         with engine.engine_errors(f"stopping the tasks of {project}"):
             for item in self.dc.api.containers(
@@ -262,8 +306,11 @@ class SwarmRuntime(ComposeRuntime):
                 "StopGracePeriod") or 10_000_000_000
             grace = max(grace, nanos / 1e9)
             self._scale(service, 0)
-        # a task told to shut down still runs until its process exits: wait for that
+        # a task told to shut down still runs until its process exits: wait for that; a task
+        # on a node that is down stays "running" until the node is back: it serves nothing
+        down = self._down_nodes()
         self._wait(lambda: not any((t.get("Status") or {}).get("State") in ALIVE
+                                   and t.get("NodeID") not in down
                                    for s in chosen for t in self._tasks(s["ID"])),
                    grace + STOP_MARGIN, f"stopping {project}")
 
@@ -296,6 +343,7 @@ class SwarmRuntime(ComposeRuntime):
         """`docker stack rm`, then wait until its tasks are gone (its networks go with
         them); the images it ran stay (by commit: a rollback runs them again)."""
         if self._services(project):
+            self._note_remote_volumes(project)
             self._run(commands.stack_rm(project), 120, f"removing stack {project}")
             if timeout == 0:  # a release that never served: no grace period to wait out
                 self._kill_local(project)

@@ -38,6 +38,7 @@ from swarm import (
     wait_gone,
     wait_traefik,
 )
+from test_swarm import WEB as ONE_NODE_WEB
 
 from testsupport.otterapp import example_files
 
@@ -45,19 +46,8 @@ PORT = 18280  # Traefik's http port on the manager (its own network namespace: n
 NODE_SOCKET = "unix:///run/os-{}/docker.sock"
 WORKERS = {"os-n2", "os-n3"}
 
-WEB = """\
-services:
-  web:
-    build: .
-    deploy:
-      replicas: 2
-      placement:
-        constraints: [node.role == worker]
-      labels:
-        traefik.enable: "true"
-        traefik.http.routers.hello.rule: Host(`{host}`)
-        traefik.http.routers.hello.entrypoints: web
-        traefik.http.services.hello.loadbalancer.server.port: "8000"
+# the one-node test's app, its web tasks on the workers, and a database pinned to os-n2
+DB = """\
   db:
     image: {registry}/busybox:latest
     command: ["sh", "-c", "mkdir -p /data; echo boot >> /data/boots; exec sleep 100000"]
@@ -69,6 +59,13 @@ services:
 volumes:
   data: {{}}
 """
+
+
+def cluster_compose(host: str, registry: str) -> str:
+    web = ONE_NODE_WEB.format(host=host).replace(
+        "      replicas: 2\n",
+        "      replicas: 2\n      placement:\n        constraints: [node.role == worker]\n")
+    return web + DB.format(registry=registry)
 
 
 @dataclass
@@ -177,7 +174,7 @@ def app(cluster: Cluster, install_home: Path, otterstack_bin: Path,
 
 def files(cluster: Cluster, text: str) -> dict[str, str]:
     found = example_files(text)
-    found["compose.yaml"] = WEB.format(host=cluster.host, registry=cluster.target.registry)
+    found["compose.yaml"] = cluster_compose(cluster.host, cluster.target.registry)
     return found
 
 
@@ -353,23 +350,20 @@ def test_a_workers_engine_killed_mid_deploy_leaves_a_consistent_app(app: App,
                  timeout=60, interval=1)
 
 
-def test_apps_remove_volumes_leaves_no_stack(app: App, cluster: Cluster):
+def test_apps_remove_volumes_leaves_no_stack_and_says_where_the_data_stays(app: App,
+                                                                          cluster: Cluster):
+    """A named volume lives on the node its task ran on (os-n2, the db's): only that node's
+    engine can remove it, so OtterStack says where it stays and how to remove it there."""
+    name = f"{app.name}_data"
     assert stacks(cluster, app), "the app has stacks before it is removed"
     proc = app.otter("apps", "remove", app.name, "--volumes")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"volume {name} is also on os-n2, where its service ran" in proc.stdout, proc.stdout
+    assert f"`docker volume rm {name}` on that node" in proc.stdout, proc.stdout
     wait_for(lambda: not stacks(cluster, app), timeout=60, interval=1)
-    assert f"{app.name}_data" not in cluster.docker("volume", "ls", "--format",
-                                                    "{{.Name}}").stdout.split()
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "OtterStack bug (otterstack_hooks/, not fixed here): on several nodes the db's volume is "
-    "created by the worker its task runs on (os-n2); `apps remove --volumes` removes only the "
-    "manager's volume of that name (SwarmRuntime inherits ComposeRuntime.ensure_volume / "
-    "app_resources / remove_volume, which use the manager's engine) and says `removed volume`, "
-    "while the data stays on os-n2"))
-def test_apps_remove_volumes_removes_the_volume_on_the_db_node(app: App, cluster: Cluster):
-    name = f"{app.name}_data"
-    assert not stacks(cluster, app)  # removed by the test before
+    assert name not in cluster.docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
     left = run([*node_engine("os-n2"), "volume", "inspect", name])
-    assert left.returncode != 0, f"{name} is still on os-n2: {left.stdout}"
+    assert left.returncode == 0, "the data is where OtterStack said it stays"
+    # and the command it names removes it there, once os-n2 has removed the task's container
+    wait_for(lambda: run([*node_engine("os-n2"), "volume", "rm", name]).returncode == 0,
+             timeout=60, interval=1)
