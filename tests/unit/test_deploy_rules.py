@@ -393,3 +393,25 @@ def test_retire_stops_a_kept_release_once_due_and_never_one_rolled_back_to(world
     world.push()
     Rollback(world.ports()).run(world.app, None, False, "admin", None)  # back to r2, kept
     assert not Retire(world.ports()).run(world.app, "r2")
+
+
+def test_removing_an_app_names_a_volume_it_cannot_remove_and_removes_the_rest(world):
+    """On a Swarm a volume may live on a node only that node's engine reaches: the removal
+    says so (Runtime.remove_volume's error) and goes on; the app is gone."""
+    from otterstack_hooks.errors import OtterError
+    from otterstack_hooks.remove_app import RemoveApp
+    assert "deployed" in world.push().message
+    world.runtime.volumes |= {"app_data", "app_cache"}
+    removed = []
+
+    def remove_volume(name: str) -> None:
+        if name == "app_data":
+            raise OtterError("volume app_data is on os-n2, where its service ran: ...")
+        removed.append(name)
+    world.runtime.remove_volume = remove_volume
+    RemoveApp(world.ports()).run(world.app, volumes=True)
+    text = world.output.getvalue()
+    assert "volume app_data is on os-n2, where its service ran" in text
+    assert "removed volume app_cache" in text and "removed volume app_data" not in text
+    assert removed == ["app_cache"]
+    assert world.store.get_app("app") is None
