@@ -87,10 +87,9 @@ class SwarmRuntime(ComposeRuntime):
                 return str(digest)
         raise OtterError(f"{reference} was pushed, but the registry gave no digest for it")
 
-    def _run(self, args: Sequence[str], timeout: float, what: str,
-             env: Mapping[str, str] | None = None) -> str:
+    def _run(self, args: Sequence[str], timeout: float, what: str) -> str:
         try:
-            proc = process.run(args, timeout, None, env)
+            proc = process.run(args, timeout)
         except StepTimeout as exc:
             raise OtterError(f"{what} did not finish in {timeout:.0f} s") from exc
         if proc.returncode != 0:
