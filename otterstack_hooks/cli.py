@@ -269,8 +269,8 @@ def _app_status(state: State, app: App) -> dict[str, Any]:
         data["runtime"] = "swarm"
         try:
             if data["active"] is not None:
-                data["active"]["services"] = _stack_services(active.project)
-            data["state_services"] = _stack_services(state_project(app.name))
+                data["active"]["swarm_services"] = _stack_services(active.project)
+            data["state_swarm_services"] = _stack_services(state_project(app.name))
         except OtterError as exc:
             data["swarm_error"] = str(exc)
     latest = state.releases(app.name, limit=1)
@@ -301,13 +301,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  active: {active['name']} {short(active['sha'])} since "
                   f"{_when(active['finished_at'])} ({active['trigger']} of {active['ref']}"
                   f"{' by ' + active['pushed_by'] if active['pushed_by'] else ''})")
-            for line in summary_lines(active.get("services", [])):
+            for line in summary_lines(active.get("swarm_services", [])):
                 print(f"    {line}")
             for c in active["containers"]:
                 print(f"    {c['name']:<40} {c['status']:<10} {c['health']}")
-        if item.get("state_services"):
+        if item.get("state_swarm_services"):
             print(f"  kept across releases (stack {state_project(item['app'])}):")
-            for line in summary_lines(item["state_services"]):
+            for line in summary_lines(item["state_swarm_services"]):
                 print(f"    {line}")
         if "swarm_error" in item:
             print(f"  the Swarm's services are not readable: {item['swarm_error']}")

@@ -330,7 +330,7 @@ def test_a_workers_engine_killed_mid_deploy_leaves_a_consistent_app(app: App,
 
         def converged() -> bool:
             status = json.loads(app.otter("status", app.name, "--json").stdout)
-            web = [s for s in status["active"]["services"] if s["service"] == "web"]
+            web = [s for s in status["active"]["swarm_services"] if s["service"] == "web"]
             return bool(web) and web[0]["running"] == web[0]["desired"] == 2
         wait_for(converged, timeout=120, interval=1)
         wait_for(lambda: serves(cluster, project), timeout=60, interval=0.5)

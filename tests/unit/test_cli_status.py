@@ -41,7 +41,8 @@ def status(app=None):
 
 def test_a_compose_app_is_shown_as_before(state, capsys, monkeypatch):
     state.upsert_app("one", "/r")
-    activate(state, "one")
+    release = activate(state, "one")
+    state.update_release(release.id, services="web=1")  # as every deploy records it
     monkeypatch.setattr(cli, "_stack_services", lambda stack: pytest.fail("not a Swarm app"))
     assert cli.cmd_status(status()) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -68,8 +69,8 @@ def test_a_swarm_app_shows_its_services_tasks_and_nodes(state, capsys, monkeypat
                          "    db  1/1 running: 1 on os-n2"]
     data = cli._app_status(state, state.get_app("shop"))
     assert data["runtime"] == "swarm"
-    assert data["active"]["services"] == stacks[release.project]
-    assert data["state_services"] == stacks["shop-state"]
+    assert data["active"]["swarm_services"] == stacks[release.project]
+    assert data["state_swarm_services"] == stacks["shop-state"]
 
 
 def test_a_swarm_that_cannot_be_read_is_said_and_the_rest_still_shows(state, capsys,
