@@ -24,7 +24,7 @@ Swarm of scripts/setup-swarm-cluster.sh (brought up if it is not, and then taken
 tasks on the workers, images through its registry, Traefik on the manager; OtterStack runs in
 the manager's network namespace, as it would on the manager itself (the Traefik API it
 reaches is on the manager's docker_gwbridge). Needs root for --cluster, the local busybox and
-traefik:v3 images, and /work/main/.venv (OtterStack installed).
+traefik:v3 images, and the repo's .venv with OtterStack installed (scripts/test.sh makes it).
 """
 
 from __future__ import annotations
