@@ -12,6 +12,8 @@ from .routing import Probe, TraefikInfo
 
 
 class TraefikRouter:
+    PROVIDER = "docker"  # the Traefik provider that reads the releases' labels
+
     def __init__(self, settings: Any):
         """`settings` answers `setting(key)` (the store): which Traefik, API and network."""
         self._settings = settings
@@ -24,15 +26,15 @@ class TraefikRouter:
     def detect(self) -> TraefikInfo | None:
         return traefik_io.detect(self.dc, self._settings.setting("traefik_container"),
                                  self._settings.setting("traefik_api_url"),
-                                 self._settings.setting("traefik_network"))
+                                 self._settings.setting("traefik_network"), self.PROVIDER)
 
     def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
-        return traefik_io.release_routers(info.api_url, project)
+        return traefik_io.release_routers(info.api_url, project, self.PROVIDER)
 
     def wait_enabled(self, info: TraefikInfo, routers: list[tuple[str, str]], timeout: float,
                      say: Say, since: float) -> None:
         log = traefik_io.TraefikLog(self.dc, info.container, since)
-        traefik_io.wait_enabled(info.api_url, routers, timeout, say, log.reason)
+        traefik_io.wait_enabled(info.api_url, routers, timeout, say, log.reason, self.PROVIDER)
 
     def probe(self, check: Probe, header: str) -> tuple[int, str | None]:
         try:

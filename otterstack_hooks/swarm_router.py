@@ -10,10 +10,8 @@ later at most.
 """
 
 import time
-from typing import Any
 
 from . import commands, process
-from . import traefik as traefik_io
 from .errors import OtterError
 from .ports import Say
 from .process import StepTimeout
@@ -21,24 +19,16 @@ from .router import TraefikRouter
 from .routing import TraefikInfo
 from .swarm_stack import STACK_LABEL
 
-PROVIDER = "swarm"
 POLL_SECONDS = 45  # the default refresh (15 s) and throttle (2 s), twice, and some margin
 
 
 class SwarmTraefikRouter(TraefikRouter):
-    def detect(self) -> TraefikInfo | None:
-        return traefik_io.detect(self.dc, self._settings.setting("traefik_container"),
-                                 self._settings.setting("traefik_api_url"),
-                                 self._settings.setting("traefik_network"), PROVIDER)
-
-    def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
-        return traefik_io.release_routers(info.api_url, project, PROVIDER)
+    PROVIDER = "swarm"
 
     def wait_enabled(self, info: TraefikInfo, routers: list[tuple[str, str]], timeout: float,
                      say: Say, since: float) -> None:
-        log = traefik_io.TraefikLog(self.dc, info.container, since)
-        traefik_io.wait_enabled(info.api_url, routers, max(timeout, POLL_SECONDS), say,
-                                log.reason, PROVIDER)
+        """At least one poll of the swarm provider, and a throttle, later."""
+        super().wait_enabled(info, routers, max(timeout, POLL_SECONDS), say, since)
 
     def withdraw(self, info: TraefikInfo, project: str) -> bool:
         """`traefik.enable=false` on the release's routed services (their tasks keep
