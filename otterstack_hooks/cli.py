@@ -33,7 +33,6 @@ from .rollback import Rollback
 from .settings import APP_SETTINGS, GLOBAL_SETTINGS, Setting, app_setting, global_setting
 from .stack_view import log_services, node_names, service_summary, summary_lines
 from .state import ALLOW_NOT_RECORDED, App, ReleaseStatus, State, dumps
-from .swarm_stack import STACK_LABEL
 from .vocabulary import Step
 from .wiring import real_ports
 
@@ -248,8 +247,8 @@ def _containers(project: str) -> list[dict[str, Any]]:
 def _stack_services(stack: str) -> list[dict[str, Any]]:
     """A Swarm stack's services, each with its tasks and their nodes (stack_view)."""
     dc = engine.client()
+    services = engine.stack_services(dc, stack)
     with engine.engine_errors(f"reading the stack {stack}"):
-        services = dc.api.services(filters={"label": f"{STACK_LABEL}={stack}"})
         if not services:
             return []
         names = node_names(dc.api.nodes())
@@ -473,10 +472,7 @@ def _container_logs(state: State, app: App, service: str, follow: bool) -> int:
 
 
 def _stack_service_names(stack: str) -> list[str]:
-    dc = engine.client()
-    with engine.engine_errors(f"listing the services of {stack}"):
-        return [str(s["Spec"]["Name"])
-                for s in dc.api.services(filters={"label": f"{STACK_LABEL}={stack}"})]
+    return [str(s["Spec"]["Name"]) for s in engine.stack_services(engine.client(), stack)]
 
 
 def _service_logs(state: State, app: App, service: str, follow: bool) -> int:

@@ -30,7 +30,6 @@ from .release_plan import state_project
 from .stack_view import built_here
 from .state import App, State
 from .swarm_router import SwarmTraefikRouter
-from .swarm_stack import STACK_LABEL
 
 MIN_GIT = (2, 24)  # worktrees and --end-of-options
 MIN_COMPOSE = (2, 24, 4)
@@ -595,7 +594,7 @@ def _builds(app: App, dc: docker.DockerClient, state: State) -> bool | None:
     images = []
     with engine.engine_errors(f"listing the services of {app.name}"):
         for stack in [*stacks, state_project(app.name)]:
-            for service in dc.api.services(filters={"label": f"{STACK_LABEL}={stack}"}):
+            for service in engine.stack_services(dc, stack):
                 spec = service.get("Spec") or {}
                 image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get(
                     "Image", "")

@@ -14,6 +14,7 @@ from .compose_model import is_routed
 from .errors import OtterError
 from .health import ContainerSnapshot
 from .names import printable
+from .swarm_stack import STACK_LABEL
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -106,6 +107,13 @@ def project_containers(dc: docker.DockerClient, project: str) -> list[dict[str, 
             except docker.errors.NotFound:
                 continue
         return result
+
+
+def stack_services(dc: docker.DockerClient, stack: str, *labels: str) -> list[dict[str, Any]]:
+    """The services of a Swarm stack (with every one of `labels` too, if given)."""
+    with engine_errors(f"listing the services of {stack}"):
+        wanted = [f"{STACK_LABEL}={stack}", *labels]
+        return list(dc.api.services(filters={"label": wanted if labels else wanted[0]}))
 
 
 def projects(dc: docker.DockerClient) -> set[str]:

@@ -161,8 +161,7 @@ class SwarmRuntime(ComposeRuntime):
             return len(self.dc.api.nodes())
 
     def _services(self, stack: str) -> list[dict[str, Any]]:
-        with engine.engine_errors(f"listing the services of {stack}"):
-            return list(self.dc.api.services(filters={"label": f"{STACK_LABEL}={stack}"}))
+        return engine.stack_services(self.dc, stack)
 
     def _tasks(self, service_id: str) -> list[dict[str, Any]]:
         with engine.engine_errors("listing tasks"):

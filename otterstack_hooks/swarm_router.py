@@ -11,13 +11,12 @@ later at most.
 
 import time
 
-from . import commands, process
+from . import commands, engine, process
 from .errors import OtterError
 from .ports import Say
 from .process import StepTimeout
 from .router import TraefikRouter
 from .routing import TraefikInfo
-from .swarm_stack import STACK_LABEL
 
 POLL_SECONDS = 45  # the default refresh (15 s) and throttle (2 s), twice, and some margin
 
@@ -41,8 +40,8 @@ class SwarmTraefikRouter(TraefikRouter):
         return self._wait(info, project, present=True)
 
     def _label(self, project: str, enable: str) -> None:
-        services = [s["Spec"]["Name"] for s in self.dc.api.services(
-            filters={"label": [f"{STACK_LABEL}={project}", "traefik.enable"]})]
+        services = [s["Spec"]["Name"]
+                    for s in engine.stack_services(self.dc, project, "traefik.enable")]
         for name in services:
             args = commands.service_labels(name, {"traefik.enable": enable})
             try:
