@@ -10,6 +10,7 @@ second runtime (Docker Swarm) plugs in behind `Runtime` without touching the orc
 """
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -64,6 +65,9 @@ class Runtime(Protocol):
     def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
         """Wait (at most `timeout` s) until the project serves no request."""
 
+    def in_flight(self, project: str) -> int | None:
+        """The requests the project serves now; None if they cannot be counted here."""
+
     def stop(self, project: str, services: Sequence[str] = ()) -> None:
         """Graceful: SIGTERM, then the service's own stop grace period. All services, or
         the named ones."""
@@ -106,6 +110,10 @@ class Router(Protocol):
 
     def readmit(self, info: TraefikInfo, project: str) -> bool:
         """Undo a withdraw of a project that still runs; True once its routers are back."""
+
+    def held_out(self, info: TraefikInfo, project: str) -> AbstractContextManager[bool]:
+        """Keep a withdrawn project out of traffic while the body (its stop) runs: nothing
+        that happens meanwhile may route it again. True once its routers are gone."""
 
 
 class Store(Protocol):

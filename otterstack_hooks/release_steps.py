@@ -21,6 +21,7 @@ from .vocabulary import ReleaseStatus, Step
 MAX_DETAIL_LINES = 400
 SERVE_PROOF_SECONDS = 15  # per router, after the API shows it enabled
 ENABLE_SECONDS = 30  # until the API shows every new router enabled with its servers up
+STOP_HOLDS = 3  # tries to stop a withdrawn release with nothing in flight
 
 
 class Details:
@@ -171,17 +172,27 @@ def take_out_if_routed(ports: Ports, app: App, release: Release, step: Step,
             ports.out.warn(step, f"Traefik may still list routers of {release.name}; "
                            "stopping it gracefully anyway")
         drain_and_stop(ports, app, release.project, release.name,
-                       lambda: stop_withdrawn(ports, traefik, release.project))
+                       lambda: stop_withdrawn(ports, app, traefik, release.project,
+                                              release.name))
     except OtterError as exc:
         ports.out.warn(step, str(exc))
 
 
-def stop_withdrawn(ports: Ports, traefik: TraefikInfo, project: str) -> None:
-    """Stop a release taken out of Traefik, after its drain. Any container event on the host
-    meanwhile may have made Traefik route it again (it still ran): if its routers are back,
-    take it out once more first, so no request is sent to it while it exits."""
-    if ports.router.routers_of(traefik, project):
-        ports.router.withdraw(traefik, project)
+def stop_withdrawn(ports: Ports, app: App, traefik: TraefikInfo, project: str,
+                   label: str) -> None:
+    """Stop a release taken out of Traefik, after its drain, held out of traffic until it
+    has exited. Any container event on the host meanwhile may have made Traefik route it
+    again (it still ran), and its routers outrank the serving ones: Traefik would send it
+    every request until it saw it exit, answering 502 for them. Requests that reached it
+    that way finish first (another drain), then the stop is tried again; after
+    STOP_HOLDS tries it stops anyway."""
+    for _ in range(STOP_HOLDS):
+        with ports.router.held_out(traefik, project) as out:
+            if out and ports.runtime.in_flight(project) in (0, None):
+                ports.runtime.stop(project)
+                return
+        ports.runtime.drain(project, label, app.drain_timeout,
+                            lambda text: ports.out.step(Step.DRAIN, text))
     ports.runtime.stop(project)
 
 

@@ -114,10 +114,11 @@ class Rollback:
             store.reactivate(target, current)
             if pin:
                 store.pin(app.name, f"rolled back to {target.name}")
-            # as after a failed proof: the release out of Traefik drains, then stops, with no
-            # container event of ours in between that could make Traefik re-read it
+            # as after a failed proof: the release out of Traefik drains, then stops held
+            # out of it, so no re-read can route it again while it exits
             drain_and_stop(self.ports, app, current.project, current.name,
-                           lambda: stop_withdrawn(self.ports, info, current.project))
+                           lambda: stop_withdrawn(self.ports, app, info, current.project,
+                                                  current.name))
             self._start_workers(target)
             tell(self.ports, app, "rolled_back", store.release(target.id))
             msg = (f"rolled {app.name} back to {target.name} ({short(target.sha)}) in "

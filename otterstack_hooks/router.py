@@ -1,6 +1,7 @@
 """The Router port (ports.Router) on Traefik's docker provider: find Traefik, read its API,
 send real requests through it, take a release out of it. Thin over traefik.py."""
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 import docker
@@ -47,3 +48,6 @@ class TraefikRouter:
 
     def readmit(self, info: TraefikInfo, project: str) -> bool:
         return traefik_io.readmit(self.dc, info, project)
+
+    def held_out(self, info: TraefikInfo, project: str) -> AbstractContextManager[bool]:
+        return traefik_io.held_out(self.dc, info, project)

@@ -71,6 +71,9 @@ class ComposeRuntime:
     def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
         say(drain.verdict_text(drain.drain(self.dc, project, label, timeout, say)))
 
+    def in_flight(self, project: str) -> int | None:
+        return drain.project_in_flight(self.dc, project)
+
     def stop(self, project: str, services: Sequence[str] = ()) -> None:
         compose.stop(project, services=services)
 

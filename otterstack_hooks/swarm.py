@@ -280,17 +280,20 @@ class SwarmRuntime(ComposeRuntime):
     def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
         """Counted like one host's for tasks on this node; a task on another node cannot be
         counted from here, so then the drain waits the fixed delay."""
-        def counter() -> int | None:
-            local = {c["Id"] for c in self.dc.api.containers(
-                filters={"label": f"{STACK_LABEL}={project}", "status": "running"})}
-            remote = [t for s in self._services(project) for t in self._tasks(s["ID"])
-                      if t.get("DesiredState") == "running"
-                      and (t.get("Status") or {}).get("ContainerStatus", {}).get(
-                          "ContainerID") not in local]
-            if remote:
-                return None
-            return drain.containers_in_flight(self.dc, sorted(local))
-        say(drain.verdict_text(drain.drain(self.dc, project, label, timeout, say, counter)))
+        say(drain.verdict_text(drain.drain(self.dc, project, label, timeout, say,
+                                           lambda: self.in_flight(project))))
+
+    def in_flight(self, project: str) -> int | None:
+        """Tasks on this node only: with one on another node, None."""
+        local = {c["Id"] for c in self.dc.api.containers(
+            filters={"label": f"{STACK_LABEL}={project}", "status": "running"})}
+        remote = [t for s in self._services(project) for t in self._tasks(s["ID"])
+                  if t.get("DesiredState") == "running"
+                  and (t.get("Status") or {}).get("ContainerStatus", {}).get(
+                      "ContainerID") not in local]
+        if remote:
+            return None
+        return drain.containers_in_flight(self.dc, sorted(local))
 
     def stop(self, project: str, services: Sequence[str] = ()) -> None:
         """Scale to 0: Swarm stops each task gracefully (SIGTERM, its stop grace period);

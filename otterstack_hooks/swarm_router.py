@@ -10,6 +10,8 @@ later at most.
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from . import commands, engine, process
 from .errors import OtterError
@@ -38,6 +40,11 @@ class SwarmTraefikRouter(TraefikRouter):
     def readmit(self, info: TraefikInfo, project: str) -> bool:
         self._label(project, "true")
         return self._wait(info, project, present=True)
+
+    @contextmanager
+    def held_out(self, info: TraefikInfo, project: str) -> Iterator[bool]:
+        """The label stays until changed again: out once the routers are gone."""
+        yield self.withdraw(info, project) if self.routers_of(info, project) != [] else True
 
     def _label(self, project: str, enable: str) -> None:
         services = [s["Spec"]["Name"]

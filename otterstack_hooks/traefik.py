@@ -12,8 +12,9 @@ import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -699,46 +700,70 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
 
     A release whose routers outrank the serving one (a new release whose proof failed after
     it turned healthy) keeps getting requests until its process exits, and Traefik only
-    notices a container's `die`: stopping it answers 502 until then. Traefik leaves paused
-    containers out whenever it re-reads the containers, which any container `start` makes it
-    do. So: pause the release, start a throwaway container of Traefik's own image (present on
-    this host) to trigger that re-read, wait until the API no longer lists the routers, and
-    unpause: the requests it held resume and finish (the drain waits for them), new ones go
-    to the serving release.
+    notices a container's `die`: stopping it answers 502 until then. So it is held out
+    (`held_out`) just long enough for Traefik to drop its routers, then unpaused: the
+    requests it held resume and finish (the drain waits for them), new ones go to the
+    serving release.
 
-    A paused container fails its health checks (Docker cannot exec into it): paused longer
-    than its checks' retries allow (a busy host, many containers for Traefik to re-read), it
-    turns unhealthy, and once unpaused healthy again, an event on which Traefik routes it
-    again, with the rank it had. So the containers are paused and unpaused all at once, and
-    the stop that follows the drain takes a release that came back out again first
-    (release_steps.stop_withdrawn)."""
+    It stays out only until Traefik re-reads the containers again: a paused container fails
+    its health checks (Docker cannot exec into it), so paused longer than its checks'
+    retries allow (a busy host, many containers for Traefik to re-read) it turns unhealthy,
+    and once unpaused healthy again, an event on which Traefik routes it again, with the
+    rank it had. So its stop is held out too (release_steps.stop_withdrawn)."""
+    with held_out(dc, info, project, timeout) as out:
+        return out
+
+
+@contextmanager
+def held_out(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10
+             ) -> Iterator[bool]:
+    """Keep a running release out of Traefik while the body runs; yields True once Traefik
+    shows none of its routers.
+
+    Traefik leaves paused containers out whenever it re-reads the containers, which any
+    container `start` makes it do. So: pause every container of the release at once; if
+    Traefik still lists its routers, start a throwaway container of Traefik's own image
+    (present on this host) to trigger that re-read and wait until the API no longer lists
+    them. While the body runs, no re-read can route the release again. A stop in the body
+    is graceful: Docker delivers the stop signal and resumes the container, which exits
+    without ever being routed again. Afterwards whatever is still paused is unpaused."""
     with engine_errors(f"taking {project} out of Traefik"):
         running = [c["Id"] for c in dc.api.containers(
             filters={"label": f"com.docker.compose.project={project}", "status": "running"})]
-        paused: list[str] = []
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            try:
+    paused: list[str] = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        try:
+            with engine_errors(f"taking {project} out of Traefik"):
                 for container, error in zip(running, pool.map(
                         lambda c: _quietly(dc.api.pause, c), running), strict=True):
                     if error is None:
                         paused.append(container)
-                if info.image:
+                listed = release_routers(info.api_url, project)
+                if listed != [] and info.image:
                     _trigger_reread(dc, info.image)
-                deadline = time.monotonic() + timeout
-                while release_routers(info.api_url, project) != []:
-                    if time.monotonic() > deadline:
-                        return False
-                    time.sleep(0.03)  # the API answers in ms: poll closely
-                return True
-            finally:
-                list(pool.map(lambda c: _quietly(dc.api.unpause, c), paused))
+                out = _wait_gone(info, project, listed, timeout)
+            yield out
+        finally:
+            list(pool.map(lambda c: _quietly(dc.api.unpause, c), paused))
+
+
+def _wait_gone(info: TraefikInfo, project: str, listed: list[dict[str, Any]] | None,
+               timeout: float) -> bool:
+    """Until the API lists none of the project's routers (`listed`: what it listed first)."""
+    deadline = time.monotonic() + timeout
+    while listed != []:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.03)  # the API answers in ms: poll closely
+        listed = release_routers(info.api_url, project)
+    return True
 
 
 def _quietly(call: Callable[[str], Any], container: str, tries: int = 3) -> Exception | None:
     """A pause or unpause of one container, tried again on the kernel's "unable to freeze"
-    (a busy host); a container that went away meanwhile is no error (it serves nothing any
-    more). The error that is left, if any: a container that could not be paused stays in
-    Traefik, which the wait for its routers to go then says."""
+    (a busy host); a container that went away or stopped meanwhile (404, 409: it serves
+    nothing any more) is not tried again. The error that is left, if any: a container that
+    could not be paused stays in Traefik, which the wait for its routers to go then says."""
     for attempt in range(tries):
         try:
             call(container)
@@ -746,7 +771,7 @@ def _quietly(call: Callable[[str], Any], container: str, tries: int = 3) -> Exce
         except docker.errors.NotFound as exc:
             return exc
         except docker.errors.APIError as exc:
-            if attempt == tries - 1:
+            if attempt == tries - 1 or exc.status_code == 409:
                 return exc
             time.sleep(0.2)
     return None

@@ -9,6 +9,8 @@ git, no Traefik: a whole deploy runs in milliseconds.
 import io
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ class FakeRuntime:
         self.images: set[str] = set()
         self.volumes: set[str] = set()
         self.labels: dict[tuple[str, str], dict[str, str]] = {}  # (project, service) -> labels
+        self.in_flight_counts: dict[str, list[int | None]] = {}
 
     def _maybe_fail(self, step: str) -> None:
         if step in self.fail:
@@ -147,6 +150,11 @@ class FakeRuntime:
     def drain(self, project: str, label: str, timeout: float, say) -> None:
         self.calls.append(("drain", project))
         say(f"drained {label}")
+
+    def in_flight(self, project: str) -> int | None:
+        """0, or the next of `in_flight_counts[project]` (requests that reached it)."""
+        counts = self.in_flight_counts.get(project)
+        return counts.pop(0) if counts else 0
 
     def stop(self, project: str, services=()) -> None:
         self.calls.append(("stop", project, *services))
@@ -261,6 +269,17 @@ class FakeRouter:
         self.calls.append(("readmit", project))
         self.withdrawn.discard(project)
         return True
+
+    @contextmanager
+    def held_out(self, info: TraefikInfo, project: str) -> Iterator[bool]:
+        """Marks the hold in the runtime's calls, so a test sees what ran inside it."""
+        self.calls.append(("held_out", project))
+        self.withdrawn.add(project)
+        self.runtime.calls.append(("hold", project))
+        try:
+            yield True
+        finally:
+            self.runtime.calls.append(("unhold", project))
 
 
 @dataclass

@@ -101,10 +101,12 @@ def test_a_router_traefik_refuses_fails_the_deploy_and_takes_the_healthy_release
     world.router.refuse = "Traefik rejected router web-app-r2"
     outcome = world.push()
     assert not outcome.ok and "rejected router" in outcome.message
-    # it was healthy, so it may have had requests: out of Traefik, drained, then removed
-    assert world.router.calls[-1] == ("withdraw", "app-r2")
-    order = world.runtime.commands("drain", "stop", "remove")[-3:]
-    assert order == [("drain", "app-r2"), ("stop", "app-r2"), ("remove", "app-r2", 0)]
+    # it was healthy, so it may have had requests: out of Traefik, drained, then stopped
+    # held out of Traefik, then removed
+    assert world.router.calls[-2:] == [("withdraw", "app-r2"), ("held_out", "app-r2")]
+    order = world.runtime.commands("drain", "hold", "stop", "unhold", "remove")[-5:]
+    assert order == [("drain", "app-r2"), ("hold", "app-r2"), ("stop", "app-r2"),
+                     ("unhold", "app-r2"), ("remove", "app-r2", 0)]
     assert world.router.serving("app") == "app-r1"
 
 
@@ -316,15 +318,38 @@ def test_a_rollback_inside_the_window_switches_back_without_a_start(world):
     assert world.store.release(outcome.release.id).retire_at is None
 
 
-def test_a_release_routed_again_while_it_drains_is_taken_out_again_before_it_stops(world):
+def test_a_withdrawn_release_stops_held_out_of_traffic(world):
     world.push()
     world.push()
-    world.router.comes_back.add("app-r2")
+    world.router.comes_back.add("app-r2")  # an event made Traefik route it again
     assert Rollback(world.ports()).run(world.app, None, False, "admin", None).ok
-    withdraws = [i for i, c in enumerate(world.router.calls) if c == ("withdraw", "app-r2")]
-    assert len(withdraws) == 2  # the second one just before the stop
-    assert world.runtime.commands("stop")[-1] == ("stop", "app-r2")
+    order = [c for c in world.runtime.commands("drain", "hold", "stop", "unhold")
+             if c[1] == "app-r2"]
+    assert order == [("drain", "app-r2"), ("hold", "app-r2"), ("stop", "app-r2"),
+                     ("unhold", "app-r2")]
     assert world.router.serving("app") == "app-r1"
+
+
+def test_requests_that_reached_a_withdrawn_release_again_finish_before_it_stops(world):
+    world.push()
+    world.push()
+    world.runtime.in_flight_counts["app-r2"] = [3, 1]  # routed again twice, given requests
+    assert Rollback(world.ports()).run(world.app, None, False, "admin", None).ok
+    order = [c for c in world.runtime.commands("drain", "hold", "stop", "unhold")
+             if c[1] == "app-r2"]
+    assert order == [("drain", "app-r2")] + [("hold", "app-r2"), ("unhold", "app-r2"),
+                                             ("drain", "app-r2")] * 2 + [
+        ("hold", "app-r2"), ("stop", "app-r2"), ("unhold", "app-r2")]
+
+
+def test_a_withdrawn_release_that_keeps_getting_requests_is_stopped_after_three_tries(world):
+    world.push()
+    world.push()
+    world.runtime.in_flight_counts["app-r2"] = [1, 1, 1, 1]
+    assert Rollback(world.ports()).run(world.app, None, False, "admin", None).ok
+    assert world.runtime.commands("hold").count(("hold", "app-r2")) == 3
+    assert world.runtime.commands("drain", "stop")[-2:] == [("drain", "app-r2"),
+                                                             ("stop", "app-r2")]
 
 
 def test_a_rollback_after_the_window_starts_the_release_again(world):

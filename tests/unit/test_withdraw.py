@@ -1,7 +1,7 @@
 """traefik.withdraw against a fake Docker client and a fake Traefik API: every container
 paused, Traefik made to re-read, every container unpaused; a pause the kernel refuses once
-is tried again. (A release Traefik routes again later is taken out again before it stops:
-release_steps.stop_withdrawn, in test_deploy_rules.py.)"""
+is tried again; what runs `held_out` (a stop) runs paused. (A release Traefik routes again
+later stops held out: release_steps.stop_withdrawn, in test_deploy_rules.py.)"""
 
 from types import SimpleNamespace
 
@@ -86,3 +86,35 @@ def test_a_pause_the_kernel_refuses_once_is_tried_again(world):
     assert traefik.withdraw(dc, INFO, "app-r2")
     assert sorted(c for c in api.calls if c[0] == "unpause") == [("unpause", "c1"),
                                                                  ("unpause", "c2")]
+
+
+def test_what_runs_held_out_runs_with_every_container_paused(world):
+    import docker.errors
+    api = FakeApi(sick_after_pause=False)
+    stopped: set[str] = set()
+    real_unpause = api.unpause
+
+    def unpause(container):  # Docker's own answer for a container the stop resumed
+        if container in stopped:
+            api.calls.append(("unpause refused", container))
+            raise docker.errors.APIError("is not paused", SimpleNamespace(status_code=409))
+        real_unpause(container)
+    api.unpause = unpause
+    dc = SimpleNamespace(api=api, containers=FakeContainers())
+    with traefik.held_out(dc, INFO, "app-r2") as out:
+        assert out and not world["listed"]
+        assert sorted(api.calls) == [("pause", "c1"), ("pause", "c2")]
+        stopped.update(api.health)
+    # a refused unpause of a stopped container is not tried again
+    assert sorted(api.calls)[2:] == [("unpause refused", "c1"), ("unpause refused", "c2")]
+
+
+def test_a_release_traefik_already_left_out_is_held_without_a_reread(world):
+    world["listed"] = False
+    api = FakeApi(sick_after_pause=False)
+    dc = SimpleNamespace(api=api, containers=FakeContainers())
+    with traefik.held_out(dc, INFO, "app-r2") as out:
+        assert out
+    assert world["rereads"] == 0
+    assert sorted(api.calls) == [("pause", "c1"), ("pause", "c2"), ("unpause", "c1"),
+                                 ("unpause", "c2")]
