@@ -5,7 +5,7 @@ import signal
 import subprocess
 
 import pytest
-from conftest import example_files, wait_for
+from conftest import compose_with, example_files, wait_for
 from loadgen import Load
 
 HOST = "hello.localhost"
@@ -111,16 +111,30 @@ def test_pusher_ctrl_c_does_not_stop_the_deploy(routed_app, traefik):
     consistent(app)
 
 
+# c1's health check passes only once the test lets it (`touch /go` in its container), so its
+# deploy is still running when the four pushes after it arrive, however loaded the host is
+GATED = """    healthcheck:
+      test: ["CMD-SHELL", "test -f /go && wget -q -O /dev/null http://127.0.0.1:8000/health"]
+      interval: 1s
+      retries: 300
+"""
+
+
 def test_five_quick_pushes_deploy_the_newest_once(make_app):
-    app = make_app()
+    app = make_app(compose_with(GATED))
     pushes = []
     shas = []
     for n in range(1, 6):
         app.write("www/index.html", f"c{n}\n")
+        if n == 2:
+            app.write("compose.yaml", example_files()["compose.yaml"])
         shas.append(app.commit(f"c{n}"))
         pushes.append(app.push_bg("main"))
         wait_for(lambda s=shas[-1]: s in app.git("ls-remote", "production", "main").stdout,
                  timeout=60)
+    wait_for(lambda: app.containers("r1"), timeout=120)
+    assert app.releases()[-1]["status"] == "deploying", "c1 is deployed before c5 arrived"
+    subprocess.run(["docker", "exec", app.containers("r1")[0], "touch", "/go"], check=True)
     outputs = [p.communicate(timeout=600)[0] for p in pushes]
     releases = app.releases()
     assert [r["sha"] for r in releases] == [shas[0], shas[4]], releases
