@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import docker.errors
 import pytest
 
-from otterstack_hooks import doctor, keys, traefik
+from otterstack_hooks import doctor, doctor_swarm, keys, traefik
 from otterstack_hooks.doctor import Check, exit_code, parse_version, render, run_checks
 from otterstack_hooks.engine import engine_errors
 from otterstack_hooks.errors import OtterError
@@ -557,16 +557,18 @@ def test_the_switch_hint_reads_the_running_traefik(env, monkeypatch):
 
 
 def test_swarm_role():
-    check = doctor.judge_swarm_role({"LocalNodeState": "active", "ControlAvailable": True,
-                                     "Nodes": 3, "Managers": 1})
+    check = doctor_swarm.judge_swarm_role({"LocalNodeState": "active",
+                                           "ControlAvailable": True, "Nodes": 3,
+                                           "Managers": 1})
     assert check.ok and check.detail == ("this engine is a manager of a Swarm of 3 node(s), 1 "
                                          "manager(s)")
-    check = doctor.judge_swarm_role({"LocalNodeState": "inactive"})
+    check = doctor_swarm.judge_swarm_role({"LocalNodeState": "inactive"})
     assert not check.ok and not check.warning and "`docker swarm init`" in check.fix
     assert "runtime compose" in check.fix
-    check = doctor.judge_swarm_role({"LocalNodeState": "error", "Error": "cannot join"})
+    check = doctor_swarm.judge_swarm_role({"LocalNodeState": "error", "Error": "cannot join"})
     assert not check.ok and "state error: cannot join" in check.detail
-    check = doctor.judge_swarm_role({"LocalNodeState": "active", "ControlAvailable": False})
+    check = doctor_swarm.judge_swarm_role({"LocalNodeState": "active",
+                                           "ControlAvailable": False})
     assert not check.ok and "worker" in check.detail and "manager" in check.fix
 
 
@@ -576,10 +578,10 @@ def node(host, state="ready", availability="active"):
 
 
 def test_every_node_ready_and_active():
-    check = doctor.judge_nodes([node("os-n1"), node("os-n2")])
+    check = doctor_swarm.judge_nodes([node("os-n1"), node("os-n2")])
     assert check.ok and check.detail == "2 node(s), all Ready and Active"
-    check = doctor.judge_nodes([node("os-n1"), node("os-n2", state="down"),
-                                node("os-n3", availability="drain")])
+    check = doctor_swarm.judge_nodes([node("os-n1"), node("os-n2", state="down"),
+                                      node("os-n3", availability="drain")])
     assert not check.ok and not check.warning
     assert check.detail == "2 of 3 node(s) take no tasks: os-n2 is down, os-n3 is drain"
     assert "start dockerd on os-n2" in check.fix
@@ -588,19 +590,19 @@ def test_every_node_ready_and_active():
 
 def test_the_swarm_network_is_named_by_the_setting_then_traefik_then_the_default():
     args = ["--providers.swarm=true", "--providers.swarm.network=edge-net"]
-    assert doctor.swarm_network_name("mine", args) == "mine"
-    assert doctor.swarm_network_name("", args) == "edge-net"
-    assert doctor.swarm_network_name("", []) == "otterstack-swarm"
+    assert doctor_swarm.swarm_network_name("mine", args) == "mine"
+    assert doctor_swarm.swarm_network_name("", args) == "edge-net"
+    assert doctor_swarm.swarm_network_name("", []) == "otterstack-swarm"
 
 
 def test_the_swarm_network_is_an_attachable_overlay():
-    assert doctor.judge_swarm_network("net", {"Driver": "overlay", "Attachable": True}).ok
-    check = doctor.judge_swarm_network("net", None)
+    assert doctor_swarm.judge_swarm_network("net", {"Driver": "overlay", "Attachable": True}).ok
+    check = doctor_swarm.judge_swarm_network("net", None)
     assert not check.ok and "net does not exist" in check.detail
     assert "docker network create --driver overlay --attachable net" in check.fix
-    check = doctor.judge_swarm_network("net", {"Driver": "overlay", "Attachable": False})
+    check = doctor_swarm.judge_swarm_network("net", {"Driver": "overlay", "Attachable": False})
     assert not check.ok and "not attachable" in check.detail
-    check = doctor.judge_swarm_network("net", {"Driver": "bridge", "Attachable": True})
+    check = doctor_swarm.judge_swarm_network("net", {"Driver": "bridge", "Attachable": True})
     assert not check.ok and "a bridge network" in check.detail
 
 
@@ -616,45 +618,45 @@ def test_the_swarm_network_is_an_attachable_overlay():
         5.0, "TRAEFIK_PROVIDERS_SWARM_REFRESHSECONDS=5s")),
 ])
 def test_refresh_seconds(args, env, expected):
-    assert doctor.refresh_seconds(args, env) == expected
+    assert doctor_swarm.refresh_seconds(args, env) == expected
 
 
 def test_a_slow_refresh_is_a_hint_not_a_failure():
-    check = doctor.judge_refresh("edge.1.x", 15.0, "Traefik's default")
+    check = doctor_swarm.judge_refresh("edge.1.x", 15.0, "Traefik's default")
     assert check.ok
     assert "served up to 15 s after it is healthy" in check.detail
     assert "--providers.swarm.refreshSeconds=1s" in check.detail
     assert "`otterstack traefik up --swarm` uses 1s" in check.detail
-    check = doctor.judge_refresh("edge.1.x", 1.0, "--providers.swarm.refreshSeconds=1s")
+    check = doctor_swarm.judge_refresh("edge.1.x", 1.0, "--providers.swarm.refreshSeconds=1s")
     assert check.ok and "within 1 s" in check.detail and "hint" not in check.detail
-    assert doctor.judge_refresh("edge.1.x", None, "?").ok
+    assert doctor_swarm.judge_refresh("edge.1.x", None, "?").ok
 
 
 def test_registry():
-    assert doctor.judge_registry("shop", "reg.lan:5000", 3, None, None).ok
-    check = doctor.judge_registry("shop", "reg.lan:5000", 3, None, "connection refused")
+    assert doctor_swarm.judge_registry("shop", "reg.lan:5000", 3, None, None).ok
+    check = doctor_swarm.judge_registry("shop", "reg.lan:5000", 3, None, "connection refused")
     assert not check.ok and "reg.lan:5000 does not answer: connection refused" in check.detail
     # none: fine on one node, or when the app builds nothing
-    assert doctor.judge_registry("shop", "", 1, True, None).ok
-    assert doctor.judge_registry("shop", "", 3, False, None).ok
-    check = doctor.judge_registry("shop", "", 3, True, None)
+    assert doctor_swarm.judge_registry("shop", "", 1, True, None).ok
+    assert doctor_swarm.judge_registry("shop", "", 3, False, None).ok
+    check = doctor_swarm.judge_registry("shop", "", 3, True, None)
     assert not check.ok and not check.warning
     assert "`otterstack config shop registry HOST:PORT`" in check.fix
-    check = doctor.judge_registry("shop", "", 3, None, None)  # no stack to tell from yet
+    check = doctor_swarm.judge_registry("shop", "", 3, None, None)  # no stack to tell from yet
     assert not check.ok and check.warning and "if shop builds images" in check.detail
 
 
 def test_ipvs_absent_is_only_information():
-    assert doctor.judge_ipvs(True) is None
-    check = doctor.judge_ipvs(False)
+    assert doctor_swarm.judge_ipvs(True) is None
+    check = doctor_swarm.judge_ipvs(False)
     assert check.ok and check.detail == (
         "IPVS absent: Swarm's VIP and ingress mesh do not work here; OtterStack uses dnsrr "
         "and host-mode ports, which do not need it")
 
 
 def test_several_swarm_traefiks_are_a_warning():
-    assert doctor.judge_several_traefiks("edge.1.a", ["edge.1.a"]) is None
-    check = doctor.judge_several_traefiks("edge.1.a", ["bench.1.b", "edge.1.a"])
+    assert doctor_swarm.judge_several_traefiks("edge.1.a", ["edge.1.a"]) is None
+    check = doctor_swarm.judge_several_traefiks("edge.1.a", ["bench.1.b", "edge.1.a"])
     assert not check.ok and check.warning
     assert "deploys use edge.1.a, not bench.1.b" in check.detail
     assert "traefik_container" in check.fix
@@ -676,7 +678,7 @@ def swarm_env(env, monkeypatch):
     env.dc.api.containers = lambda **kw: [{"Names": ["/otterstack-traefik.1.x"]}]
     monkeypatch.setattr(doctor.traefik, "detect", lambda dc, wanted, url, net, provider: info)
     monkeypatch.setattr(doctor.traefik, "find_container", lambda dc, wanted, provider: attrs)
-    monkeypatch.setattr(doctor, "IPVS", env.tmp / "no-ip_vs")
+    monkeypatch.setattr(doctor_swarm, "IPVS", env.tmp / "no-ip_vs")
     return env
 
 
@@ -723,7 +725,7 @@ def test_a_built_image_on_several_nodes_without_a_registry_fails(swarm_env):
 def test_a_set_registry_is_asked(swarm_env, monkeypatch):
     add_app(swarm_env, "shop", runtime="swarm", registry="reg.lan:5000")
     asked = []
-    monkeypatch.setattr(doctor, "registry_answer",
+    monkeypatch.setattr(doctor_swarm, "registry_answer",
                         lambda registry: asked.append(registry) or "connection refused")
     check = by_name(run_checks(swarm_env.paths, swarm_env.state))["registry of shop"]
     assert asked == ["reg.lan:5000"]
@@ -765,22 +767,22 @@ def test_registry_answer_reads_v2(monkeypatch):
     def urlopen(url, timeout):
         urls.append((url, timeout))
         if url.startswith("http:"):
-            raise doctor.urllib.error.URLError("connection refused")
+            raise doctor_swarm.urllib.error.URLError("connection refused")
         return Answer()
 
-    monkeypatch.setattr(doctor.urllib.request, "urlopen", urlopen)
-    assert doctor.registry_answer("reg.lan:5000/team") is None
+    monkeypatch.setattr(doctor_swarm.urllib.request, "urlopen", urlopen)
+    assert doctor_swarm.registry_answer("reg.lan:5000/team") is None
     assert urls == [("http://reg.lan:5000/v2/", 3), ("https://reg.lan:5000/v2/", 3)]
 
     def unauthorized(url, timeout):
-        raise doctor.urllib.error.HTTPError(url, 401, "Unauthorized", {}, None)
+        raise doctor_swarm.urllib.error.HTTPError(url, 401, "Unauthorized", {}, None)
 
-    monkeypatch.setattr(doctor.urllib.request, "urlopen", unauthorized)
-    assert doctor.registry_answer("reg.lan:5000") is None
+    monkeypatch.setattr(doctor_swarm.urllib.request, "urlopen", unauthorized)
+    assert doctor_swarm.registry_answer("reg.lan:5000") is None
 
     def missing(url, timeout):
-        raise doctor.urllib.error.HTTPError(url, 404, "Not Found", {}, None)
+        raise doctor_swarm.urllib.error.HTTPError(url, 404, "Not Found", {}, None)
 
-    monkeypatch.setattr(doctor.urllib.request, "urlopen", missing)
-    assert doctor.registry_answer("reg.lan:5000") == (
+    monkeypatch.setattr(doctor_swarm.urllib.request, "urlopen", missing)
+    assert doctor_swarm.registry_answer("reg.lan:5000") == (
         "http://reg.lan:5000/v2/ answered 404; https://reg.lan:5000/v2/ answered 404")
