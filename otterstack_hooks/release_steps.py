@@ -184,16 +184,16 @@ def stop_withdrawn(ports: Ports, app: App, traefik: TraefikInfo, project: str,
     has exited. Any container event on the host meanwhile may have made Traefik route it
     again (it still ran), and its routers outrank the serving ones: Traefik would send it
     every request until it saw it exit, answering 502 for them. Requests that reached it
-    that way finish first (another drain), then the stop is tried again; after
-    STOP_HOLDS tries it stops anyway."""
-    for _ in range(STOP_HOLDS):
+    that way finish first (another drain), then the stop is tried again. The last of
+    STOP_HOLDS tries stops it held out whatever it still serves: a few requests cut rather
+    than every request for as long as Traefik takes to see it exit."""
+    for attempt in range(1, STOP_HOLDS + 1):
         with ports.router.held_out(traefik, project) as out:
-            if out and ports.runtime.in_flight(project) in (0, None):
+            if attempt == STOP_HOLDS or (out and ports.runtime.in_flight(project) in (0, None)):
                 ports.runtime.stop(project)
                 return
         ports.runtime.drain(project, label, app.drain_timeout,
                             lambda text: ports.out.step(Step.DRAIN, text))
-    ports.runtime.stop(project)
 
 
 def forget(ports: Ports, app: App, repo: Repo, release: Release, status: ReleaseStatus,
