@@ -172,10 +172,12 @@ def containers_in_flight(dc: docker.DockerClient, ids: list[str]) -> int | None:
 
 
 def _in_flight(containers: list[dict]) -> int | None:
+    """A paused container counts: the requests it holds resume once it is unpaused (and a
+    stop while it is held out of Traefik would cut them)."""
     total, seen = 0, set()
     for attrs in containers:
         state = attrs.get("State") or {}
-        if state.get("Status") != "running":
+        if state.get("Status") not in ("running", "paused"):
             continue
         found = _namespace_in_flight(int(state.get("Pid") or 0), attrs.get("Id", ""))
         if found is None:

@@ -4,11 +4,16 @@ timeout cuts them, reported). The app exits at once on SIGTERM (busybox httpd be
 luck of a server that ignores SIGTERM."""
 
 import re
+import socket
 import subprocess
+import uuid
 
+import docker
 import pytest
 import slow_app
 from slow_app import SLOW, SLOWER, Burst, Clients
+
+from otterstack_hooks import drain
 
 START = re.compile(r"\sstart\s+starting ")
 DRAINING = re.compile(r"draining (r\d+): (\d+) requests? in flight \(counted as established "
@@ -105,3 +110,22 @@ def test_apps_remove_lets_a_request_in_flight_finish(routed_app, traefik):
     assert "drained in" in proc.stdout
     assert proc.stdout.index("drained in") < proc.stdout.index(f"removing {app.project('r1')}")
     assert app.projects() == []
+
+
+def test_a_paused_container_still_counts_the_requests_it_holds():
+    """A release held out of Traefik for its stop is paused: a request it holds must count,
+    or the stop would cut it (release_steps.stop_withdrawn)."""
+    project = f"inflight-{uuid.uuid4().hex[:8]}"
+    dc = docker.from_env()
+    container = dc.containers.run("busybox", ["httpd", "-f", "-p", "8000"], detach=True,
+                                  labels={"com.docker.compose.project": project})
+    try:
+        container.reload()
+        address = next(iter(container.attrs["NetworkSettings"]["Networks"].values()))
+        with socket.create_connection((address["IPAddress"], 8000), timeout=5):
+            assert drain.project_in_flight(dc, project) == 1
+            container.pause()
+            assert drain.project_in_flight(dc, project) == 1
+            container.unpause()
+    finally:
+        container.remove(force=True)

@@ -139,3 +139,11 @@ def test_uncountable_release_waits_the_fixed_delay(monkeypatch):
     assert 5 <= report.seconds < 5.3
     assert "unknown requests in flight (cannot count" in lines[0]
     assert verdict_text(report) == "waited 5.0 s (fixed delay)"
+
+
+def test_a_paused_container_counts_and_a_stopped_one_does_not(monkeypatch):
+    monkeypatch.setattr(drain, "_namespace_in_flight", lambda pid, cid: (f"ns{pid}", 2))
+    containers = [{"Id": "a", "State": {"Status": "paused", "Pid": 10}},
+                  {"Id": "b", "State": {"Status": "running", "Pid": 11}},
+                  {"Id": "c", "State": {"Status": "exited", "Pid": 0}}]
+    assert drain._in_flight(containers) == 4
