@@ -62,8 +62,10 @@ class Runtime(Protocol):
     def fingerprints(self, project: str) -> dict[str, tuple[str, str, int]]:
         """service -> (container id, config hash, restarts): what `up` recreated."""
 
-    def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
-        """Wait (at most `timeout` s) until the project serves no request."""
+    def drain(self, project: str, label: str, timeout: float, say: Say,
+              quick: bool = False) -> None:
+        """Wait (at most `timeout` s) until the project serves no request. `quick`: it is
+        out of traffic, so poll closely and trust the first 0."""
 
     def in_flight(self, project: str) -> int | None:
         """The requests the project serves now; None if they cannot be counted here."""

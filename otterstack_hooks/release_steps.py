@@ -21,7 +21,7 @@ from .vocabulary import ReleaseStatus, Step
 MAX_DETAIL_LINES = 400
 SERVE_PROOF_SECONDS = 15  # per router, after the API shows it enabled
 ENABLE_SECONDS = 30  # until the API shows every new router enabled with its servers up
-STOP_HOLDS = 3  # tries to stop a withdrawn release with nothing in flight
+STOP_HOLDS = 5  # tries to stop a withdrawn release with nothing in flight
 
 
 class Details:
@@ -184,16 +184,18 @@ def stop_withdrawn(ports: Ports, app: App, traefik: TraefikInfo, project: str,
     has exited. Any container event on the host meanwhile may have made Traefik route it
     again (it still ran), and its routers outrank the serving ones: Traefik would send it
     every request until it saw it exit, answering 502 for them. Requests that reached it
-    that way finish first (another drain), then the stop is tried again. The last of
-    STOP_HOLDS tries stops it held out whatever it still serves: a few requests cut rather
-    than every request for as long as Traefik takes to see it exit."""
+    that way finish first, then it is held out again at once: the drain in between is quick,
+    since a paused container's health checks fail, and one that turned unhealthy turns
+    healthy again soon after the unpause, an event on which Traefik routes it again. The
+    last of STOP_HOLDS tries stops it held out whatever it still serves: a few requests cut
+    rather than every request for as long as Traefik takes to see it exit."""
     for attempt in range(1, STOP_HOLDS + 1):
         with ports.router.held_out(traefik, project) as out:
             if attempt == STOP_HOLDS or (out and ports.runtime.in_flight(project) in (0, None)):
                 ports.runtime.stop(project)
                 return
         ports.runtime.drain(project, label, app.drain_timeout,
-                            lambda text: ports.out.step(Step.DRAIN, text))
+                            lambda text: ports.out.step(Step.DRAIN, text), quick=True)
 
 
 def forget(ports: Ports, app: App, repo: Repo, release: Release, status: ReleaseStatus,

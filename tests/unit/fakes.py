@@ -147,7 +147,8 @@ class FakeRuntime:
         return {c.service: (c.id, "hash", c.restart_count)
                 for c in self.running.get(project, [])}
 
-    def drain(self, project: str, label: str, timeout: float, say) -> None:
+    def drain(self, project: str, label: str, timeout: float, say, quick: bool = False
+              ) -> None:
         self.calls.append(("drain", project))
         say(f"drained {label}")
 

@@ -11,6 +11,7 @@ from otterstack_hooks.deploy import Deploy, DeployRequest
 from otterstack_hooks.errors import OtterError
 from otterstack_hooks.prune import Prune, prunable
 from otterstack_hooks.recover import Recover
+from otterstack_hooks.release_steps import STOP_HOLDS
 from otterstack_hooks.retire import Retire
 from otterstack_hooks.rollback import Rollback, rollback_target
 from otterstack_hooks.vocabulary import Phase
@@ -342,15 +343,15 @@ def test_requests_that_reached_a_withdrawn_release_again_finish_before_it_stops(
         ("hold", "app-r2"), ("stop", "app-r2"), ("unhold", "app-r2")]
 
 
-def test_a_withdrawn_release_that_keeps_getting_requests_is_stopped_held_at_the_third_try(
+def test_a_withdrawn_release_that_keeps_getting_requests_is_stopped_held_at_the_last_try(
         world):
     world.push()
     world.push()
-    world.runtime.in_flight_counts["app-r2"] = [1, 1, 1, 1]
+    world.runtime.in_flight_counts["app-r2"] = [1] * 10
     assert Rollback(world.ports()).run(world.app, None, False, "admin", None).ok
     order = [c for c in world.runtime.commands("drain", "hold", "stop", "unhold")
              if c[1] == "app-r2"]
-    assert order.count(("hold", "app-r2")) == 3
+    assert order.count(("hold", "app-r2")) == STOP_HOLDS
     assert order[-4:] == [("drain", "app-r2"), ("hold", "app-r2"), ("stop", "app-r2"),
                           ("unhold", "app-r2")]
 
