@@ -50,4 +50,4 @@ class TraefikRouter:
         return traefik_io.readmit(self.dc, info, project)
 
     def held_out(self, info: TraefikInfo, project: str) -> AbstractContextManager[bool]:
-        return traefik_io.held_out(self.dc, info, project)
+        return traefik_io.held_out(self.dc, info, project, settle=traefik_io.STOP_SETTLE_SECONDS)

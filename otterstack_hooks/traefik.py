@@ -714,11 +714,15 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
         return out
 
 
+# how long a release held out for its stop must stay out of Traefik's API first: the default
+# throttle of Traefik's providers (users' Traefik), over the 1.4 s measured (held_out)
+STOP_SETTLE_SECONDS = 2.0
+
 @contextmanager
-def held_out(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10
-             ) -> Iterator[bool]:
+def held_out(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10,
+             settle: float = 0) -> Iterator[bool]:
     """Keep a running release out of Traefik while the body runs; yields True once Traefik
-    shows none of its routers.
+    shows none of its routers, and has shown none for `settle` s.
 
     Traefik leaves paused containers out whenever it re-reads the containers, which any
     container `start` makes it do. So: pause every container of the release at once; if
@@ -726,7 +730,13 @@ def held_out(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
     (present on this host) to trigger that re-read and wait until the API no longer lists
     them. While the body runs, no re-read can route the release again. A stop in the body
     is graceful: Docker delivers the stop signal and resumes the container, which exits
-    without ever being routed again. Afterwards whatever is still paused is unpaused."""
+    without ever being routed again. Afterwards whatever is still paused is unpaused.
+
+    `settle`: a re-read Traefik began before the pause (on a container event just before
+    it) is applied after it, a throttle later: on a busy host 1.4 s after the pause, which
+    routed a paused release again and the requests it then held were cut by its stop. So
+    for a stop the routers must stay gone that long; if they come back, Traefik is made to
+    re-read again and the wait starts over."""
     with engine_errors(f"taking {project} out of Traefik"):
         running = [c["Id"] for c in dc.api.containers(
             filters={"label": f"com.docker.compose.project={project}", "status": "running"})]
@@ -738,19 +748,26 @@ def held_out(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
                         lambda c: _quietly(dc.api.pause, c), running), strict=True):
                     if error is None:
                         paused.append(container)
-                listed = release_routers(info.api_url, project)
-                if listed != [] and info.image:
-                    _trigger_reread(dc, info.image)
-                out = _wait_gone(info, project, listed, timeout)
+                deadline = time.monotonic() + timeout
+                out = _take_out(dc, info, project, deadline)
+                quiet_until = time.monotonic() + settle
+                while out and time.monotonic() < quiet_until:
+                    time.sleep(0.03)
+                    if release_routers(info.api_url, project) != []:
+                        out = _take_out(dc, info, project, deadline)
+                        quiet_until = time.monotonic() + settle
             yield out
         finally:
             list(pool.map(lambda c: _quietly(dc.api.unpause, c), paused))
 
 
-def _wait_gone(info: TraefikInfo, project: str, listed: list[dict[str, Any]] | None,
-               timeout: float) -> bool:
-    """Until the API lists none of the project's routers (`listed`: what it listed first)."""
-    deadline = time.monotonic() + timeout
+def _take_out(dc: docker.DockerClient, info: TraefikInfo, project: str, deadline: float
+              ) -> bool:
+    """With the release paused: if Traefik lists its routers, make it re-read, and wait
+    until it lists none (True), or until `deadline` (False)."""
+    listed = release_routers(info.api_url, project)
+    if listed != [] and info.image:
+        _trigger_reread(dc, info.image)
     while listed != []:
         if time.monotonic() > deadline:
             return False

@@ -118,3 +118,20 @@ def test_a_release_traefik_already_left_out_is_held_without_a_reread(world):
     assert world["rereads"] == 0
     assert sorted(api.calls) == [("pause", "c1"), ("pause", "c2"), ("unpause", "c1"),
                                  ("unpause", "c2")]
+
+
+def test_routers_a_stale_reread_brings_back_while_it_settles_are_taken_out_again(
+        world, monkeypatch):
+    calls = {"n": 0}
+
+    def routers(api, project):  # Traefik applies a re-read it began before the pause, once
+        calls["n"] += 1
+        if calls["n"] == 3:
+            world["listed"] = True
+        return [{"name": f"web-{project}@docker"}] if world["listed"] else []
+    monkeypatch.setattr(traefik, "release_routers", routers)
+    api = FakeApi(sick_after_pause=False)
+    dc = SimpleNamespace(api=api, containers=FakeContainers())
+    with traefik.held_out(dc, INFO, "app-r2", settle=0.2) as out:
+        assert out and not world["listed"]
+        assert world["rereads"] == 2
