@@ -716,7 +716,8 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: 
 
 # how long a release held out for its stop must stay out of Traefik's API first: the default
 # throttle of Traefik's providers (users' Traefik), over the 1.4 s measured (held_out)
-STOP_SETTLE_SECONDS = 2.0
+STOP_SETTLE_SECONDS = TRAEFIK_DEFAULT_THROTTLE
+
 
 @contextmanager
 def held_out(dc: docker.DockerClient, info: TraefikInfo, project: str, timeout: float = 10,
