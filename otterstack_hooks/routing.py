@@ -9,14 +9,8 @@ from dataclasses import dataclass
 
 from .compose_model import ComposeModel
 from .errors import OtterError
-from .traefik_labels import (
-    Incumbent,
-    LabelError,
-    RouterInfo,
-    RuleTooComplex,
-    host_rules,
-    rewrite_project_labels,
-)
+from .traefik_labels import Incumbent, LabelError, RouterInfo, rewrite_project_labels
+from .traefik_rules import RuleTooComplex, host_rules
 
 ID_HEADER = "X-Otterstack-Release"
 API_ENTRYPOINT = "traefik"  # where Traefik serves its own API and dashboard

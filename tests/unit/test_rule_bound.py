@@ -5,7 +5,7 @@ import pytest
 from otterstack_hooks.compose_model import parse_config
 from otterstack_hooks.routing import plan_routing
 from otterstack_hooks.traefik import TraefikInfo
-from otterstack_hooks.traefik_labels import (
+from otterstack_hooks.traefik_rules import (
     MAX_ALTERNATIVES,
     MAX_RULE_DEPTH,
     MAX_RULE_MATCHERS,

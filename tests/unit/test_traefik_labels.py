@@ -13,11 +13,10 @@ from otterstack_hooks.traefik_labels import (
     Incumbent,
     LabelError,
     RouterInfo,
-    host_rules,
     incumbent_original,
-    may_overlap,
     rewrite_project_labels,
 )
+from otterstack_hooks.traefik_rules import host_rules, may_overlap
 
 BASE = 1  # the release number: the minor key of every priority
 
