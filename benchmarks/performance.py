@@ -321,7 +321,8 @@ class Bench:
         up = [self.otter, "traefik", "up", "--name", self.traefik, "--network", self.traefik,
               "--bind", "127.0.0.1", "--http-port", str(self.http_port),
               "--api-port", str(self.api_port),
-              "--constraints", f"LabelRegex(`com.docker.compose.project`, `{self.prefix}.*`)"]
+              "--constraints", f"LabelRegex(`com.docker.compose.project`, `{self.prefix}.*`) "
+              f"|| LabelRegex(`dev.otterstack.app`, `{self.prefix}.*`)"]
         if self.args.throttle:
             up += ["--throttle", self.args.throttle]
         print("  " + run(up, self.env).stdout.strip(), flush=True)

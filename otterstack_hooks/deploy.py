@@ -33,6 +33,7 @@ from .release_steps import (
     limit,
     prove_served,
     retire_kept,
+    stop_text,
     take_out_if_routed,
     tell,
     wait_healthy,
@@ -225,7 +226,8 @@ class Deploy:
         try:
             if old is not None and not self._keep_for_rollback(app, old):
                 def stop(old: Release = old) -> None:
-                    self.out.step(Step.STOP, f"stopping {old.name} ({short(old.sha)}) gracefully")
+                    self.out.step(Step.STOP, stop_text(f"{old.name} ({short(old.sha)})",
+                                                       self.ports.runtime.containers(old.project)))
                     self.ports.runtime.stop(old.project)
                 drain_and_stop(self.ports, app, old.project, old.name, stop)
             for kept in self.ports.store.releases_with_status(app.name,

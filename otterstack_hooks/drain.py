@@ -32,10 +32,6 @@ from .settings import MAX_DRAIN_TIMEOUT as MAX_DRAIN_TIMEOUT  # declared with dr
 
 POLL_SECONDS = 0.25
 ZERO_CONFIRMATIONS = 2  # in-flight must read 0 this many times in a row
-# a release that was just held out of Traefik for its stop and found holding requests: no
-# new one can reach it, so the first 0 is enough, and every moment it runs unpaused is one
-# in which a re-read of Traefik could route it again
-QUICK_POLL_SECONDS = 0.03
 
 TCP_ESTABLISHED = 0x01
 TCP_LISTEN = 0x0A
@@ -114,10 +110,10 @@ def count_in_flight(sockets: Iterable[TcpSocket]) -> int:
 
 
 def next_action(in_flight: int | None, zeros_in_a_row: int, elapsed: float,
-                timeout: float, confirmations: int = ZERO_CONFIRMATIONS) -> Action:
+                timeout: float) -> Action:
     """Wait, or stop because the release drained or because the drain timeout is over.
     `in_flight` None: not countable (fixed delay), so only the timeout ends the wait."""
-    if in_flight == 0 and zeros_in_a_row >= confirmations:
+    if in_flight == 0 and zeros_in_a_row >= ZERO_CONFIRMATIONS:
         return Action.DRAINED
     if elapsed >= timeout:
         return Action.DRAINED if in_flight == 0 else Action.TIMED_OUT
@@ -195,12 +191,9 @@ def _in_flight(containers: list[dict]) -> int | None:
 
 def drain(dc: docker.DockerClient, project: str, label: str, timeout: float,
           say: Callable[[str], None],
-          counter: Callable[[], int | None] | None = None, quick: bool = False) -> DrainReport:
-    """Wait until `project` serves no request, at most `timeout` s; tell `say` how it goes.
-    `quick`: poll closely and trust the first 0 (QUICK_POLL_SECONDS)."""
+          counter: Callable[[], int | None] | None = None) -> DrainReport:
+    """Wait until `project` serves no request, at most `timeout` s; tell `say` how it goes."""
     count = counter or (lambda: project_in_flight(dc, project))
-    poll, confirmations = (QUICK_POLL_SECONDS, 1) if quick else (POLL_SECONDS,
-                                                                  ZERO_CONFIRMATIONS)
     started = time.monotonic()
     first = count()
     method = DrainMethod.FIXED_DELAY if first is None else DrainMethod.CONNECTIONS
@@ -210,11 +203,11 @@ def drain(dc: docker.DockerClient, project: str, label: str, timeout: float,
     current, zeros, last_said = first, 1 if first == 0 else 0, first
     while True:
         elapsed = time.monotonic() - started
-        action = next_action(current, zeros, elapsed, timeout, confirmations)
+        action = next_action(current, zeros, elapsed, timeout)
         if action is not Action.WAIT:
             cut = current if action is Action.TIMED_OUT and current else 0
             return DrainReport(method, first or 0, elapsed, cut)
-        time.sleep(min(poll, max(timeout - elapsed, 0.01)))
+        time.sleep(min(POLL_SECONDS, max(timeout - elapsed, 0.01)))
         if method is DrainMethod.CONNECTIONS:
             counted = count()
             if counted is None:  # a container went away mid-read: keep the last count

@@ -17,6 +17,7 @@ from .names import printable
 from .swarm_stack import STACK_LABEL
 
 PROJECT_LABEL = "com.docker.compose.project"
+DOCKER_STOP_GRACE = 10  # s: Docker's stop timeout when the container sets none
 SERVICE_LABEL = "com.docker.compose.service"
 APP_LABEL = "dev.otterstack.app"
 
@@ -79,6 +80,8 @@ def snapshot(attrs: dict[str, Any]) -> ContainerSnapshot:
         routed=is_routed(labels),
         oneoff=labels.get("com.docker.compose.oneoff", "").lower() == "true",
         healthy_since=healthy_since(attrs),
+        stop_grace=float(DOCKER_STOP_GRACE if attrs.get("Config", {}).get("StopTimeout") is None
+                         else attrs["Config"]["StopTimeout"]),
     )
 
 

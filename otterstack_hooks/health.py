@@ -23,6 +23,7 @@ class ContainerSnapshot:
     routed: bool = False
     oneoff: bool = False  # a `compose run` container (the release command), not a service
     healthy_since: float | None = None  # when Docker last turned it healthy (epoch seconds)
+    stop_grace: float = 10.0  # s between the stop signal and SIGKILL (stop_grace_period)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import yaml
 
 from .compose_model import ComposeModel
 from .release_plan import ReleasePlan
+from .swarm_stack import APP_LABEL
 from .traefik_labels import release_alias
 
 OVERRIDE_FILE = "docker-compose.traefik.yml"
@@ -58,15 +59,18 @@ def render_state_override(plan: ReleasePlan, release: str, env_keys: Sequence[st
 
 def render_override(
     model: ComposeModel, labels: dict[str, dict[str, str]], network: str, release: str,
-    project: str, network_label: str = "traefik.docker.network",
+    project: str, app: str, network_label: str = "traefik.docker.network",
 ) -> str:
     """Label and network overrides for every routed service; the rest of the file stays.
     On Traefik's network each routed service also answers to a name of its release only
-    (`authelia-shop-r7`), which rewritten forward-auth addresses use."""
+    (`authelia-shop-r7`), which rewritten forward-auth addresses use. Each carries the app's
+    label, which a fence copies (fence.py): a Traefik that selects containers by app
+    (`--providers.docker.constraints`) reads the release's fence as it reads the release."""
     services: dict[str, Any] = {}
     for svc in model.routed():
         new_labels = dict(labels[svc.name])
         new_labels.setdefault(network_label, network)
+        new_labels[APP_LABEL] = app
         nets: dict[str, Any] = {name: {} for name in svc.networks}
         nets[EDGE_KEY] = {"aliases": [release_alias(svc.name, project)]}
         services[svc.name] = {"labels": _Replace(sorted(new_labels.items())), "networks": nets}

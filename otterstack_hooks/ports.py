@@ -10,7 +10,6 @@ second runtime (Docker Swarm) plugs in behind `Runtime` without touching the orc
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -62,13 +61,8 @@ class Runtime(Protocol):
     def fingerprints(self, project: str) -> dict[str, tuple[str, str, int]]:
         """service -> (container id, config hash, restarts): what `up` recreated."""
 
-    def drain(self, project: str, label: str, timeout: float, say: Say,
-              quick: bool = False) -> None:
-        """Wait (at most `timeout` s) until the project serves no request. `quick`: it is
-        out of traffic, so poll closely and trust the first 0."""
-
-    def in_flight(self, project: str) -> int | None:
-        """The requests the project serves now; None if they cannot be counted here."""
+    def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
+        """Wait (at most `timeout` s) until the project serves no request."""
 
     def stop(self, project: str, services: Sequence[str] = ()) -> None:
         """Graceful: SIGTERM, then the service's own stop grace period. All services, or
@@ -108,14 +102,18 @@ class Router(Protocol):
 
     def withdraw(self, info: TraefikInfo, project: str) -> bool:
         """Take a running project out of traffic without cutting its requests; True once the
-        router lists none of its routers."""
+        router lists none of its routers. It stays out, whatever happens on the host, until
+        `readmit` or `unfence`: it may drain and take its whole stop grace period."""
 
     def readmit(self, info: TraefikInfo, project: str) -> bool:
         """Undo a withdraw of a project that still runs; True once its routers are back."""
 
-    def held_out(self, info: TraefikInfo, project: str) -> AbstractContextManager[bool]:
-        """Keep a withdrawn project out of traffic while the body (its stop) runs: nothing
-        that happens meanwhile may route it again. True once its routers are gone."""
+    def unfence(self, info: TraefikInfo, project: str) -> None:
+        """Forget a withdraw once the project has exited (nothing of it can be routed)."""
+
+    def sweep(self) -> list[str]:
+        """Forget the withdraws of projects that no longer run (a deploy killed between a
+        stop and its unfence); the projects whose withdraws were forgotten."""
 
 
 class Store(Protocol):

@@ -103,7 +103,7 @@ def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: in
         return None
     write_private(generated / OVERRIDE_FILE,
                   render_override(model, plan.labels, info.network, name, project,
-                                  info.network_label))
+                                  app.name, info.network_label))
     if release_id is not None:
         ports.store.update_release(release_id, priority=plan.highest_priority)
     for router in plan.routers:

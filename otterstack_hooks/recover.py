@@ -25,6 +25,9 @@ class Recover:
 
     def run(self, app: App, repo: Repo) -> None:
         store = self.ports.store
+        for project in self.ports.router.sweep() if app.traefik_routing else []:
+            self.out.warn(Step.RECOVER, f"{project} had exited but was still fenced out of "
+                          "Traefik (a deploy died before it finished); fence removed")
         for stale in store.releases_with_status(app.name, ReleaseStatus.DEPLOYING):
             if not names.is_release_name(stale.name) or stale.project != (
                     f"{app.name}-{stale.name}"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import notify
 from .errors import OtterError
-from .health import evaluate
+from .health import ContainerSnapshot, evaluate
 from .ports import Ports, Repo
 from .process import StepTimeout
 from .progress import Progress
@@ -21,7 +21,6 @@ from .vocabulary import ReleaseStatus, Step
 MAX_DETAIL_LINES = 400
 SERVE_PROOF_SECONDS = 15  # per router, after the API shows it enabled
 ENABLE_SECONDS = 30  # until the API shows every new router enabled with its servers up
-STOP_HOLDS = 5  # tries to stop a withdrawn release with nothing in flight
 
 
 class Details:
@@ -180,22 +179,21 @@ def take_out_if_routed(ports: Ports, app: App, release: Release, step: Step,
 
 def stop_withdrawn(ports: Ports, app: App, traefik: TraefikInfo, project: str,
                    label: str) -> None:
-    """Stop a release taken out of Traefik, after its drain, held out of traffic until it
-    has exited. Any container event on the host meanwhile may have made Traefik route it
-    again (it still ran), and its routers outrank the serving ones: Traefik would send it
-    every request until it saw it exit, answering 502 for them. Requests that reached it
-    that way finish first, then it is held out again at once: the drain in between is quick,
-    since a paused container's health checks fail, and one that turned unhealthy turns
-    healthy again soon after the unpause, an event on which Traefik routes it again. The
-    last of STOP_HOLDS tries stops it held out whatever it still serves: a few requests cut
-    rather than every request for as long as Traefik takes to see it exit."""
-    for attempt in range(1, STOP_HOLDS + 1):
-        with ports.router.held_out(traefik, project) as out:
-            if attempt == STOP_HOLDS or (out and ports.runtime.in_flight(project) in (0, None)):
-                ports.runtime.stop(project)
-                return
-        ports.runtime.drain(project, label, app.drain_timeout,
-                            lambda text: ports.out.step(Step.DRAIN, text), quick=True)
+    """Stop a release taken out of Traefik, after its drain. It stays out while it exits
+    (withdraw fenced it: fence.py), however long its stop grace period, whatever it does
+    with SIGTERM; once it has exited, nothing of it can be routed and the fence goes. A stop
+    that fails leaves the fence: the release may still run."""
+    ports.out.step(Step.STOP, stop_text(label, ports.runtime.containers(project)))
+    ports.runtime.stop(project)
+    ports.router.unfence(traefik, project)
+
+
+def stop_text(label: str, snaps: Sequence[ContainerSnapshot]) -> str:
+    """What a stop waits for, at most: the longest stop grace period of what runs."""
+    grace = max((s.stop_grace for s in snaps if s.status in ("running", "paused")), default=0)
+    if not grace:
+        return f"stopping {label}"
+    return f"stopping {label}: up to {grace:g} s stop grace period"
 
 
 def forget(ports: Ports, app: App, repo: Repo, release: Release, status: ReleaseStatus,
@@ -215,6 +213,10 @@ def retire_kept(ports: Ports, app: App, release: Release) -> None:
     """The end of a replaced release's window for an instant rollback: it is out of traffic
     (newer routers outrank it), so let what it still serves finish, stop it, and record
     that it is no longer kept."""
-    drain_and_stop(ports, app, release.project, release.name,
-                   lambda: ports.runtime.stop(release.project))
+    def stop() -> None:
+        snaps = ports.runtime.containers(release.project)
+        ports.out.step(Step.STOP, stop_text(release.name, snaps))
+        ports.runtime.stop(release.project)
+
+    drain_and_stop(ports, app, release.project, release.name, stop)
     ports.store.update_release(release.id, retire_at=None)

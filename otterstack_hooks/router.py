@@ -1,12 +1,12 @@
 """The Router port (ports.Router) on Traefik's docker provider: find Traefik, read its API,
-send real requests through it, take a release out of it. Thin over traefik.py."""
+send real requests through it, take a release out of it. Thin over traefik.py and
+traefik_fence.py."""
 
-from contextlib import AbstractContextManager
 from typing import Any
 
 import docker
 
-from . import engine
+from . import engine, traefik_fence
 from . import traefik as traefik_io
 from .ports import Say
 from .routing import Probe, TraefikInfo
@@ -44,10 +44,13 @@ class TraefikRouter:
             return 0, None
 
     def withdraw(self, info: TraefikInfo, project: str) -> bool:
-        return traefik_io.withdraw(self.dc, info, project)
+        return traefik_fence.withdraw(self.dc, info, project)
 
     def readmit(self, info: TraefikInfo, project: str) -> bool:
-        return traefik_io.readmit(self.dc, info, project)
+        return traefik_fence.readmit(self.dc, info, project)
 
-    def held_out(self, info: TraefikInfo, project: str) -> AbstractContextManager[bool]:
-        return traefik_io.held_out(self.dc, info, project, settle=traefik_io.STOP_SETTLE_SECONDS)
+    def unfence(self, info: TraefikInfo, project: str) -> None:
+        traefik_fence.unfence(self.dc, project)
+
+    def sweep(self) -> list[str]:
+        return traefik_fence.sweep(self.dc)

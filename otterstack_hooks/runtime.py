@@ -68,13 +68,8 @@ class ComposeRuntime:
     def fingerprints(self, project: str) -> dict[str, tuple[str, str, int]]:
         return engine.service_fingerprints(self.dc, project)
 
-    def drain(self, project: str, label: str, timeout: float, say: Say,
-              quick: bool = False) -> None:
-        say(drain.verdict_text(drain.drain(self.dc, project, label, timeout, say,
-                                           quick=quick)))
-
-    def in_flight(self, project: str) -> int | None:
-        return drain.project_in_flight(self.dc, project)
+    def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
+        say(drain.verdict_text(drain.drain(self.dc, project, label, timeout, say)))
 
     def stop(self, project: str, services: Sequence[str] = ()) -> None:
         compose.stop(project, services=services)

@@ -277,14 +277,13 @@ class SwarmRuntime(ComposeRuntime):
 
     # stopping
 
-    def drain(self, project: str, label: str, timeout: float, say: Say,
-              quick: bool = False) -> None:
+    def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
         """Counted like one host's for tasks on this node; a task on another node cannot be
         counted from here, so then the drain waits the fixed delay."""
         say(drain.verdict_text(drain.drain(self.dc, project, label, timeout, say,
-                                           lambda: self.in_flight(project), quick)))
+                                           lambda: self._in_flight(project))))
 
-    def in_flight(self, project: str) -> int | None:
+    def _in_flight(self, project: str) -> int | None:
         """Tasks on this node only: with one on another node, None."""
         local = {c["Id"] for c in self.dc.api.containers(
             filters={"label": f"{STACK_LABEL}={project}", "status": "running"})}

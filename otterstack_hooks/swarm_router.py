@@ -10,8 +10,6 @@ later at most.
 """
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from . import commands, engine, process
 from .errors import OtterError
@@ -41,10 +39,8 @@ class SwarmTraefikRouter(TraefikRouter):
         self._label(project, "true")
         return self._wait(info, project, present=True)
 
-    @contextmanager
-    def held_out(self, info: TraefikInfo, project: str) -> Iterator[bool]:
-        """The label stays until changed again: out once the routers are gone."""
-        yield self.withdraw(info, project) if self.routers_of(info, project) != [] else True
+    def unfence(self, info: TraefikInfo, project: str) -> None:
+        """The label stays on the stopped services: nothing to undo (a readmit sets it)."""
 
     def _label(self, project: str, enable: str) -> None:
         services = [s["Spec"]["Name"]

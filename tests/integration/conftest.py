@@ -108,7 +108,8 @@ def traefik(otterstack_bin: Path, tmp_path_factory: pytest.TempPathFactory
     env["OTTERSTACK_DATA_DIR"] = str(tmp_path_factory.mktemp("traefik-data"))
     # other test runs on this engine (a developer's, beside CI) stay out of it
     info.start(otterstack_bin, env,
-               constraints=f"LabelRegex(`com.docker.compose.project`, `t{RUN_ID}-.+`)")
+               constraints=f"LabelRegex(`com.docker.compose.project`, `t{RUN_ID}-.+`) || "
+               f"LabelRegex(`dev.otterstack.app`, `t{RUN_ID}-.+`)")
     yield info
     info.stop()
 

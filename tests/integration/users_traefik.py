@@ -250,6 +250,7 @@ def start_users_traefik(name: str, network: str, dynamic_dir: Path,
     if projects:
         args.append("--providers.docker.constraints="
                     f"LabelRegex(`com.docker.compose.project`, `{projects}`)"
+                    f" || LabelRegex(`dev.otterstack.app`, `{projects}`)"
                     f" || Label(`dev.otterstack.users-traefik`, `{name}`)")
     for resolver in RESOLVERS:
         args += [f"--certificatesresolvers.{resolver}.acme.email=ops@example.test",

@@ -9,8 +9,6 @@ git, no Traefik: a whole deploy runs in milliseconds.
 import io
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,7 +51,6 @@ class FakeRuntime:
         self.images: set[str] = set()
         self.volumes: set[str] = set()
         self.labels: dict[tuple[str, str], dict[str, str]] = {}  # (project, service) -> labels
-        self.in_flight_counts: dict[str, list[int | None]] = {}
 
     def _maybe_fail(self, step: str) -> None:
         if step in self.fail:
@@ -147,15 +144,9 @@ class FakeRuntime:
         return {c.service: (c.id, "hash", c.restart_count)
                 for c in self.running.get(project, [])}
 
-    def drain(self, project: str, label: str, timeout: float, say, quick: bool = False
-              ) -> None:
+    def drain(self, project: str, label: str, timeout: float, say) -> None:
         self.calls.append(("drain", project))
         say(f"drained {label}")
-
-    def in_flight(self, project: str) -> int | None:
-        """0, or the next of `in_flight_counts[project]` (requests that reached it)."""
-        counts = self.in_flight_counts.get(project)
-        return counts.pop(0) if counts else 0
 
     def stop(self, project: str, services=()) -> None:
         self.calls.append(("stop", project, *services))
@@ -204,8 +195,8 @@ class FakeRouter:
         self.refuse = ""
         self.answer_as: str | None = None
         self.withdrawn: set[str] = set()
+        self.left_fenced: list[str] = []
         self.calls: list[tuple[Any, ...]] = []
-        self.comes_back: set[str] = set()  # withdrawn, then routed again by another event
 
     info = TraefikInfo("traefik", "http://127.0.0.1:1", "edge", {"web": 80})
 
@@ -215,9 +206,6 @@ class FakeRouter:
     def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
         """The project's routers as Traefik's API lists them: from the labels of its running,
         healthy containers, unless withdrawn."""
-        if project in self.comes_back:  # an event made Traefik read it again
-            self.comes_back.discard(project)
-            self.withdrawn.discard(project)
         if project in self.withdrawn:
             return []
         found: dict[tuple[str, str], dict[str, Any]] = {}
@@ -271,16 +259,16 @@ class FakeRouter:
         self.withdrawn.discard(project)
         return True
 
-    @contextmanager
-    def held_out(self, info: TraefikInfo, project: str) -> Iterator[bool]:
-        """Marks the hold in the runtime's calls, so a test sees what ran inside it."""
-        self.calls.append(("held_out", project))
-        self.withdrawn.add(project)
-        self.runtime.calls.append(("hold", project))
-        try:
-            yield True
-        finally:
-            self.runtime.calls.append(("unhold", project))
+    def unfence(self, info: TraefikInfo, project: str) -> None:
+        """Marks the end of the withdraw in the runtime's calls, so a test sees that the
+        release stopped while it was out."""
+        self.calls.append(("unfence", project))
+        self.runtime.calls.append(("unfence", project))
+
+    def sweep(self) -> list[str]:
+        """`left_fenced`: what a killed deploy left out of Traefik; forgotten once swept."""
+        swept, self.left_fenced = self.left_fenced, []
+        return swept
 
 
 @dataclass

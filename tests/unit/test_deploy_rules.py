@@ -11,7 +11,6 @@ from otterstack_hooks.deploy import Deploy, DeployRequest
 from otterstack_hooks.errors import OtterError
 from otterstack_hooks.prune import Prune, prunable
 from otterstack_hooks.recover import Recover
-from otterstack_hooks.release_steps import STOP_HOLDS
 from otterstack_hooks.retire import Retire
 from otterstack_hooks.rollback import Rollback, rollback_target
 from otterstack_hooks.vocabulary import Phase
@@ -102,12 +101,12 @@ def test_a_router_traefik_refuses_fails_the_deploy_and_takes_the_healthy_release
     world.router.refuse = "Traefik rejected router web-app-r2"
     outcome = world.push()
     assert not outcome.ok and "rejected router" in outcome.message
-    # it was healthy, so it may have had requests: out of Traefik, drained, then stopped
-    # held out of Traefik, then removed
-    assert world.router.calls[-2:] == [("withdraw", "app-r2"), ("held_out", "app-r2")]
-    order = world.runtime.commands("drain", "hold", "stop", "unhold", "remove")[-5:]
-    assert order == [("drain", "app-r2"), ("hold", "app-r2"), ("stop", "app-r2"),
-                     ("unhold", "app-r2"), ("remove", "app-r2", 0)]
+    # it was healthy, so it may have had requests: out of Traefik, drained, stopped while
+    # still out of Traefik, only then the fence goes, then removed
+    assert world.router.calls[-2:] == [("withdraw", "app-r2"), ("unfence", "app-r2")]
+    order = world.runtime.commands("drain", "stop", "unfence", "remove")[-4:]
+    assert order == [("drain", "app-r2"), ("stop", "app-r2"), ("unfence", "app-r2"),
+                     ("remove", "app-r2", 0)]
     assert world.router.serving("app") == "app-r1"
 
 
@@ -319,41 +318,31 @@ def test_a_rollback_inside_the_window_switches_back_without_a_start(world):
     assert world.store.release(outcome.release.id).retire_at is None
 
 
-def test_a_withdrawn_release_stops_held_out_of_traffic(world):
+def test_a_withdrawn_release_stays_out_of_traffic_until_it_has_exited(world):
     world.push()
     world.push()
-    world.router.comes_back.add("app-r2")  # an event made Traefik route it again
     assert Rollback(world.ports()).run(world.app, None, False, "admin", None).ok
-    order = [c for c in world.runtime.commands("drain", "hold", "stop", "unhold")
-             if c[1] == "app-r2"]
-    assert order == [("drain", "app-r2"), ("hold", "app-r2"), ("stop", "app-r2"),
-                     ("unhold", "app-r2")]
+    order = [c for c in world.runtime.commands("drain", "stop", "unfence") if c[1] == "app-r2"]
+    assert order == [("drain", "app-r2"), ("stop", "app-r2"), ("unfence", "app-r2")]
     assert world.router.serving("app") == "app-r1"
+    assert "stopping r2: up to 10 s stop grace period" in world.output.getvalue()
 
 
-def test_requests_that_reached_a_withdrawn_release_again_finish_before_it_stops(world):
+def test_a_withdrawn_release_whose_stop_fails_stays_fenced(world):
     world.push()
     world.push()
-    world.runtime.in_flight_counts["app-r2"] = [3, 1]  # routed again twice, given requests
-    assert Rollback(world.ports()).run(world.app, None, False, "admin", None).ok
-    order = [c for c in world.runtime.commands("drain", "hold", "stop", "unhold")
-             if c[1] == "app-r2"]
-    assert order == [("drain", "app-r2")] + [("hold", "app-r2"), ("unhold", "app-r2"),
-                                             ("drain", "app-r2")] * 2 + [
-        ("hold", "app-r2"), ("stop", "app-r2"), ("unhold", "app-r2")]
+    world.runtime.fail["stop"] = "docker compose stop did not finish"
+    with pytest.raises(OtterError, match="did not finish"):
+        Rollback(world.ports()).run(world.app, None, False, "admin", None)
+    assert ("withdraw", "app-r2") in world.router.calls
+    assert ("unfence", "app-r2") not in world.router.calls  # it may still run: keep it out
 
 
-def test_a_withdrawn_release_that_keeps_getting_requests_is_stopped_held_at_the_last_try(
-        world):
+def test_the_next_deploy_removes_a_fence_a_killed_deploy_left(world):
     world.push()
-    world.push()
-    world.runtime.in_flight_counts["app-r2"] = [1] * 10
-    assert Rollback(world.ports()).run(world.app, None, False, "admin", None).ok
-    order = [c for c in world.runtime.commands("drain", "hold", "stop", "unhold")
-             if c[1] == "app-r2"]
-    assert order.count(("hold", "app-r2")) == STOP_HOLDS
-    assert order[-4:] == [("drain", "app-r2"), ("hold", "app-r2"), ("stop", "app-r2"),
-                          ("unhold", "app-r2")]
+    world.router.left_fenced = ["app-r1"]
+    assert world.push().ok
+    assert "app-r1 had exited but was still fenced out of Traefik" in world.output.getvalue()
 
 
 def test_a_rollback_after_the_window_starts_the_release_again(world):

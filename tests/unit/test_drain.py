@@ -147,8 +147,3 @@ def test_a_paused_container_counts_and_a_stopped_one_does_not(monkeypatch):
                   {"Id": "b", "State": {"Status": "running", "Pid": 11}},
                   {"Id": "c", "State": {"Status": "exited", "Pid": 0}}]
     assert drain._in_flight(containers) == 4
-
-
-def test_a_quick_drain_trusts_the_first_zero():
-    assert next_action(0, 1, 0.0, 30, confirmations=1) is Action.DRAINED
-    assert next_action(0, 1, 0.0, 30) is Action.WAIT

@@ -1,137 +1,132 @@
-"""traefik.withdraw against a fake Docker client and a fake Traefik API: every container
-paused, Traefik made to re-read, every container unpaused; a pause the kernel refuses once
-is tried again; what runs `held_out` (a stop) runs paused. (A release Traefik routes again
-later stops held out: release_steps.stop_withdrawn, in test_deploy_rules.py.)"""
+"""Taking a release out of Traefik with a fence (fence.py, traefik_fence.py): the fence's
+labels redefine every router of the release, differently, and copy what the user's Traefik
+selects containers by; the adapter starts one fence per project, waits for the API, and
+removes fences by label. Against a fake Docker client and a fake Traefik API; the real thing
+is in tests/integration/test_stop_gap.py."""
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from otterstack_hooks import traefik
+from otterstack_hooks import traefik_fence
+from otterstack_hooks.fence import FENCE_HOST, FENCE_LABEL, fence_labels, routers_of
 from otterstack_hooks.routing import TraefikInfo
 
 INFO = TraefikInfo("traefik", "http://api", "edge", {"web": 80}, image="traefik:v3")
+WEB = {
+    "com.docker.compose.project": "app-r2",
+    "com.docker.compose.service": "web",
+    "dev.otterstack.release": "r2",
+    "traefik.enable": "true",
+    "traefik.docker.network": "edge",
+    "tier": "public",  # what a user's --providers.docker.constraints may select on
+    "traefik.http.routers.web-app-r2.rule": "Host(`app.example.com`)",
+    "traefik.http.routers.web-app-r2.entrypoints": "websecure",
+    "traefik.http.routers.web-app-r2.middlewares": "auth@file",
+    "traefik.http.services.web-app-r2.loadbalancer.server.port": "8000",
+}
+DB = {"traefik.enable": "true",
+      "traefik.tcp.routers.db-app-r2.rule": "HostSNI(`db.example.com`)",
+      "traefik.udp.routers.dns-app-r2.entrypoints": "dns"}
+
+
+def test_every_router_of_the_release_is_defined_again_differently():
+    labels = fence_labels([WEB, DB], "app-r2")
+    assert routers_of([labels]) == routers_of([WEB, DB]) == {
+        "http": {"web-app-r2"}, "tcp": {"db-app-r2"}, "udp": {"dns-app-r2"}}
+    assert labels["traefik.http.routers.web-app-r2.rule"] == f"Host(`{FENCE_HOST}`)"
+    assert labels["traefik.tcp.routers.db-app-r2.rule"] == f"HostSNI(`{FENCE_HOST}`)"
+    for protocol, name in (("http", "web-app-r2"), ("tcp", "db-app-r2"), ("udp", "dns-app-r2")):
+        service = labels[f"traefik.{protocol}.routers.{name}.service"]
+        assert service == "otterstack-fence-app-r2"
+        assert labels[f"traefik.{protocol}.services.{service}.loadbalancer.server.port"] == "9"
+
+
+def test_the_fence_is_read_by_the_same_traefik_and_belongs_to_no_project():
+    labels = fence_labels([WEB], "app-r2")
+    assert labels["traefik.enable"] == "true"
+    assert labels["traefik.docker.network"] == "edge"
+    assert labels["tier"] == "public"
+    assert labels[FENCE_LABEL] == "app-r2"
+    assert not [k for k in labels if k.startswith(("com.docker.compose.", "dev.otterstack.r"))]
+    # none of the release's own routing is copied: middlewares, entrypoints, its service
+    assert not [k for k in labels if "middlewares" in k or "entrypoints" in k
+                or "web-app-r2.loadbalancer" in k]
+
+
+def test_a_release_without_routers_needs_no_fence():
+    assert fence_labels([{"traefik.enable": "false", "x": "y"}], "app-r2") == {}
 
 
 class FakeApi:
-    """Containers that can be paused; `sick_after_pause`: their health after an unpause
-    (they turn healthy on the first inspect after it, as a passing check would)."""
+    """Containers by labels; a fence that `run` starts becomes one of them."""
 
-    def __init__(self, sick_after_pause: bool):
-        self.sick_after_pause = sick_after_pause
-        self.calls: list[tuple[str, str]] = []
-        self.health = {"c1": "healthy", "c2": "healthy"}
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = [
+            {"Id": "web1", "State": "running", "Labels": WEB}]
+        self.removed: list[str] = []
 
-    def containers(self, filters):
-        return [{"Id": c} for c in self.health]
+    def containers(self, all: bool = False, filters: dict[str, str] | None = None):
+        key, _, value = (filters or {}).get("label", "").partition("=")
+        return [c for c in self.items if key in c["Labels"]
+                and (not value or c["Labels"][key] == value)
+                and (all or c["State"] == "running")]
 
-    def pause(self, container):
-        self.calls.append(("pause", container))
-
-    def unpause(self, container):
-        self.calls.append(("unpause", container))
-        if self.sick_after_pause:
-            self.health[container] = "unhealthy"
-
-    def inspect_container(self, container):
-        status = self.health[container]
-        if status == "unhealthy":
-            self.health[container] = "healthy"  # the next check passes
-        return {"State": {"Health": {"Status": status}}}
-
-
-class FakeContainers:
-    def create(self, image, command, **kw):
-        return SimpleNamespace(start=lambda: None, remove=lambda force: None)
+    def remove_container(self, container: str, force: bool) -> None:
+        self.removed.append(container)
+        self.items = [c for c in self.items if c["Id"] != container]
 
 
 @pytest.fixture
 def world(monkeypatch):
-    state = {"listed": True, "rereads": 0}
+    api = FakeApi()
+    state: dict[str, Any] = {"runs": []}
 
-    def routers(api, project):
-        return [{"name": f"web-{project}@docker"}] if state["listed"] else []
+    def run(image, command, **kw):
+        state["runs"].append((image, kw["name"], kw["network"]))
+        api.items.append({"Id": f"fence{len(state['runs'])}", "State": "running",
+                          "Labels": kw["labels"]})
 
-    def reread(dc, image):  # Traefik re-reads: paused containers are left out
-        state["rereads"] += 1
-        state["listed"] = False
+    def routers(api_url, project):  # Traefik: a fenced project's routers are dropped
+        fenced = api.containers(filters={"label": f"{FENCE_LABEL}={project}"})
+        running = api.containers(filters={"label": f"com.docker.compose.project={project}"})
+        return [] if fenced or not running else [{"name": f"web-{project}@docker"}]
 
-    monkeypatch.setattr(traefik, "release_routers", routers)
-    monkeypatch.setattr(traefik, "_trigger_reread", reread)
-    return state
-
-
-def test_a_release_that_stayed_healthy_is_taken_out_once(world):
-    api = FakeApi(sick_after_pause=False)
-    dc = SimpleNamespace(api=api, containers=FakeContainers())
-    assert traefik.withdraw(dc, INFO, "app-r2")
-    assert world["rereads"] == 1
-    assert sorted(api.calls) == [("pause", "c1"), ("pause", "c2"), ("unpause", "c1"),
-                                 ("unpause", "c2")]
+    monkeypatch.setattr(traefik_fence, "release_routers", routers)
+    dc = SimpleNamespace(api=api, containers=SimpleNamespace(run=run))
+    return SimpleNamespace(api=api, dc=dc, state=state)
 
 
-def test_a_pause_the_kernel_refuses_once_is_tried_again(world):
-    import docker.errors
-    api = FakeApi(sick_after_pause=False)
-    refused = {"c2"}
-    real_pause = api.pause
-
-    def pause(container):
-        if container in refused:
-            refused.discard(container)
-            raise docker.errors.APIError("OCI runtime pause failed: unable to freeze")
-        real_pause(container)
-    api.pause = pause
-    dc = SimpleNamespace(api=api, containers=FakeContainers())
-    assert traefik.withdraw(dc, INFO, "app-r2")
-    assert sorted(c for c in api.calls if c[0] == "unpause") == [("unpause", "c1"),
-                                                                 ("unpause", "c2")]
+def test_withdraw_starts_one_fence_and_waits_until_the_routers_are_gone(world):
+    assert traefik_fence.withdraw(world.dc, INFO, "app-r2")
+    assert world.state["runs"] == [("traefik:v3", "otterstack-fence-app-r2", "edge")]
+    assert traefik_fence.withdraw(world.dc, INFO, "app-r2")  # again: the same fence serves
+    assert len(world.state["runs"]) == 1
 
 
-def test_what_runs_held_out_runs_with_every_container_paused(world):
-    import docker.errors
-    api = FakeApi(sick_after_pause=False)
-    stopped: set[str] = set()
-    real_unpause = api.unpause
-
-    def unpause(container):  # Docker's own answer for a container the stop resumed
-        if container in stopped:
-            api.calls.append(("unpause refused", container))
-            raise docker.errors.APIError("is not paused", SimpleNamespace(status_code=409))
-        real_unpause(container)
-    api.unpause = unpause
-    dc = SimpleNamespace(api=api, containers=FakeContainers())
-    with traefik.held_out(dc, INFO, "app-r2") as out:
-        assert out and not world["listed"]
-        assert sorted(api.calls) == [("pause", "c1"), ("pause", "c2")]
-        stopped.update(api.health)
-    # a refused unpause of a stopped container is not tried again
-    assert sorted(api.calls)[2:] == [("unpause refused", "c1"), ("unpause refused", "c2")]
+def test_a_fence_a_killed_deploy_left_for_other_labels_is_replaced(world):
+    world.api.items.append({"Id": "old", "State": "exited",
+                            "Labels": {FENCE_LABEL: "app-r2"}})
+    assert traefik_fence.withdraw(world.dc, INFO, "app-r2")
+    assert world.api.removed == ["old"] and len(world.state["runs"]) == 1
 
 
-def test_a_release_traefik_already_left_out_is_held_without_a_reread(world):
-    world["listed"] = False
-    api = FakeApi(sick_after_pause=False)
-    dc = SimpleNamespace(api=api, containers=FakeContainers())
-    with traefik.held_out(dc, INFO, "app-r2") as out:
-        assert out
-    assert world["rereads"] == 0
-    assert sorted(api.calls) == [("pause", "c1"), ("pause", "c2"), ("unpause", "c1"),
-                                 ("unpause", "c2")]
+def test_readmit_removes_the_fence_and_waits_for_the_routers(world):
+    assert traefik_fence.withdraw(world.dc, INFO, "app-r2")
+    assert traefik_fence.readmit(world.dc, INFO, "app-r2")
+    assert not world.api.containers(all=True, filters={"label": FENCE_LABEL})
 
 
-def test_routers_a_stale_reread_brings_back_while_it_settles_are_taken_out_again(
-        world, monkeypatch):
-    calls = {"n": 0}
+def test_without_traefiks_image_there_is_no_fence_and_withdraw_says_so(world):
+    no_image = TraefikInfo("traefik", "http://api", "edge", {"web": 80})
+    assert not traefik_fence.withdraw(world.dc, no_image, "app-r2", timeout=0.1)
+    assert world.state["runs"] == []
 
-    def routers(api, project):  # Traefik applies a re-read it began before the pause, once
-        calls["n"] += 1
-        if calls["n"] == 3:
-            world["listed"] = True
-        return [{"name": f"web-{project}@docker"}] if world["listed"] else []
-    monkeypatch.setattr(traefik, "release_routers", routers)
-    api = FakeApi(sick_after_pause=False)
-    dc = SimpleNamespace(api=api, containers=FakeContainers())
-    with traefik.held_out(dc, INFO, "app-r2", settle=0.2) as out:
-        assert out and not world["listed"]
-        assert world["rereads"] == 2
+
+def test_sweep_removes_only_the_fences_of_releases_that_no_longer_run(world):
+    world.api.items += [
+        {"Id": "f-live", "State": "running", "Labels": {FENCE_LABEL: "app-r2"}},
+        {"Id": "f-dead", "State": "running", "Labels": {FENCE_LABEL: "app-r1"}}]
+    assert traefik_fence.sweep(world.dc) == ["app-r1"]
+    assert world.api.removed == ["f-dead"]
