@@ -25,6 +25,8 @@ from .engine import engine_errors
 from .errors import OtterError
 from .names import printable
 from .routing import TraefikInfo
+from .rule_matchers import RuleSyntax
+from .rule_syntax import DefaultSyntax
 
 DEFAULT_IMAGE = "traefik:v3"
 DEFAULT_CONTAINER = "otterstack-traefik"
@@ -145,7 +147,8 @@ def detect(dc: docker.DockerClient, wanted: str, api_url: str, network: str,
             "does), or keep the app on one host (`otterstack config APP runtime compose`)")
     return TraefikInfo(name, api, network or _pick_network(attrs, name, provider),
                        entrypoints, frozenset(tls), tuple(_user_networks(attrs)),
-                       (attrs.get("Config") or {}).get("Image", ""), provider)
+                       (attrs.get("Config") or {}).get("Image", ""), provider,
+                       rule_syntax_of(dc, attrs))
 
 
 def _gateway_addresses(dc: docker.DockerClient, container: str) -> list[str]:
@@ -377,6 +380,13 @@ def probe(port: int, host: str, path: str, header: str, timeout: float = 5,
 THROTTLE_FLAG = "--providers.providersThrottleDuration"
 TRAEFIK_DEFAULT_THROTTLE = 2.0  # seconds: Traefik's own default
 DEFAULT_THROTTLE = "200ms"  # `otterstack traefik up`'s: measured in docs/performance.md
+# How long Traefik keeps an idle keep-alive connection to a server (its own default: 90 s).
+# A release taken out of traffic cannot tell an idle connection from a request in flight
+# (both are an established connection with nothing queued, drain.py), so its drain waited
+# for Traefik to drop the idle ones: up to drain_timeout with a keep-alive server. Under
+# load a connection is never idle this long; a quiet site opens one per request.
+IDLE_CONN_TIMEOUT = "250ms"
+IDLE_CONN_FLAG = "--serversTransport.forwardingTimeouts.idleConnTimeout"
 MAX_THROTTLE = 60.0
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -407,13 +417,15 @@ def parse_duration(text: str | int | float) -> float:
 def command(network: str, constraints: str = "", throttle: str = DEFAULT_THROTTLE) -> list[str]:
     """Traefik's command line as `otterstack traefik up` starts it: the docker provider on
     `network` only for containers that opt in, the web entrypoint, the API (published on
-    127.0.0.1 only by `up`), ping, and the provider throttle `throttle`."""
+    127.0.0.1 only by `up`), ping, the provider throttle `throttle`, and idle connections
+    to servers closed after IDLE_CONN_TIMEOUT."""
     parse_duration(throttle)  # never start a Traefik that would refuse its own flags
     return [
         "--providers.docker=true",
         "--providers.docker.exposedbydefault=false",
         f"--providers.docker.network={network}",
         f"{THROTTLE_FLAG}={throttle}",
+        f"{IDLE_CONN_FLAG}={IDLE_CONN_TIMEOUT}",
         "--entrypoints.web.address=:80",
         "--api.insecure=true",
         "--ping=true",
@@ -459,17 +471,18 @@ def _flag_value(args: list[str], key: str) -> str | None:
     return found
 
 
-def _config_value(text: str, path: str) -> tuple[bool, Any]:
-    """(found, value) of providers.providersThrottleDuration in a static config file's text,
-    YAML or TOML by its extension; keys match in any case, as Traefik reads them."""
+def _config_value(text: str, path: str, key: str = _THROTTLE_KEY) -> tuple[bool, Any]:
+    """(found, value) of `key` (providers.providersThrottleDuration unless said) in a static
+    config file's text, YAML or TOML by its extension; keys match in any case, as Traefik
+    reads them."""
     if path.endswith(".toml"):
         data: Any = tomllib.loads(text)
     else:
         data = yaml.safe_load(text)
-    for key in _THROTTLE_KEY.split("."):
+    for part in key.split("."):
         if not isinstance(data, dict):
             return False, None
-        match = [v for k, v in data.items() if str(k).lower() == key]
+        match = [v for k, v in data.items() if str(k).lower() == part]
         if not match:
             return False, None
         data = match[0]
@@ -573,6 +586,65 @@ def static_config(dc: docker.DockerClient, attrs: dict[str, Any], limit: int = 1
         except tarfile.TarError:
             return path, None
     return None
+
+
+# --- core.defaultRuleSyntax: the syntax rule_syntax checks a release's rules against --------
+
+_RULE_SYNTAX_KEY = "core.defaultrulesyntax"
+
+
+def configured_rule_syntax(args: list[str], env: list[str],
+                           config: tuple[str, str | None] | None, container: str
+                           ) -> DefaultSyntax:
+    """Traefik's `core.defaultRuleSyntax` from what its container shows, from the one source
+    Traefik reads its static configuration from, as for the throttle (configured_throttle):
+    the config file if there is one, else the command line if it has flags, else the
+    TRAEFIK_* environment. Unset, or not readable here: v3, Traefik's own default (a Traefik
+    that read anything but v2 or v3 there would not have started)."""
+    value, where = None, ""
+    if config is not None:
+        path, text = config
+        try:
+            found, value = _config_value(text, path, _RULE_SYNTAX_KEY) if text is not None \
+                else (False, None)
+        except (ValueError, yaml.YAMLError, tomllib.TOMLDecodeError):
+            found = False
+        where = f"static config file {path}" if found else ""
+    elif _traefik_flags(args):
+        value = _flag_value(args, _RULE_SYNTAX_KEY)
+        where = "command line"
+    else:
+        value = next((item.partition("=")[2] for item in env
+                      if item.partition("=")[0].upper() == "TRAEFIK_CORE_DEFAULTRULESYNTAX"),
+                     None)
+        where = "environment"
+    if str(value) == RuleSyntax.V2:
+        return DefaultSyntax(RuleSyntax.V2,
+                             f"core.defaultRuleSyntax=v2 of Traefik {container} ({where})")
+    if str(value) == RuleSyntax.V3:
+        return DefaultSyntax(RuleSyntax.V3,
+                             f"core.defaultRuleSyntax=v3 of Traefik {container} ({where})")
+    return DefaultSyntax(RuleSyntax.V3, f"the default of Traefik {container}")
+
+
+def rule_syntax_of(dc: docker.DockerClient, attrs: dict[str, Any]) -> DefaultSyntax:
+    """The default rule syntax of the Traefik container `attrs` (inspect output)."""
+    config = attrs.get("Config") or {}
+    return configured_rule_syntax(attrs.get("Args") or [], config.get("Env") or [],
+                                  static_config(dc, attrs), attrs.get("Name", "?").lstrip("/"))
+
+
+def find_rule_syntax(dc: docker.DockerClient, wanted: str, provider: str = "docker"
+                     ) -> DefaultSyntax:
+    """For pre-receive, which must not fail on Traefik: the default rule syntax of the
+    Traefik a deploy would use (running, else stopped: a deploy would ask to start it), v3
+    when there is none or it cannot be read."""
+    try:
+        attrs = find_container(dc, wanted, provider=provider) or find_container(
+            dc, wanted, running=False, provider=provider)
+        return DefaultSyntax() if attrs is None else rule_syntax_of(dc, attrs)
+    except (OtterError, docker.errors.DockerException, OSError):
+        return DefaultSyntax()
 
 
 def format_seconds(seconds: float) -> str:

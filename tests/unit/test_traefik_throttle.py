@@ -21,6 +21,7 @@ def test_up_starts_traefik_with_the_fast_throttle_by_default() -> None:
         "--providers.docker.exposedbydefault=false",
         "--providers.docker.network=edge",
         f"--providers.providersThrottleDuration={DEFAULT_THROTTLE}",
+        "--serversTransport.forwardingTimeouts.idleConnTimeout=250ms",
         "--entrypoints.web.address=:80",
         "--api.insecure=true",
         "--ping=true",
