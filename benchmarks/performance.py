@@ -264,10 +264,23 @@ def wait_healthy(project: str, count: int) -> None:
 # the app
 
 
-def app_files(dest: Path, version: str) -> None:
-    """examples/hello with `version` as its page."""
+# --server: how the app's process takes SIGTERM. examples/hello's serve.sh stops at once;
+# busybox httpd as PID 1 ignores it, so Docker waits the stop grace period and kills it (as
+# many real servers without an init do): the case where a release being stopped must stay
+# out of Traefik for seconds after its stop began.
+SERVERS = {"graceful": None, "ignores-sigterm": 'CMD ["httpd", "-f", "-p", "8000", "-h", "/www"]'}
+
+
+def app_files(dest: Path, version: str, server: str = "graceful") -> None:
+    """examples/hello with `version` as its page, its server as `server` (SERVERS)."""
     if not dest.exists():
         shutil.copytree(ROOT / "examples" / "hello", dest)
+        command = SERVERS[server]
+        if command:
+            dockerfile = dest / "Dockerfile"
+            lines = [command if line.startswith("CMD ") else line
+                     for line in dockerfile.read_text().splitlines()]
+            dockerfile.write_text("\n".join(lines) + "\n")
     (dest / "www" / "index.html").write_text(f"{version}\n")
 
 
@@ -332,7 +345,7 @@ class Bench:
         run([str(ROOT / "install.sh"), app, "--repo", str(self.work / f"{app}.git"),
              "--traefik-routing"], self.env)
         src = self.work / "src" / app
-        app_files(src, "v0")
+        app_files(src, "v0", self.args.server)
         run(["git", "init", "-q", "-b", "main"], self.env, src)
         run(["git", "remote", "add", "production", str(self.work / f"{app}.git")], self.env, src)
         self.apps.append(app)
@@ -340,7 +353,7 @@ class Bench:
     def otter_app(self, app: str, services: int, version: str) -> None:
         """Write the OtterStack app's files for `version` and commit them."""
         src = self.work / "src" / app
-        app_files(src, version)
+        app_files(src, version, self.args.server)
         doc = compose_doc(services, lambda i: {
             "traefik.enable": "true",
             f"traefik.http.routers.web{i}.rule": f"Host(`{self.host(app, i)}`)",
@@ -411,7 +424,7 @@ class Bench:
     # the designs
     def design_files(self, design: str, version: str, labels: Callable[[int], dict]) -> Path:
         dest = self.work / design / version
-        app_files(dest, version)
+        app_files(dest, version, self.args.server)
         doc = compose_doc(self.args.services, labels, self.traefik)
         (dest / "compose.yaml").write_text(json.dumps(doc, indent=1) + "\n")
         return dest
@@ -801,6 +814,8 @@ def main() -> int:
                         help="which designs, comma-separated (default all three; none with "
                         "'' for --concurrent-apps only)")
     parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="graceful",
+                        help="how the app takes SIGTERM (default graceful: exits at once)")
     parser.add_argument("--throttle", default="",
                         help="passed to `otterstack traefik up --throttle` (default: its own)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
