@@ -9,7 +9,7 @@ and the router is confirmed through Traefik's API only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class RuleTooComplex(ValueError):
@@ -17,32 +17,38 @@ class RuleTooComplex(ValueError):
     probe requests from it (Traefik's API still confirms the router)."""
 
 
-_TOKEN = re.compile(r'\s*(?:(&&|\|\||[!(),])|([A-Za-z]+)|`([^`]*)`|"((?:[^"\\]|\\.)*)")')
-_ESCAPE = re.compile(r"\\(.)")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPERATORS = ("&&", "||", "!", "(", ")", ",")
+_SPACE = " \t\r\n"  # Go's whitespace; anything else outside a string is a syntax error
+_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
+                   "v": "\v", "\\": "\\", '"': '"'}
+_HEX = "0123456789abcdefABCDEF"
 
 
 @dataclass(frozen=True)
-class _Matcher:
-    """`Name(args...)` with the name lower-cased (Traefik matches names case-insensitively)."""
+class Matcher:
+    """`Name(args...)`: `name` lower-cased (the parts of OtterStack that read rules compare it
+    that way), `spelled` as written (Traefik accepts only some spellings, see rule_syntax)."""
 
     name: str
     args: tuple[str, ...]
+    spelled: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
-class _Not:
-    operand: _Node
+class Not:
+    operand: Node
 
 
 @dataclass(frozen=True)
-class _Binary:
+class Binary:
     operator: str
-    left: _Node
-    right: _Node
+    left: Node
+    right: Node
 
 
-_Node = _Matcher | _Not | _Binary
-_Literal = tuple[bool, _Matcher]
+Node = Matcher | Not | Binary
+_Literal = tuple[bool, Matcher]
 
 
 MAX_ALTERNATIVES = 256  # conjunctions of the expanded rule; 2**n for n `(a || b) && ...`
@@ -59,30 +65,113 @@ def host_rules(rule: str) -> list[tuple[str, str]]:
     """
     pairs = (
         (host, path)
-        for conjunction in _dnf(_RuleParser(rule).parse())
+        for conjunction in _dnf(parse_rule(rule))
         for host in _hosts(conjunction)
         for path in _paths(conjunction)
     )
     return list(dict.fromkeys(pairs))
 
 
+def parse_rule(rule: str) -> Node:
+    """The rule's tree, as Traefik's parser (Go's own expression parser) reads it. Raises
+    ValueError where Go's parser would fail, and RuleTooComplex past the bounds."""
+    return _RuleParser(rule).parse()
+
+
 def _tokenize(rule: str) -> list[tuple[str, str]]:
-    """(kind, text) tokens: kind is 'op', 'name' or 'string'."""
+    """(kind, text) tokens, kind 'op', 'name' or 'string', read as Go reads an expression:
+    Go's whitespace and comments, raw (backquoted) and interpreted (double-quoted) strings
+    with Go's escapes. A line break after a name, a string or `)` ends the expression in Go
+    (an automatic semicolon): only whitespace and comments may follow it."""
     tokens: list[tuple[str, str]] = []
-    position, end = 0, len(rule.rstrip())
+    position, end, line_break = 0, len(rule), False
     while position < end:
-        match = _TOKEN.match(rule, position)
-        if match is None:
-            raise ValueError(f"can't parse rule {rule!r} at offset {position}")
-        operator, name, raw, quoted = match.groups()
+        char = rule[position]
+        if char in _SPACE:
+            line_break |= char == "\n"
+            position += 1
+            continue
+        if rule.startswith("//", position):
+            newline = rule.find("\n", position)
+            position = end if newline < 0 else newline
+            continue
+        if rule.startswith("/*", position):
+            close = rule.find("*/", position + 2)
+            if close < 0:
+                raise ValueError(f"can't parse rule {rule!r}: a comment is not closed")
+            line_break |= "\n" in rule[position:close]
+            position = close + 2
+            continue
+        if line_break and tokens and (tokens[-1][0] != "op" or tokens[-1][1] == ")"):
+            raise ValueError(f"can't parse rule {rule!r}: a line break after "
+                             f"{tokens[-1][1]!r} ends it for Traefik (Go inserts a ';' "
+                             "there): write the rule on one line, or break after && or ||")
+        line_break = False
+        operator = next((op for op in _OPERATORS if rule.startswith(op, position)), None)
+        name = _NAME.match(rule, position)
         if operator is not None:
             tokens.append(("op", operator))
+            position += len(operator)
         elif name is not None:
-            tokens.append(("name", name))
+            tokens.append(("name", name.group()))
+            position = name.end()
+        elif char == "`":
+            close = rule.find("`", position + 1)
+            if close < 0:
+                raise ValueError(f"can't parse rule {rule!r}: a `...` string is not closed")
+            tokens.append(("string", rule[position + 1:close].replace("\r", "")))
+            position = close + 1
+        elif char == '"':
+            value, position = _interpreted(rule, position)
+            tokens.append(("string", value))
         else:
-            tokens.append(("string", raw if raw is not None else _ESCAPE.sub(r"\1", quoted)))
-        position = match.end()
+            raise ValueError(f"can't parse rule {rule!r} at offset {position}")
     return tokens
+
+
+def _interpreted(rule: str, start: int) -> tuple[str, int]:
+    """A double-quoted Go string at `start`: its value and the offset after it. Go refuses a
+    line break inside and any escape it does not know (`"\\."` too: write `\\.` in `...`)."""
+    out: list[str] = []
+    position = start + 1
+    while position < len(rule) and rule[position] not in '"\n':
+        char = rule[position]
+        escape = rule[position + 1:position + 2]
+        if char != "\\":
+            out.append(char)
+            position += 1
+        elif escape and escape in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[escape])
+            position += 2
+        else:
+            value, size = _numeric_escape(rule, position)
+            out.append(chr(value))
+            position += size
+    if position >= len(rule) or rule[position] != '"':
+        raise ValueError(f"can't parse rule {rule!r}: a \"...\" string is not closed")
+    return "".join(out), position + 1
+
+
+def _numeric_escape(rule: str, position: int) -> tuple[int, int]:
+    """Go's `\\ooo`, `\\xhh`, `\\uhhhh` and `\\Uhhhhhhhh` at `position`: the value and the
+    escape's length. A byte (octal, hex) is kept as the code point of that value."""
+    escape = rule[position + 1:position + 2]
+    if escape and escape in "01234567":
+        digits, base, limit = rule[position + 1:position + 4], 8, 255
+        size = 3
+    elif escape and escape in "xuU":
+        size = {"x": 2, "u": 4, "U": 8}[escape]
+        digits, base, limit = rule[position + 2:position + 2 + size], 16, (
+            255 if escape == "x" else 0x10FFFF)
+    else:
+        digits, base, limit, size = "", 16, 0, 1
+    allowed = "01234567" if base == 8 else _HEX
+    value = int(digits, base) if len(digits) == size and all(c in allowed for c in digits) \
+        else -1
+    if not 0 <= value <= limit or 0xD800 <= value <= 0xDFFF:
+        raise ValueError(f"can't parse rule {rule!r}: {rule[position:position + 2]!r} at offset "
+                         f"{position} is not an escape Go knows (write the string in `...`)")
+    return value, len(digits) + (1 if base == 8 else 2)
 
 
 class _RuleParser:
@@ -96,25 +185,25 @@ class _RuleParser:
         if sum(kind == "name" for kind, _ in self.tokens) > MAX_RULE_MATCHERS:
             raise RuleTooComplex(f"rule has more than {MAX_RULE_MATCHERS} matchers")
 
-    def parse(self) -> _Node:
+    def parse(self) -> Node:
         node = self._or()
         if self.position != len(self.tokens):
             raise self._error()
         return node
 
-    def _or(self) -> _Node:
+    def _or(self) -> Node:
         node = self._and()
         while self._accept("||"):
-            node = _Binary("||", node, self._and())
+            node = Binary("||", node, self._and())
         return node
 
-    def _and(self) -> _Node:
+    def _and(self) -> Node:
         node = self._unary()
         while self._accept("&&"):
-            node = _Binary("&&", node, self._unary())
+            node = Binary("&&", node, self._unary())
         return node
 
-    def _unary(self) -> _Node:
+    def _unary(self) -> Node:
         self.depth += 1
         if self.depth > MAX_RULE_DEPTH:
             raise RuleTooComplex(f"rule nests deeper than {MAX_RULE_DEPTH}")
@@ -123,20 +212,22 @@ class _RuleParser:
         finally:
             self.depth -= 1
 
-    def _operand(self) -> _Node:
+    def _operand(self) -> Node:
         if self._accept("!"):
-            return _Not(self._unary())
+            return Not(self._unary())
         if self._accept("("):
             node = self._or()
             self._expect(")")
             return node
         name = self._take("name")
         self._expect("(")
-        args = [self._take("string")]
-        while self._accept(","):
+        args: list[str] = []
+        while not self._accept(")"):  # Go allows no argument, and a comma after the last
             args.append(self._take("string"))
-        self._expect(")")
-        return _Matcher(name.lower(), tuple(args))
+            if not self._accept(","):
+                self._expect(")")
+                break
+        return Matcher(name.lower(), tuple(args), name)
 
     def _accept(self, operator: str) -> bool:
         if self.tokens[self.position : self.position + 1] == [("op", operator)]:
@@ -158,11 +249,11 @@ class _RuleParser:
         return ValueError(f"can't parse rule {self.rule!r} at token {self.position + 1}")
 
 
-def _dnf(node: _Node, positive: bool = True) -> list[list[_Literal]]:
+def _dnf(node: Node, positive: bool = True) -> list[list[_Literal]]:
     """The rule as alternatives (OR) of conjunctions (AND) of possibly negated matchers."""
-    if isinstance(node, _Matcher):
+    if isinstance(node, Matcher):
         return [[(positive, node)]]
-    if isinstance(node, _Not):
+    if isinstance(node, Not):
         return _dnf(node.operand, not positive)
     left, right = _dnf(node.left, positive), _dnf(node.right, positive)
     conjunctive = (node.operator == "&&") == positive
@@ -199,7 +290,7 @@ def _paths(conjunction: list[_Literal]) -> list[str]:
     ]
 
 
-def _path_matches(matcher: _Matcher, path: str) -> bool:
+def _path_matches(matcher: Matcher, path: str) -> bool:
     """Whether a request for `path` satisfies a Path or PathPrefix matcher."""
     if matcher.name == "path":
         return path in matcher.args
@@ -226,7 +317,7 @@ def _host_set(rule: str | None) -> set[str] | None:
     if not rule:
         return None
     try:
-        conjunctions = _dnf(_RuleParser(rule).parse())
+        conjunctions = _dnf(parse_rule(rule))
     except ValueError:
         return None
     hosts: set[str] = set()
