@@ -30,6 +30,7 @@ from .release_plan import state_project
 from .remove_app import RemoveApp
 from .retire import Retire
 from .rollback import Rollback
+from .rule_syntax import DefaultSyntax
 from .settings import APP_SETTINGS, GLOBAL_SETTINGS, Setting, app_setting, global_setting
 from .stack_view import log_services, node_names, service_summary, summary_lines
 from .state import ALLOW_NOT_RECORDED, App, ReleaseStatus, State, dumps
@@ -169,7 +170,8 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
-                app.name, allowed, app.reads_deploy_labels)
+                app.name, allowed, app.reads_deploy_labels, _rule_syntax(state, app),
+                lambda text: progress.warn(Step.CHECK, text))
     except OtterError as exc:
         problem = str(exc)
     if problem:
@@ -178,6 +180,21 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
         return 1
     progress.step(Step.CHECK, f"{short(plan.deploy.new)}: compose file valid; accepting the push")
     return 0
+
+
+def _rule_syntax(state: State, app: App) -> DefaultSyntax | None:
+    """The rule syntax pre-receive checks the routing rules against: the default of the
+    Traefik a deploy would use (v3 if none is found or it cannot be read; the deploy checks
+    again against the one it finds); None without Traefik routing, which leaves labels as
+    written and checks none."""
+    if not app.traefik_routing:
+        return None
+    try:
+        dc = engine.client()
+    except OtterError:
+        return DefaultSyntax()
+    provider = "swarm" if app.runtime == "swarm" else "docker"
+    return traefik_io.find_rule_syntax(dc, state.setting("traefik_container"), provider)
 
 
 def cmd_hook(args: argparse.Namespace) -> int:

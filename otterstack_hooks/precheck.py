@@ -7,8 +7,10 @@ repo does not copy its whole tree into /tmp every time.
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from . import commands, compose, policy_check, process
 from .compose_model import parse_config
@@ -17,6 +19,7 @@ from .compose_rules import check_compose_rules
 from .errors import OtterError
 from .names import is_sha
 from .paths import locate_compose
+from .rule_syntax import DefaultSyntax, check_rules
 
 MAX_FILE = 256 * 1024  # bytes; larger files are not what a compose file reads at config time
 MAX_TOTAL = 8 * 1024 * 1024
@@ -94,11 +97,13 @@ def unpack(sha: str, tree: Path) -> None:
 
 
 def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[str, str],
-                    app: str, allowed: frozenset[Access], use_deploy_labels: bool
-                    ) -> str | None:
+                    app: str, allowed: frozenset[Access], use_deploy_labels: bool,
+                    rule_syntax: DefaultSyntax | None = None,
+                    say: Callable[[str], None] = lambda text: None) -> str | None:
     """Why the commit's compose file cannot work or is refused (the compose policy, the
-    compose rules), or None. Reads the quarantined objects of the push through the GIT_*
-    variables the pre-receive hook kept."""
+    compose rules, with `rule_syntax` (Traefik routing on) a routing rule Traefik would
+    refuse), or None; notes on rules go to `say`. Reads the quarantined objects of the push
+    through the GIT_* variables the pre-receive hook kept."""
     if not is_sha(sha):
         raise OtterError(f"not a commit: {sha!r}")
     tree = scratch / "tree"
@@ -108,10 +113,15 @@ def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[
         found = locate_compose(tree, configured)
         target = compose.ComposeTarget("otterstack-precheck", found.project_dir,
                                        (found.file_name,), found.env_files, environment)
-        policy_check.checked_config(
-            target, tree, app, allowed,
-            lambda config: check_compose_rules(parse_config(config, target.project), app,
-                                               use_deploy_labels))
+        def first(config: dict[str, Any]) -> None:
+            model = parse_config(config, target.project)
+            check_compose_rules(model, app, use_deploy_labels)
+            if rule_syntax is not None:
+                model = model.with_deploy_labels() if use_deploy_labels else model
+                for note in check_rules(model, app, rule_syntax):
+                    say(note)
+
+        policy_check.checked_config(target, tree, app, allowed, first)
     except OtterError as exc:
         return str(exc)
     return None

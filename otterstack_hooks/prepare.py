@@ -17,6 +17,7 @@ from .paths import locate_compose, write_private
 from .ports import Ports
 from .release_plan import ReleasePlan, plan_release
 from .routing import RoutingPlan, plan_routing
+from .rule_syntax import DefaultSyntax, check_rules
 from .state import App
 from .traefik_labels import Incumbent, incumbent_original
 from .vocabulary import Step
@@ -71,8 +72,8 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
         write_private(generated / STATE_OVERRIDE_FILE, state_override)
         files.append(generated / STATE_OVERRIDE_FILE)
     state_files = tuple(files)
-    routing = plan_traefik(ports, app, name, project, release_id,
-                           model.only(plan.release_services), generated)
+    routing = plan_traefik(ports, app, name, project, release_id, model,
+                           plan.release_services, generated)
     if routing is not None:
         files.append(generated / OVERRIDE_FILE)
     target = ComposeTarget(project, project_dir, tuple(files), env_files, env, revision)
@@ -83,13 +84,20 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
 
 
 def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: int | None,
-                 model: ComposeModel, generated: Path) -> RoutingPlan | None:
+                 full: ComposeModel, release_services: tuple[str, ...], generated: Path
+                 ) -> RoutingPlan | None:
     """The release's per-release routers, ranked against the serving release's as the router
-    shows them; None without Traefik routing (or without a Traefik: a warning)."""
+    shows them; None without Traefik routing (or without a Traefik: a warning). First, every
+    routed service's rules (singletons' too) are checked against the syntax that Traefik
+    reads them in (v3 without a Traefik, as pre-receive does): a rule it would refuse fails
+    the release here, before anything starts."""
     if not app.traefik_routing:
         return None
     out = ports.out
     info = ports.router.detect()
+    for note in check_rules(full, app.name, info.rule_syntax if info else DefaultSyntax()):
+        out.warn(Step.TRAEFIK, note)
+    model = full.only(release_services)
     if info is None:
         out.warn(Step.TRAEFIK, "no running Traefik container found: deploying without "
                  "zero-downtime routing (start one with `otterstack traefik up`)")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .compose_model import ComposeModel
 from .errors import OtterError
+from .rule_syntax import DefaultSyntax
 from .traefik_labels import Incumbent, LabelError, RouterInfo, rewrite_project_labels
 from .traefik_rules import RuleTooComplex, host_rules
 
@@ -30,6 +31,7 @@ class TraefikInfo:
     networks: tuple[str, ...] = ()  # every user network the Traefik container is on
     image: str = ""  # Traefik's own image: present on this host, so it can always run
     provider: str = "docker"  # which of its providers routes releases: docker, or swarm
+    rule_syntax: DefaultSyntax = DefaultSyntax()  # its core.defaultRuleSyntax (rule_syntax)
 
     @property
     def network_label(self) -> str:
