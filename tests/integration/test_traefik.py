@@ -152,12 +152,24 @@ def test_traefik_label_syntax_error_fails_cleanly(routed_app, traefik):
     app = routed_app(example_files("ok"))
     app.commit("ok")
     assert "deployed" in app.push("main").result
+    # a missing `)`: refused before the ref moves (rule_syntax.py)
     app.write("compose.yaml", compose("""\
       traefik.enable: "true"
       traefik.http.routers.hello.rule: Host(`hello.localhost`
       traefik.http.services.hello.loadbalancer.server.port: "8000"
 """))
     app.commit("broken rule")
+    push = app.push("main")
+    assert push.returncode != 0 and push.result.startswith("==> push refused"), push.output
+    assert "Traefik would disable http router 'hello'" in push.result, push.output
+    # a rule only Traefik can judge (a Unicode class name the check does not know): its API
+    # says so, and the release fails cleanly
+    app.write("compose.yaml", compose("""\
+      traefik.enable: "true"
+      traefik.http.routers.hello.rule: Host(`hello.localhost`) && PathRegexp(`^/\\p{Nonesuch}`)
+      traefik.http.services.hello.loadbalancer.server.port: "8000"
+"""))
+    app.commit("rule Traefik refuses")
     push = app.push("main")
     assert "FAILED" in push.result, push.output
     assert f"Traefik rejected router hello-{app.name}-r2" in push.output, push.output
