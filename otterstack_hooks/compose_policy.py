@@ -9,32 +9,11 @@ callable the caller passes for symlinks in the checkout.
 """
 
 import posixpath
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Callable
 from typing import Any
 
-from .errors import OtterError
-
-
-class Access(StrEnum):
-    """What an admin can allow per app; each value is the token `config APP allow` takes."""
-
-    PRIVILEGED = "privileged"
-    CAPABILITIES = "capabilities"
-    DEVICES = "devices"
-    HOST_NETWORK = "host-network"
-    HOST_PID = "host-pid"
-    HOST_IPC = "host-ipc"
-    HOST_USERNS = "host-userns"
-    HOST_CGROUP = "host-cgroup"
-    UNCONFINED = "unconfined"
-    DOCKER_SOCKET = "docker-socket"
-    HOST_MOUNTS = "host-mounts"
-    HOST_FILES = "host-files"
-    OTHER_CONTAINERS = "other-containers"
-    EXTERNAL_VOLUMES = "external-volumes"
-
+from .compose_access import Access, Refusal, render_allow
+from .compose_keys import CHECKED, MOUNT_TYPES, OK, walk
 
 # Docker's default capability set: adding one of these back (after a cap_drop) grants nothing
 # a container does not have by default.
@@ -43,65 +22,16 @@ SAFE_CAPABILITIES = frozenset({
     "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 })
 DOCKER_SOCKETS = frozenset({"/var/run/docker.sock", "/run/docker.sock"})
-# `security_opt` values that switch a confinement off (compose accepts `=` and `:`).
-_UNCONFINED = frozenset({
-    "apparmor=unconfined", "seccomp=unconfined", "label=disable", "systempaths=unconfined",
-    "label=type:spc_t", "label=type:unconfined_t",
+# `security_opt` values that keep Docker's own confinement (compose accepts `=` and `:`);
+# any other (unconfined, a profile of the pusher's own, an SELinux type) needs `unconfined`
+CONFINED = frozenset({
+    "no-new-privileges", "no-new-privileges=true", "no-new-privileges=false",
+    "apparmor=docker-default", "seccomp=builtin",
 })
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """One use of host access the app is not allowed: where, what, and the token to allow."""
-
-    service: str  # service name, or "volumes"/"secrets"/"configs" for top-level entries
-    key: str  # the compose key, e.g. "privileged" or "volumes"
-    detail: str  # what exactly, e.g. "/:/host"
-    access: Access
-
-    def message(self, app: str) -> str:
-        where = f"service {self.service!r}" if self.service else "the compose file"
-        return (f"{where}: {self.key} {self.detail} gives the container {_WHY[self.access]}; "
-                f"refused by the compose policy. An admin allows it for this app with "
-                f"`otterstack config {app} allow {self.access.value}`")
-
-
-_WHY = {
-    Access.PRIVILEGED: "full control of the host",
-    Access.CAPABILITIES: "kernel capabilities beyond Docker's default set",
-    Access.DEVICES: "the host's devices",
-    Access.HOST_NETWORK: "the host's network namespace",
-    Access.HOST_PID: "the host's processes",
-    Access.HOST_IPC: "the host's IPC namespace",
-    Access.HOST_USERNS: "the host's user namespace",
-    Access.HOST_CGROUP: "the host's cgroup namespace",
-    Access.UNCONFINED: "a way out of its confinement",
-    Access.DOCKER_SOCKET: "the Docker API (root on the host)",
-    Access.HOST_MOUNTS: "host files outside the release's checkout",
-    Access.HOST_FILES: "host files outside the release's checkout",
-    Access.OTHER_CONTAINERS: "the namespaces or volumes of containers outside this app",
-    Access.EXTERNAL_VOLUMES: "volumes it did not create (maybe another app's data)",
-}
-
-
-def parse_allow(text: str) -> frozenset[Access]:
-    """`privileged,docker-socket` -> the set; an unknown token names the known ones."""
-    allowed = set()
-    for token in (t.strip() for t in text.split(",")):
-        if not token:
-            continue
-        try:
-            allowed.add(Access(token))
-        except ValueError:
-            raise OtterError(
-                f"unknown compose policy token {token!r}; known: "
-                f"{', '.join(a.value for a in Access)} (comma-separated, empty allows none)"
-            ) from None
-    return frozenset(allowed)
-
-
-def render_allow(allowed: Iterable[Access]) -> str:
-    return ",".join(sorted(a.value for a in allowed))
+LOG_DRIVERS = frozenset({"", "json-file", "local", "none"})  # files of the daemon's own
+NETWORK_DRIVERS = frozenset({"", "bridge", "overlay"})
+RUNTIMES = frozenset({"", "runc"})
+BUILD_NETWORKS = frozenset({"", "default", "none"})
 
 
 def _inside(path: str, root: str) -> bool:
@@ -143,9 +73,24 @@ def _service_refusals(name: str, svc: dict[str, Any], checkout: str,
     if str(svc.get("cgroup") or "") == "host":
         out.append(Refusal(name, "cgroup", "host", Access.HOST_CGROUP))
     for opt in svc.get("security_opt") or []:
-        normal = str(opt).replace(":", "=", 1).lower()
-        if normal in _UNCONFINED:
+        if str(opt).replace(":", "=", 1).lower() not in CONFINED:
             out.append(Refusal(name, "security_opt", str(opt), Access.UNCONFINED))
+    if str(svc.get("uts") or "") == "host":
+        out.append(Refusal(name, "uts", "host", Access.HOST_UTS))
+    if str(svc.get("runtime") or "") not in RUNTIMES:
+        out.append(Refusal(name, "runtime", str(svc["runtime"]), Access.RUNTIME))
+    driver = str((svc.get("logging") or {}).get("driver") or "")
+    if driver not in LOG_DRIVERS:
+        out.append(Refusal(name, "logging.driver", driver, Access.LOG_DRIVERS))
+    for hook in ("post_start", "pre_stop"):
+        for item in svc.get(hook) or []:
+            if isinstance(item, dict) and _true(item.get("privileged")):
+                out.append(Refusal(name, f"{hook}.privileged", "true", Access.PRIVILEGED))
+    reservations = ((svc.get("deploy") or {}).get("resources") or {}).get("reservations")
+    for device in (reservations or {}).get("devices") or []:
+        out.append(Refusal(name, "deploy.resources.reservations.devices",
+                           ",".join(map(str, device.get("capabilities") or [])) or "device",
+                           Access.DEVICES))
     for source in svc.get("volumes_from") or []:
         if str(source).startswith("container:"):
             out.append(Refusal(name, "volumes_from", str(source), Access.OTHER_CONTAINERS))
@@ -159,22 +104,56 @@ def _service_refusals(name: str, svc: dict[str, Any], checkout: str,
             out.append(Refusal(name, "volumes", mount, Access.DOCKER_SOCKET))
         elif not (_inside(source, checkout) and _inside(real, resolve(checkout))):
             out.append(Refusal(name, "volumes", mount, Access.HOST_MOUNTS))
-    for env_file in svc.get("env_file") or []:
-        path = str(env_file.get("path", "") if isinstance(env_file, dict) else env_file)
-        if "$" in path or not (_inside(path, checkout) and _inside(resolve(path),
-                                                                   resolve(checkout))):
-            out.append(Refusal(name, "env_file", path, Access.HOST_FILES))
-    build = svc.get("build")
-    if isinstance(build, dict):
-        contexts = [("build.context", build.get("context"))]
-        contexts += [(f"build.additional_contexts.{k}", v)
-                     for k, v in (build.get("additional_contexts") or {}).items()]
-        for key, context in contexts:
-            text = str(context or "")
-            if text.startswith("/") and not (_inside(text, checkout)
-                                             and _inside(resolve(text), resolve(checkout))):
-                out.append(Refusal(name, key, text, Access.HOST_FILES))
+    for key in ("env_file", "label_file"):
+        for entry in _listed(svc.get(key)):
+            path = str(entry.get("path", "") if isinstance(entry, dict) else entry)
+            if "$" in path or not _inside_checkout(path, checkout, resolve):
+                out.append(Refusal(name, key, path, Access.HOST_FILES))
+    if isinstance(svc.get("build"), dict):
+        out += _build_refusals(name, svc["build"], checkout, resolve)
     return out
+
+
+def _build_refusals(name: str, build: dict[str, Any], checkout: str,
+                    resolve: Callable[[str], str]) -> list[Refusal]:
+    """What a build may read or reach: its contexts and Dockerfile inside the checkout, no
+    network but its own, no cache in a host directory."""
+    out = []
+    contexts = [("build.context", build.get("context"))]
+    contexts += [(f"build.additional_contexts.{k}", v)
+                 for k, v in (build.get("additional_contexts") or {}).items()]
+    for key, context in contexts:
+        text = str(context or "")
+        if text.startswith("/") and not _inside_checkout(text, checkout, resolve):
+            out.append(Refusal(name, key, text, Access.HOST_FILES))
+    dockerfile = str(build.get("dockerfile") or "")
+    if dockerfile:
+        path = posixpath.join(str(build.get("context") or checkout), dockerfile)
+        if not _inside_checkout(path, checkout, resolve):
+            out.append(Refusal(name, "build.dockerfile", dockerfile, Access.HOST_FILES))
+    network = str(build.get("network") or "")
+    if network == "host":
+        out.append(Refusal(name, "build.network", network, Access.HOST_NETWORK))
+    elif network not in BUILD_NETWORKS:
+        out.append(Refusal(name, "build.network", network, Access.OTHER_CONTAINERS))
+    for cache in build.get("cache_from") or []:
+        if "type=local" in str(cache).replace(" ", ""):
+            out.append(Refusal(name, "build.cache_from", str(cache), Access.HOST_FILES))
+    return out
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value] if value else []
+
+
+def _inside_checkout(path: str, checkout: str, resolve: Callable[[str], str]) -> bool:
+    """Inside the checkout as written and once every link is followed (mount(2), Compose
+    and the builder follow links: a committed `hostroot -> /` must not pass as inside)."""
+    return _inside(path, checkout) and _inside(resolve(path), resolve(checkout))
 
 
 def refusals(config: dict[str, Any], checkout: str, allowed: frozenset[Access] = frozenset(),
@@ -194,19 +173,78 @@ def refusals(config: dict[str, Any], checkout: str, allowed: frozenset[Access] =
         if volume.get("external"):
             out.append(Refusal("", f"volumes.{name}", "external: true",
                                Access.EXTERNAL_VOLUMES))
-        device = (volume.get("driver_opts") or {}).get("device")
-        # mount(2) follows links: a committed `hostroot -> /` must not pass as inside
-        if device and not (str(device).startswith("/") and _inside(str(device), checkout)
-                           and _inside(resolve(str(device)), resolve(checkout))):
-            out.append(Refusal("", f"volumes.{name}", f"driver_opts.device {device}",
-                               Access.HOST_MOUNTS))
+        out += _volume_refusals(str(name), volume, checkout, resolve)
+    for name, network in (config.get("networks") or {}).items():
+        driver = str((network or {}).get("driver") or "") if isinstance(network, dict) else ""
+        if driver not in NETWORK_DRIVERS:
+            out.append(Refusal("", f"networks.{name}", f"driver {driver}",
+                               Access.HOST_NETWORK))
     for kind in ("secrets", "configs"):
         for name, item in (config.get(kind) or {}).items():
             path = str((item or {}).get("file") or "") if isinstance(item, dict) else ""
             if path and not (_inside(path, checkout)
                              and _inside(resolve(path), resolve(checkout))):
                 out.append(Refusal("", f"{kind}.{name}", f"file {path}", Access.HOST_FILES))
+    out += _key_refusals(config)
     return [r for r in out if r.access not in allowed]
+
+
+def _volume_refusals(name: str, volume: dict[str, Any], checkout: str,
+                     resolve: Callable[[str], str]) -> list[Refusal]:
+    """A volume is Docker's own (the local driver), or a bind of a directory inside the
+    checkout, or a tmpfs: any other driver or mount option is the daemon (root) mounting
+    what the pusher says, e.g. `{type: overlay, o: "lowerdir=/home"}`."""
+    where = f"volumes.{name}"
+    driver = str(volume.get("driver") or "local")
+    if driver != "local":
+        return [Refusal("", where, f"driver {driver}", Access.VOLUME_DRIVERS)]
+    opts = {str(k): str(v) for k, v in (volume.get("driver_opts") or {}).items()}
+    if not opts:
+        return []
+    device = opts.get("device", "")
+    if device and device != "tmpfs" and not (device.startswith("/")
+                                             and _inside_checkout(device, checkout, resolve)):
+        return [Refusal("", where, f"driver_opts.device {device}", Access.HOST_MOUNTS)]
+    flags = set(opts.get("o", "").split(","))
+    if opts.get("type") == "tmpfs" and device == "tmpfs" and set(opts) <= {"type", "device",
+                                                                           "o"}:
+        return []
+    if (opts.get("type") == "none" and set(opts) == {"type", "o", "device"}
+            and flags & {"bind", "rbind"} and flags <= {"bind", "rbind", "ro", "rw"}):
+        return []
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(opts.items()))
+    return [Refusal("", where, f"driver_opts {shown}", Access.VOLUME_DRIVERS)]
+
+
+_KEY_PREFIX = {"build": "build.", "deploy": "deploy.", "hook": "post_start/pre_stop.",
+               "mount": "volumes.", "mount.bind": "volumes.bind.",
+               "mount.volume": "volumes.volume.", "mount.tmpfs": "volumes.tmpfs."}
+_SERVICE_LEVELS = {"service", *_KEY_PREFIX}
+
+
+def _key_refusals(config: dict[str, Any]) -> list[Refusal]:
+    """Keys the allow-list (compose_keys) does not know, and keys that need a token as
+    soon as they are used."""
+    out = []
+    for where, key, level, rule in walk(config):
+        if rule in (OK, CHECKED):
+            continue
+        if level in _SERVICE_LEVELS:
+            service, shown = where, _KEY_PREFIX.get(level, "") + key
+        else:
+            service, shown = "", f"{where}.{key}" if where else key
+        if rule is None:
+            out.append(Refusal(service, shown, "(not reviewed by OtterStack)",
+                               Access.UNREVIEWED_KEYS))
+        else:
+            out.append(Refusal(service, shown, "", Access(rule)))
+    for name, svc in (config.get("services") or {}).items():
+        for mount in (svc or {}).get("volumes") or [] if isinstance(svc, dict) else []:
+            kind = str(mount.get("type") or "") if isinstance(mount, dict) else ""
+            if isinstance(mount, dict) and kind not in MOUNT_TYPES:
+                out.append(Refusal(str(name), "volumes.type", kind or "(none)",
+                                   Access.UNREVIEWED_KEYS))
+    return out
 
 
 def uses(config: dict[str, Any], checkout: str,

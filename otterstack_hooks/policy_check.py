@@ -8,15 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from . import compose, secrets
-from .compose_policy import (
-    Access,
-    explain,
-    parse_allow,
-    refusals,
-    render_allow,
-    uses,
-    with_raw_env_files,
-)
+from .compose_access import Access, parse_allow, render_allow
+from .compose_policy import explain, refusals, uses, with_raw_env_files
 from .errors import OtterError
 from .paths import Paths, locate_compose
 from .state import ALLOW_NOT_RECORDED, App, State

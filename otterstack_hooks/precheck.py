@@ -13,8 +13,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import commands, compose, policy_check, process
+from .compose_access import Access
 from .compose_model import parse_config
-from .compose_policy import Access
 from .compose_rules import check_compose_rules
 from .errors import OtterError
 from .names import is_sha

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .compose_policy import parse_allow, render_allow
+from .compose_access import parse_allow, render_allow
 from .errors import OtterError
 from .names import validate_branch_name, validate_compose_file
 from .notify_target import validate_target

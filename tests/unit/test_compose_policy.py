@@ -7,13 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from otterstack_hooks.compose_access import Access, parse_allow, render_allow
 from otterstack_hooks.compose_policy import (
     SAFE_CAPABILITIES,
-    Access,
     explain,
-    parse_allow,
     refusals,
-    render_allow,
     uses,
     with_raw_env_files,
 )
