@@ -33,6 +33,11 @@ class Access(StrEnum):
     SWARM_DRIVERS = "swarm-drivers"
     BUILD_SSH = "build-ssh"
     UNREVIEWED_KEYS = "unreviewed-keys"
+    SHARED_NAMES = "shared-names"
+    WRITABLE_MOUNTS = "writable-mounts"
+    REMOTE_INCLUDES = "remote-includes"
+    TRAEFIK_INTERNAL = "traefik-internal"
+    TCP_CATCH_ALL = "tcp-catch-all"
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,13 @@ WHY = {
     Access.BUILD_SSH: "the server's SSH agent or keys inside the build",
     Access.UNREVIEWED_KEYS: ("a Compose feature OtterStack has not reviewed (a newer "
                              "Compose's?), which may reach the host"),
+    Access.SHARED_NAMES: ("a name outside this app's own (maybe another app's volume, network "
+                          "or image)"),
+    Access.WRITABLE_MOUNTS: ("write access to the release's checkout, which later steps read "
+                             "(a container could change what was checked before it runs)"),
+    Access.REMOTE_INCLUDES: "compose files fetched from outside the commit",
+    Access.TRAEFIK_INTERNAL: "Traefik's own API and dashboard (api@internal)",
+    Access.TCP_CATCH_ALL: "every TCP connection of a shared entrypoint (HostSNI(`*`))",
 }
 
 
