@@ -20,7 +20,7 @@ from .commands import compose_logs, service_logs
 from .deploy import Deploy, DeployRequest
 from .errors import OtterError
 from .lock import app_lock
-from .names import short, validate_app_name, validate_compose_file
+from .names import short, validate_app_name, validate_compose_file, validate_new_app_name
 from .paths import data_paths
 from .process import StepTimeout, passthrough, passthrough_all
 from .progress import Progress, render_event, use_color
@@ -171,7 +171,7 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
                 app.name, allowed, app.reads_deploy_labels, _rule_syntax(state, app),
-                lambda text: progress.warn(Step.CHECK, text))
+                lambda text: progress.warn(Step.CHECK, text), _edge_networks(state, app))
     except OtterError as exc:
         problem = str(exc)
     if problem:
@@ -195,6 +195,18 @@ def _rule_syntax(state: State, app: App) -> DefaultSyntax | None:
         return DefaultSyntax()
     provider = "swarm" if app.runtime == "swarm" else "docker"
     return traefik_io.find_rule_syntax(dc, state.setting("traefik_container"), provider)
+
+
+def _edge_networks(state: State, app: App) -> frozenset[str]:
+    """Traefik's networks, which a routed app's compose file may name (compose_names)."""
+    if not app.traefik_routing:
+        return frozenset()
+    try:
+        dc = engine.client()
+    except OtterError:
+        return frozenset()
+    provider = "swarm" if app.runtime == "swarm" else "docker"
+    return traefik_io.find_networks(dc, state.setting("traefik_container"), provider)
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
@@ -559,6 +571,9 @@ def _show(setting: Setting[Any], value: Any) -> str:
 def cmd_apps_add(args: argparse.Namespace) -> int:
     """Register (or update) an app; used by install.sh."""
     name = validate_app_name(args.name)
+    state = _state()
+    if not any(app.name == name for app in state.apps()):
+        validate_new_app_name(name)
     settings: dict[str, Any] = {}
     if args.branch is not None:
         settings["branch"] = APP_SETTINGS["branch"].parse(args.branch)
@@ -570,7 +585,6 @@ def cmd_apps_add(args: argparse.Namespace) -> int:
             args.traefik_routing)
     if args.runtime is not None:
         settings["runtime"] = APP_SETTINGS["runtime"].parse(args.runtime)
-    state = _state()
     app = state.upsert_app(name, os.path.abspath(args.repo), **settings)
     print(json.dumps({"app": app.name, "repo": app.repo, "branch": app.branch}))
     return 0

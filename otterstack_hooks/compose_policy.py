@@ -14,6 +14,7 @@ from typing import Any
 
 from .compose_access import Access, Refusal, render_allow
 from .compose_keys import CHECKED, MOUNT_TYPES, OK, walk
+from .compose_names import name_refusals
 
 # Docker's default capability set: adding one of these back (after a cap_drop) grants nothing
 # a container does not have by default.
@@ -104,6 +105,9 @@ def _service_refusals(name: str, svc: dict[str, Any], checkout: str,
             out.append(Refusal(name, "volumes", mount, Access.DOCKER_SOCKET))
         elif not (_inside(source, checkout) and _inside(real, resolve(checkout))):
             out.append(Refusal(name, "volumes", mount, Access.HOST_MOUNTS))
+        elif not _true(volume.get("read_only")):
+            out.append(Refusal(name, "volumes", f"{mount} (writable: mount it `:ro`, or "
+                               "use a named volume)", Access.WRITABLE_MOUNTS))
     for key in ("env_file", "label_file"):
         for entry in _listed(svc.get(key)):
             path = str(entry.get("path", "") if isinstance(entry, dict) else entry)
@@ -157,11 +161,15 @@ def _inside_checkout(path: str, checkout: str, resolve: Callable[[str], str]) ->
 
 
 def refusals(config: dict[str, Any], checkout: str, allowed: frozenset[Access] = frozenset(),
-             resolve: Callable[[str], str] = lambda p: p) -> list[Refusal]:
+             resolve: Callable[[str], str] = lambda p: p, app: str = "",
+             edge: frozenset[str] = frozenset(),
+             image_project: Callable[[str], str | None] = lambda ref: None) -> list[Refusal]:
     """Every use of host access in `config` that `allowed` does not cover, in file order.
 
     `checkout` is the absolute directory of the release's checkout (the only host path bind
     mounts may come from); `resolve` follows symlinks on the host (identity in unit tests).
+    With `app`, names must be the app's own (compose_names): `edge`, Traefik's networks, are
+    shared; `image_project` says which compose project built a local image.
     """
     out: list[Refusal] = []
     for name, svc in (config.get("services") or {}).items():
@@ -186,6 +194,8 @@ def refusals(config: dict[str, Any], checkout: str, allowed: frozenset[Access] =
                              and _inside(resolve(path), resolve(checkout))):
                 out.append(Refusal("", f"{kind}.{name}", f"file {path}", Access.HOST_FILES))
     out += _key_refusals(config)
+    if app:
+        out += name_refusals(config, app, edge, image_project)
     return [r for r in out if r.access not in allowed]
 
 
@@ -211,7 +221,10 @@ def _volume_refusals(name: str, volume: dict[str, Any], checkout: str,
         return []
     if (opts.get("type") == "none" and set(opts) == {"type", "o", "device"}
             and flags & {"bind", "rbind"} and flags <= {"bind", "rbind", "ro", "rw"}):
-        return []
+        if "ro" in flags:
+            return []
+        return [Refusal("", where, f"driver_opts.device {device} (writable: add `ro` to "
+                        "its `o`)", Access.WRITABLE_MOUNTS)]
     shown = ", ".join(f"{k}={v}" for k, v in sorted(opts.items()))
     return [Refusal("", where, f"driver_opts {shown}", Access.VOLUME_DRIVERS)]
 

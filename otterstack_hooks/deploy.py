@@ -11,7 +11,7 @@ import shlex
 import time
 import traceback
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from . import secrets
 from .commands import ComposeTarget
@@ -329,10 +329,9 @@ class Deploy:
         """Bring the app's singletons to this release's definition; compose recreates only
         those whose definition changed (stop, then start: never two at once)."""
         runtime, model, plan = self.ports.runtime, prep.model, prep.plan
-        current = self.ports.paths.current(app.name)
         self.ports.paths.point_current(app.name, worktree)
-        target = ComposeTarget(state_project(app.name), current / PurePosixPath(prep.subdir),
-                               prep.state_files, prep.env_files, self.env, prep.target.revision)
+        target = ComposeTarget(state_project(app.name), prep.generated, prep.state_files, (),
+                               self.env, prep.target.revision)
         builds = [s for s in plan.singletons if model.services[s].builds]
         if builds:
             self.out.step(Step.BUILD, f"building {', '.join(builds)} (singletons)")

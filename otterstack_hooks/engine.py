@@ -143,6 +143,16 @@ def image_has_healthcheck(dc: docker.DockerClient, image: str) -> bool | None:
     return bool(test.get("Test")) and test.get("Test") != ["NONE"]
 
 
+def image_project(dc: docker.DockerClient, image: str) -> str | None:
+    """The compose project that built a local image (Compose labels what it builds), or
+    None: not built by Compose, not here, or the engine cannot say."""
+    try:
+        attrs = dc.api.inspect_image(image)
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return None
+    return ((attrs.get("Config") or {}).get("Labels") or {}).get(PROJECT_LABEL) or None
+
+
 def ping(dc: docker.DockerClient) -> None:
     with engine_errors("checking the engine"):
         dc.ping()
@@ -220,11 +230,15 @@ def remove_network(dc: docker.DockerClient, name: str) -> None:
 
 def remove_project_images(dc: docker.DockerClient, project: str) -> None:
     """Untag the images a release built (`<project>-<service>`) that `compose down --rmi`
-    left because another release (a rollback) runs the same image under its own tag."""
+    left because another release (a rollback) runs the same image under its own tag. Only
+    the exact tag of a service the image was built for (its compose label) goes: a name
+    that merely starts the same (`shop-r1-r1-web`, app shop-r1's, for project shop-r1) is
+    another app's."""
     try:
         for image in dc.images.list(filters={"reference": f"{project}-*"}):
-            for tag in image.tags:
-                if tag.startswith(f"{project}-"):
-                    dc.images.remove(tag, noprune=False)
+            service = (image.labels or {}).get(SERVICE_LABEL)
+            tag = f"{project}-{service}:latest"
+            if service and tag in image.tags:
+                dc.images.remove(tag, noprune=False)
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         pass  # best effort: a left tag costs disk, not correctness

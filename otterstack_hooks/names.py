@@ -24,6 +24,25 @@ def validate_app_name(name: str) -> str:
     return name
 
 
+# a dash-separated part of an app name that would read as a release or the singletons'
+# project: app `shop`'s release r7 is project `shop-r7`, its images `shop-r7-<service>`, so
+# an app named `shop-r7` (images `shop-r7-r1-web`) would share names with shop's service
+# `r1-web`. New apps may not take such names; apps registered before keep theirs.
+_RELEASE_PART = re.compile(r"(?:^|-)(?:r[0-9]+|state)(?:-|$)")
+
+
+def validate_new_app_name(name: str) -> str:
+    """A name for a new app: valid, and no part of it reads as a release or `state`."""
+    validate_app_name(name)
+    if _RELEASE_PART.search(name):
+        raise OtterError(
+            f"app name {name!r} has a part that reads as a release (r<N>) or as `state`: "
+            "OtterStack names an app's compose projects and images `<app>-r<N>-...` and "
+            "`<app>-state-...`, so that name could take another app's; choose another "
+            "(e.g. 'shop-v7' instead of 'shop-r7')")
+    return name
+
+
 PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 RELEASE_RE = re.compile(r"r[0-9]+")
 

@@ -20,16 +20,20 @@ ConfigReader = Callable[[compose.ComposeTarget], tuple[dict[str, Any], dict[str,
 def checked_config(target: compose.ComposeTarget, checkout: Path, app: str,
                    allowed: frozenset[Access],
                    first: Callable[[dict[str, Any]], None] = lambda config: None,
-                   read: ConfigReader = compose.config_and_raw) -> dict[str, Any]:
+                   read: ConfigReader = compose.config_and_raw,
+                   edge: frozenset[str] = frozenset(),
+                   image_project: Callable[[str], str | None] = lambda ref: None
+                   ) -> dict[str, Any]:
     """The effective config of `target`, or an OtterError naming every refused use of host
     access (service, compose key, and the `config APP allow` that would permit it). `first`
     runs before the policy: a refusal with a more useful fix (a compose file that runs Traefik
     itself mounts the Docker socket too) speaks first. `read` runs `docker compose config`
-    (the Runtime's read_config)."""
+    (the Runtime's read_config); `edge` (Traefik's networks) and `image_project` (who built
+    a local image) tell the app's own names from others' (compose_names)."""
     config, raw = read(target)
     first(config)
     found = refusals(with_raw_env_files(config, raw), str(checkout), allowed,
-                     os.path.realpath)
+                     os.path.realpath, app, edge, image_project)
     if found:
         raise OtterError(explain(app, found, allowed))
     return config

@@ -45,6 +45,9 @@ class Runtime(Protocol):
     def image_has_healthcheck(self, image: str) -> bool | None:
         """None: the image is not on this host (yet)."""
 
+    def image_project(self, image: str) -> str | None:
+        """The compose project that built a local image; None if none did (or unknown)."""
+
     def reuse_images(self, source: str, project: str, services: Sequence[str]) -> bool:
         """Tag `source`'s built images for `project`; False if one is gone."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import commands, compose, policy_check, process
+from . import commands, compose, engine, policy_check, process
 from .compose_access import Access
 from .compose_model import parse_config
 from .compose_rules import check_compose_rules
@@ -96,10 +96,19 @@ def unpack(sha: str, tree: Path) -> None:
             out.write(body)
 
 
+def _image_project(image: str) -> str | None:
+    """Which compose project built a local image (compose_names); None if unknown."""
+    try:
+        return engine.image_project(engine.client(), image)
+    except OtterError:
+        return None
+
+
 def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[str, str],
                     app: str, allowed: frozenset[Access], use_deploy_labels: bool,
                     rule_syntax: DefaultSyntax | None = None,
-                    say: Callable[[str], None] = lambda text: None) -> str | None:
+                    say: Callable[[str], None] = lambda text: None,
+                    edge: frozenset[str] = frozenset()) -> str | None:
     """Why the commit's compose file cannot work or is refused (the compose policy, the
     compose rules, with `rule_syntax` (Traefik routing on) a routing rule Traefik would
     refuse), or None; notes on rules go to `say`. Reads the quarantined objects of the push
@@ -121,7 +130,8 @@ def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[
                 for note in check_rules(model, app, rule_syntax):
                     say(note)
 
-        policy_check.checked_config(target, tree, app, allowed, first)
+        policy_check.checked_config(target, tree, app, allowed, first, edge=edge,
+                                    image_project=_image_project)
     except OtterError as exc:
         return str(exc)
     return None

@@ -1,6 +1,7 @@
 """Read a release's compose file and plan it: what starts, what is kept, the generated
 override files and, with Traefik, its routing. Shared by deploy, dry run and recovery."""
 
+import json
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 from . import policy_check
 from .commands import ComposeTarget
 from .compose_model import ComposeModel, parse_config
+from .compose_paths import CHECKED_FILE, STATE_CHECKED_FILE, rebase_paths
 from .compose_rules import check_compose_rules
 from .names import release_number
 from .override import OVERRIDE_FILE, STATE_OVERRIDE_FILE, render_override, render_state_override
@@ -33,7 +35,7 @@ class Prepared:
     routing: RoutingPlan | None
     target: ComposeTarget
     state_files: tuple[str | Path, ...]
-    env_files: tuple[Path, ...]
+    generated: Path  # the project directory of every Compose call after the check
 
 
 def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: str,
@@ -46,18 +48,19 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
     found = locate_compose(worktree, app.compose_file)
     compose_file, subdir = found.compose_file, found.subdir
     project_dir, env_files = found.project_dir, found.env_files
-    files: list[str | Path] = [found.file_name]
     allowed = policy_check.allowed_for(ports.store, ports.paths, app,
                                        lambda text: out.step(Step.POLICY, text),
                                        record=release_id is not None,
                                        read=ports.runtime.read_config)
     deploy_labels = app.reads_deploy_labels
-    model = parse_config(policy_check.checked_config(
-        ComposeTarget(project, project_dir, tuple(files), env_files, env),
+    config = policy_check.checked_config(
+        ComposeTarget(project, project_dir, (found.file_name,), env_files, env),
         worktree, app.name, allowed,
         lambda config: check_compose_rules(parse_config(config, project), app.name,
                                            deploy_labels),
-        read=ports.runtime.read_config), project)
+        read=ports.runtime.read_config, edge=_edge(ports, app),
+        image_project=ports.runtime.image_project)
+    model = parse_config(config, project)
     if deploy_labels:
         model = model.with_deploy_labels()
     out.step(Step.CONFIG, f"{compose_file}: {len(model.services)} service(s): "
@@ -67,20 +70,35 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
         ports.store.update_release(release_id, services=",".join(
             f"{s}={model.services[s].replicas}" for s in plan.release_services))
     shutil.rmtree(generated, ignore_errors=True)  # a left-over of an interrupted deploy
+    # what was checked is what runs: every later Compose call reads this file, never the
+    # checkout again (a container could have changed it since), from a project directory
+    # of ours (Compose reads no .env there); the singletons' copy reaches the checkout
+    # through the app's `current` link, so they keep working once this checkout is pruned
+    write_private(generated / CHECKED_FILE, json.dumps(config))
+    write_private(generated / STATE_CHECKED_FILE, json.dumps(rebase_paths(
+        config, str(worktree), str(ports.paths.current(app.name)))))
+    files: list[str | Path] = [generated / CHECKED_FILE]
+    state_files: list[str | Path] = [generated / STATE_CHECKED_FILE]
     state_override = render_state_override(plan, name, sorted(env))
     if state_override is not None:
         write_private(generated / STATE_OVERRIDE_FILE, state_override)
         files.append(generated / STATE_OVERRIDE_FILE)
-    state_files = tuple(files)
+        state_files.append(generated / STATE_OVERRIDE_FILE)
     routing = plan_traefik(ports, app, name, project, release_id, model,
                            plan.release_services, generated)
     if routing is not None:
         files.append(generated / OVERRIDE_FILE)
-    target = ComposeTarget(project, project_dir, tuple(files), env_files, env, revision)
+    target = ComposeTarget(project, generated, tuple(files), (), env, revision)
     if len(files) > 1:
         ports.runtime.validate(target)  # the merged files must be valid too
     return Prepared(compose_file, subdir, project_dir, model, plan, routing, target,
-                    state_files, env_files)
+                    tuple(state_files), generated)
+
+
+def _edge(ports: Ports, app: App) -> frozenset[str]:
+    """Traefik's networks, which every routed app shares on purpose (compose_names)."""
+    info = ports.router.detect() if app.traefik_routing else None
+    return frozenset({info.network, *info.networks}) if info else frozenset()
 
 
 def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: int | None,

@@ -45,6 +45,9 @@ class ComposeRuntime:
     def image_has_healthcheck(self, image: str) -> bool | None:
         return engine.image_has_healthcheck(self.dc, image)
 
+    def image_project(self, image: str) -> str | None:
+        return engine.image_project(self.dc, image)
+
     def reuse_images(self, source: str, project: str, services: Sequence[str]) -> bool:
         names = {s: f"{source}-{s}" for s in services}
         if not all(engine.image_exists(self.dc, name) for name in names.values()):

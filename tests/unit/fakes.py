@@ -119,6 +119,9 @@ class FakeRuntime:
     def image_has_healthcheck(self, image: str) -> bool | None:
         return None
 
+    def image_project(self, image: str) -> str | None:
+        return None
+
     def reuse_images(self, source: str, project: str, services) -> bool:
         self.calls.append(("reuse_images", source, project, tuple(services)))
         if not all(f"{source}-{s}" in self.images for s in services):

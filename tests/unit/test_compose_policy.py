@@ -20,8 +20,8 @@ from otterstack_hooks.errors import OtterError
 CHECKOUT = "/data/apps/a/releases/r3"
 
 
-def bind(source: str, target: str = "/mnt") -> dict:
-    return {"type": "bind", "source": source, "target": target}
+def bind(source: str, target: str = "/mnt", read_only: bool = True) -> dict:
+    return {"type": "bind", "source": source, "target": target, "read_only": read_only}
 
 
 def svc(**keys) -> dict:
@@ -55,6 +55,11 @@ CASES = [
     (svc(volumes=[bind("/data/apps/a/releases/r2/x")]), Access.HOST_MOUNTS, "volumes"),
     (svc(volumes=[bind("/data/apps/a/releases/r3x")]), Access.HOST_MOUNTS, "volumes"),
     (svc(volumes=[bind(CHECKOUT + "/../../env")]), Access.HOST_MOUNTS, "volumes"),
+    (svc(volumes=[bind(CHECKOUT + "/data", read_only=False)]), Access.WRITABLE_MOUNTS,
+     "volumes"),
+    ({"services": {}, "volumes": {"v": {"driver_opts": {"type": "none", "o": "bind",
+                                                        "device": CHECKOUT + "/d"}}}},
+     Access.WRITABLE_MOUNTS, "volumes.v"),
     (svc(env_file=[{"path": "/data/apps/b/env", "required": True}]), Access.HOST_FILES,
      "env_file"),
     (svc(env_file=["${HOME}/x"]), Access.HOST_FILES, "env_file"),

@@ -10,6 +10,7 @@ from otterstack_hooks.names import (
     validate_app_name,
     validate_branch_name,
     validate_compose_file,
+    validate_new_app_name,
 )
 
 
@@ -49,3 +50,14 @@ def test_bad_compose_paths(path):
 
 def test_good_compose_path():
     assert validate_compose_file("deploy/compose.yml") == "deploy/compose.yml"
+
+
+@pytest.mark.parametrize("name", ["shop-r7", "r1", "a-r12-b", "x-state", "state", "a-state-b"])
+def test_a_new_app_may_not_take_a_name_that_reads_as_a_release(name):
+    with pytest.raises(OtterError, match="reads as a release"):
+        validate_new_app_name(name)
+
+
+@pytest.mark.parametrize("name", ["shop", "shop-v7", "r", "rx-1", "shop-r", "stated", "t4b84-1"])
+def test_other_new_app_names_pass(name):
+    assert validate_new_app_name(name) == name

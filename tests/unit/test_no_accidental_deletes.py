@@ -85,3 +85,25 @@ def test_a_committed_env_link_is_never_given_to_compose(tmp_path) -> None:
     (checkout / ".env").write_text("A=1\n")
     assert project_env_files(checkout, checkout) == (checkout / ".env",)
     assert project_env_files(tmp_path / "missing", checkout) == ()
+
+
+def test_removing_a_releases_images_leaves_another_apps_that_start_the_same():
+    """Project shop-r1 (app shop) and app shop-r1's images (`shop-r1-r1-web`): only the
+    exact `<project>-<service>` tag of the service the image was built for goes."""
+    from types import SimpleNamespace
+
+    from otterstack_hooks import engine
+
+    images = [
+        SimpleNamespace(tags=["shop-r1-web:latest"], labels={
+            "com.docker.compose.project": "shop-r1", "com.docker.compose.service": "web"}),
+        SimpleNamespace(tags=["shop-r1-r1-web:latest"], labels={
+            "com.docker.compose.project": "shop-r1-r1", "com.docker.compose.service": "web"}),
+        SimpleNamespace(tags=["shop-r1-web2:latest", "shop-r1-x:latest"], labels={
+            "com.docker.compose.project": "shop-r0", "com.docker.compose.service": "web2"}),
+    ]
+    removed: list[str] = []
+    dc = SimpleNamespace(images=SimpleNamespace(
+        list=lambda filters: images, remove=lambda tag, noprune: removed.append(tag)))
+    engine.remove_project_images(dc, "shop-r1")
+    assert removed == ["shop-r1-web:latest", "shop-r1-web2:latest"]
