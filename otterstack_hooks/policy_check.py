@@ -2,6 +2,7 @@
 moves, and again before every deploy, since an admin may have revoked an allowance since the
 push. Also records, once, what an app that predates the policy already uses as allowed."""
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from . import compose, secrets
 from .compose_access import Access, parse_allow, render_allow
+from .compose_paths import CHECKED_FILE
 from .compose_policy import explain, refusals, uses, with_raw_env_files
 from .errors import OtterError
 from .paths import Paths, locate_compose
@@ -69,3 +71,20 @@ def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None]
         f"{'recorded' if record else 'would record'} as allowed: "
         f"{render_allow(used) or 'nothing'} (`otterstack config {app.name} allow` to review)")
     return used
+
+
+def recheck(paths: Paths, app: App, release_name: str, worktree: str,
+            allowed: frozenset[Access], edge: frozenset[str] = frozenset(),
+            image_project: Callable[[str], str | None] = lambda ref: None) -> str | None:
+    """The policy again on the config a kept release was checked with and runs (its
+    checked file), against today's allowances: an instant rollback starts nothing new, but
+    an allowance revoked since that release deployed must not come back with it. Why it is
+    refused, or None; a release without its checked file cannot be judged and is refused."""
+    checked = paths.generated(app.name, release_name) / CHECKED_FILE
+    try:
+        config = json.loads(checked.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"its checked compose config ({checked}) cannot be read"
+    found = refusals(config, worktree, allowed, os.path.realpath, app.name, edge,
+                     image_project)
+    return explain(app.name, found, allowed) if found else None

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Sequence
 
+from . import policy_check
 from .deploy import Deploy, DeployRequest, Outcome, lock_limit
 from .errors import OtterError
 from .lock import app_lock
@@ -91,6 +92,15 @@ class Rollback:
                     or info is None):
                 out.step(Step.ROLLBACK, f"{target.name} is no longer ready to serve at once: "
                          "rolling back with a start")
+                return None
+            allowed = policy_check.allowed_for(store, self.ports.paths, app,
+                                               lambda text: out.step(Step.POLICY, text))
+            problem = policy_check.recheck(
+                self.ports.paths, app, target.name, target.worktree, allowed,
+                frozenset({info.network, *info.networks}), runtime.image_project)
+            if problem:
+                out.step(Step.ROLLBACK, f"{target.name} cannot switch back as it runs: "
+                         f"{problem}; rolling back with a start")
                 return None
             started = time.monotonic()
             out.step(Step.ROLLBACK, f"{target.name} still runs out of traffic: switching back "

@@ -433,3 +433,16 @@ def test_removing_an_app_names_a_volume_it_cannot_remove_and_removes_the_rest(wo
     assert "removed volume app_cache" in text and "removed volume app_data" not in text
     assert removed == ["app_cache"]
     assert world.store.get_app("app") is None
+
+
+def test_an_instant_rollback_checks_the_kept_release_again(world):
+    """The kept release's checked config against today's allowances: one that cannot be
+    judged (its checked file is gone) goes the long way, through prepare's policy."""
+    world.push(BUILT)
+    world.push(BUILT)
+    checked = world.ports().paths.generated("app", "r1") / "compose.checked.json"
+    assert checked.is_file()
+    checked.unlink()
+    outcome = Rollback(world.ports()).run(world.app, None, False, "admin", None)
+    assert "r1 cannot switch back as it runs" in world.output.getvalue()
+    assert outcome.ok and outcome.release.name == "r3"
