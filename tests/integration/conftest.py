@@ -75,14 +75,15 @@ def otterstack_bin(install_home: Path, tmp_path_factory: pytest.TempPathFactory)
     return install_home / "venv" / "bin" / "otterstack"
 
 
-@pytest.fixture
-def make_app(tmp_path: Path, install_home: Path, otterstack_bin: Path) -> Iterator:
+def _apps(where: Path, install_home: Path) -> Iterator:
+    """An app factory whose apps live under `where` and are removed (containers, volumes,
+    images) when the factory's scope ends."""
     apps: list[App] = []
 
     def factory(files: dict[str, str] | None = None, install_args: tuple[str, ...] = (),
                 init: bool = True) -> App:
         name = f"t{RUN_ID}-{next(_counter)}"
-        base = tmp_path / name
+        base = where / name
         base.mkdir()
         env = app_env(install_home, base / "data")
         app = App(name, base, install_home, env, list(install_args))
@@ -96,6 +97,18 @@ def make_app(tmp_path: Path, install_home: Path, otterstack_bin: Path) -> Iterat
     for app in apps:
         app.cleanup()
         shutil.rmtree(app.base, ignore_errors=True)
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, install_home: Path, otterstack_bin: Path) -> Iterator:
+    yield from _apps(tmp_path, install_home)
+
+
+@pytest.fixture(scope="module")
+def make_app_module(tmp_path_factory: pytest.TempPathFactory, install_home: Path,
+                    otterstack_bin: Path) -> Iterator:
+    """make_app for apps a whole test module shares (deployed once, attacked many times)."""
+    yield from _apps(tmp_path_factory.mktemp("shared-apps"), install_home)
 
 
 @pytest.fixture(scope="session")
