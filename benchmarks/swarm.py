@@ -310,10 +310,17 @@ wait "$pid"
 """
 
 
-def write_app(dest: Path, version: str) -> None:
-    """The web app's build context; its page is `version`."""
+# --server ignores-sigterm: httpd as PID 1 after all, as many real servers without an init:
+# a task being stopped then keeps running for its whole grace period
+SERVERS = {"graceful": DOCKERFILE,
+           "ignores-sigterm": DOCKERFILE.replace('CMD ["/bin/sh", "/serve.sh"]',
+                                                 'CMD ["httpd", "-f", "-p", "8000", "-h", "/www"]')}
+
+
+def write_app(dest: Path, version: str, server: str = "graceful") -> None:
+    """The web app's build context; its page is `version`, its server `server` (SERVERS)."""
     (dest / "www").mkdir(parents=True, exist_ok=True)
-    (dest / "Dockerfile").write_text(DOCKERFILE)
+    (dest / "Dockerfile").write_text(SERVERS[server])
     (dest / "serve.sh").write_text(SERVE_SH)
     (dest / "www" / "index.html").write_text(f"{version}\n")
 
@@ -344,7 +351,9 @@ class OtterApp:
     it, but running the project's own venv), `apps add ... --runtime swarm`, and a clone that
     pushes to it. Every command honours the target's DOCKER_HOST."""
 
-    def __init__(self, work: Path, name: str, target: Target, traefik: str):
+    def __init__(self, work: Path, name: str, target: Target, traefik: str,
+                 server: str = "graceful"):
+        self.server = server
         self.work, self.name, self.target = work, name, target
         self.repo, self.src = work / f"{name}.git", work / "src"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "OTTERSTACK_"))}
@@ -387,7 +396,7 @@ class OtterApp:
 
     def commit(self, version: str, host: str) -> None:
         """The app's files for `version`, committed."""
-        write_app(self.src, version)
+        write_app(self.src, version, self.server)
         doc = {"services": {"web": {
             "build": ".", "deploy": service_deploy("web", host, self.target.cluster, {})}}}
         (self.src / "compose.yaml").write_text(json.dumps(doc, indent=1) + "\n")
@@ -531,7 +540,7 @@ def build_control_image(bench: Bench, version: str) -> str:
     to the registry so the workers can pull it. Its reference."""
     target = bench.target
     context = bench.work / "control" / version
-    write_app(context, version)
+    write_app(context, version, bench.args.server)
     image = f"{bench.prefix}-ctl:{version}"
     if target.registry:
         image = f"{target.registry}/{image}"
@@ -676,7 +685,7 @@ class Bench:
         self.host = f"{self.prefix}.localhost"
         self.control_host = f"ctl.{self.prefix}.localhost"
         self.port = args.port if target.cluster else free_port(args.port)
-        self.app = OtterApp(self.work, self.prefix, target, self.traefik)
+        self.app = OtterApp(self.work, self.prefix, target, self.traefik, args.server)
 
     def start_traefik(self) -> str:
         """`otterstack traefik up --swarm` at Traefik's default refresh (15 s), under this
@@ -861,6 +870,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--designs", default="OtterStack,Swarm rolling",
                         help="comma-separated: OtterStack, Swarm rolling (default both)")
     parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="graceful",
+                        help="how the app takes SIGTERM (default graceful: exits at once)")
     parser.add_argument("--port", type=int, default=18180,
                         help="Traefik's http port (single node: the first free from here)")
     parser.add_argument("--no-netns", action="store_true",
