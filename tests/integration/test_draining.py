@@ -88,7 +88,7 @@ def test_no_request_is_cut_unless_it_outlives_the_drain_timeout(routed_app, trae
             assert [r.ok for r in overlong] == [False, False], text
             assert all(r.status in (0, 502) for r in overlong), overlong
         stop_at = next(i for i, line in enumerate(lines) if " stop " in f" {line} "
-                       and "gracefully" in line)
+                       and "stop grace period" in line)
         verdict_at = next(i for i, line in enumerate(lines)
                           if "drained in" in line or "drain timeout" in line)
         assert verdict_at < stop_at, text  # stopped only after the drain
@@ -113,8 +113,8 @@ def test_apps_remove_lets_a_request_in_flight_finish(routed_app, traefik):
 
 
 def test_a_paused_container_still_counts_the_requests_it_holds():
-    """A release held out of Traefik for its stop is paused: a request it holds must count,
-    or the stop would cut it (release_steps.stop_withdrawn)."""
+    """A paused container's requests count: they resume once it is unpaused, and a stop
+    while it is paused would cut them."""
     project = f"inflight-{uuid.uuid4().hex[:8]}"
     dc = docker.from_env()
     container = dc.containers.run("busybox", ["httpd", "-f", "-p", "8000"], detach=True,
