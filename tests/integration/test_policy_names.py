@@ -60,7 +60,7 @@ def test_the_victims_volume_is_refused(victim, evil):
     files = compose_with("    volumes:\n      - loot:/loot\n")
     files["compose.yaml"] += f"volumes:\n  loot:\n    name: {volume}\n"
     out = refused_before_the_ref_moves(evil, files)
-    assert f"volumes.loot: name {volume}" in out and "allow shared-names" in out, out
+    assert f"volumes.loot name {volume}" in out and "allow shared-names" in out, out
     files["compose.yaml"] = files["compose.yaml"].replace(
         f"name: {volume}", f"name: {volume}\n    external: true")
     out = refused_before_the_ref_moves(evil, files)
@@ -73,7 +73,7 @@ def test_the_victims_network_is_refused(victim, evil):
     files = compose_with("    networks:\n      - theirs\n")
     files["compose.yaml"] += f"networks:\n  theirs:\n    name: {network}\n    external: true\n"
     out = refused_before_the_ref_moves(evil, files)
-    assert f"networks.theirs: name {network}" in out and "shared-names" in out, out
+    assert f"networks.theirs name {network}" in out and "shared-names" in out, out
 
 
 def test_retagging_the_shared_base_image_is_refused(evil):
@@ -125,7 +125,7 @@ EDITOR = """\
 # deploy waits for the singleton's health check, so web starts after the edit)
 EDITOR_SH = """\
 awk '{print} /^    build: [.]$/ && !done {print "    volumes: [/etc:/host-etc:ro]"; done=1}' \\
-  /src/compose.yaml > /tmp/c && cat /tmp/c > /src/compose.yaml && touch /src/edited
+  /src/compose.yaml > /src/.c && cat /src/.c > /src/compose.yaml && touch /src/edited
 exec sleep 100000
 """
 
