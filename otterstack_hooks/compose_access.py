@@ -84,8 +84,11 @@ WHY = {
     Access.WRITABLE_MOUNTS: ("write access to the release's checkout, which later steps read "
                              "(a container could change what was checked before it runs)"),
     Access.REMOTE_INCLUDES: "compose files fetched from outside the commit",
-    Access.TRAEFIK_INTERNAL: "Traefik's own API and dashboard (api@internal)",
-    Access.TCP_CATCH_ALL: "every TCP connection of a shared entrypoint (HostSNI(`*`))",
+    Access.TRAEFIK_INTERNAL: ("a route to Traefik's own services (an @internal service; "
+                              "api@internal is its API and dashboard, which show every "
+                              "app's routers)"),
+    Access.TCP_CATCH_ALL: ("every TCP connection of the entrypoints it is on, other apps' "
+                           "too (a rule that matches every name, like HostSNI(`*`))"),
 }
 
 

@@ -72,7 +72,7 @@ def is_routed(labels: dict[str, str]) -> bool:
     return str(labels.get("traefik.enable", "")).strip().lower() in TRUE_VALUES
 
 
-def _label_map(labels: Any) -> dict[str, str]:
+def label_map(labels: Any) -> dict[str, str]:
     """Compose normalises labels to a mapping; be lenient with the list form anyway."""
     if isinstance(labels, list):
         labels = dict(item.split("=", 1) if "=" in item else (item, "") for item in labels)
@@ -103,7 +103,7 @@ def parse_config(config: Any, project: str) -> ComposeModel:
         replicas = deploy.get("replicas")
         services[name] = ServiceModel(
             name=name,
-            labels=_label_map(svc.get("labels")),
+            labels=label_map(svc.get("labels")),
             image=svc.get("image") or f"{project}-{name}",
             builds="build" in svc,
             healthcheck=healthcheck,
@@ -115,7 +115,7 @@ def parse_config(config: Any, project: str) -> ComposeModel:
                 v["source"] for v in svc.get("volumes") or []
                 if v.get("type") == "volume" and v.get("source")
             ),
-            deploy_labels=_label_map(deploy.get("labels")),
+            deploy_labels=label_map(deploy.get("labels")),
         )
     return ComposeModel(services=services, networks=dict(config.get("networks") or {}),
                         volumes=dict(config.get("volumes") or {}))

@@ -4,8 +4,9 @@ Whoever may push an app may otherwise become root on the server through the comp
 alone: `privileged: true`, the Docker socket, a bind mount of `/`, the host's network or PID
 namespace. This module reads compose's effective config (`docker compose config --format
 json`) and returns one refusal per use of such access that the app's admin has not allowed
-(`otterstack config APP allow TOKEN,...`). Pure: no I/O except through the `resolve`
-callable the caller passes for symlinks in the checkout.
+(`otterstack config APP allow TOKEN,...`), also for Traefik labels that reach beyond the app
+(traefik_policy). Pure: no I/O except through the `resolve` callable the caller passes for
+symlinks in the checkout.
 """
 
 import posixpath
@@ -14,7 +15,9 @@ from typing import Any
 
 from .compose_access import Access, Refusal, render_allow
 from .compose_keys import CHECKED, MOUNT_TYPES, OK, walk
+from .compose_model import label_map
 from .compose_names import name_refusals
+from .traefik_policy import label_refusals
 
 # Docker's default capability set: adding one of these back (after a cap_drop) grants nothing
 # a container does not have by default.
@@ -175,6 +178,8 @@ def refusals(config: dict[str, Any], checkout: str, allowed: frozenset[Access] =
     for name, svc in (config.get("services") or {}).items():
         if isinstance(svc, dict):
             out += _service_refusals(str(name), svc, checkout, resolve)
+            out += label_refusals(str(name), label_map(svc.get("labels")),
+                                  label_map((svc.get("deploy") or {}).get("labels")))
     for name, volume in (config.get("volumes") or {}).items():
         if not isinstance(volume, dict):
             continue

@@ -27,6 +27,15 @@ def render(node: Node) -> str:
     return _render(node, "")
 
 
+def render_alternative(conjunction: list[tuple[bool, Matcher]]) -> str:
+    """One alternative of traefik_rules.alternatives as text: its literals joined by `&&`."""
+    nodes: list[Node] = [m if positive else Not(m) for positive, m in conjunction]
+    node = nodes[0]
+    for other in nodes[1:]:
+        node = Binary("&&", node, other)
+    return render(node)
+
+
 def _render(node: Node, context: str) -> str:
     if isinstance(node, Matcher):
         return f"{node.spelled or node.name}({', '.join(_literal(a) for a in node.args)})"

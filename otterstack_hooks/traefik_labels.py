@@ -339,6 +339,17 @@ def _reference_kind(label: _Label) -> tuple[str, bool] | None:
     return None
 
 
+def names_a_service(key: str) -> bool:
+    """Whether a label's value names a Traefik service: a router's `service`, a weighted,
+    mirroring or failover member, an errors middleware's `service` (where `api@internal`
+    would reach Traefik's own API). Read as Traefik reads keys: in any case."""
+    parts = key.split(".", 4)
+    if len(parts) < 5 or parts[0].lower() != "traefik":
+        return False
+    label = _Label("", parts[1].lower(), parts[2].lower(), parts[3], parts[4])
+    return _reference_kind(label) == ("services", False)
+
+
 def _rewrite_value(context: _Release, label: _Label, value: str) -> str:
     """Point references at the renamed definitions; other values stay as written."""
     if (label.proto, label.kind, label.rest.lower()) == ("http", "middlewares",

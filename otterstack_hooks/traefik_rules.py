@@ -72,6 +72,13 @@ def host_rules(rule: str) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pairs))
 
 
+def alternatives(rule: str) -> list[list[tuple[bool, Matcher]]]:
+    """The rule as alternatives (OR) of conjunctions (AND) of (positive, matcher): a request
+    matches the rule when it matches every literal of some alternative. Raises ValueError
+    where Traefik's parser would fail, and RuleTooComplex past the bounds."""
+    return _dnf(parse_rule(rule))
+
+
 def parse_rule(rule: str) -> Node:
     """The rule's tree, as Traefik's parser (Go's own expression parser) reads it. Raises
     ValueError where Go's parser would fail, and RuleTooComplex past the bounds."""

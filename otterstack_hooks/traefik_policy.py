@@ -1,0 +1,83 @@
+"""What an app's Traefik labels may reach without an admin's token (pure).
+
+Every app on a server shares one Traefik, and Traefik takes routers from every container's
+labels, so a pusher's labels reach beyond the app:
+
+- a router (or a weighted, mirroring or failover service, or an errors middleware) whose
+  service is `@internal` puts Traefik's own services on the app's host: `api@internal` is
+  Traefik's API and dashboard, which list every app's routers, services and middlewares;
+- a TCP router whose rule matches every name (``HostSNI(`*`)``) takes every TCP connection
+  of its entrypoints, also the TLS connections meant for other apps' HTTPS routers, since
+  Traefik tries TCP routers first.
+
+Each is a compose_access.Refusal (service, label, value, token), so it joins the compose
+policy's message (compose_policy.explain) and is lifted the same way, `otterstack config APP
+allow traefik-internal` or `tcp-catch-all`.
+
+Each label is judged alone (a router's service label, a TCP router's rule label), on every
+service whether Traefik routes it or not (a Traefik with exposedbydefault=true reads them all),
+in `labels` and in `deploy.labels` (what Traefik's swarm provider reads). Every entrypoint
+counts as shared: an app cannot know which entrypoints other apps use, and a router without
+`entrypoints` is on all of them. The rules are read with traefik_rules' bounded parser; a rule
+past its bounds may match every name as far as anyone can tell, and is refused as such.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .compose_access import Access, Refusal
+from .rule_rewrite import render_alternative
+from .traefik_labels import names_a_service
+from .traefik_rules import Matcher, RuleTooComplex, alternatives
+
+_TCP_RULE = re.compile(r"traefik\.tcp\.routers\.[^.]+\.rule", re.IGNORECASE)
+
+
+def label_refusals(service: str, labels: Mapping[str, str],
+                   deploy_labels: Mapping[str, str] | None = None) -> list[Refusal]:
+    """Every label of one compose service that needs `traefik-internal` or `tcp-catch-all`,
+    in label order. A label of `deploy.labels` is named so (`deploy.labels.traefik...`); one
+    that repeats a container label with the same value is not named twice."""
+    found = [r for key, value in labels.items() if (r := _judge(service, key, key, value))]
+    for key, value in (deploy_labels or {}).items():
+        if labels.get(key) != value:
+            refusal = _judge(service, f"deploy.labels.{key}", key, value)
+            if refusal is not None:
+                found.append(refusal)
+    return found
+
+
+def _judge(service: str, shown: str, key: str, value: str) -> Refusal | None:
+    if names_a_service(key) and "@internal" in value.lower():
+        return Refusal(service, shown, value.strip(), Access.TRAEFIK_INTERNAL)
+    if _TCP_RULE.fullmatch(key) and value.strip():
+        why = catch_all(value)
+        if why is not None:
+            return Refusal(service, shown, why, Access.TCP_CATCH_ALL)
+    return None
+
+
+def catch_all(rule: str) -> str | None:
+    """How a TCP rule can match a connection for any name (what the refusal shows), or None
+    when every alternative names its hosts or the rule does not parse (Traefik disables
+    the router; rule_syntax says why)."""
+    try:
+        conjunctions = alternatives(rule)
+    except RuleTooComplex as exc:
+        return f"{rule} (too complex to tell which names it matches: {exc})"
+    except ValueError:
+        return None
+    for conjunction in conjunctions:
+        if not any(positive and names_sni(matcher) for positive, matcher in conjunction):
+            shown = render_alternative(conjunction)
+            return rule if shown == rule else f"{rule} (its alternative {shown})"
+    return None
+
+
+def names_sni(matcher: Matcher) -> bool:
+    """Whether a matcher limits a connection to names it lists: HostSNI without `*`.
+    HostSNIRegexp is not judged (a regular expression may match every name), and ALPN or
+    ClientIP leave every name."""
+    return matcher.name == "hostsni" and bool(matcher.args) and "*" not in matcher.args
