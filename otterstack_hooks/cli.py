@@ -171,7 +171,8 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
                 app.name, allowed, app.reads_deploy_labels, _rule_syntax(state, app),
-                lambda text: progress.warn(Step.CHECK, text), _edge_networks(state, app))
+                lambda text: progress.warn(Step.CHECK, text), _edge_networks(state, app),
+                hosts=app.hosts)
     except OtterError as exc:
         problem = str(exc)
     if problem:

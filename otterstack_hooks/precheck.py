@@ -20,6 +20,7 @@ from .errors import OtterError
 from .names import is_sha
 from .paths import locate_compose
 from .rule_syntax import DefaultSyntax, check_rules
+from .traefik_hosts import check_hosts
 
 MAX_FILE = 256 * 1024  # bytes; larger files are not what a compose file reads at config time
 MAX_TOTAL = 8 * 1024 * 1024
@@ -108,11 +109,12 @@ def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[
                     app: str, allowed: frozenset[Access], use_deploy_labels: bool,
                     rule_syntax: DefaultSyntax | None = None,
                     say: Callable[[str], None] = lambda text: None,
-                    edge: frozenset[str] = frozenset()) -> str | None:
+                    edge: frozenset[str] = frozenset(), hosts: str = "") -> str | None:
     """Why the commit's compose file cannot work or is refused (the compose policy, the
     compose rules, with `rule_syntax` (Traefik routing on) a routing rule Traefik would
-    refuse), or None; notes on rules go to `say`. Reads the quarantined objects of the push
-    through the GIT_* variables the pre-receive hook kept."""
+    refuse, a router outside the app's `hosts`), or None; notes on rules go to `say`. Reads
+    the quarantined objects of the push through the GIT_* variables the pre-receive hook
+    kept."""
     if not is_sha(sha):
         raise OtterError(f"not a commit: {sha!r}")
     tree = scratch / "tree"
@@ -126,9 +128,10 @@ def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[
             model = parse_config(config, target.project)
             check_compose_rules(model, app, use_deploy_labels)
             if rule_syntax is not None:
-                model = model.with_deploy_labels() if use_deploy_labels else model
-                for note in check_rules(model, app, rule_syntax):
+                rule_model = model.with_deploy_labels() if use_deploy_labels else model
+                for note in check_rules(rule_model, app, rule_syntax):
                     say(note)
+            check_hosts(model, app, hosts)
 
         policy_check.checked_config(target, tree, app, allowed, first, edge=edge,
                                     image_project=_image_project)

@@ -21,6 +21,7 @@ from .release_plan import ReleasePlan, plan_release
 from .routing import RoutingPlan, plan_routing
 from .rule_syntax import DefaultSyntax, check_rules
 from .state import App
+from .traefik_hosts import check_hosts
 from .traefik_labels import Incumbent, incumbent_original
 from .vocabulary import Step
 
@@ -55,9 +56,7 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
     deploy_labels = app.reads_deploy_labels
     config = policy_check.checked_config(
         ComposeTarget(project, project_dir, (found.file_name,), env_files, env),
-        worktree, app.name, allowed,
-        lambda config: check_compose_rules(parse_config(config, project), app.name,
-                                           deploy_labels),
+        worktree, app.name, allowed, lambda config: refuse_early(config, app, project),
         read=ports.runtime.read_config, edge=_edge(ports, app),
         image_project=ports.runtime.image_project)
     model = parse_config(config, project)
@@ -99,6 +98,15 @@ def _edge(ports: Ports, app: App) -> frozenset[str]:
     """Traefik's networks, which every routed app shares on purpose (compose_names)."""
     info = ports.router.detect() if app.traefik_routing else None
     return frozenset({info.network, *info.networks}) if info else frozenset()
+
+
+def refuse_early(config: dict[str, Any], app: App, project: str) -> None:
+    """What is refused before the compose policy, with its own fix: a compose file that
+    runs Traefik or hides its labels in deploy.labels (compose_rules), a router outside
+    the app's `hosts` (traefik_hosts)."""
+    model = parse_config(config, project)
+    check_compose_rules(model, app.name, app.reads_deploy_labels)
+    check_hosts(model, app.name, app.hosts)
 
 
 def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: int | None,

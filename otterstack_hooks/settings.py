@@ -20,6 +20,7 @@ from .compose_access import parse_allow, render_allow
 from .errors import OtterError
 from .names import validate_branch_name, validate_compose_file
 from .notify_target import validate_target
+from .traefik_hosts import parse_hosts
 
 MAX_DRAIN_TIMEOUT = 600  # the deploy lock is held while draining; queued pushes wait
 
@@ -139,6 +140,8 @@ _APP: tuple[Setting[Any], ...] = (
             why_most="the deploy lock is held while draining"),
     _text("allow", "", "host access the compose file may use (comma-separated policy tokens)",
           lambda text: render_allow(parse_allow(text))),
+    _text("hosts", "", "host names the app's routers may match, comma-separated, `*.` before "
+          "a domain for every name under it; empty: any", parse_hosts),
     _number("build_timeout", 1800, "seconds a build may take"),
     _number("start_timeout", 600, "seconds `docker compose up` may take"),
     _number("release_command_timeout", 900, "seconds the release command may take"),

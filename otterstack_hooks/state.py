@@ -120,6 +120,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE apps ADD COLUMN registry TEXT NOT NULL DEFAULT '{app_defaults()["registry"]}';
     UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
     """,
+    # 12: the hosts an app's Traefik routers may match (traefik_hosts); the default, empty,
+    # sets no limit, so existing apps route as before. retire_after has no SQL default
+    # (migration 10): a row inserted since 11 without naming it gets the schema's again.
+    f"""
+    ALTER TABLE apps ADD COLUMN hosts TEXT NOT NULL DEFAULT '{app_defaults()["hosts"]}';
+    UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
+    """,
 ]
 ALLOW_NOT_RECORDED = "?not-recorded"
 
@@ -150,6 +157,7 @@ class App:
     retire_after: int  # seconds a replaced release's routed services stay up for rollback
     runtime: str  # compose (one host) or swarm
     registry: str  # where built images are pushed for a Swarm's nodes; empty: none
+    hosts: str  # host patterns its Traefik routers may match (traefik_hosts); empty: any
 
     @property
     def reads_deploy_labels(self) -> bool:

@@ -52,7 +52,8 @@ def test_a_new_app_gets_every_default(tmp_path):
 
 OTHER_DEFAULTS = {"branch": "trunk", "compose_file": "deploy/compose.yml",
                   "release_command": "web ./migrate", "notify": "https://hooks.example/x",
-                  "allow": "privileged", "runtime": "swarm", "registry": "reg.lan:5000"}
+                  "allow": "privileged", "runtime": "swarm", "registry": "reg.lan:5000",
+                  "hosts": "shop.example.com"}
 
 
 def test_the_schema_not_the_sql_decides_a_new_apps_defaults(tmp_path, monkeypatch):
@@ -90,6 +91,9 @@ def test_every_default_is_a_value_its_parser_keeps(setting):
     ("compose_file", "", ""), ("compose_file", "deploy/c.yml", "deploy/c.yml"),
     ("release_command", "web sh -c 'a; b'", "web sh -c 'a; b'"),
     ("allow", "privileged, docker-socket", "docker-socket,privileged"),
+    ("hosts", "Shop.Example.com., *.shop.example.com ,shop.example.com",
+     "shop.example.com,*.shop.example.com"),
+    ("hosts", " , ", ""),
     ("notify", "cmd:/usr/local/bin/tell --ops", "cmd:/usr/local/bin/tell --ops"),
 ])
 def test_values_parse(name, text, value):
@@ -115,6 +119,13 @@ BAD_VALUES = [
     ("drain_timeout", "601", "drain_timeout is at most 600 s (the deploy lock is held while "
                              "draining), not 601"),
     ("allow", "root", "unknown compose policy token 'root'"),
+    ("hosts", "*", "hosts takes DNS names, each may start with `*.`"),
+    ("hosts", "shop.example.com,*.*.example.com", "hosts takes DNS names"),
+    ("hosts", "shop_1.example.com", "hosts takes DNS names"),
+    ("hosts", "-shop.example.com", "hosts takes DNS names"),
+    ("hosts", "shop.example.com:8000", "hosts takes DNS names"),
+    ("hosts", "a" * 64 + ".example.com", "hosts takes DNS names"),
+    ("hosts", "bücher.example", "hosts takes DNS names"),
     ("build_timeout", "1.5", "build_timeout takes a whole number of at least 1"),
     ("start_timeout", "", "start_timeout takes a whole number of at least 1"),
     ("release_command_timeout", "x", "release_command_timeout takes a whole number"),
