@@ -304,6 +304,7 @@ services:
 
 def test_router_to_api_internal_does_not_wait_for_servers(users, users_traefik):
     app = users(API_INTERNAL)
+    assert app.otter("config", app.name, "allow", "traefik-internal").returncode == 0
     started = time.monotonic()
     deploy(app, "one")
     assert time.monotonic() - started < 90  # it used to wait 30 s for servers, then fail
