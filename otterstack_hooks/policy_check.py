@@ -10,11 +10,13 @@ from typing import Any
 
 from . import compose, secrets
 from .compose_access import Access, parse_allow, render_allow
+from .compose_model import parse_config
 from .compose_paths import CHECKED_FILE
 from .compose_policy import explain, refusals, uses, with_raw_env_files
 from .errors import OtterError
 from .paths import Paths, locate_compose
 from .state import ALLOW_NOT_RECORDED, App, State
+from .traefik_hosts import check_hosts
 
 ConfigReader = Callable[[compose.ComposeTarget], tuple[dict[str, Any], dict[str, Any]]]
 
@@ -77,14 +79,19 @@ def recheck(paths: Paths, app: App, release_name: str, worktree: str,
             allowed: frozenset[Access], edge: frozenset[str] = frozenset(),
             image_project: Callable[[str], str | None] = lambda ref: None) -> str | None:
     """The policy again on the config a kept release was checked with and runs (its
-    checked file), against today's allowances: an instant rollback starts nothing new, but
-    an allowance revoked since that release deployed must not come back with it. Why it is
-    refused, or None; a release without its checked file cannot be judged and is refused."""
+    checked file), against today's allowances and `hosts`: an instant rollback starts
+    nothing new, but an allowance revoked (or a host taken out of `hosts`) since that release
+    deployed must not come back with it. Why it is refused, or None; a release without its
+    checked file cannot be judged and is refused."""
     checked = paths.generated(app.name, release_name) / CHECKED_FILE
     try:
         config = json.loads(checked.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return f"its checked compose config ({checked}) cannot be read"
+    try:
+        check_hosts(parse_config(config, f"{app.name}-{release_name}"), app.name, app.hosts)
+    except OtterError as exc:
+        return str(exc)
     found = refusals(config, worktree, allowed, os.path.realpath, app.name, edge,
                      image_project)
     return explain(app.name, found, allowed) if found else None

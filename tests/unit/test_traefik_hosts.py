@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from otterstack_hooks.compose_model import parse_config
 from otterstack_hooks.errors import OtterError
+from otterstack_hooks.rollback import Rollback
 from otterstack_hooks.traefik_hosts import check_hosts, host_problems, parse_hosts, within
 
 HOSTS = "shop.example.com,*.shop.example.com"
@@ -168,3 +169,16 @@ def test_a_router_outside_the_setting_fails_the_deploy_before_anything_starts(tm
     assert world.statuses() == {"r1": "active", "r2": "failed"}
     world.store.set_app_setting("app", "hosts", "app.test,*.app.test")
     assert world.push(ROUTED.replace("app.test", "www.app.test")).ok
+
+
+def test_an_instant_rollback_to_a_release_outside_the_setting_goes_the_long_way(tmp_path):
+    """The kept release's checked config is held to today's `hosts`: narrowed since it
+    deployed, the switch back is refused, and the rollback with a start fails in prepare."""
+    world = World(tmp_path)
+    assert world.push().ok and world.push().ok
+    world.store.set_app_setting("app", "hosts", "new.test")
+    outcome = Rollback(world.ports()).run(world.app, None, False, "admin", None)
+    text = world.output.getvalue()
+    assert "r1 cannot switch back as it runs: compose service 'web'" in text
+    assert "router 'web' may match app.test" in text
+    assert not outcome.ok and world.statuses()["r2"] == "active"
