@@ -23,6 +23,7 @@ class ServiceModel:
     replicas: int
     named_volumes: tuple[str, ...] = ()  # keys of top-level volumes it mounts
     deploy_labels: dict[str, str] = field(default_factory=dict)  # Swarm's service labels
+    build_labels: dict[str, str] = field(default_factory=dict)  # the built image's labels
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ def label_map(labels: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (labels or {}).items()}
 
 
+def build_labels(svc: dict[str, Any]) -> dict[str, str]:
+    """`build.labels`: labels of the built image, which its containers inherit."""
+    build = svc.get("build")
+    return label_map(build.get("labels")) if isinstance(build, dict) else {}
+
+
 def parse_config(config: Any, project: str) -> ComposeModel:
     """Turn compose's effective config into the few facts a deploy decides on."""
     if not isinstance(config, dict) or not isinstance(config.get("services"), dict):
@@ -116,6 +123,7 @@ def parse_config(config: Any, project: str) -> ComposeModel:
                 if v.get("type") == "volume" and v.get("source")
             ),
             deploy_labels=label_map(deploy.get("labels")),
+            build_labels=build_labels(svc),
         )
     return ComposeModel(services=services, networks=dict(config.get("networks") or {}),
                         volumes=dict(config.get("volumes") or {}))

@@ -15,7 +15,7 @@ from typing import Any
 
 from .compose_access import Access, Refusal, render_allow
 from .compose_keys import CHECKED, MOUNT_TYPES, OK, walk
-from .compose_model import label_map
+from .compose_model import build_labels, label_map
 from .compose_names import name_refusals
 from .traefik_policy import label_refusals
 
@@ -179,7 +179,8 @@ def refusals(config: dict[str, Any], checkout: str, allowed: frozenset[Access] =
         if isinstance(svc, dict):
             out += _service_refusals(str(name), svc, checkout, resolve)
             out += label_refusals(str(name), label_map(svc.get("labels")),
-                                  label_map((svc.get("deploy") or {}).get("labels")))
+                                  label_map((svc.get("deploy") or {}).get("labels")),
+                                  build_labels(svc))
     for name, volume in (config.get("volumes") or {}).items():
         if not isinstance(volume, dict):
             continue

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from .compose_model import ComposeModel
 from .errors import OtterError
 from .rule_rewrite import render_alternative
-from .traefik_policy import names_sni
+from .traefik_policy import label_sources, names_sni
 from .traefik_rules import Matcher, RuleTooComplex, alternatives
 
 _DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -83,14 +83,14 @@ class HostProblem:
 
 def check_hosts(model: ComposeModel, app: str, hosts: str) -> None:
     """Refuse (OtterError) a compose file with a router that may match a host outside the
-    app's `hosts` setting; nothing to check when it is empty. Every service's `labels` and
-    `deploy.labels` count (see traefik_policy: who reads which)."""
+    app's `hosts` setting; nothing to check when it is empty. Every service's `labels`,
+    `deploy.labels` and `build.labels` count (traefik_policy.label_sources: who reads which)."""
     patterns = tuple(p for p in hosts.split(",") if p)
     if not patterns:
         return
     found = [problem for service in model.services.values()
-             for prefix, labels in (("", service.labels), ("deploy.labels.", {
-                 k: v for k, v in service.deploy_labels.items() if service.labels.get(k) != v}))
+             for prefix, labels in label_sources(service.labels, service.deploy_labels,
+                                                 service.build_labels)
              for problem in host_problems(service.name, labels, patterns, prefix)]
     if not found:
         return

@@ -16,7 +16,8 @@ allow traefik-internal` or `tcp-catch-all`.
 
 Each label is judged alone (a router's service label, a TCP router's rule label), on every
 service whether Traefik routes it or not (a Traefik with exposedbydefault=true reads them all),
-in `labels` and in `deploy.labels` (what Traefik's swarm provider reads). Every entrypoint
+in `labels`, in `deploy.labels` (what Traefik's swarm provider reads) and in `build.labels`
+(the built image's, which its containers inherit). Every entrypoint
 counts as shared: an app cannot know which entrypoints other apps use, and a router without
 `entrypoints` is on all of them. The rules are read with traefik_rules' bounded parser; a rule
 past its bounds may match every name as far as anyone can tell, and is refused as such.
@@ -35,15 +36,28 @@ from .traefik_rules import Matcher, RuleTooComplex, alternatives
 _TCP_RULE = re.compile(r"traefik\.tcp\.routers\.[^.]+\.rule", re.IGNORECASE)
 
 
+def label_sources(labels: Mapping[str, str], deploy_labels: Mapping[str, str],
+                  build_labels: Mapping[str, str]) -> list[tuple[str, Mapping[str, str]]]:
+    """Where Traefik may read a service's labels, each (prefix for messages, labels): its
+    container labels; `deploy.labels` (what the swarm provider reads, and containers with
+    use_deploy_labels) but those that repeat a container label; `build.labels`, which the
+    built image gives its containers where no container label of the same key overrides
+    them."""
+    deploy = {key: value for key, value in deploy_labels.items() if labels.get(key) != value}
+    build = {key: value for key, value in build_labels.items() if key not in labels}
+    return [("", labels), ("deploy.labels.", deploy), ("build.labels.", build)]
+
+
 def label_refusals(service: str, labels: Mapping[str, str],
-                   deploy_labels: Mapping[str, str] | None = None) -> list[Refusal]:
+                   deploy_labels: Mapping[str, str] | None = None,
+                   build_labels: Mapping[str, str] | None = None) -> list[Refusal]:
     """Every label of one compose service that needs `traefik-internal` or `tcp-catch-all`,
-    in label order. A label of `deploy.labels` is named so (`deploy.labels.traefik...`); one
-    that repeats a container label with the same value is not named twice."""
-    found = [r for key, value in labels.items() if (r := _judge(service, key, key, value))]
-    for key, value in (deploy_labels or {}).items():
-        if labels.get(key) != value:
-            refusal = _judge(service, f"deploy.labels.{key}", key, value)
+    in label order; one of `deploy.labels` or `build.labels` is named so
+    (`deploy.labels.traefik...`)."""
+    found = []
+    for prefix, source in label_sources(labels, deploy_labels or {}, build_labels or {}):
+        for key, value in source.items():
+            refusal = _judge(service, prefix + key, key, value)
             if refusal is not None:
                 found.append(refusal)
     return found

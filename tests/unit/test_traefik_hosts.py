@@ -136,6 +136,13 @@ def test_every_service_and_deploy_labels_count():
                     "shop", HOSTS)
 
 
+def test_labels_of_the_built_image_count():
+    config = {"services": {"web": {"build": {"context": ".", "labels": {
+        "traefik.http.routers.s.rule": "Host(`blog.example.com`)"}}}}}
+    with pytest.raises(OtterError, match="label 'build.labels.traefik.http.routers.s.rule'"):
+        check_hosts(parse_config(config, "shop-r2"), "shop", HOSTS)
+
+
 def test_a_router_without_a_rule_is_left_to_traefiks_default_rule():
     check_hosts(model({"traefik.enable": "true", "traefik.http.routers.s.rule": "",
                        "traefik.http.services.s.loadbalancer.server.port": "80"}),

@@ -75,6 +75,19 @@ def test_labels_count_on_every_service_and_in_deploy_labels():
     assert [r.key for r in differ] == [f"deploy.labels.{key}"]
 
 
+def test_labels_of_the_built_image_count_unless_a_container_label_overrides_them():
+    """`build.labels` become the image's labels, which its containers inherit: Traefik reads
+    them where the service's own labels do not set the same key."""
+    key = "traefik.tcp.routers.pg.rule"
+    built = {"services": {"web": {"build": {"context": CHECKOUT, "labels": {
+        key: "HostSNI(`*`)"}}}}}
+    found = refusals(built, CHECKOUT)
+    assert [(r.key, r.access) for r in found] == [(f"build.labels.{key}",
+                                                   Access.TCP_CATCH_ALL)]
+    built["services"]["web"]["labels"] = {key: "HostSNI(`db.test`)"}
+    assert refusals(built, CHECKOUT) == []
+
+
 CATCH_ALL = [
     ("HostSNI(`*`)", "HostSNI(`*`)"),
     ("HostSNI(`*`) && ClientIP(`10.0.0.0/8`)", "HostSNI(`*`) && ClientIP(`10.0.0.0/8`)"),
