@@ -167,12 +167,12 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
     try:
         allowed = policy_check.allowed_for(state, data_paths(), app,
                                            lambda text: progress.step(Step.POLICY, text))
+        syntax, edge = _traefik_facts(state, app)
         with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
-                app.name, allowed, app.reads_deploy_labels, _rule_syntax(state, app),
-                lambda text: progress.warn(Step.CHECK, text), _edge_networks(state, app),
-                hosts=app.hosts)
+                app.name, allowed, app.reads_deploy_labels, syntax,
+                lambda text: progress.warn(Step.CHECK, text), edge, hosts=app.hosts)
     except OtterError as exc:
         problem = str(exc)
     if problem:
@@ -183,31 +183,20 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rule_syntax(state: State, app: App) -> DefaultSyntax | None:
-    """The rule syntax pre-receive checks the routing rules against: the default of the
-    Traefik a deploy would use (v3 if none is found or it cannot be read; the deploy checks
-    again against the one it finds); None without Traefik routing, which leaves labels as
-    written and checks none."""
+def _traefik_facts(state: State, app: App) -> tuple[DefaultSyntax | None, frozenset[str]]:
+    """What pre-receive checks routing against, from the Traefik a deploy would use: its
+    default rule syntax (v3 if none is found or it cannot be read; the deploy checks again
+    against the one it finds) and its networks, which the compose file may name
+    (compose_names). Without Traefik routing: no syntax (labels stay as written, none is
+    checked) and no network."""
     if not app.traefik_routing:
-        return None
+        return None, frozenset()
     try:
         dc = engine.client()
     except OtterError:
-        return DefaultSyntax()
+        return DefaultSyntax(), frozenset()
     provider = "swarm" if app.runtime == "swarm" else "docker"
-    return traefik_io.find_rule_syntax(dc, state.setting("traefik_container"), provider)
-
-
-def _edge_networks(state: State, app: App) -> frozenset[str]:
-    """Traefik's networks, which a routed app's compose file may name (compose_names)."""
-    if not app.traefik_routing:
-        return frozenset()
-    try:
-        dc = engine.client()
-    except OtterError:
-        return frozenset()
-    provider = "swarm" if app.runtime == "swarm" else "docker"
-    return traefik_io.find_networks(dc, state.setting("traefik_container"), provider)
+    return traefik_io.for_precheck(dc, state.setting("traefik_container"), provider)
 
 
 def cmd_hook(args: argparse.Namespace) -> int:

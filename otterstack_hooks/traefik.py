@@ -634,30 +634,20 @@ def rule_syntax_of(dc: docker.DockerClient, attrs: dict[str, Any]) -> DefaultSyn
                                   static_config(dc, attrs), attrs.get("Name", "?").lstrip("/"))
 
 
-def find_networks(dc: docker.DockerClient, wanted: str, provider: str = "docker"
-                  ) -> frozenset[str]:
-    """For pre-receive, which must not fail on Traefik: the user networks of the Traefik a
-    deploy would use (running, else stopped), which every routed app may join; none when
-    there is no Traefik or it cannot be read."""
+def for_precheck(dc: docker.DockerClient, wanted: str, provider: str = "docker"
+                 ) -> tuple[DefaultSyntax, frozenset[str]]:
+    """For pre-receive, which must not fail on Traefik: of the Traefik a deploy would use
+    (running, else stopped: a deploy would ask to start it), its default rule syntax and its
+    user networks (every routed app may join them); v3 and none when there is no Traefik or
+    it cannot be read."""
     try:
         attrs = find_container(dc, wanted, provider=provider) or find_container(
             dc, wanted, running=False, provider=provider)
-        return frozenset(_user_networks(attrs)) if attrs else frozenset()
+        if attrs is None:
+            return DefaultSyntax(), frozenset()
+        return rule_syntax_of(dc, attrs), frozenset(_user_networks(attrs))
     except (OtterError, docker.errors.DockerException, OSError):
-        return frozenset()
-
-
-def find_rule_syntax(dc: docker.DockerClient, wanted: str, provider: str = "docker"
-                     ) -> DefaultSyntax:
-    """For pre-receive, which must not fail on Traefik: the default rule syntax of the
-    Traefik a deploy would use (running, else stopped: a deploy would ask to start it), v3
-    when there is none or it cannot be read."""
-    try:
-        attrs = find_container(dc, wanted, provider=provider) or find_container(
-            dc, wanted, running=False, provider=provider)
-        return DefaultSyntax() if attrs is None else rule_syntax_of(dc, attrs)
-    except (OtterError, docker.errors.DockerException, OSError):
-        return DefaultSyntax()
+        return DefaultSyntax(), frozenset()
 
 
 def format_seconds(seconds: float) -> str:

@@ -11,19 +11,9 @@ import subprocess
 import pytest
 import test_users_traefik
 from conftest import App
-from test_users_traefik import deploy, release_of
+from test_users_traefik import SITE, deploy, release_of
 from users_traefik import UsersTraefik
 
-SITE = """\
-services:
-  web:
-    build: .
-    labels:
-      traefik.enable: "true"
-      traefik.http.routers.site.rule: Host(`{app}.site.test`)
-      traefik.http.routers.site.entrypoints: web
-      traefik.http.services.site.loadbalancer.server.port: "8000"
-"""
 DASHBOARD = SITE + """\
       traefik.http.routers.dash.rule: Host(`dash.{app}.site.test`)
       traefik.http.routers.dash.entrypoints: web

@@ -226,6 +226,15 @@ def test_a_release_out_of_traffic_never_serves_again_whatever_it_does_with_sigte
             if started_clients:
                 for client in clients:
                     client.join(timeout=60)
+    for kind, kind_steps in steps.items():  # what the closing note quotes (pytest -s)
+        drains = [m.group(0) for s in kind_steps
+                  for m in re.finditer(r"drained in [\d.]+ s|drain timeout[^\n]*", s.output)]
+        print(f"{kind}: {len(answers[kind].polls)} polls, "
+              f"{sum(1 for p in answers[kind].polls if p[1] != 200)} not 200, "
+              f"{len(answers[kind].slow)} slow requests, "
+              + ", ".join(f"{s.what} {s.ended - s.started:.1f} s" for s in kind_steps
+                          if "rollback" in s.what or "retire" in s.what)
+              + f"; drains: {', '.join(drains)}")
     report = []
     for kind, kind_steps in steps.items():
         problems = judge(kind_steps, answers[kind])
