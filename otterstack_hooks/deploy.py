@@ -163,6 +163,7 @@ class Deploy:
 
         self._build(app, release, model, plan, target, req.reuse_images_of)
         self._check_healthchecks(app, target, model.only(plan.release_services))
+        self._check_image_labels(target, model.only(plan.release_services))
         self.clock.mark(Phase.BUILD)
         timeout = req.health_timeout or app.health_timeout
         if plan.singletons:
@@ -324,6 +325,29 @@ class Deploy:
                     "http://127.0.0.1:8000/], interval: 2s}`) or to its Dockerfile, or opt out "
                     f"with `otterstack config {app.name} require_healthcheck off`")
 
+    def _check_image_labels(self, target: ComposeTarget, model: ComposeModel,
+                            images: dict[str, str] | None = None) -> None:
+        """Docker gives a container its image's labels too, where the compose policy does
+        not look: a Dockerfile's `LABEL traefik.http.routers.x.service=api@internal`, or an
+        image pulled with such labels, would route what the policy refuses. So the images
+        of what starts may carry no Traefik label (`images`: service -> image, where it is
+        not the model's)."""
+        runtime = self.ports.runtime
+        for svc in model.services.values():
+            image = (images or {}).get(svc.name, svc.image)
+            labels = runtime.image_labels(image)
+            if labels is None:  # not pulled yet: its labels are in the image
+                runtime.pull(target, svc.name)
+                labels = runtime.image_labels(image) or {}
+            found = sorted(key for key in labels if key.lower().startswith("traefik."))
+            if found:
+                raise OtterError(
+                    f"service {svc.name}: its image {image} carries Traefik labels "
+                    f"({', '.join(found[:3])}{', ...' if len(found) > 3 else ''}), which "
+                    "its containers would get where the compose policy does not see them; "
+                    "put Traefik labels in the compose file, and build or pull an image "
+                    "without them")
+
     def _update_singletons(self, app: App, prep: Prepared, worktree: Path,
                            timeout: int) -> None:
         """Bring the app's singletons to this release's definition; compose recreates only
@@ -337,6 +361,8 @@ class Deploy:
             self.out.step(Step.BUILD, f"building {', '.join(builds)} (singletons)")
             with limit(app, "build_timeout", "the build"):
                 runtime.build(target, builds, Details(self.out, Step.BUILD), app.build_timeout)
+        self._check_image_labels(target, model.only(plan.singletons),
+                                 {s: f"{target.project}-{s}" for s in builds})
         before = runtime.fingerprints(target.project)
         with limit(app, "start_timeout", "starting the singletons"):
             runtime.up(target, plan.singletons, Details(self.out, Step.STATE), app.start_timeout)

@@ -143,6 +143,15 @@ def image_has_healthcheck(dc: docker.DockerClient, image: str) -> bool | None:
     return bool(test.get("Test")) and test.get("Test") != ["NONE"]
 
 
+def image_labels(dc: docker.DockerClient, image: str) -> dict[str, str] | None:
+    """A local image's labels; None if the image is not here (yet)."""
+    try:
+        attrs = dc.api.inspect_image(image)
+    except docker.errors.ImageNotFound:
+        return None
+    return dict((attrs.get("Config") or {}).get("Labels") or {})
+
+
 def image_project(dc: docker.DockerClient, image: str) -> str | None:
     """The compose project that built a local image (Compose labels what it builds), or
     None: not built by Compose, not here, or the engine cannot say."""

@@ -45,6 +45,9 @@ class Runtime(Protocol):
     def image_has_healthcheck(self, image: str) -> bool | None:
         """None: the image is not on this host (yet)."""
 
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        """A local image's labels (its containers get them); None if it is not here (yet)."""
+
     def image_project(self, image: str) -> str | None:
         """The compose project that built a local image; None if none did (or unknown)."""
 

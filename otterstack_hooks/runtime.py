@@ -45,6 +45,9 @@ class ComposeRuntime:
     def image_has_healthcheck(self, image: str) -> bool | None:
         return engine.image_has_healthcheck(self.dc, image)
 
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        return engine.image_labels(self.dc, image)
+
     def image_project(self, image: str) -> str | None:
         return engine.image_project(self.dc, image)
 

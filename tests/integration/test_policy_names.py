@@ -6,6 +6,7 @@ the victim. Each refusal happens before the ref moves, with nothing started."""
 
 import json
 import os
+import re
 
 import pytest
 from conftest import compose_with, example_files, run
@@ -152,3 +153,22 @@ def test_a_singleton_that_edits_the_checked_compose_file_changes_nothing_that_ru
                                  container]).stdout)
         assert all(m.get("Source") != "/etc" for m in mounts), mounts
     assert os.path.isdir("/etc")
+
+
+def test_traefik_labels_in_the_image_are_refused_before_anything_starts(evil):
+    """A Dockerfile's LABEL reaches the containers where the compose policy does not look:
+    the deploy reads the built image's labels and refuses before anything starts."""
+    active = evil.active()["name"]
+    files = example_files("labelled")
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        "EXPOSE 8000", "EXPOSE 8000\nLABEL traefik.http.routers.dash.service=api@internal")
+    assert "LABEL traefik" in files["Dockerfile"]
+    for path, content in files.items():
+        evil.write(path, content)
+    evil.commit("labelled image")
+    push = evil.push("main")
+    assert "FAILED" in push.result and "carries Traefik labels" in push.result, push.output
+    assert not any(re.search(r"\sstart\s+starting ", line) for line in push.lines()), \
+        push.output
+    assert evil.active()["name"] == active
+    evil.git("revert", "--no-edit", "HEAD")

@@ -51,6 +51,7 @@ class FakeRuntime:
         self.images: set[str] = set()
         self.volumes: set[str] = set()
         self.labels: dict[tuple[str, str], dict[str, str]] = {}  # (project, service) -> labels
+        self.image_label_sets: dict[str, dict[str, str]] = {}  # image -> its own labels
 
     def _maybe_fail(self, step: str) -> None:
         if step in self.fail:
@@ -118,6 +119,9 @@ class FakeRuntime:
 
     def image_has_healthcheck(self, image: str) -> bool | None:
         return None
+
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        return self.image_label_sets.get(image, {})
 
     def image_project(self, image: str) -> str | None:
         return None

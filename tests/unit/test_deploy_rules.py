@@ -446,3 +446,16 @@ def test_an_instant_rollback_checks_the_kept_release_again(world):
     outcome = Rollback(world.ports()).run(world.app, None, False, "admin", None)
     assert "r1 cannot switch back as it runs" in world.output.getvalue()
     assert outcome.ok and outcome.release.name == "r3"
+
+
+def test_an_image_with_traefik_labels_is_refused_before_anything_starts(world):
+    """A Dockerfile's LABEL reaches the containers where the compose policy does not look."""
+    world.push()
+    world.runtime.image_label_sets["app-r2-web"] = {
+        "traefik.http.routers.x.service": "api@internal", "org.opencontainers.x": "y"}
+    outcome = world.push(BUILT)
+    assert not outcome.ok
+    assert "its image app-r2-web carries Traefik labels (traefik.http.routers.x.service)" \
+        in outcome.message
+    assert [c for c in world.runtime.calls if c[0] == "up" and c[1] == "app-r2"] == []
+    assert world.router.serving("app") == "app-r1"
