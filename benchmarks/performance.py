@@ -582,7 +582,7 @@ class Bench:
         if images:
             run(["docker", "image", "rm", "-f", *sorted(set(images))], check=False)
         run(["docker", "rm", "-f", self.traefik], check=False)
-        run(["docker", "network", "rm", self.traefik], check=False)
+        run(["docker", "network", "rm", self.traefik, f"0-{self.traefik}-api"], check=False)
         shutil.rmtree(self.work, ignore_errors=True)
 
 

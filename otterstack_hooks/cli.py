@@ -14,7 +14,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import doctor, engine, policy_check, precheck, secrets, ssh_commands, swarm_traefik
+from . import (
+    doctor,
+    engine,
+    policy_check,
+    precheck,
+    secrets,
+    ssh_commands,
+    swarm_traefik,
+    traefik_up,
+)
 from . import traefik as traefik_io
 from .commands import compose_logs, service_logs
 from .deploy import Deploy, DeployRequest
@@ -611,7 +620,7 @@ def cmd_traefik_up(args: argparse.Namespace) -> int:
                                args.network or swarm_traefik.NETWORK, args.http_port,
                                args.throttle, args.refresh, args.constraints))
         return 0
-    print(traefik_io.up(engine.client(), args.image, args.name,
+    print(traefik_up.up(engine.client(), args.image, args.name,
                         args.network or traefik_io.DEFAULT_NETWORK, args.http_port,
                         args.bind, args.api_port, args.constraints, args.throttle))
     return 0

@@ -29,6 +29,7 @@ from .rule_matchers import RuleSyntax
 from .rule_syntax import DefaultSyntax
 
 DEFAULT_IMAGE = "traefik:v3"
+API_NETWORK_LABEL = "dev.otterstack.api-network"  # on `traefik up`'s container: its API's
 DEFAULT_CONTAINER = "otterstack-traefik"
 DEFAULT_NETWORK = "otterstack"
 LOOPBACK = {"", "0.0.0.0", "127.0.0.1", "::", "::1"}
@@ -209,8 +210,11 @@ def api_port(args: list[str]) -> str:
 
 
 def _user_networks(attrs: dict[str, Any]) -> list[str]:
+    """The networks Traefik shares with apps: not Docker's own, and not the network of its
+    API that `traefik up` made (named by the container's label), which no app may join."""
+    api = ((attrs.get("Config") or {}).get("Labels") or {}).get(API_NETWORK_LABEL)
     return [n for n in (attrs.get("NetworkSettings") or {}).get("Networks", {})
-            if n not in ("bridge", "host", "none", "docker_gwbridge", "ingress")]
+            if n not in ("bridge", "host", "none", "docker_gwbridge", "ingress", api)]
 
 
 def _pick_network(attrs: dict[str, Any], name: str, provider: str = "docker") -> str:
@@ -414,11 +418,13 @@ def parse_duration(text: str | int | float) -> float:
     return seconds
 
 
-def command(network: str, constraints: str = "", throttle: str = DEFAULT_THROTTLE) -> list[str]:
+def command(network: str, constraints: str = "", throttle: str = DEFAULT_THROTTLE,
+            api_address: str = "") -> list[str]:
     """Traefik's command line as `otterstack traefik up` starts it: the docker provider on
     `network` only for containers that opt in, the web entrypoint, the API (published on
-    127.0.0.1 only by `up`), ping, the provider throttle `throttle`, and idle connections
-    to servers closed after IDLE_CONN_TIMEOUT."""
+    127.0.0.1 only by `up`; with `api_address`, listening on that address only: a network
+    no app is on), ping, the provider throttle `throttle`, and idle connections to servers
+    closed after IDLE_CONN_TIMEOUT."""
     parse_duration(throttle)  # never start a Traefik that would refuse its own flags
     return [
         "--providers.docker=true",
@@ -431,6 +437,7 @@ def command(network: str, constraints: str = "", throttle: str = DEFAULT_THROTTL
         "--ping=true",
         "--log.level=INFO",
         *([f"--providers.docker.constraints={constraints}"] if constraints else []),
+        *([f"--entrypoints.traefik.address={api_address}"] if api_address else []),
     ]
 
 
@@ -655,63 +662,6 @@ def format_seconds(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
     return f"{seconds:g}s"
-
-
-def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: int,
-       bind: str, api_port: int, constraints: str = "", throttle: str = DEFAULT_THROTTLE
-       ) -> str:
-    """Start a Traefik configured the way OtterStack needs it; idempotent."""
-    args = command(network, constraints, throttle)
-    with engine_errors("starting Traefik"):
-        try:
-            dc.networks.get(network)
-        except docker.errors.NotFound:
-            dc.networks.create(network, driver="bridge", labels={"dev.otterstack.edge": "1"})
-        try:
-            existing = dc.containers.get(name)
-        except docker.errors.NotFound:
-            existing = None
-        if existing is not None:
-            verb = "is already running"
-            if existing.status != "running":
-                existing.start()
-                verb = "started again"
-            existing.reload()
-            ports = ", ".join(
-                f"{key} on {b['HostIp'] or '0.0.0.0'}:{b['HostPort']}"
-                for key, binds in sorted((existing.ports or {}).items()) for b in binds or [])
-            message = f"Traefik {name} {verb} ({ports or 'no published ports'})"
-            running = configured_throttle(existing.attrs.get("Args") or [],
-                                          (existing.attrs.get("Config") or {}).get("Env") or [],
-                                          None).seconds
-            if running is not None and running != parse_duration(throttle):
-                message += (f"; it applies container changes every {format_seconds(running)},"
-                            f" not {throttle}: `docker rm -f {name}` and run this again to "
-                            "apply --throttle")
-            return message
-        try:
-            dc.images.get(image)
-        except docker.errors.ImageNotFound:
-            try:
-                dc.images.pull(image)
-            except docker.errors.DockerException as exc:
-                raise OtterError(
-                    f"Traefik image {image} is not here and cannot be pulled ({exc}); "
-                    "load or build it, or pass --image"
-                ) from exc
-        dc.containers.run(
-            image,
-            name=name,
-            detach=True,
-            restart_policy={"Name": "unless-stopped"},
-            network=network,
-            ports={"80/tcp": (bind, http_port), "8080/tcp": ("127.0.0.1", api_port)},
-            volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "ro"}},
-            labels={"dev.otterstack.traefik": "1"},
-            command=args,
-        )
-    return (f"Traefik {name} started: http on {bind}:{http_port}, API on 127.0.0.1:{api_port}, "
-            f"container changes applied every {throttle} at most")
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -314,6 +314,6 @@ class Traefik:
                  timeout=timeout)
 
     def stop(self) -> None:
-        """Remove the container and its network."""
+        """Remove the container, its network and the network of its API."""
         run(["docker", "rm", "-f", self.name])
-        run(["docker", "network", "rm", self.network])
+        run(["docker", "network", "rm", self.network, f"0-{self.name}-api"])

@@ -6,7 +6,9 @@ once, and the pusher's app, refused three times before its one deploy."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import urllib.request
 
 import pytest
 import test_users_traefik
@@ -112,3 +114,27 @@ def test_a_router_to_api_internal_is_refused_until_the_admin_allows_it(shop, use
     assert status == 200 and '"Version"' in body, body
     status, _, body = users_traefik.get(f"dash.{shop.name}.site.test", "/api/http/routers")
     assert status == 200 and f"{users_traefik.name}-dashboard@docker" in body
+
+
+def test_the_api_of_traefik_up_is_not_reachable_from_an_app_container(traefik):
+    """`otterstack traefik up` serves its API only on a network of its own: a container on
+    the apps' network reaches Traefik's web entrypoint, not its API (by name or by the API's
+    address); the host reaches the API on its published port."""
+    inspect = subprocess.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}",
+                              traefik.name], capture_output=True, text=True, check=True)
+    networks = json.loads(inspect.stdout)
+    api_network = f"0-{traefik.name}-api"
+    assert set(networks) == {traefik.network, api_network}
+    api_ip = networks[api_network]["IPAddress"]
+    script = (f"for target in {traefik.name}:8080 {api_ip}:8080 {traefik.name}:80; do "
+              "printf 'GET /api/version HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${target%:*} "
+              "${target#*:} | head -1; echo \"$target done\"; done")
+    out = subprocess.run(["docker", "run", "--rm", "--network", traefik.network, "busybox",
+                          "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"{traefik.name}:8080 done", out  # refused: nothing answered
+    assert lines[1] == f"{api_ip}:8080 done", out  # another network: nothing answered
+    assert lines[2].startswith("HTTP/1.0 404"), out  # the web entrypoint does answer
+    with urllib.request.urlopen(f"http://127.0.0.1:{traefik.api_port}/api/version",
+                                timeout=5) as resp:
+        assert json.loads(resp.read())["Version"]

@@ -125,3 +125,16 @@ def test_where_traefik_looks_for_its_static_config_file() -> None:
                          "/etc/traefik/traefik.yml"]
     assert "/home/t/.config/traefik.yml" in found and "/traefik.toml" in found
     assert len(found) == len(set(found))
+
+
+def test_up_can_put_the_api_on_one_address_only() -> None:
+    args = command("edge", api_address="10.9.8.2:8080")
+    assert args[-1] == "--entrypoints.traefik.address=10.9.8.2:8080"
+    assert "--api.insecure=true" in args
+
+
+def test_the_api_network_of_traefik_up_is_no_network_apps_share() -> None:
+    from otterstack_hooks.traefik import API_NETWORK_LABEL, _user_networks
+    attrs = {"Config": {"Labels": {API_NETWORK_LABEL: "0-t-api"}},
+             "NetworkSettings": {"Networks": {"0-t-api": {}, "edge": {}, "bridge": {}}}}
+    assert _user_networks(attrs) == ["edge"]
