@@ -1,14 +1,17 @@
 """Apply the compose policy (compose_policy.py) to a checkout: in pre-receive, before the ref
 moves, and again before every deploy, since an admin may have revoked an allowance since the
-push. Also records, once, what an app that predates the policy already uses as allowed."""
+push. The committed files are checked first (compose_raw.py), before `docker compose config`
+reads anything they name. Also records, once, what an app that predates the policy already
+uses as allowed."""
 
 import json
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import compose, secrets
+from . import compose, compose_raw, secrets
 from .compose_access import Access, parse_allow, render_allow
 from .compose_model import parse_config
 from .compose_paths import CHECKED_FILE
@@ -32,8 +35,12 @@ def checked_config(target: compose.ComposeTarget, checkout: Path, app: str,
     access (service, compose key, and the `config APP allow` that would permit it). `first`
     runs before the policy: a refusal with a more useful fix (a compose file that runs Traefik
     itself mounts the Docker socket too) speaks first. `read` runs `docker compose config`
-    (the Runtime's read_config); `edge` (Traefik's networks) and `image_project` (who built
-    a local image) tell the app's own names from others' (compose_names)."""
+    (the Runtime's read_config), and only once the committed files passed (`raw_findings`);
+    `edge` (Traefik's networks) and `image_project` (who built a local image) tell the app's
+    own names from others' (compose_names)."""
+    problem = raw_findings(target, checkout).explain(app, allowed)
+    if problem:
+        raise OtterError(problem)
     config, raw = read(target)
     first(config)
     found = refusals(with_raw_env_files(config, raw), str(checkout), allowed,
@@ -41,6 +48,33 @@ def checked_config(target: compose.ComposeTarget, checkout: Path, app: str,
     if found:
         raise OtterError(explain(app, found, allowed))
     return config
+
+
+def read_bounded(path: str) -> bytes | None:
+    """The first MAX_BYTES+1 bytes of a regular file (links followed: compose_raw checked
+    where they lead first), or None if there is none. O_NONBLOCK: a FIFO never blocks."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks, left = [], compose_raw.MAX_BYTES + 1
+        while left > 0 and (chunk := os.read(fd, left)):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def raw_findings(target: compose.ComposeTarget, checkout: Path) -> compose_raw.Findings:
+    """What the committed files of `target` would make Compose read or fetch, and the
+    variables they set that steer Compose itself (compose_raw), links followed on the host."""
+    return compose_raw.scan([str(target.directory / name) for name in target.files],
+                            str(target.directory), str(checkout), read_bounded,
+                            os.path.realpath, tuple(str(f) for f in target.env_files))
 
 
 def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None],
@@ -62,8 +96,12 @@ def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None]
             environment = secrets.for_compose(secrets.load(paths.env_file(app.name)))
             target = compose.ComposeTarget(f"{app.name}-policy", found.project_dir,
                                            (found.file_name,), found.env_files, environment)
+            found_raw = raw_findings(target, worktree)
+            if found_raw.reserved:
+                raise OtterError(found_raw.reserved[0].message())
             config = with_raw_env_files(*read(target))
             used = uses(config, str(worktree), os.path.realpath)
+            used |= {r.access for r in found_raw.refusals}
             source = f"its active release {active.name} uses"
         except OtterError as exc:
             source = f"its active release {active.name} could not be read ({exc})"
