@@ -116,6 +116,9 @@ else
   say "created bare repo $REPO"
 fi
 git -C "$REPO" config receive.advertisePushOptions true
+# Check every pushed object before git stores it (malformed trees, `.git` or `..` path names,
+# hostile .gitmodules): a pusher is not trusted. Set on an adopted repo too.
+git -C "$REPO" config receive.fsckObjects true
 # Deleting the deploy branch is allowed; the hook says nothing was deployed and the running
 # release stays (git would otherwise refuse with a message about `git clone`).
 git -C "$REPO" config receive.denyDeleteCurrent warn

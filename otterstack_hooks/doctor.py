@@ -308,7 +308,13 @@ def check_repo(app: App) -> Check:
         return Check(name, False, f"{repo}: receive.advertisePushOptions is not true, so "
                      "`git push -o ...` options are refused",
                      f"git -C {repo} config receive.advertisePushOptions true (or {reinstall})")
-    return Check(name, True, f"{repo} (bare, push options on)")
+    proc = _run(commands.git_config_bool(repo, "receive.fsckObjects"))
+    if proc.stdout.strip() != "true":
+        return Check(name, False, f"{repo}: receive.fsckObjects is not true, so pushed objects "
+                     "are stored unchecked (malformed trees, hostile path names)",
+                     f"git -C {repo} config receive.fsckObjects true (or {reinstall})",
+                     warning=True)
+    return Check(name, True, f"{repo} (bare, push options on, pushed objects checked)")
 
 
 def _hook_setting(text: str, key: str) -> str | None:

@@ -65,12 +65,15 @@ def env(tmp_path, monkeypatch):
     state.close()
 
 
-def add_app(env, name, routing=False, hook=True, push_options=True, **settings):
+def add_app(env, name, routing=False, hook=True, push_options=True, fsck=True, **settings):
     """A registered app with a real bare repo and (unless told) install.sh's kind of hook."""
     repo = env.tmp / f"{name}.git"
     subprocess.run(["git", "init", "--quiet", "--bare", str(repo)], check=True)
     if push_options:
         subprocess.run(["git", "-C", str(repo), "config", "receive.advertisePushOptions", "true"],
+                       check=True)
+    if fsck:
+        subprocess.run(["git", "-C", str(repo), "config", "receive.fsckObjects", "true"],
                        check=True)
     if hook:
         for hook_name in ("pre-receive", "post-receive"):
@@ -234,6 +237,13 @@ def test_missing_pre_receive_is_reported(env):
     check = by_name(run_checks(env.paths, env.state))["hooks of myapp"]
     assert not check.ok and "pre-receive is missing" in check.detail
     assert "./install.sh myapp" in check.fix
+
+
+def test_a_repo_that_stores_pushed_objects_unchecked_is_a_warning(env):
+    repo = add_app(env, "myapp", fsck=False)
+    check = by_name(run_checks(env.paths, env.state))["repo of myapp"]
+    assert not check.ok and check.warning and "receive.fsckObjects" in check.detail
+    assert f"git -C {repo} config receive.fsckObjects true" in check.fix
 
 
 def test_repo_missing_not_bare_or_without_push_options(env):
