@@ -159,7 +159,8 @@ KNOWN_PUSH_OPTIONS = {"skip-deploy", "dry-run", "force", "health-timeout"}
 
 def cmd_pre_receive(args: argparse.Namespace) -> int:
     """pre-receive: refuse, before the ref moves, a push of the deploy branch that cannot
-    deploy (the app is pinned, or the pushed commit's compose file is missing or invalid)."""
+    deploy (the app is pinned, the pushed commit is larger than the app takes, or its compose
+    file is missing, invalid or refused); with -o skip-deploy, only one that is too large."""
     minimal_environment(keep=GIT_QUARANTINE)  # the pushed objects are still in quarantine
     progress = Progress(sys.stdout, use_color(sys.stdout, True), quiet_details=True)
     state = _state()
@@ -167,7 +168,19 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
     values = secrets.load(data_paths().env_file(app.name))
     progress.redact = secrets.redactor(values)  # compose's complaints may quote a value
     plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch)
-    if plan.deploy is None or any(o.split("=")[0] == "skip-deploy" for o in args.push_option):
+    if plan.deploy is None:
+        return 0
+    limits = precheck.TreeLimits(app.max_push_files, app.max_push_mib)
+    if any(o.split("=")[0] == "skip-deploy" for o in args.push_option):
+        # not checked, but bounded: `otterstack deploy` may check it out later
+        try:
+            problem = precheck.tree_problem(plan.deploy.new, app.name, limits)
+        except OtterError as exc:
+            problem = str(exc)
+        if problem:
+            progress.result(False, f"push refused, {app.name} {short(plan.deploy.new)}: "
+                            f"{problem}")
+            return 1
         return 0
     if app.pinned:
         progress.result(False, f"push refused: {app.name} is pinned ({app.pinned}); "
@@ -181,7 +194,8 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
             problem = precheck.compose_problem(
                 plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
                 app.name, allowed, app.reads_deploy_labels, syntax,
-                lambda text: progress.warn(Step.CHECK, text), edge, hosts=app.hosts)
+                lambda text: progress.warn(Step.CHECK, text), edge, hosts=app.hosts,
+                limits=limits)
     except OtterError as exc:
         problem = str(exc)
     if problem:

@@ -214,6 +214,12 @@ def git_ls_tree(sha: str) -> list[str]:
     return [GIT, "ls-tree", "-r", "-l", "-z", sha]
 
 
+def git_ls_tree_lines(sha: str) -> list[str]:
+    """Every entry of the commit, recursively, with its size, one line each (counted as they
+    stream, so a huge tree is stopped early: paths may come quoted, only sizes are read)."""
+    return [GIT, "ls-tree", "-r", "-l", sha]
+
+
 def git_cat_file_batch() -> list[str]:
     """Blobs' contents for the shas written to stdin, one per line, in one process."""
     return [GIT, "cat-file", "--batch"]

@@ -3,10 +3,13 @@
 Only what `docker compose config` can need is unpacked, bounded: the commit's small regular
 files (compose files, `.env`, `env_file:` and `extends:` targets are small), never a link,
 never a path outside the scratch dir, never more than MAX_TOTAL bytes, so a push of a large
-repo does not copy its whole tree into /tmp every time.
+repo does not copy its whole tree into /tmp every time. Before that, the whole commit is held
+to the app's bound (settings max_push_files, max_push_mib): a larger one is refused as its
+listing streams in, so neither the listing nor a later checkout of it is ever made.
 """
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,6 +29,62 @@ MAX_FILE = 256 * 1024  # bytes; larger files are not what a compose file reads a
 MAX_TOTAL = 8 * 1024 * 1024
 MAX_FILES = 2000
 GIT_TIMEOUT = 120
+MIB = 1024 * 1024
+_LS_TREE_LINE = re.compile(r"^\d+ (\w+) [0-9a-f]+ +(\d+|-)")  # mode type sha size...
+
+
+@dataclass(frozen=True)
+class TreeLimits:
+    """The app's bound on a pushed commit: its settings max_push_files and max_push_mib."""
+
+    files: int
+    mib: int
+
+
+def over_limit(files: int, size: int, app: str, limits: TreeLimits) -> str | None:
+    """Why a commit of (at least) `files` files and `size` bytes is refused, or None."""
+    if files > limits.files:
+        what, setting = f"more than {limits.files:,} files", "max_push_files"
+    elif size > limits.mib * MIB:
+        what, setting = f"more than {limits.mib:,} MiB of files", "max_push_mib"
+    else:
+        return None
+    return (f"the commit holds {what}, the most this app takes ({setting}); leave out what "
+            f"the deploy does not need (build output, data), or an admin raises the limit: "
+            f"`otterstack config {app} {setting} N`")
+
+
+class _OverLimit(Exception):
+    """Raised inside the stream of `git ls-tree` lines: stops git at once."""
+
+
+def tree_problem(sha: str, app: str, limits: TreeLimits) -> str | None:
+    """Why the pushed commit is larger than the app takes, or None. Its blobs (files and
+    links) are counted from `git ls-tree -r -l` as the lines stream in, and git is stopped at
+    the first one over the limit: a tree of millions of files is never listed in full."""
+    if not is_sha(sha):
+        raise OtterError(f"not a commit: {sha!r}")
+    files = size = 0
+    problem = None
+
+    def count(line: str) -> None:
+        nonlocal files, size, problem
+        match = _LS_TREE_LINE.match(line)
+        if match and match.group(1) == "blob":
+            files, size = files + 1, size + int(match.group(2))
+            problem = over_limit(files, size, app, limits)
+            if problem:
+                raise _OverLimit
+
+    try:
+        code, tail = process.stream(commands.git_ls_tree_lines(sha), GIT_TIMEOUT, count)
+    except _OverLimit:
+        return problem
+    except process.StepTimeout as exc:
+        raise OtterError(f"`git ls-tree` did not finish in {GIT_TIMEOUT} s") from exc
+    if code != 0:
+        raise OtterError(f"git ls-tree failed: {' | '.join(tail)}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -109,14 +168,18 @@ def compose_problem(sha: str, scratch: Path, configured: str, environment: dict[
                     app: str, allowed: frozenset[Access], use_deploy_labels: bool,
                     rule_syntax: DefaultSyntax | None = None,
                     say: Callable[[str], None] = lambda text: None,
-                    edge: frozenset[str] = frozenset(), hosts: str = "") -> str | None:
-    """Why the commit's compose file cannot work or is refused (the compose policy, the
-    compose rules, with `rule_syntax` (Traefik routing on) a routing rule Traefik would
-    refuse, a router outside the app's `hosts`), or None; notes on rules go to `say`. Reads
-    the quarantined objects of the push through the GIT_* variables the pre-receive hook
-    kept."""
+                    edge: frozenset[str] = frozenset(), hosts: str = "",
+                    limits: TreeLimits | None = None) -> str | None:
+    """Why the commit cannot deploy: larger than `limits`, or its compose file cannot work or
+    is refused (the compose policy, the compose rules, with `rule_syntax` (Traefik routing on)
+    a routing rule Traefik would refuse, a router outside the app's `hosts`), or None; notes
+    on rules go to `say`. Reads the quarantined objects of the push through the GIT_*
+    variables the pre-receive hook kept."""
     if not is_sha(sha):
         raise OtterError(f"not a commit: {sha!r}")
+    too_large = tree_problem(sha, app, limits) if limits is not None else None
+    if too_large:
+        return too_large
     tree = scratch / "tree"
     tree.mkdir(mode=0o700)
     unpack(sha, tree)

@@ -152,6 +152,10 @@ _APP: tuple[Setting[Any], ...] = (
           "Docker Swarm)", _runtime),
     _text("registry", "", "HOST[:PORT][/PATH] built images are pushed to for the Swarm's "
           "nodes; empty: none (one node)", _registry),
+    _number("max_push_files", 20_000, "files a pushed commit may hold; more is refused "
+            "before the ref moves"),
+    _number("max_push_mib", 512, "MiB a pushed commit's files may hold in all; more is "
+            "refused before the ref moves"),
 )
 
 _GLOBAL: tuple[Setting[str], ...] = (

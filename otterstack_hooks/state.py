@@ -127,6 +127,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE apps ADD COLUMN hosts TEXT NOT NULL DEFAULT '{app_defaults()["hosts"]}';
     UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
     """,
+    # 13: the bound on a pushed commit's tree, checked in pre-receive before it is unpacked
+    # (and, as 11 and 12 did, retire_after for a row that named none)
+    f"""
+    ALTER TABLE apps ADD COLUMN max_push_files INTEGER NOT NULL
+        DEFAULT {app_defaults()["max_push_files"]};
+    ALTER TABLE apps ADD COLUMN max_push_mib INTEGER NOT NULL
+        DEFAULT {app_defaults()["max_push_mib"]};
+    UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
+    """,
 ]
 ALLOW_NOT_RECORDED = "?not-recorded"
 
@@ -158,6 +167,8 @@ class App:
     runtime: str  # compose (one host) or swarm
     registry: str  # where built images are pushed for a Swarm's nodes; empty: none
     hosts: str  # host patterns its Traefik routers may match (traefik_hosts); empty: any
+    max_push_files: int  # files a pushed commit may hold (pre-receive refuses more)
+    max_push_mib: int  # MiB a pushed commit's files may hold in all
 
     @property
     def reads_deploy_labels(self) -> bool:

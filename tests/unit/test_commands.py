@@ -128,6 +128,7 @@ def test_git_worktrees():
 
 def test_git_precheck_reads():
     assert commands.git_ls_tree(SHA) == ["git", "ls-tree", "-r", "-l", "-z", SHA]
+    assert commands.git_ls_tree_lines(SHA) == ["git", "ls-tree", "-r", "-l", SHA]
     assert commands.git_cat_file_batch() == ["git", "cat-file", "--batch"]
 
 

@@ -8,7 +8,17 @@ import pytest
 
 from otterstack_hooks import precheck
 from otterstack_hooks.errors import OtterError
-from otterstack_hooks.precheck import MAX_FILE, MAX_TOTAL, Entry, select, unpack
+from otterstack_hooks.precheck import (
+    MAX_FILE,
+    MAX_TOTAL,
+    MIB,
+    Entry,
+    TreeLimits,
+    over_limit,
+    select,
+    tree_problem,
+    unpack,
+)
 
 
 def git(repo, *args):
@@ -78,3 +88,57 @@ def test_a_stuck_git_is_killed_with_everything_it_started(tmp_path, monkeypatch)
         time.sleep(0.05)
     else:
         raise AssertionError("the background child of git is still running")
+
+
+def commit_of(src, files):
+    """A real commit of `files` (path -> bytes) in a new repo at `src`; its sha."""
+    for path, content in files.items():
+        (src / path).parent.mkdir(parents=True, exist_ok=True)
+        (src / path).write_bytes(content)
+    git(src, "init", "-q")
+    git(src, "add", "-A")
+    git(src, "commit", "-q", "-m", "x")
+    return git(src, "rev-parse", "HEAD")
+
+
+def test_a_commit_over_the_apps_limits_is_refused_naming_the_setting(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    files = {f"d{i % 3}/f{i}": b"x" for i in range(30)}
+    files["big"] = b"\0" * (2 * MIB)
+    (src / "link").symlink_to("big")  # a link counts as a file
+    sha = commit_of(src, files)
+    monkeypatch.chdir(src)
+    assert tree_problem(sha, "shop", TreeLimits(32, 3)) is None
+    problem = tree_problem(sha, "shop", TreeLimits(31, 3))
+    assert problem is not None and problem.startswith(
+        "the commit holds more than 31 files, the most this app takes (max_push_files)")
+    assert problem.endswith("`otterstack config shop max_push_files N`")
+    problem = tree_problem(sha, "shop", TreeLimits(100, 1))
+    assert problem is not None and "more than 1 MiB of files" in problem
+    assert "`otterstack config shop max_push_mib N`" in problem
+    with pytest.raises(OtterError, match="not a commit"):
+        tree_problem("HEAD", "shop", TreeLimits(1, 1))
+
+
+def test_the_listing_of_a_huge_tree_is_stopped_at_the_limit(tmp_path, monkeypatch):
+    """git is stopped at the first entry over the limit: a fake git that would list forever
+    is ended long before its time limit."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "git"
+    fake.write_text("#!/bin/sh\nwhile :; do echo '100644 blob " + "a" * 40 +
+                    "       1\tf'; done\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    started = time.monotonic()
+    problem = tree_problem("b" * 40, "shop", TreeLimits(1000, 512))
+    assert problem is not None and "more than 1,000 files" in problem
+    assert time.monotonic() - started < 10
+
+
+def test_over_limit_counts_files_first_then_bytes():
+    limits = TreeLimits(files=10, mib=2)
+    assert over_limit(10, 2 * MIB, "a", limits) is None
+    assert "max_push_files" in (over_limit(11, 0, "a", limits) or "")
+    assert "max_push_mib" in (over_limit(1, 2 * MIB + 1, "a", limits) or "")

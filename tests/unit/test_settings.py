@@ -133,6 +133,8 @@ BAD_VALUES = [
     ("runtime", "kubernetes", "runtime takes compose or swarm, not 'kubernetes'"),
     ("registry", "https://reg:5000", "registry takes HOST[:PORT][/PATH]"),
     ("registry", "-reg", "registry takes HOST[:PORT][/PATH]"),
+    ("max_push_files", "0", "max_push_files takes a whole number of at least 1"),
+    ("max_push_mib", "1G", "max_push_mib takes a whole number of at least 1, not '1G'"),
 ]
 
 
