@@ -43,8 +43,8 @@ MAX_DEPTH = 10  # includes and extends within each other
 # Read by the programs themselves, not only for ${VAR}: Compose (COMPOSE_FILE, _PROFILES,
 # _PROJECT_NAME, _EXPERIMENTAL_GIT_REMOTE...), the docker CLI (DOCKER_HOST, DOCKER_CONFIG),
 # the builder, git when Compose fetches a remote include (GIT_SSH_COMMAND runs a program), and
-# the dynamic loader (LD_PRELOAD): Compose before 2.28 copied every `.env` variable into its
-# own environment, which the programs it starts inherit.
+# the dynamic loader (LD_PRELOAD): Compose releases up to mid-2024 copied every `.env`
+# variable into their own environment, which the programs they start inherit.
 RESERVED = {
     "COMPOSE_": "Compose reads COMPOSE_* itself (which files, profiles and project, remote "
                 "includes)",
