@@ -328,6 +328,10 @@ def scan(compose_files: list[str], project_dir: str, checkout: str, read: Reader
     for path in env_files or (posixpath.join(project_dir, ".env"),):
         walk.env_file(path, ("", "", ".env"))
     for path in compose_files:
-        walk.follow(path, project_dir, 0)
+        if _inside_checkout(path, walk.checkout, resolve):
+            walk.follow(path, project_dir, 0)
+        else:  # the compose file, or a directory above it, is a link out of the checkout
+            walk.refuse(("", "", "compose file"), f"{walk.shown(path)} (a link out of the "
+                        "checkout)", Access.HOST_FILES)
     return Findings(tuple(walk.refusals), tuple(walk.reserved))
 

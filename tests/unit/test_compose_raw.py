@@ -147,6 +147,19 @@ def test_links_out_of_the_checkout_are_followed():
     assert findings.refusals[0].detail == ".env (a link out of the checkout)"
 
 
+def test_a_compose_file_that_is_a_link_out_of_the_checkout_is_refused_unread():
+    links = {f"{CHECKOUT}/compose.yaml": "/data/apps/shop/releases/r1/compose.yaml",
+             f"{CHECKOUT}/deploy": "/data/apps/shop/releases/r1"}
+    for main in ("compose.yaml", "deploy/compose.yaml"):
+        findings = run({main: f"services:\n  web:\n    env_file: {VICTIM}\n"},
+                       lambda p: next((t + p[len(k):] for k, t in links.items()
+                                       if p == k or p.startswith(k + "/")), p), main=main)
+        assert [r.message("a").split(" gives")[0] for r in findings.refusals
+                if r.key == "compose file"] == [
+            f"the compose file: compose file {main} (a link out of the checkout)"]
+        assert "env_file" not in {r.key for r in findings.refusals}
+
+
 def test_a_refused_include_is_not_read():
     files = {"compose.yaml": "include:\n  - path: x.yaml\n    project_directory: /srv\n",
              "x.yaml": "services:\n  web:\n    env_file: /etc/shadow\n"}
