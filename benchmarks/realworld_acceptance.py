@@ -57,11 +57,12 @@ from testsupport.otterapp import Push, app_env  # noqa: E402
 
 RUN = uuid.uuid4().hex[:5]
 DOMAIN = f"acc{RUN}.test"
-# values for the corpus' ${VAR}s; no `$` in any of them (.env values would interpolate it)
+# values for the corpus' ${VAR}s; no `$` in any of them (.env values would interpolate it).
+# Not the fastapi template's DOCKER_IMAGE_BACKEND/_FRONTEND: only its `image:` keys name them
+# (dropped here), and a committed .env may not set DOCKER_* (docs/security.md).
 ENV = {
     "STACK_NAME": f"acc{RUN}", "DOMAIN": DOMAIN, "EMAIL": "ops@example.test",
     "USERNAME": "admin", "HASHED_PASSWORD": "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=",
-    "DOCKER_IMAGE_BACKEND": "standin-backend", "DOCKER_IMAGE_FRONTEND": "standin-frontend",
     "TAG": "latest", "ENVIRONMENT": "production", "SECRET_KEY": "not-a-secret",
     "FIRST_SUPERUSER": "admin@example.test", "FIRST_SUPERUSER_PASSWORD": "changethis",
     "POSTGRES_PASSWORD": "pw", "POSTGRES_USER": "app", "POSTGRES_DB": "app",
