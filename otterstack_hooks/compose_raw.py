@@ -127,7 +127,7 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
-def _expanded_size(root: yaml.Node) -> int:
+def _expanded_size(root: yaml.Node, name: str) -> int:
     """Nodes once every alias is expanded, computed without expanding (each node once), up
     to MAX_NODES + 1; OtterError for an alias inside its own anchor."""
     sizes: dict[int, int] = {}
@@ -140,7 +140,7 @@ def _expanded_size(root: yaml.Node) -> int:
             total = 1 + sum(sizes[id(c)] for c in _children(node))
             sizes[id(node)] = min(total, MAX_NODES + 1)
         elif id(node) in open_:
-            raise OtterError("an alias refers to its own anchor")
+            raise OtterError(f"compose file {name}: an alias refers to its own anchor")
         elif id(node) not in sizes:
             open_.add(id(node))
             stack.append((node, True))
@@ -154,12 +154,13 @@ def load(content: bytes, name: str) -> list[Any]:
     if len(content) > MAX_BYTES:
         raise OtterError(f"compose file {name} is larger than {MAX_BYTES // 1024} KiB, more "
                          "than OtterStack reads to check it; make it smaller")
-    loader = _Loader(content.decode("utf-8", "replace"))
     documents = []
+    loader = None
     try:
+        loader = _Loader(content)  # bytes: a BOM (UTF-16) is read as Compose reads it
         while loader.check_node():
             node = loader.get_node()
-            if _expanded_size(node) > MAX_NODES:
+            if _expanded_size(node, name) > MAX_NODES:
                 raise OtterError(f"compose file {name} has more than {MAX_NODES:,} YAML nodes "
                                  "once its aliases are expanded (an alias bomb?)")
             documents.append(loader.construct_document(node))
@@ -171,7 +172,8 @@ def load(content: bytes, name: str) -> list[Any]:
     except RecursionError:
         raise OtterError(f"compose file {name} is nested too deeply to check") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents
 
 
@@ -188,7 +190,10 @@ def reserved_variables(text: str, file: str) -> list[Reserved]:
 
 
 def _text(value: Any) -> str | None:
-    """A path as Compose reads it: a string, a number as text; None for what is no path."""
+    """A path as Compose reads it: a string, a number as text, an entry's `path` (`env_file:
+    [{path: ...}]`); None for what is no path."""
+    if isinstance(value, dict):
+        value = value.get("path")
     if value is None or isinstance(value, dict | list):
         return None
     return value if isinstance(value, str) else str(value)
@@ -306,8 +311,7 @@ class _Walk:
         for service, svc in services.items() if isinstance(services, dict) else ():
             if not isinstance(svc, dict):
                 continue
-            for entry in _listed(svc.get("env_file")):
-                value = entry.get("path") if isinstance(entry, dict) else entry
+            for value in _listed(svc.get("env_file")):
                 self.local(value, workdir, (name, str(service), "env_file"))
             for value in _listed(svc.get("label_file")):
                 self.local(value, workdir, (name, str(service), "label_file"))

@@ -86,6 +86,8 @@ REMOTE = Access.REMOTE_INCLUDES
     ("include:\n  - path: x.yaml\n    env_file: [ok.env, ../../../shop/env]\n",
      ("", "include.env_file", HOST)),
     ("include:\n  - path: x.yaml\n    env_file: ${SECRETS}\n", ("", "include.env_file", HOST)),
+    ("include:\n  - path: x.yaml\n    env_file: [{path: /etc/shadow}]\n",
+     ("", "include.env_file", HOST)),
     ("include:\n  - /etc/compose.yaml\n", ("", "include", HOST)),
     ("include:\n  - ../../../shop/compose.yaml\n", ("", "include", HOST)),
     ("include:\n  - path: $X/compose.yaml\n", ("", "include", HOST)),
@@ -257,7 +259,7 @@ def test_an_alias_bomb_is_refused_before_it_expands():
 
 
 def test_an_alias_inside_its_own_anchor_is_refused():
-    with pytest.raises(OtterError, match="its own anchor"):
+    with pytest.raises(OtterError, match="compose.yaml: an alias refers to its own anchor"):
         load(b"a: &a [1, *a]\n", "compose.yaml")
 
 
@@ -266,6 +268,16 @@ def test_yaml_it_cannot_read_is_refused_not_skipped():
         run({"compose.yaml": "services: [unclosed\n  - {\n"})
     with pytest.raises(OtterError, match="nested too deeply"):
         load(b"[" * 5000, "compose.yaml")
+
+
+def test_a_utf16_compose_file_is_read_as_compose_reads_it():
+    text = "include:\n  - path: x.yaml\n    env_file: /etc/shadow\n"
+    assert len(load(text.encode("utf-16"), "c")) == 1
+    files = {f"{CHECKOUT}/compose.yaml": text.encode("utf-16")}
+    findings = scan([f"{CHECKOUT}/compose.yaml"], CHECKOUT, CHECKOUT, files.get)
+    assert found(findings) == [("", "include.env_file", HOST)]
+    with pytest.raises(OtterError, match="compose file is invalid: c: "):
+        load(b"services: {web: \xff}\n", "c")
 
 
 def test_every_document_is_checked():
