@@ -114,20 +114,26 @@ def test_a_remote_include_is_refused(pusher):
         assert "allow remote-includes`" in push.result
 
 
-@pytest.mark.parametrize("line", ["GIT_SSH_COMMAND=touch {marker}", "COMPOSE_FILE=spy.yaml"])
+@pytest.mark.parametrize("line", ["GIT_SSH_COMMAND='touch {marker}; exit 1; '",
+                                  "COMPOSE_FILE=spy.yaml"])
 def test_an_env_file_cannot_steer_compose_or_git(pusher, tmp_path, line):
-    """With a remote include, an older Compose ran git with the `.env`'s GIT_SSH_COMMAND:
-    a program of the pusher's as the OtterStack user. Nothing runs; the name is refused."""
+    """Compose 2.26 (this project's) copies the `.env` into its own environment and fetches
+    a remote include with git, which runs GIT_SSH_COMMAND: with these files `docker compose
+    config` alone ran the pusher's program as the OtterStack user (tried by hand). Refused
+    before Compose runs; nothing runs."""
     marker = tmp_path / "ran"
     name = line.split("=")[0]
     files = {".env": "TAG=1\n" + line.format(marker=marker) + "\n", "spy.yaml": INCLUDED}
     push = refused(pusher, files)
     assert f".env sets {name} (line 2), but " in push.result
     assert f"rename it (e.g. APP_{name})" in push.result
+    files[".env"] = "COMPOSE_EXPERIMENTAL_GIT_REMOTE=1\n" + files[".env"]
     files["compose.yaml"] = ("include:\n  - ssh://git@127.0.0.1:1/evil.git\n"
                              + example_files()["compose.yaml"])
     push = refused(pusher, files)
-    assert f".env sets {name}" in push.result and "allow remote-includes" in push.result
+    assert ".env sets COMPOSE_EXPERIMENTAL_GIT_REMOTE (line 1)" in push.result
+    assert f".env sets {name} (line 3)" in push.result
+    assert "allow remote-includes" in push.result
     assert not marker.exists()
 
 
