@@ -43,7 +43,7 @@ CASES = [
         "not healthy after 6 s", options=("-o", "health-timeout=6")),
     Case("image-cannot-be-pulled", {"compose.yaml": "services:\n  web:\n"
                                     "    image: registry.invalid/nope/nope:1\n"},
-         "starting the release failed"),
+         "pulling the image of web failed"),
     Case("dockerfile-fails", {"Dockerfile": DOCKERFILE + "RUN false\n"}, "build failed"),
     Case("enormous-build-output", {"Dockerfile": DOCKERFILE.replace(
         "COPY www /www", f"RUN echo {uuid.uuid4().hex}; i=0; while [ $i -lt 20000 ]; do "
