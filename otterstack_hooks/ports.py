@@ -117,9 +117,9 @@ class Router(Protocol):
     def unfence(self, info: TraefikInfo, project: str) -> None:
         """Forget a withdraw once the project has exited (nothing of it can be routed)."""
 
-    def sweep(self) -> list[str]:
-        """Forget the withdraws of projects that no longer run (a deploy killed between a
-        stop and its unfence); the projects whose withdraws were forgotten."""
+    def sweep(self, app: str) -> list[str]:
+        """Forget the app's withdraws of projects that no longer run (a deploy killed between
+        a stop and its unfence); the projects whose withdraws were forgotten."""
 
 
 class Store(Protocol):

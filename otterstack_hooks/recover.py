@@ -25,7 +25,7 @@ class Recover:
 
     def run(self, app: App, repo: Repo) -> None:
         store = self.ports.store
-        for project in self.ports.router.sweep() if app.traefik_routing else []:
+        for project in self.ports.router.sweep(app.name) if app.traefik_routing else []:
             self.out.warn(Step.RECOVER, f"{project} had exited but was still fenced out of "
                           "Traefik (a deploy died before it finished); fence removed")
         for stale in store.releases_with_status(app.name, ReleaseStatus.DEPLOYING):

@@ -52,5 +52,5 @@ class TraefikRouter:
     def unfence(self, info: TraefikInfo, project: str) -> None:
         traefik_fence.unfence(self.dc, project)
 
-    def sweep(self) -> list[str]:
-        return traefik_fence.sweep(self.dc)
+    def sweep(self, app: str) -> list[str]:
+        return traefik_fence.sweep(self.dc, app)

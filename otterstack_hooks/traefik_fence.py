@@ -17,6 +17,7 @@ import docker.errors
 from .engine import PROJECT_LABEL, engine_errors
 from .fence import FENCE_LABEL, FENCE_PORT, fence_labels
 from .routing import TraefikInfo
+from .swarm_stack import APP_LABEL
 from .traefik import release_routers
 
 FENCE_LIMIT_SECONDS = 10  # until Traefik's API shows the change, after the fence's event
@@ -56,28 +57,36 @@ def unfence(dc: docker.DockerClient, project: str) -> None:
     with engine_errors(f"removing the fence of {project}"):
         for container in dc.api.containers(all=True,
                                            filters={"label": f"{FENCE_LABEL}={project}"}):
-            try:
-                dc.api.remove_container(container["Id"], force=True)
-            except docker.errors.NotFound:
-                continue
+            _remove(dc, container["Id"])
 
 
-def sweep(dc: docker.DockerClient) -> list[str]:
-    """Remove every fence whose release no longer runs (a deploy killed between a release's
-    stop and its fence's removal); the projects whose fences were removed."""
+def sweep(dc: docker.DockerClient, app: str) -> list[str]:
+    """Remove every fence of `app` whose release no longer runs (a deploy killed between a
+    release's stop and its fence's removal); the projects whose fences were removed. Only
+    the app's own (by the app label the fence copied): the caller holds the app's lock, so
+    none of them is being removed meanwhile, while other apps' deploys run beside it."""
     removed = []
     with engine_errors("removing fences left behind"):
-        for container in dc.api.containers(all=True, filters={"label": FENCE_LABEL}):
+        for container in dc.api.containers(all=True, filters={
+                "label": [FENCE_LABEL, f"{APP_LABEL}={app}"]}):
             project = (container.get("Labels") or {}).get(FENCE_LABEL, "")
             running = project and dc.api.containers(
                 filters={"label": f"{PROJECT_LABEL}={project}", "status": "running"})
             if not running:
-                try:
-                    dc.api.remove_container(container["Id"], force=True)
-                except docker.errors.NotFound:
-                    continue
+                _remove(dc, container["Id"])
                 removed.append(project)
     return removed
+
+
+def _remove(dc: docker.DockerClient, container: str) -> None:
+    """Remove a fence; one already gone, or being removed, is done."""
+    try:
+        dc.api.remove_container(container, force=True)
+    except docker.errors.NotFound:
+        return
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:  # "removal ... is already in progress"
+            raise
 
 
 def _start_fence(dc: docker.DockerClient, info: TraefikInfo, project: str,
@@ -108,7 +117,7 @@ def _remove_stale(dc: docker.DockerClient, project: str, labels: dict[str, str])
         has = container.get("Labels") or {}
         if container.get("State") != "running" or any(has.get(k) != v
                                                        for k, v in labels.items()):
-            dc.api.remove_container(container["Id"], force=True)
+            _remove(dc, container["Id"])
 
 
 def _wait(info: TraefikInfo, project: str, present: bool, timeout: float) -> bool:

@@ -272,7 +272,7 @@ class FakeRouter:
         self.calls.append(("unfence", project))
         self.runtime.calls.append(("unfence", project))
 
-    def sweep(self) -> list[str]:
+    def sweep(self, app: str) -> list[str]:
         """`left_fenced`: what a killed deploy left out of Traefik; forgotten once swept."""
         swept, self.left_fenced = self.left_fenced, []
         return swept

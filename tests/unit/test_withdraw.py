@@ -13,6 +13,7 @@ from otterstack_hooks import traefik_fence
 from otterstack_hooks.fence import FENCE_HOST, FENCE_LABEL, fence_labels, routers_of
 from otterstack_hooks.routing import TraefikInfo
 
+APP = "dev.otterstack.app"
 INFO = TraefikInfo("traefik", "http://api", "edge", {"web": 80}, image="traefik:v3")
 WEB = {
     "com.docker.compose.project": "app-r2",
@@ -67,11 +68,17 @@ class FakeApi:
             {"Id": "web1", "State": "running", "Labels": WEB}]
         self.removed: list[str] = []
 
-    def containers(self, all: bool = False, filters: dict[str, str] | None = None):
-        key, _, value = (filters or {}).get("label", "").partition("=")
-        return [c for c in self.items if key in c["Labels"]
-                and (not value or c["Labels"][key] == value)
-                and (all or c["State"] == "running")]
+    def containers(self, all: bool = False, filters: dict | None = None):
+        wanted = (filters or {}).get("label", [])
+        wanted = [wanted] if isinstance(wanted, str) else wanted
+
+        def has(labels: dict, spec: str) -> bool:
+            key, _, value = spec.partition("=")
+            return key in labels and (not value or labels[key] == value)
+
+        matching = [c for c in self.items
+                    if not [w for w in wanted if not has(c["Labels"], w)]]
+        return [c for c in matching if all or c["State"] == "running"]
 
     def remove_container(self, container: str, force: bool) -> None:
         self.removed.append(container)
@@ -126,7 +133,8 @@ def test_without_traefiks_image_there_is_no_fence_and_withdraw_says_so(world):
 
 def test_sweep_removes_only_the_fences_of_releases_that_no_longer_run(world):
     world.api.items += [
-        {"Id": "f-live", "State": "running", "Labels": {FENCE_LABEL: "app-r2"}},
-        {"Id": "f-dead", "State": "running", "Labels": {FENCE_LABEL: "app-r1"}}]
-    assert traefik_fence.sweep(world.dc) == ["app-r1"]
-    assert world.api.removed == ["f-dead"]
+        {"Id": "f-live", "State": "running", "Labels": {FENCE_LABEL: "app-r2", APP: "app"}},
+        {"Id": "f-dead", "State": "running", "Labels": {FENCE_LABEL: "app-r1", APP: "app"}},
+        {"Id": "f-other", "State": "running", "Labels": {FENCE_LABEL: "b-r1", APP: "b"}}]
+    assert traefik_fence.sweep(world.dc, "app") == ["app-r1"]
+    assert world.api.removed == ["f-dead"]  # another app's is its own deploy's business
