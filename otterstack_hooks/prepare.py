@@ -18,7 +18,7 @@ from .override import OVERRIDE_FILE, STATE_OVERRIDE_FILE, render_override, rende
 from .paths import locate_compose, write_private
 from .ports import Ports
 from .release_plan import ReleasePlan, plan_release
-from .routing import RoutingPlan, plan_routing
+from .routing import RoutingPlan, TraefikInfo, plan_routing
 from .rule_syntax import DefaultSyntax, check_rules
 from .state import App
 from .traefik_hosts import check_hosts
@@ -54,10 +54,12 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
                                        record=release_id is not None,
                                        read=ports.runtime.read_config)
     deploy_labels = app.reads_deploy_labels
+    # the Traefik this release is routed by, found once: its networks are the apps' to share
+    info = ports.router.detect() if app.traefik_routing else None
     config = policy_check.checked_config(
         ComposeTarget(project, project_dir, (found.file_name,), env_files, env),
         worktree, app.name, allowed, lambda config: refuse_early(config, app, project),
-        read=ports.runtime.read_config, edge=_edge(ports, app),
+        read=ports.runtime.read_config, edge=_edge(info),
         image_project=ports.runtime.image_project)
     model = parse_config(config, project)
     if deploy_labels:
@@ -83,7 +85,7 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
         write_private(generated / STATE_OVERRIDE_FILE, state_override)
         files.append(generated / STATE_OVERRIDE_FILE)
         state_files.append(generated / STATE_OVERRIDE_FILE)
-    routing = plan_traefik(ports, app, name, project, release_id, model,
+    routing = plan_traefik(ports, app, info, name, project, release_id, model,
                            plan.release_services, generated)
     if routing is not None:
         files.append(generated / OVERRIDE_FILE)
@@ -94,9 +96,8 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
                     tuple(state_files), generated)
 
 
-def _edge(ports: Ports, app: App) -> frozenset[str]:
+def _edge(info: TraefikInfo | None) -> frozenset[str]:
     """Traefik's networks, which every routed app shares on purpose (compose_names)."""
-    info = ports.router.detect() if app.traefik_routing else None
     return frozenset({info.network, *info.networks}) if info else frozenset()
 
 
@@ -109,18 +110,18 @@ def refuse_early(config: dict[str, Any], app: App, project: str) -> None:
     check_hosts(model, app.name, app.hosts)
 
 
-def plan_traefik(ports: Ports, app: App, name: str, project: str, release_id: int | None,
-                 full: ComposeModel, release_services: tuple[str, ...], generated: Path
-                 ) -> RoutingPlan | None:
+def plan_traefik(ports: Ports, app: App, info: TraefikInfo | None, name: str, project: str,
+                 release_id: int | None, full: ComposeModel, release_services: tuple[str, ...],
+                 generated: Path) -> RoutingPlan | None:
     """The release's per-release routers, ranked against the serving release's as the router
-    shows them; None without Traefik routing (or without a Traefik: a warning). First, every
+    shows them, with `info` the Traefik found for this release; None without Traefik routing
+    (or without a Traefik: a warning). First, every
     routed service's rules (singletons' too) are checked against the syntax that Traefik
     reads them in (v3 without a Traefik, as pre-receive does): a rule it would refuse fails
     the release here, before anything starts."""
     if not app.traefik_routing:
         return None
     out = ports.out
-    info = ports.router.detect()
     for note in check_rules(full, app.name, info.rule_syntax if info else DefaultSyntax()):
         out.warn(Step.TRAEFIK, note)
     model = full.only(release_services)
