@@ -861,7 +861,7 @@ def main() -> int:
 
 def _default_throttle() -> str:
     sys.path.insert(0, str(ROOT))
-    from otterstack_hooks.traefik import DEFAULT_THROTTLE
+    from otterstack_hooks.adapters.traefik.api import DEFAULT_THROTTLE
     return DEFAULT_THROTTLE
 
 

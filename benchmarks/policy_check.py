@@ -17,8 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from otterstack_hooks import compose, policy_check  # noqa: E402
-from otterstack_hooks.compose_policy import refusals  # noqa: E402
+from otterstack_hooks.adapters.compose import compose_cli as compose  # noqa: E402
+from otterstack_hooks.adapters.compose import policy_check  # noqa: E402
+from otterstack_hooks.rules.compose.policy import refusals  # noqa: E402
 
 
 def timed(func, runs: int) -> list[float]:

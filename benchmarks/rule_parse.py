@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from otterstack_hooks.traefik_rules import RuleTooComplex, host_rules  # noqa: E402
+from otterstack_hooks.rules.traefik.rule_parser import RuleTooComplex, host_rules  # noqa: E402
 
 
 def product_rule(terms: int) -> str:

@@ -3,16 +3,16 @@ Docker Engine (one client per process), Traefik, SQLite, git."""
 
 import sys
 
-from . import process
-from .gitops import GitRepo
-from .paths import Paths
-from .ports import Ports
-from .progress import Progress
-from .router import TraefikRouter
-from .runtime import ComposeRuntime
-from .state import State
-from .swarm import SwarmRuntime
-from .swarm_router import SwarmTraefikRouter
+from otterstack_hooks.adapters.compose.runtime import ComposeRuntime
+from otterstack_hooks.adapters.git.repo import GitRepo
+from otterstack_hooks.adapters.local import process
+from otterstack_hooks.adapters.local.paths import Paths
+from otterstack_hooks.adapters.local.progress import Progress
+from otterstack_hooks.adapters.local.state import State
+from otterstack_hooks.adapters.swarm.router import SwarmTraefikRouter
+from otterstack_hooks.adapters.swarm.runtime import SwarmRuntime
+from otterstack_hooks.adapters.traefik.router import TraefikRouter
+from otterstack_hooks.core.ports import Ports
 
 
 def real_ports(paths: Paths, state: State, out: Progress, app: str = "") -> Ports:
@@ -31,7 +31,7 @@ def real_ports(paths: Paths, state: State, out: Progress, app: str = "") -> Port
 
 def _schedule_retire(app: str, release: str, delay: float) -> None:
     """`otterstack retire APP RELEASE` once the release's rollback window has passed."""
-    process.spawn_later(delay, [sys.executable, "-m", "otterstack_hooks.cli", "retire", app,
+    process.spawn_later(delay, [sys.executable, "-m", "otterstack_hooks.cli.main", "retire", app,
                                 release])
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otterstack_hooks import compose, secrets
-from otterstack_hooks.compose_model import parse_config
-from otterstack_hooks.override import STATE_OVERRIDE_FILE, render_state_override
-from otterstack_hooks.release_plan import plan_release
+from otterstack_hooks.adapters.compose import compose_cli as compose
+from otterstack_hooks.adapters.local import secrets
+from otterstack_hooks.rules.compose.model import parse_config
+from otterstack_hooks.rules.compose.override import STATE_OVERRIDE_FILE, render_state_override
+from otterstack_hooks.rules.release_plan import plan_release
 
 # what people put in secrets, weighted towards what dotenv parsers get wrong
 TRICKY = st.sampled_from(["\\", "'", '"', "$", "${X}", "$$", "#", " ", "\n", "\t", "=", "ü",

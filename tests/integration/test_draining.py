@@ -13,7 +13,7 @@ import pytest
 import slow_app
 from slow_app import SLOW, SLOWER, Burst, Clients
 
-from otterstack_hooks import drain
+from otterstack_hooks.adapters.docker import drain
 
 START = re.compile(r"\sstart\s+starting ")
 DRAINING = re.compile(r"draining (r\d+): (\d+) requests? in flight \(counted as established "

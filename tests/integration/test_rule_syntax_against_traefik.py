@@ -18,10 +18,10 @@ from conftest import App, free_port
 from test_users_traefik import deploy, release_of
 from users_traefik import IMAGE
 
-from otterstack_hooks.rule_matchers import RuleSyntax
-from otterstack_hooks.rule_rewrite import render, translate
-from otterstack_hooks.rule_syntax import DefaultSyntax, Finding, rule_problems
-from otterstack_hooks.traefik_rules import parse_rule
+from otterstack_hooks.rules.traefik.rule_matchers import RuleSyntax
+from otterstack_hooks.rules.traefik.rule_parser import parse_rule
+from otterstack_hooks.rules.traefik.rule_rewrite import render, translate
+from otterstack_hooks.rules.traefik.rule_syntax import DefaultSyntax, Finding, rule_problems
 from testsupport.rule_cases import ALL, RuleCase
 
 users = test_users_traefik.users  # the fixture: a stand-in app on the users' Traefik

@@ -15,14 +15,14 @@ from typing import Any
 
 import yaml
 
-from otterstack_hooks.commands import ComposeTarget
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.health import ContainerSnapshot
-from otterstack_hooks.paths import Paths
-from otterstack_hooks.ports import Ports
-from otterstack_hooks.progress import Progress
-from otterstack_hooks.routing import Probe, TraefikInfo
-from otterstack_hooks.state import State
+from otterstack_hooks.adapters.local.paths import Paths
+from otterstack_hooks.adapters.local.progress import Progress
+from otterstack_hooks.adapters.local.state import State
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.ports import Ports
+from otterstack_hooks.rules.command_lines import ComposeTarget
+from otterstack_hooks.rules.health import ContainerSnapshot
+from otterstack_hooks.rules.traefik.routing_plan import Probe, TraefikInfo
 
 RELEASE = re.compile(r"(?P<app>.+)-r(?P<number>\d+)")
 ROUTER = re.compile(r"traefik\.(?P<protocol>http|tcp|udp)\.routers\.(?P<name>[^.]+)\.(?P<key>.+)")
@@ -363,7 +363,7 @@ class World:
 
     def push(self, compose: str = ROUTED, **request: Any):
         """Commit `compose` to main and deploy it as a push would."""
-        from otterstack_hooks.deploy import Deploy, DeployRequest
+        from otterstack_hooks.usecases.deploy import Deploy, DeployRequest
         sha = self.repo.commit({"compose.yaml": compose})
         request.setdefault("trigger", "push")
         return Deploy(self.ports()).run(DeployRequest(app="app", ref=sha, **request))

@@ -5,10 +5,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from otterstack_hooks import cli
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.stack_view import service_summary
-from otterstack_hooks.state import State
+from otterstack_hooks.adapters.local.state import State
+from otterstack_hooks.cli import main as cli
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.swarm.stack_view import service_summary
 
 NODES = {"n2": "os-n2", "n3": "os-n3"}
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from otterstack_hooks.compose_access import Access
-from otterstack_hooks.compose_keys import LEVELS, walk
-from otterstack_hooks.compose_policy import refusals
+from otterstack_hooks.rules.compose.access import Access
+from otterstack_hooks.rules.compose.keys import LEVELS, walk
+from otterstack_hooks.rules.compose.policy import refusals
 
 CHECKOUT = "/data/apps/a/releases/r3"
 PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins",

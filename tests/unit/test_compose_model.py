@@ -2,8 +2,8 @@
 
 import pytest
 
-from otterstack_hooks.compose_model import parse_config, pick_compose_file
-from otterstack_hooks.errors import OtterError
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.compose.model import parse_config, pick_compose_file
 
 
 def test_reads_services_labels_health_ports():

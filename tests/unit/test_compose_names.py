@@ -3,9 +3,9 @@ attacks of the issue, each refused with `shared-names`, and what an ordinary app
 
 import pytest
 
-from otterstack_hooks.compose_access import Access
-from otterstack_hooks.compose_names import owns_project
-from otterstack_hooks.compose_policy import refusals
+from otterstack_hooks.rules.compose.access import Access
+from otterstack_hooks.rules.compose.names import owns_project
+from otterstack_hooks.rules.compose.policy import refusals
 
 CHECKOUT = "/data/apps/evil/releases/r3"
 BUILT = {"build": {"context": CHECKOUT, "dockerfile": "Dockerfile"}}
@@ -79,7 +79,7 @@ def test_which_projects_are_the_apps(project, owned):
 
 
 def test_the_singletons_copy_names_the_checkout_through_current():
-    from otterstack_hooks.compose_paths import rebase_paths
+    from otterstack_hooks.rules.compose.paths import rebase_paths
     old, new = "/d/apps/a/releases/r3", "/d/apps/a/current"
     cfg = {"services": {"db": {
         "build": {"context": old + "/db", "additional_contexts": {"x": old, "y": "/other"}},

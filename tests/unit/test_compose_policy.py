@@ -7,15 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks.compose_access import Access, parse_allow, render_allow
-from otterstack_hooks.compose_policy import (
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.compose.access import Access, parse_allow, render_allow
+from otterstack_hooks.rules.compose.policy import (
     SAFE_CAPABILITIES,
     explain,
     refusals,
     uses,
     with_raw_env_files,
 )
-from otterstack_hooks.errors import OtterError
 
 CHECKOUT = "/data/apps/a/releases/r3"
 

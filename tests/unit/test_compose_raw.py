@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks.compose_access import Access
-from otterstack_hooks.compose_raw import (
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.compose.access import Access
+from otterstack_hooks.rules.compose.raw import (
     MAX_BYTES,
     MAX_DEPTH,
     MAX_FILES,
@@ -21,7 +22,6 @@ from otterstack_hooks.compose_raw import (
     reserved_variables,
     scan,
 )
-from otterstack_hooks.errors import OtterError
 
 CHECKOUT = "/data/apps/a/releases/r3"
 VICTIM = "/data/apps/shop/env"

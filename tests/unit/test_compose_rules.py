@@ -2,9 +2,9 @@
 
 import pytest
 
-from otterstack_hooks.compose_model import parse_config, runs_traefik
-from otterstack_hooks.compose_rules import check_compose_rules
-from otterstack_hooks.errors import OtterError
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.compose.model import parse_config, runs_traefik
+from otterstack_hooks.rules.compose.refusals import check_compose_rules
 
 ROUTED = {"traefik.enable": "true", "traefik.http.routers.web.rule": "Host(`a.test`)"}
 

@@ -6,14 +6,14 @@ import time
 import pytest
 from fakes import ROUTED, World
 
-from otterstack_hooks.commands import ComposeTarget
-from otterstack_hooks.deploy import Deploy, DeployRequest
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.prune import Prune, prunable
-from otterstack_hooks.recover import Recover
-from otterstack_hooks.retire import Retire
-from otterstack_hooks.rollback import Rollback, rollback_target
-from otterstack_hooks.vocabulary import Phase
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.vocabulary import Phase
+from otterstack_hooks.rules.command_lines import ComposeTarget
+from otterstack_hooks.usecases.deploy import Deploy, DeployRequest
+from otterstack_hooks.usecases.prune import Prune, prunable
+from otterstack_hooks.usecases.recover import Recover
+from otterstack_hooks.usecases.retire import Retire
+from otterstack_hooks.usecases.rollback import Rollback, rollback_target
 
 BUILT = ROUTED.replace("    image: busybox\n    healthcheck", "    build: .\n    healthcheck", 1)
 UNROUTED = "services:\n  web:\n    image: busybox\n"
@@ -112,7 +112,7 @@ def test_a_router_traefik_refuses_fails_the_deploy_and_takes_the_healthy_release
 
 def test_when_the_old_release_still_answers_the_failure_says_whose_making_it_is(world,
                                                                                   monkeypatch):
-    monkeypatch.setattr("otterstack_hooks.release_steps.SERVE_PROOF_SECONDS", 0)
+    monkeypatch.setattr("otterstack_hooks.usecases.release_steps.SERVE_PROOF_SECONDS", 0)
     world.push()
     world.router.answer_as = "app-r1"
     outcome = world.push()
@@ -357,7 +357,7 @@ def test_a_rollback_after_the_window_starts_the_release_again(world):
 
 def test_a_failed_instant_switch_routes_the_current_release_again_then_goes_the_long_way(
         world, monkeypatch):
-    monkeypatch.setattr("otterstack_hooks.release_steps.SERVE_PROOF_SECONDS", 0)
+    monkeypatch.setattr("otterstack_hooks.usecases.release_steps.SERVE_PROOF_SECONDS", 0)
     world.push()
     world.push()
     world.router.answer_as = "other-r9"
@@ -416,8 +416,8 @@ def test_retire_stops_a_kept_release_once_due_and_never_one_rolled_back_to(world
 def test_removing_an_app_names_a_volume_it_cannot_remove_and_removes_the_rest(world):
     """On a Swarm a volume may live on a node only that node's engine reaches: the removal
     says so (Runtime.remove_volume's error) and goes on; the app is gone."""
-    from otterstack_hooks.errors import OtterError
-    from otterstack_hooks.remove_app import RemoveApp
+    from otterstack_hooks.core.errors import OtterError
+    from otterstack_hooks.usecases.remove_app import RemoveApp
     assert "deployed" in world.push().message
     world.runtime.volumes |= {"app_data", "app_cache"}
     removed = []

@@ -11,13 +11,16 @@ from types import SimpleNamespace
 import docker.errors
 import pytest
 
-from otterstack_hooks import doctor, doctor_swarm, keys, traefik
-from otterstack_hooks.doctor import Check, exit_code, parse_version, render, run_checks
-from otterstack_hooks.engine import engine_errors
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.paths import Paths
-from otterstack_hooks.state import State
-from otterstack_hooks.traefik import TraefikInfo
+from otterstack_hooks.adapters.docker.engine import engine_errors
+from otterstack_hooks.adapters.local import keys
+from otterstack_hooks.adapters.local.paths import Paths
+from otterstack_hooks.adapters.local.state import State
+from otterstack_hooks.adapters.traefik import api as traefik
+from otterstack_hooks.adapters.traefik.api import TraefikInfo
+from otterstack_hooks.cli.doctor import report as doctor
+from otterstack_hooks.cli.doctor import swarm as doctor_swarm
+from otterstack_hooks.cli.doctor.report import Check, exit_code, parse_version, render, run_checks
+from otterstack_hooks.core.errors import OtterError
 
 GiB = 1024**3
 Usage = namedtuple("Usage", "total used free")

@@ -3,8 +3,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks import drain
-from otterstack_hooks.drain import (
+from otterstack_hooks.adapters.docker import drain
+from otterstack_hooks.adapters.docker.drain import (
     Action,
     DrainMethod,
     TcpSocket,

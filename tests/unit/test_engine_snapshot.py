@@ -1,6 +1,6 @@
 """Reading Docker's inspect data: health snapshot and when a container turned healthy."""
 
-from otterstack_hooks.engine import healthy_since, snapshot
+from otterstack_hooks.adapters.docker.engine import healthy_since, snapshot
 
 
 def attrs(log, status="running", restarts=0):

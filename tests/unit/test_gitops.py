@@ -7,8 +7,8 @@ from pathlib import Path
 import git
 import pytest
 
-from otterstack_hooks import gitops
-from otterstack_hooks.errors import OtterError
+from otterstack_hooks.adapters.git import repo as gitops
+from otterstack_hooks.core.errors import OtterError
 
 MISSING = "b" * 40
 

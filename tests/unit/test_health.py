@@ -1,6 +1,6 @@
 """Health verdicts: ready, waiting, or failed at once."""
 
-from otterstack_hooks.health import ContainerSnapshot, evaluate, whole_and_healthy
+from otterstack_hooks.rules.health import ContainerSnapshot, evaluate, whole_and_healthy
 
 
 def snap(service="web", status="running", health="healthy", restarts=0, code=0, running_for=10.0,

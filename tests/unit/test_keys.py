@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.keys import (
+from otterstack_hooks.adapters.local.keys import (
     BEGIN,
     END,
     forced_command,
@@ -21,7 +20,8 @@ from otterstack_hooks.keys import (
     validate_key_name,
     write_authorized_keys,
 )
-from otterstack_hooks.state import SshKey
+from otterstack_hooks.adapters.local.state import SshKey
+from otterstack_hooks.core.errors import OtterError
 
 
 def make_key(kind: str = "ssh-ed25519", body: bytes = b"\x00" * 36) -> str:

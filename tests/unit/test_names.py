@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.names import (
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.names import (
     APP_NAME_RE,
     validate_app_name,
     validate_branch_name,

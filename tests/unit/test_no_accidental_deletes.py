@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from otterstack_hooks import compose
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.paths import Paths, write_private
-from otterstack_hooks.progress import Progress
-from otterstack_hooks.recover import Recover
-from otterstack_hooks.state import ReleaseStatus, State
+from otterstack_hooks.adapters.compose import compose_cli as compose
+from otterstack_hooks.adapters.local.paths import Paths, write_private
+from otterstack_hooks.adapters.local.progress import Progress
+from otterstack_hooks.adapters.local.state import ReleaseStatus, State
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.usecases.recover import Recover
 from otterstack_hooks.wiring import real_ports
 
 
@@ -73,7 +73,7 @@ def test_generated_files_are_never_written_through_a_link(tmp_path):
 
 
 def test_a_committed_env_link_is_never_given_to_compose(tmp_path) -> None:
-    from otterstack_hooks.paths import project_env_files
+    from otterstack_hooks.adapters.local.paths import project_env_files
 
     checkout = tmp_path / "checkout"
     checkout.mkdir()
@@ -92,7 +92,7 @@ def test_removing_a_releases_images_leaves_another_apps_that_start_the_same():
     exact `<project>-<service>` tag of the service the image was built for goes."""
     from types import SimpleNamespace
 
-    from otterstack_hooks import engine
+    from otterstack_hooks.adapters.docker import engine
 
     images = [
         SimpleNamespace(tags=["shop-r1-web:latest"], labels={

@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from otterstack_hooks import notify
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.secrets import redactor
+from otterstack_hooks.adapters.local import notify
+from otterstack_hooks.adapters.local.secrets import redactor
+from otterstack_hooks.core.errors import OtterError
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -2,8 +2,8 @@
 
 import yaml
 
-from otterstack_hooks.compose_model import parse_config
-from otterstack_hooks.override import render_override
+from otterstack_hooks.rules.compose.model import parse_config
+from otterstack_hooks.rules.compose.override import render_override
 
 
 class Loader(yaml.SafeLoader):
@@ -38,7 +38,7 @@ def test_routed_services_get_replaced_labels_and_traefiks_network():
 
 
 def test_image_repository_of_any_reference():
-    from otterstack_hooks.compose_model import image_repository
+    from otterstack_hooks.rules.compose.model import image_repository
     assert image_repository("traefik:v3") == "traefik"
     assert image_repository("library/traefik") == "library/traefik"
     assert image_repository("localhost:5000/traefik:v3") == "localhost:5000/traefik"

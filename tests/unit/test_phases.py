@@ -1,10 +1,10 @@
 """Per-phase timings (phases.PhaseClock) and which routers keep an old release in traffic
 (routing.not_outranked): the pure parts of issue 13's switch and rollback window."""
 
-from otterstack_hooks.phases import PhaseClock
-from otterstack_hooks.routing import not_outranked
-from otterstack_hooks.traefik_labels import Incumbent, RouterInfo
-from otterstack_hooks.vocabulary import Phase
+from otterstack_hooks.core.phases import PhaseClock
+from otterstack_hooks.core.vocabulary import Phase
+from otterstack_hooks.rules.traefik.labels import Incumbent, RouterInfo
+from otterstack_hooks.rules.traefik.routing_plan import not_outranked
 
 
 def test_each_mark_ends_a_phase_where_the_next_begins():

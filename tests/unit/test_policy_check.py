@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from otterstack_hooks import compose_raw
-from otterstack_hooks.commands import ComposeTarget
-from otterstack_hooks.compose_access import Access
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.policy_check import checked_config, read_bounded
+from otterstack_hooks.adapters.compose.policy_check import checked_config, read_bounded
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.command_lines import ComposeTarget
+from otterstack_hooks.rules.compose import raw as compose_raw
+from otterstack_hooks.rules.compose.access import Access
 
 
 class Reader:

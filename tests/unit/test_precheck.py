@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from otterstack_hooks import precheck
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.precheck import (
+from otterstack_hooks.adapters.git import precheck
+from otterstack_hooks.adapters.git.precheck import (
     MAX_FILE,
     MAX_TOTAL,
     MIB,
@@ -19,6 +18,7 @@ from otterstack_hooks.precheck import (
     tree_problem,
     unpack,
 )
+from otterstack_hooks.core.errors import OtterError
 
 
 def git(repo, *args):

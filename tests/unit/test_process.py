@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from otterstack_hooks import process
-from otterstack_hooks.process import StepTimeout
+from otterstack_hooks.adapters.local import process
+from otterstack_hooks.adapters.local.process import StepTimeout
 
 # a command that keeps printing, and a grandchild that would outlive it
 CHATTY = ["sh", "-c", "sleep 1000 & echo $! > \"$PIDFILE\"; "
@@ -63,7 +63,7 @@ def test_a_command_that_ends_gives_its_code_and_last_lines():
 
 
 def test_a_missing_program_is_a_clear_error():
-    from otterstack_hooks.errors import OtterError
+    from otterstack_hooks.core.errors import OtterError
     with pytest.raises(OtterError, match="is not installed"):
         process.run(["otterstack-no-such-program"], 5)
 

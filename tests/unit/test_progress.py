@@ -3,8 +3,8 @@
 import io
 import json
 
-from otterstack_hooks.progress import Progress
-from otterstack_hooks.vocabulary import Step
+from otterstack_hooks.adapters.local.progress import Progress
+from otterstack_hooks.core.vocabulary import Step
 
 
 def test_text_and_json(tmp_path):

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.names import ZERO_SHA
-from otterstack_hooks.push import RefUpdate, parse_ref_updates, plan_push
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.names import ZERO_SHA
+from otterstack_hooks.rules.push import RefUpdate, parse_ref_updates, plan_push
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 

@@ -3,10 +3,10 @@
 import pytest
 import yaml
 
-from otterstack_hooks.compose_model import parse_config
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.override import render_state_override
-from otterstack_hooks.release_plan import plan_release
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.compose.model import parse_config
+from otterstack_hooks.rules.compose.override import render_state_override
+from otterstack_hooks.rules.release_plan import plan_release
 
 
 def model(services, volumes=None, networks=None, project="app-r3"):

@@ -2,16 +2,16 @@
 
 import pytest
 
-from otterstack_hooks.compose_model import parse_config
-from otterstack_hooks.routing import (
+from otterstack_hooks.adapters.traefik.api import TraefikInfo
+from otterstack_hooks.rules.compose.model import parse_config
+from otterstack_hooks.rules.traefik.labels import RouterInfo
+from otterstack_hooks.rules.traefik.routing_plan import (
     Probe,
     explain_foreign,
     judge_answers,
     plan_probes,
     plan_routing,
 )
-from otterstack_hooks.traefik import TraefikInfo
-from otterstack_hooks.traefik_labels import RouterInfo
 
 USERS = TraefikInfo(
     container="proxy", api_url="http://127.0.0.1:9", network="edge",

@@ -2,10 +2,10 @@
 
 import pytest
 
-from otterstack_hooks.compose_model import parse_config
-from otterstack_hooks.routing import plan_routing
-from otterstack_hooks.traefik import TraefikInfo
-from otterstack_hooks.traefik_rules import (
+from otterstack_hooks.adapters.traefik.api import TraefikInfo
+from otterstack_hooks.rules.compose.model import parse_config
+from otterstack_hooks.rules.traefik.routing_plan import plan_routing
+from otterstack_hooks.rules.traefik.rule_parser import (
     MAX_ALTERNATIVES,
     MAX_RULE_DEPTH,
     MAX_RULE_MATCHERS,

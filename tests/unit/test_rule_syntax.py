@@ -12,14 +12,19 @@ from fakes import ROUTED, World
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otterstack_hooks.compose_model import parse_config
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.go_regexp import regexp_error
-from otterstack_hooks.rule_matchers import RuleSyntax
-from otterstack_hooks.rule_rewrite import render, translate
-from otterstack_hooks.rule_syntax import DefaultSyntax, Finding, check_rules, rule_problems
-from otterstack_hooks.traefik import configured_rule_syntax
-from otterstack_hooks.traefik_rules import MAX_RULE_MATCHERS, parse_rule
+from otterstack_hooks.adapters.traefik.api import configured_rule_syntax
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.compose.model import parse_config
+from otterstack_hooks.rules.traefik.go_regexp import regexp_error
+from otterstack_hooks.rules.traefik.rule_matchers import RuleSyntax
+from otterstack_hooks.rules.traefik.rule_parser import MAX_RULE_MATCHERS, parse_rule
+from otterstack_hooks.rules.traefik.rule_rewrite import render, translate
+from otterstack_hooks.rules.traefik.rule_syntax import (
+    DefaultSyntax,
+    Finding,
+    check_rules,
+    rule_problems,
+)
 from testsupport.rule_cases import ALL, RuleCase
 
 V3, V2 = DefaultSyntax(RuleSyntax.V3), DefaultSyntax(RuleSyntax.V2, "core.defaultRuleSyntax")

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks import secrets
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.progress import Progress
-from otterstack_hooks.vocabulary import Step
+from otterstack_hooks.adapters.local import secrets
+from otterstack_hooks.adapters.local.progress import Progress
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.vocabulary import Step
 
 VALUES = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                  max_size=40)
@@ -58,7 +58,7 @@ def test_redaction_of_multi_line_secrets_and_of_lines_cut_short():
 
 
 def test_redaction_of_a_secret_with_control_characters_as_shown():
-    from otterstack_hooks.names import printable
+    from otterstack_hooks.core.names import printable
     redact = secrets.redactor({"T": "ab\tcdefgh"})
     assert redact(printable("value ab\tcdefgh")) == "value ***"
 

@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from otterstack_hooks import cli, settings
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.settings import APP_SETTINGS, GLOBAL_SETTINGS, app_setting, global_setting
-from otterstack_hooks.state import ALLOW_NOT_RECORDED, MIGRATIONS, App, State
+from otterstack_hooks.adapters.local.state import ALLOW_NOT_RECORDED, MIGRATIONS, App, State
+from otterstack_hooks.cli import main as cli
+from otterstack_hooks.core import settings
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.settings import (
+    APP_SETTINGS,
+    GLOBAL_SETTINGS,
+    app_setting,
+    global_setting,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 NOT_SETTINGS = {"name", "repo", "created_at", "pinned"}  # App columns that `config` does not set
@@ -195,7 +201,7 @@ def test_the_docs_table_lists_exactly_the_schemas_settings_and_defaults():
 def test_the_schema_imports_no_io():
     """settings.py and vocabulary.py stay importable (and testable) without Docker, git,
     the database or process handling."""
-    code = ("import sys, otterstack_hooks.settings, otterstack_hooks.vocabulary; "
+    code = ("import sys, otterstack_hooks.core.settings, otterstack_hooks.core.vocabulary; "
             "print(sorted({'docker', 'git', 'sqlite3', 'subprocess'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[2])

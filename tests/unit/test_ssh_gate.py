@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks.ssh_gate import (
+from otterstack_hooks.adapters.local.state import SshKey
+from otterstack_hooks.rules.ssh_gate import (
     ADMIN_COMMANDS,
     PUSHER_COMMANDS,
     GitRequest,
@@ -19,7 +20,6 @@ from otterstack_hooks.ssh_gate import (
     parse_command,
     repo_app,
 )
-from otterstack_hooks.state import SshKey
 
 HOME = "/home/deploy"
 REPOS = {"a": "/home/deploy/git/a.git", "b": "/home/deploy/git/b.git"}

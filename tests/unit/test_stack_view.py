@@ -3,8 +3,8 @@
 
 import pytest
 
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.stack_view import (
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.swarm.stack_view import (
     built_here,
     log_services,
     node_names,

@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.swarm_stack import render_stack
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.swarm.stack import render_stack
 
 
 def config(**web):

@@ -1,7 +1,7 @@
 """Swarm's tasks read as the snapshots the health gate judges (swarm_tasks.snapshots)."""
 
-from otterstack_hooks.health import evaluate
-from otterstack_hooks.swarm_tasks import parse_time, snapshots
+from otterstack_hooks.rules.health import evaluate
+from otterstack_hooks.rules.swarm.tasks import parse_time, snapshots
 
 NOW = 1_800_000_000.0
 UPDATED = "2027-01-15T07:59:58.000000000Z"  # NOW - 2 s

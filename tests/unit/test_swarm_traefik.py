@@ -2,8 +2,8 @@
 
 import pytest
 
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.swarm_traefik import command
+from otterstack_hooks.adapters.swarm.traefik_up import command
+from otterstack_hooks.core.errors import OtterError
 
 
 def test_the_swarm_provider_opt_in_on_one_network_polled_every_refresh():

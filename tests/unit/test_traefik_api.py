@@ -3,7 +3,11 @@ and what it logged about a router."""
 
 import pytest
 
-from otterstack_hooks.traefik import api_port_candidates, is_traefik_version, log_reason
+from otterstack_hooks.adapters.traefik.api import (
+    api_port_candidates,
+    is_traefik_version,
+    log_reason,
+)
 
 
 def test_the_configured_api_port_is_asked_first_then_the_rest_in_numeric_order() -> None:

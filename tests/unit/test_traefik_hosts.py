@@ -7,10 +7,10 @@ from fakes import ROUTED, World
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks.compose_model import parse_config
-from otterstack_hooks.errors import OtterError
-from otterstack_hooks.rollback import Rollback
-from otterstack_hooks.traefik_hosts import check_hosts, host_problems, parse_hosts, within
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.compose.model import parse_config
+from otterstack_hooks.rules.traefik.hosts import check_hosts, host_problems, parse_hosts, within
+from otterstack_hooks.usecases.rollback import Rollback
 
 HOSTS = "shop.example.com,*.shop.example.com"
 PATTERNS = tuple(HOSTS.split(","))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otterstack_hooks.traefik_labels import (
+from otterstack_hooks.rules.traefik.labels import (
     PRIORITY_SCALE,
     Incumbent,
     LabelError,
@@ -16,7 +16,7 @@ from otterstack_hooks.traefik_labels import (
     incumbent_original,
     rewrite_project_labels,
 )
-from otterstack_hooks.traefik_rules import host_rules, may_overlap
+from otterstack_hooks.rules.traefik.rule_parser import host_rules, may_overlap
 
 BASE = 1  # the release number: the minor key of every priority
 

@@ -7,9 +7,9 @@ from fakes import ROUTED, World
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks.compose_access import Access
-from otterstack_hooks.compose_policy import explain, refusals, uses
-from otterstack_hooks.traefik_policy import catch_all, label_refusals
+from otterstack_hooks.rules.compose.access import Access
+from otterstack_hooks.rules.compose.policy import explain, refusals, uses
+from otterstack_hooks.rules.traefik.policy import catch_all, label_refusals
 
 CHECKOUT = "/data/apps/a/releases/r3"
 

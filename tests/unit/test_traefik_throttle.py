@@ -3,8 +3,7 @@ and reading the throttle of a Traefik someone else started (pure parts)."""
 
 import pytest
 
-from otterstack_hooks.cli import build_parser
-from otterstack_hooks.traefik import (
+from otterstack_hooks.adapters.traefik.api import (
     DEFAULT_THROTTLE,
     command,
     config_file_candidates,
@@ -12,6 +11,7 @@ from otterstack_hooks.traefik import (
     format_seconds,
     parse_duration,
 )
+from otterstack_hooks.cli.main import build_parser
 
 
 def test_up_starts_traefik_with_the_fast_throttle_by_default() -> None:
@@ -134,7 +134,7 @@ def test_up_can_put_the_api_on_one_address_only() -> None:
 
 
 def test_the_api_network_of_traefik_up_is_no_network_apps_share() -> None:
-    from otterstack_hooks.traefik import API_NETWORK_LABEL, _user_networks
+    from otterstack_hooks.adapters.traefik.api import API_NETWORK_LABEL, _user_networks
     attrs = {"Config": {"Labels": {API_NETWORK_LABEL: "0-t-api"}},
              "NetworkSettings": {"Networks": {"0-t-api": {}, "edge": {}, "bridge": {}}}}
     assert _user_networks(attrs) == ["edge"]

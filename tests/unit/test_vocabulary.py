@@ -5,9 +5,9 @@ import json
 import re
 from pathlib import Path
 
-from otterstack_hooks.progress import Progress
-from otterstack_hooks.state import State
-from otterstack_hooks.vocabulary import ReleaseStatus, Step
+from otterstack_hooks.adapters.local.progress import Progress
+from otterstack_hooks.adapters.local.state import State
+from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
 
 PACKAGE = Path(__file__).resolve().parents[2] / "otterstack_hooks"
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from otterstack_hooks import traefik_fence
-from otterstack_hooks.fence import FENCE_HOST, FENCE_LABEL, fence_labels, routers_of
-from otterstack_hooks.routing import TraefikInfo
+from otterstack_hooks.adapters.traefik import fence as traefik_fence
+from otterstack_hooks.rules.traefik.fence import FENCE_HOST, FENCE_LABEL, fence_labels, routers_of
+from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo
 
 APP = "dev.otterstack.app"
 INFO = TraefikInfo("traefik", "http://api", "edge", {"web": 80}, image="traefik:v3")

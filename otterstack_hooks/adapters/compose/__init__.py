@@ -1,0 +1,1 @@
+"""The Docker Compose v2 CLI, and the Runtime port on one Docker Engine over it."""

@@ -1,0 +1,1 @@
+"""The Docker Engine API: container state, logs, images, networks, and the drain."""

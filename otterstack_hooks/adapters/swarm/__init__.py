@@ -1,0 +1,1 @@
+"""Docker Swarm: the Runtime and Router ports over stacks and services, and Traefik as a service."""

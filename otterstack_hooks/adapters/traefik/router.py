@@ -1,0 +1,57 @@
+"""The Router port (ports.Router) on Traefik's docker provider: find Traefik, read its API,
+send real requests through it, take a release out of it. Thin over traefik.py and
+traefik_fence.py."""
+
+from typing import Any
+
+import docker
+
+from otterstack_hooks.adapters.docker import engine
+from otterstack_hooks.adapters.traefik import api as traefik_io
+from otterstack_hooks.adapters.traefik import fence as traefik_fence
+from otterstack_hooks.core.ports import Say
+from otterstack_hooks.rules.traefik.routing_plan import Probe, TraefikInfo
+
+
+class TraefikRouter:
+    PROVIDER = "docker"  # the Traefik provider that reads the releases' labels
+
+    def __init__(self, settings: Any):
+        """`settings` answers `setting(key)` (the store): which Traefik, API and network."""
+        self._settings = settings
+
+    @property
+    def dc(self) -> docker.DockerClient:
+        """The process's one client (engine.client), made on first use."""
+        return engine.client()
+
+    def detect(self) -> TraefikInfo | None:
+        return traefik_io.detect(self.dc, self._settings.setting("traefik_container"),
+                                 self._settings.setting("traefik_api_url"),
+                                 self._settings.setting("traefik_network"), self.PROVIDER)
+
+    def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
+        return traefik_io.release_routers(info.api_url, project, self.PROVIDER)
+
+    def wait_enabled(self, info: TraefikInfo, routers: list[tuple[str, str]], timeout: float,
+                     say: Say, since: float) -> None:
+        log = traefik_io.TraefikLog(self.dc, info.container, since)
+        traefik_io.wait_enabled(info.api_url, routers, timeout, say, log.reason, self.PROVIDER)
+
+    def probe(self, check: Probe, header: str) -> tuple[int, str | None]:
+        try:
+            return traefik_io.probe(check.port, check.host, check.path, header, tls=check.tls)
+        except OSError:
+            return 0, None
+
+    def withdraw(self, info: TraefikInfo, project: str) -> bool:
+        return traefik_fence.withdraw(self.dc, info, project)
+
+    def readmit(self, info: TraefikInfo, project: str) -> bool:
+        return traefik_fence.readmit(self.dc, info, project)
+
+    def unfence(self, info: TraefikInfo, project: str) -> None:
+        traefik_fence.unfence(self.dc, project)
+
+    def sweep(self, app: str) -> list[str]:
+        return traefik_fence.sweep(self.dc, app)

@@ -1,0 +1,185 @@
+"""What a deploy needs from the world, as small interfaces (ports).
+
+The orchestrators (deploy.py, dry_run.py, rollback.py, recover.py, prune.py, remove_app.py)
+decide with the pure modules and act only through these: a Runtime that runs releases (today
+Compose on one Docker Engine, runtime.py), a Router that sends them traffic (Traefik,
+router.py), a Store that remembers them (SQLite, state.py) and a Repo that holds their code
+(git, gitops.py). Unit tests put fakes behind the same ports (tests/unit/fakes.py), so every
+rule of deploy, failure, recovery, rollback and pruning runs in milliseconds without Docker; a
+second runtime (Docker Swarm) plugs in behind `Runtime` without touching the orchestrators.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from otterstack_hooks.rules.command_lines import ComposeTarget
+from otterstack_hooks.rules.health import ContainerSnapshot
+from otterstack_hooks.rules.traefik.routing_plan import Probe, TraefikInfo
+
+OnLine = Callable[[str], None]
+Say = Callable[[str], None]
+
+
+class Runtime(Protocol):
+    """Runs releases: builds, starts, inspects, stops and removes them."""
+
+    def read_config(self, target: ComposeTarget) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The effective config and the un-interpolated one (for the compose policy)."""
+
+    def validate(self, target: ComposeTarget) -> None:
+        """Raise OtterError if the merged files (with our overrides) are not valid."""
+
+    def build(self, target: ComposeTarget, services: Sequence[str], on_line: OnLine,
+              timeout: float) -> None: ...
+
+    def up(self, target: ComposeTarget, services: Sequence[str], on_line: OnLine,
+           timeout: float) -> None: ...
+
+    def run_once(self, target: ComposeTarget, service: str, command: Sequence[str],
+                 on_line: OnLine, timeout: float) -> None: ...
+
+    def pull(self, target: ComposeTarget, service: str) -> None: ...
+
+    def image_has_healthcheck(self, image: str) -> bool | None:
+        """None: the image is not on this host (yet)."""
+
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        """A local image's labels (its containers get them); None if it is not here (yet)."""
+
+    def image_project(self, image: str) -> str | None:
+        """The compose project that built a local image; None if none did (or unknown)."""
+
+    def reuse_images(self, source: str, project: str, services: Sequence[str]) -> bool:
+        """Tag `source`'s built images for `project`; False if one is gone."""
+
+    def ensure_volume(self, app: str, name: str, spec: Mapping[str, Any]) -> bool:
+        """True if it was created now."""
+
+    def ensure_network(self, app: str, name: str, spec: Mapping[str, Any]) -> bool: ...
+
+    def containers(self, project: str) -> list[ContainerSnapshot]:
+        """Every container of the project, running or not."""
+
+    def logs_tail(self, container_id: str, lines: int) -> list[str]: ...
+
+    def fingerprints(self, project: str) -> dict[str, tuple[str, str, int]]:
+        """service -> (container id, config hash, restarts): what `up` recreated."""
+
+    def drain(self, project: str, label: str, timeout: float, say: Say) -> None:
+        """Wait (at most `timeout` s) until the project serves no request."""
+
+    def stop(self, project: str, services: Sequence[str] = ()) -> None:
+        """Graceful: SIGTERM, then the service's own stop grace period. All services, or
+        the named ones."""
+
+    def start(self, project: str, services: Sequence[str]) -> None:
+        """Start stopped services of a release again, as they were (no recreation)."""
+
+    def remove(self, project: str, timeout: int | None = None) -> None:
+        """Containers, networks and built images of the project; never a named volume."""
+
+    def projects(self) -> set[str]: ...
+
+    def app_resources(self, app: str) -> tuple[list[str], list[str]]:
+        """The app's kept (volumes, networks)."""
+
+    def remove_volume(self, name: str) -> None: ...
+
+    def remove_network(self, name: str) -> None: ...
+
+
+class Router(Protocol):
+    """Sends traffic to releases: today Traefik's docker provider."""
+
+    def detect(self) -> TraefikInfo | None: ...
+
+    def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
+        """The routers the router runs for a project; None when it cannot say."""
+
+    def wait_enabled(self, info: TraefikInfo, routers: list[tuple[str, str]], timeout: float,
+                     say: Say, since: float) -> None:
+        """Until every (protocol, name) router is enabled with its servers up; OtterError
+        (with the router's own logged reason since `since`, if any) otherwise."""
+
+    def probe(self, check: Probe, header: str) -> tuple[int, str | None]:
+        """A real request: (status, the project that answered); (0, None) if none did."""
+
+    def withdraw(self, info: TraefikInfo, project: str) -> bool:
+        """Take a running project out of traffic without cutting its requests; True once the
+        router lists none of its routers. It stays out, whatever happens on the host, until
+        `readmit` or `unfence`: it may drain and take its whole stop grace period."""
+
+    def readmit(self, info: TraefikInfo, project: str) -> bool:
+        """Undo a withdraw of a project that still runs; True once its routers are back."""
+
+    def unfence(self, info: TraefikInfo, project: str) -> None:
+        """Forget a withdraw once the project has exited (nothing of it can be routed)."""
+
+    def sweep(self, app: str) -> list[str]:
+        """Forget the app's withdraws of projects that no longer run (a deploy killed between
+        a stop and its unfence); the projects whose withdraws were forgotten."""
+
+
+class Store(Protocol):
+    """Remembers apps, releases and settings (SQLite, state.State)."""
+
+    def require_app(self, name: str) -> Any: ...
+
+    def setting(self, key: str) -> str: ...
+
+    def new_release(self, app: str, sha: str, ref: str, trigger: str, pushed_by: str,
+                    pid: int) -> Any: ...
+
+    def release(self, rid: int) -> Any: ...
+
+    def update_release(self, rid: int, **values: Any) -> None: ...
+
+    def activate(self, new: Any, old: Any) -> None: ...
+
+    def active_release(self, app: str) -> Any: ...
+
+    def releases(self, app: str, limit: int = 50) -> list[Any]: ...
+
+    def releases_with_status(self, app: str, status: str) -> list[Any]: ...
+
+    def rollback_target(self, app: str) -> Any: ...
+
+    def next_release_number(self) -> int: ...
+
+    def pin(self, app: str, reason: str) -> None: ...
+
+    def reactivate(self, target: Any, current: Any) -> None: ...
+
+    def remove_app(self, name: str) -> None: ...
+
+
+class Repo(Protocol):
+    """One app's code: commits and release checkouts."""
+
+    def resolve_commit(self, ref: str) -> str: ...
+
+    def branch_head(self, branch: str) -> str | None: ...
+
+    def commit_subject(self, sha: str) -> str: ...
+
+    def add_worktree(self, path: Path, sha: str) -> None: ...
+
+    def remove_worktree(self, path: Path) -> None: ...
+
+
+@dataclass
+class Ports:
+    """Everything an orchestrator acts through. The store is state.State in production and
+    in unit tests alike (SQLite in a temp dir is fast and local); `open_repo` opens an app's
+    repo by path; `paths` is paths.Paths and `out` progress.Progress (both local files)."""
+
+    runtime: Runtime
+    router: Router
+    store: Store
+    open_repo: Callable[[str], Repo]
+    paths: Any
+    out: Any
+    schedule_retire: Callable[[str, str, float], None] = lambda app, release, delay: None
+    """Run `otterstack retire APP RELEASE` in `delay` s (the end of a rollback window)."""

@@ -1,0 +1,498 @@
+"""Make one release's Traefik labels unique so it can run next to earlier releases.
+
+Traefik drops a router entirely (404 for everyone) when two containers define the same
+router name with different options. Each release therefore renames every router, service
+and middleware it defines.
+
+Priorities must order routers exactly as Traefik would without OtterStack (the user's priority,
+else the rule's length), since several apps share one Traefik: a global clock as the major key
+once sent every request of one app to a catch-all of another. So the major key is Traefik's own
+and the minor key is the release number, which only decides between two releases of one app.
+Where a new router would rank below an overlapping router of the release it replaces (its rule
+became shorter), it is raised just above that router: the newer release must win the requests
+both match, or the switch could never be proven.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from otterstack_hooks.rules.compose.model import is_routed
+from otterstack_hooks.rules.traefik.rule_parser import may_overlap
+
+_PROTOCOLS = frozenset({"http", "tcp", "udp"})
+_KINDS = frozenset({"routers", "services", "middlewares"})
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_RELEASE = re.compile(r"[a-z0-9-]+")
+# Header names end up as a label path segment, so they must not contain '.'.
+_HEADER = re.compile(r"[A-Za-z0-9_-]+")
+_PRIORITY = re.compile(r"[0-9]{1,10}")
+# priority = major (the user's priority or the rule length) * PRIORITY_SCALE + release number
+PRIORITY_SCALE = 10**9
+_MAX_PRIORITY = 2**63 - 1 - 1000  # Traefik disables routers above this
+_MAX_USER_PRIORITY = _MAX_PRIORITY // PRIORITY_SCALE - 1
+_ID_MIDDLEWARE = "otterstack-id"
+_SERVICE_REFERENCE = re.compile(
+    r"weighted\.services\[\d+\]\.name|mirroring\.service|mirroring\.mirrors\[\d+\]\.name"
+    r"|failover\.(?:service|fallback)"
+)
+
+
+class LabelError(ValueError):
+    """A compose service's Traefik labels can't be made release-unique as written."""
+
+
+@dataclass(frozen=True)
+class RouterInfo:
+    """What a release's router looks like after rewriting, for health checks and reports."""
+
+    protocol: str
+    original: str
+    name: str
+    service: str
+    rule: str | None
+    entrypoints: tuple[str, ...]
+    priority: int
+    tls: bool
+    raised_above: tuple[str, ...] = ()  # incumbent routers it had to be ranked above
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """A router of the release that serves the same app now, as Traefik runs it."""
+
+    protocol: str
+    name: str
+    rule: str | None
+    entrypoints: tuple[str, ...]
+    priority: int
+    original: str = ""  # the router's name as the user wrote it (see incumbent_original)
+
+
+def incumbent_original(name: str, project: str, entrypoints: tuple[str, ...]) -> str:
+    """`site-shop-r6@docker` -> `site`; also Traefik's per-entrypoint copies of a router
+    without entrypoints on a TLS entrypoint (`websecure-site-shop-r6@docker`)."""
+    base = name.split("@", 1)[0].removesuffix(f"-{project}")
+    for entrypoint in entrypoints:
+        if base.startswith(f"{entrypoint}-"):
+            return base[len(entrypoint) + 1:]
+    return base
+
+
+@dataclass(frozen=True)
+class _Label:
+    """A definition label `traefik.<proto>.<kind>.<name>.<rest>`, split so it can be renamed."""
+
+    head: str
+    proto: str
+    kind: str
+    name: str
+    rest: str
+
+    def key(self, name: str) -> str:
+        """The label key with the defined name replaced, everything else as written."""
+        return f"{self.head}{name}.{self.rest}"
+
+
+@dataclass(frozen=True)
+class _Router:
+    """One router as defined on one compose service, with its rewritten label keys."""
+
+    service: str
+    proto: str
+    name: str
+    new_name: str
+    keys: dict[str, str]  # lower-cased attribute -> rewritten label key
+
+    def key(self, attribute: str) -> str:
+        """The rewritten key of an attribute, keeping the user's spelling if it exists."""
+        default = f"traefik.{self.proto}.routers.{self.new_name}.{attribute}"
+        return self.keys.get(attribute, default)
+
+    def user_key(self, attribute: str) -> str:
+        """The key as the user would write it, for error messages."""
+        return f"traefik.{self.proto}.routers.{self.name}.{attribute}"
+
+    def value(self, attribute: str, out: dict[str, str]) -> str | None:
+        """The attribute's current value in the rewritten labels, if it is set."""
+        return out.get(self.key(attribute))
+
+
+@dataclass(frozen=True)
+class _Release:
+    """Per-call settings plus the names the whole project defines."""
+
+    release: str
+    sequence: int
+    id_header: str | None
+    # (proto, kind) -> defined name -> (compose service, key) of its first definition
+    defined: dict[tuple[str, str], dict[str, tuple[str, str]]]
+    incumbents: tuple[Incumbent, ...] = ()
+    routed: frozenset[str] = frozenset()  # compose services Traefik routes (on its network)
+    provider: str = "docker"  # Traefik's provider that reads these labels (or `swarm`)
+
+    def rename(self, name: str) -> str:
+        """Release-unique form of a name the project defines."""
+        return f"{name}-{self.release}"
+
+    def reference(self, proto: str, kind: str, name: str) -> str:
+        """Rename a reference only when it targets a name this project defines.
+
+        `name@docker` is the docker provider's (this release's) definition of `name` when the
+        project defines it, so it follows the rename; other providers (`@file`, `@internal`)
+        and names this project does not define are left as written. On Swarm the labels are
+        read by the swarm provider: `name@docker` (copied from a one-host setup) and
+        `name@swarm` both become `<renamed>@swarm`.
+        """
+        base, at, provider = name.partition("@")
+        ours = ("docker", self.provider)
+        if (at and provider not in ours) or base not in self.defined.get((proto, kind), {}):
+            return name
+        return self.rename(base) + at + (self.provider if at else "")
+
+    @property
+    def id_middleware(self) -> str:
+        """Name of the middleware that stamps the release id on responses."""
+        return self.rename(_ID_MIDDLEWARE)
+
+
+def rewrite_project_labels(
+    services: dict[str, dict[str, str]],
+    release: str,
+    sequence: int,
+    id_header: str | None = "X-Otterstack-Release",
+    incumbents: tuple[Incumbent, ...] = (),
+    provider: str = "docker",
+) -> tuple[dict[str, dict[str, str]], list[RouterInfo]]:
+    """Rename a project's Traefik definitions for `release` and set its router priorities.
+
+    `sequence` grows with every release of the app (its release number): it breaks ties
+    between releases of one app only. `incumbents` are the routers of the release this one
+    replaces. Names become `<name>-<release>`, so releases must not end in
+    `-<another release>` (e.g. `r1` and `x-r1`) or two releases could still produce the same
+    name.
+    """
+    _check_arguments(release, sequence, id_header)
+    parsed = {
+        service: [(key, value, _parse(service, key)) for key, value in labels.items()]
+        for service, labels in services.items()
+        if is_routed(labels)
+    }
+    context = _Release(release, sequence, id_header, _defined_names(parsed), incumbents,
+                       frozenset(parsed), provider)
+    _check_id_middleware_free(context)
+    rewritten: dict[str, dict[str, str]] = {}
+    routers: list[RouterInfo] = []
+    for service, labels in services.items():
+        if service not in parsed:
+            rewritten[service] = dict(labels)
+            continue
+        rewritten[service], service_routers = _rewrite_service(context, service, parsed[service])
+        routers.extend(service_routers)
+    _check_same_definitions(context, {s: rewritten[s] for s in parsed})
+    routers.sort(key=lambda r: (r.service, r.protocol, r.original))
+    return rewritten, routers
+
+
+def _check_arguments(release: str, sequence: int, id_header: str | None) -> None:
+    """Reject arguments that would produce label keys Traefik can't parse."""
+    if not _RELEASE.fullmatch(release):
+        raise ValueError(f"release {release!r} must match [a-z0-9-]+")
+    if not 0 <= sequence < PRIORITY_SCALE:
+        raise ValueError(f"sequence {sequence} must be in 0..{PRIORITY_SCALE - 1}")
+    if id_header is not None and not _HEADER.fullmatch(id_header):
+        raise ValueError(f"id_header {id_header!r} must match [A-Za-z0-9_-]+")
+
+
+def _label_error(service: str, key: str, message: str) -> LabelError:
+    """Errors always name where the problem is, so the user can find the label."""
+    return LabelError(f"compose service {service!r}, label {key!r}: {message}")
+
+
+def _parse(service: str, key: str) -> _Label | None:
+    """Split a definition label; None for labels that define nothing (kept byte-for-byte)."""
+    parts = key.split(".", 4)
+    if len(parts) < 3 or parts[0] != "traefik":
+        return None
+    proto, kind = parts[1].lower(), parts[2].lower()
+    if proto not in _PROTOCOLS or kind not in _KINDS or (proto, kind) == ("udp", "middlewares"):
+        return None
+    if len(parts) < 5 or not parts[4] or not _NAME.fullmatch(parts[3]):
+        raise _label_error(
+            service,
+            key,
+            f"expected traefik.{proto}.{kind}.<name>.<option> where <name> uses only letters, "
+            "digits, '_' and '-'; fix or remove the label",
+        )
+    return _Label(".".join(parts[:3]) + ".", proto, kind, parts[3], parts[4])
+
+
+def _defined_names(
+    parsed: dict[str, list[tuple[str, str, _Label | None]]],
+) -> dict[tuple[str, str], dict[str, tuple[str, str]]]:
+    """Names defined anywhere in the project, since references may cross compose services."""
+    defined: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
+    for service, labels in parsed.items():
+        for key, _, label in labels:
+            if label is not None:
+                names = defined.setdefault((label.proto, label.kind), {})
+                names.setdefault(label.name, (service, key))
+    return defined
+
+
+def _check_same_definitions(context: _Release, rewritten: dict[str, dict[str, str]]) -> None:
+    """Two compose services may define one name only identically: Traefik drops a router or
+    middleware defined twice with different options ("defined multiple times with different
+    configurations"), and with it every request it should serve. Services may differ in their
+    servers only (that is how Traefik pools the containers of one service)."""
+    seen: dict[tuple[str, str, str], tuple[str, dict[str, str]]] = {}
+    for service in sorted(rewritten):
+        options: dict[tuple[str, str, str], dict[str, str]] = {}
+        for key, value in rewritten[service].items():
+            label = _parse(service, key)
+            if label is None:
+                continue
+            rest = label.rest.lower()
+            if label.kind == "services" and rest.startswith("loadbalancer.server"):
+                continue
+            options.setdefault((label.proto, label.kind, label.name), {})[rest] = value
+        for name, mine in options.items():
+            first = seen.setdefault(name, (service, mine))
+            if first[1] == mine:
+                continue
+            other, theirs = first
+            differ = [k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)]
+            # the priority is ours (it follows the rule's length): name what the user wrote
+            attribute = min(differ, key=lambda k: (k == "priority", k))
+            proto, kind, defined = name
+            original = defined.removesuffix(f"-{context.release}")
+            kind_name = kind.removesuffix("s")
+            raise _label_error(
+                service, f"traefik.{proto}.{kind}.{original}.{attribute}",
+                f"{proto} {kind_name} {original!r} is also defined by service {other!r} with "
+                f"other options ({attribute}: {_shown(mine.get(attribute))} here, "
+                f"{_shown(theirs.get(attribute))} there); Traefik would drop it and every request "
+                f"it serves would get a 404. Give one of them another {kind_name} name, or make "
+                "both definitions the same",
+            )
+
+
+def _shown(value: str | None) -> str:
+    return "not set" if value is None else repr(value)
+
+
+def _check_id_middleware_free(context: _Release) -> None:
+    """A user middleware named like ours would be merged with it after renaming."""
+    clash = context.defined.get(("http", "middlewares"), {}).get(_ID_MIDDLEWARE)
+    if context.id_header is not None and clash is not None:
+        raise _label_error(
+            *clash, f"the middleware name {_ID_MIDDLEWARE!r} is reserved by OtterStack; rename it"
+        )
+
+
+def _rewrite_service(
+    context: _Release, service: str, labels: list[tuple[str, str, _Label | None]]
+) -> tuple[dict[str, str], list[RouterInfo]]:
+    """Rename one compose service's definitions, then complete each of its routers."""
+    out: dict[str, str] = {}
+    routers: dict[tuple[str, str], _Router] = {}
+    own_services: dict[str, list[str]] = {}
+    for key, value, label in labels:
+        if label is None:
+            out[key] = value
+            continue
+        new_key = label.key(context.rename(label.name))
+        out[new_key] = _rewrite_value(context, label, value)
+        if label.kind == "routers":
+            router = routers.setdefault(
+                (label.proto, label.name),
+                _Router(service, label.proto, label.name, context.rename(label.name), {}),
+            )
+            router.keys[label.rest.lower()] = new_key
+        elif label.kind == "services" and label.name not in own_services.get(label.proto, []):
+            own_services.setdefault(label.proto, []).append(label.name)
+    infos = [
+        _complete_router(context, router, own_services.get(router.proto, []), out)
+        for router in routers.values()
+    ]
+    if context.id_header is not None and any(proto == "http" for proto, _ in routers):
+        middleware = f"traefik.http.middlewares.{context.id_middleware}"
+        out[f"{middleware}.headers.customresponseheaders.{context.id_header}"] = context.release
+    return out, infos
+
+
+def _reference_kind(label: _Label) -> tuple[str, bool] | None:
+    """Kind of name a label's value refers to and whether the value is a list, if any."""
+    attribute = label.rest.lower()
+    if label.kind == "routers" and attribute == "service":
+        return "services", False
+    if label.kind == "routers" and attribute == "middlewares" and label.proto != "udp":
+        return "middlewares", True
+    if label.kind == "services" and _SERVICE_REFERENCE.fullmatch(attribute):
+        return "services", False
+    if (label.proto, label.kind, attribute) == ("http", "middlewares", "chain.middlewares"):
+        return "middlewares", True
+    if (label.proto, label.kind, attribute) == ("http", "middlewares", "errors.service"):
+        return "services", False
+    return None
+
+
+def names_a_service(key: str) -> bool:
+    """Whether a label's value names a Traefik service: a router's `service`, a weighted,
+    mirroring or failover member, an errors middleware's `service` (where `api@internal`
+    would reach Traefik's own API). Read as Traefik reads keys: in any case."""
+    parts = key.split(".", 4)
+    if len(parts) < 5 or parts[0].lower() != "traefik":
+        return False
+    label = _Label("", parts[1].lower(), parts[2].lower(), parts[3], parts[4])
+    return _reference_kind(label) == ("services", False)
+
+
+def _rewrite_value(context: _Release, label: _Label, value: str) -> str:
+    """Point references at the renamed definitions; other values stay as written."""
+    if (label.proto, label.kind, label.rest.lower()) == ("http", "middlewares",
+                                                          "forwardauth.address"):
+        return _release_address(context, value)
+    reference = _reference_kind(label)
+    if reference is None:
+        return value
+    kind, is_list = reference
+    if not is_list:
+        return context.reference(label.proto, kind, value)
+    return ",".join(context.reference(label.proto, kind, name) for name in _split(value))
+
+
+def release_alias(service: str, release: str) -> str:
+    """The name a routed service of `release` has on Traefik's network, and no other release:
+    its service name there resolves to every release that runs at once."""
+    return f"{service}-{release}"
+
+
+def _release_address(context: _Release, value: str) -> str:
+    """A forward-auth address naming a routed service of this project
+    (`http://authelia:9091/...`) asks that release's own container: by its bare name, Traefik
+    would also reach the release being replaced, and its calls fail as that one stops."""
+    try:
+        url = urlsplit(value)
+        host = url.hostname
+    except ValueError:
+        return value
+    if host is None or host not in context.routed:
+        return value
+    netloc = release_alias(host, context.release) + (f":{url.port}" if url.port else "")
+    if url.username is not None or url.password is not None:
+        return value  # credentials in the URL: leave the user's text alone
+    return urlunsplit(url._replace(netloc=netloc))
+
+
+def _split(value: str) -> list[str]:
+    """Items of a comma-separated label value, spaces and empty items dropped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _complete_router(
+    context: _Release, router: _Router, own_services: list[str], out: dict[str, str]
+) -> RouterInfo:
+    """Give a router an explicit service, its release priority and the id middleware."""
+    if "service" not in router.keys:
+        out[router.key("service")] = _implicit_service(context, router, own_services, out)
+    priority, raised_above = 0, ()
+    if router.proto != "udp":
+        priority, raised_above = _priority(context, router, out)
+        out[router.key("priority")] = str(priority)
+    if router.proto == "http" and context.id_header is not None:
+        key = router.key("middlewares")
+        # first, so the header is set even when a later middleware answers by itself
+        # (a redirect, basic auth): the probe must see which release answered
+        out[key] = ",".join([context.id_middleware, *_split(out.get(key, ""))])
+    return RouterInfo(
+        protocol=router.proto,
+        original=router.name,
+        name=router.new_name,
+        service=router.service,
+        rule=router.value("rule", out),
+        entrypoints=tuple(_split(router.value("entrypoints", out) or "")),
+        priority=priority,
+        tls=any(attribute.startswith("tls") for attribute in router.keys),
+        raised_above=raised_above,
+    )
+
+
+def _implicit_service(
+    context: _Release, router: _Router, own_services: list[str], out: dict[str, str]
+) -> str:
+    """Make Traefik's implicit router->service choice explicit, as renaming would break it."""
+    service, proto, add_service = router.service, router.proto, router.user_key("service")
+    if len(own_services) == 1:
+        return context.rename(own_services[0])
+    if own_services:
+        raise _label_error(
+            service,
+            add_service,
+            f"router {router.name!r} has no service and {service!r} defines services "
+            f"{', '.join(own_services)}: add {add_service}=<one of them>",
+        )
+    if proto != "http":
+        raise _label_error(
+            service,
+            add_service,
+            f"{proto} router {router.name!r} has no service and {service!r} defines none: add "
+            f"traefik.{proto}.services.<name>.loadbalancer.server.port=<port>",
+        )
+    if service in context.defined.get(("http", "services"), {}) or not _NAME.fullmatch(service):
+        raise _label_error(
+            service,
+            add_service,
+            f"router {router.name!r} has no service and {service!r} can't be used as its "
+            "service name: add traefik.http.services.<name>.loadbalancer.server.port=<port>",
+        )
+    name = context.rename(service)
+    out[f"traefik.http.services.{name}.loadbalancer.passhostheader"] = "true"
+    return name
+
+
+def _priority(context: _Release, router: _Router, out: dict[str, str]
+              ) -> tuple[int, tuple[str, ...]]:
+    """Traefik's own rank as the major key, the release number as the minor one; raised just
+    above any overlapping router of the replaced release that would still outrank it."""
+    priority = _user_priority(router, out) * PRIORITY_SCALE + context.sequence
+    rule, entrypoints = router.value("rule", out), _split(router.value("entrypoints", out) or "")
+    # Only the router's own predecessor (same name), or a router this release no longer has,
+    # must be outranked: a router the user ranked higher keeps its rank (its successor in this
+    # release takes its requests), or the raise would tie routers the user ordered.
+    ours = context.defined.get((router.proto, "routers"), {})
+    above = [
+        incumbent for incumbent in context.incumbents
+        if incumbent.protocol == router.proto and incumbent.priority >= priority
+        and (incumbent.original == router.name or incumbent.original not in ours)
+        and may_overlap(router.proto, rule, entrypoints, incumbent.rule, incumbent.entrypoints)
+    ]
+    if above:
+        priority = max(incumbent.priority for incumbent in above) + 1
+    if priority > _MAX_PRIORITY:
+        raise _label_error(
+            router.service,
+            router.user_key("priority"),
+            f"priority {priority} exceeds Traefik's maximum {_MAX_PRIORITY}; "
+            "lower the router's priority",
+        )
+    return priority, tuple(sorted(incumbent.name for incumbent in above))
+
+
+def _user_priority(router: _Router, out: dict[str, str]) -> int:
+    """The priority the user asked for, or Traefik's default (the rule's length)."""
+    priority = router.value("priority", out)
+    if priority is not None:
+        if not _PRIORITY.fullmatch(priority.strip()) or int(priority) > _MAX_USER_PRIORITY:
+            raise _label_error(
+                router.service,
+                router.user_key("priority"),
+                f"priority must be an integer 0..{_MAX_USER_PRIORITY}; fix it",
+            )
+        return int(priority)
+    rule = router.value("rule", out)
+    if rule is None:
+        return 0
+    return len(rule.encode())  # Traefik counts bytes

@@ -1,0 +1,399 @@
+"""Deploy one commit: the use case behind `git push`, `otterstack deploy` and `rollback`.
+
+lock -> recover -> resolve -> record -> checkout -> config -> (routing plan) -> build -> up ->
+healthy -> (Traefik serves it) -> activate -> drain and stop old -> prune. Any failure before
+activation removes the new release and leaves the old one serving and active (`_fail`).
+"""
+
+import json
+import os
+import shlex
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from otterstack_hooks.adapters.local import secrets
+from otterstack_hooks.adapters.local.lock import app_lock
+from otterstack_hooks.adapters.local.state import App, Release
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.names import short
+from otterstack_hooks.core.phases import PhaseClock
+from otterstack_hooks.core.ports import Ports, Repo
+from otterstack_hooks.core.vocabulary import Phase, ReleaseStatus, Step
+from otterstack_hooks.rules.command_lines import ComposeTarget
+from otterstack_hooks.rules.compose.model import ComposeModel
+from otterstack_hooks.rules.release_plan import ReleasePlan, state_project
+from otterstack_hooks.rules.traefik.routing_plan import RoutingPlan, not_outranked
+from otterstack_hooks.usecases.dry_run import DryRun
+from otterstack_hooks.usecases.prepare import Prepared, incumbents_of, prepare
+from otterstack_hooks.usecases.prune import prune_releases
+from otterstack_hooks.usecases.recover import Recover
+from otterstack_hooks.usecases.release_steps import (
+    Details,
+    drain_and_stop,
+    forget,
+    limit,
+    prove_served,
+    retire_kept,
+    stop_text,
+    take_out_if_routed,
+    tell,
+    wait_healthy,
+)
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    app: str
+    ref: str
+    trigger: str = "manual"  # push | manual | rollback
+    pushed_by: str = ""
+    push_ref: str = ""
+    only_if_branch_head: bool = False  # a push deploy skips if a newer push is waiting
+    health_timeout: int | None = None
+    reuse_images_of: str = ""  # a rollback starts the images this project built: no build
+    dry_run: bool = False  # print the plan; start, stop and record nothing
+    pin_reason: str = ""  # pin the app once deployed, before the lock is released
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    message: str
+    release: Release | None = None
+    skipped: bool = False
+
+
+def lock_limit(app: App) -> int:
+    """The longest a deploy ahead of this one may hold the lock: every step's limit."""
+    return (app.build_timeout + app.start_timeout + app.release_command_timeout
+            + max(app.health_timeout, 60) + app.drain_timeout + 120)
+
+
+class Deploy:
+    def __init__(self, ports: Ports):
+        self.ports = ports
+        self.out = ports.out
+        self.env: dict[str, str] = {}  # the app's variables, for Compose's environment
+        self.routing: RoutingPlan | None = None  # the release being deployed, once planned
+        self.clock = PhaseClock(time.monotonic)
+
+    def run(self, req: DeployRequest) -> Outcome:
+        store, out = self.ports.store, self.out
+        app = store.require_app(req.app)
+        values = secrets.load(self.ports.paths.env_file(app.name))
+        out.redact = secrets.redactor(values)
+        self.env = secrets.for_compose(values)
+        if req.dry_run:
+            return DryRun(self.ports, self.env).run(app, req.ref)
+        with app_lock(self.ports.paths.lock(app.name), f"deploy {req.ref}", lock_limit(app),
+                      lambda who: out.step(Step.QUEUE, f"another deploy of {app.name} is "
+                                           f"running ({who}); waiting for it")):
+            out.step(Step.LOCK, f"deploy lock for {app.name} taken")
+            self.clock.mark(Phase.QUEUED)
+            app = store.require_app(app.name)  # as it is now, not when we queued
+            if req.trigger == "push" and app.pinned:
+                # `pin` or `rollback --pin` ran while this push waited for the lock
+                return self._skip(f"{app.name} pushed, not deployed: the app was pinned while "
+                                  f"the push waited ({app.pinned}); `otterstack unpin "
+                                  f"{app.name}` to undo")
+            repo = self.ports.open_repo(app.repo)
+            Recover(self.ports).run(app, repo)
+            sha = repo.resolve_commit(req.ref)
+            if req.only_if_branch_head:
+                head = repo.branch_head(app.branch)
+                if head and head != sha:
+                    return self._skip(f"{app.name} {short(sha)} skipped: a newer push "
+                                      f"({short(head)}) arrived while waiting and is deployed "
+                                      "instead")
+            release = store.new_release(app.name, sha, req.push_ref or req.ref, req.trigger,
+                                        req.pushed_by, os.getpid())
+            log_path = self.ports.paths.log(app.name, release.name)
+            out.attach_log(log_path)
+            store.update_release(release.id, log_path=str(log_path))
+            old = store.active_release(app.name)
+            tell(self.ports, app, "started", release)
+            out.step(Step.RELEASE, f"{release.name}: {short(sha)} "
+                     f"\"{repo.commit_subject(sha)}\" ({req.trigger}"
+                     f"{' by ' + req.pushed_by if req.pushed_by else ''})",
+                     release=release.name, sha=sha)
+            try:
+                self._deploy(app, repo, release, old, req)
+            except OtterError as exc:
+                return self._fail(app, repo, release, old, str(exc))
+            except Exception as exc:  # a bug: keep the site up, record it, show one line
+                out.log.error("internal error", step=Step.ERROR,
+                              traceback=traceback.format_exc(), kind="detail")
+                return self._fail(app, repo, release, old,
+                                  f"internal error ({type(exc).__name__}: {exc}); "
+                                  f"details in {log_path}")
+            if req.pin_reason:  # under the lock: a push waiting for it sees the pin
+                store.pin(app.name, req.pin_reason)
+            self._retire(app, repo, old)
+            self.clock.mark(Phase.OLD_STOPPED)
+            store.update_release(release.id, phases=self.clock.to_json())
+            done = store.release(release.id)
+            tell(self.ports, app, "rolled_back" if req.trigger == "rollback" else "succeeded",
+                 done)
+            msg = (f"deployed {app.name} {short(sha)} ({release.name}) in {done.duration:.1f} s"
+                   f" ({self.clock.summary()})")
+            out.result(True, msg, release=release.name)
+            return Outcome(True, msg, done)
+
+    def _skip(self, msg: str) -> Outcome:
+        self.out.result(True, msg)
+        return Outcome(True, msg, skipped=True)
+
+    # the steps, in the order the pusher sees them
+    def _deploy(self, app: App, repo: Repo, release: Release, old: Release | None,
+                req: DeployRequest) -> None:
+        store, paths, runtime = self.ports.store, self.ports.paths, self.ports.runtime
+        worktree = paths.worktree(app.name, release.name)
+        repo.add_worktree(worktree, release.sha)
+        store.update_release(release.id, worktree=str(worktree))
+        self.out.step(Step.CHECKOUT, f"worktree {worktree}")
+
+        prep = prepare(self.ports, app, self.env, release.name, release.project, worktree,
+                       release.id, paths.generated(app.name, release.name), release.sha)
+        model, plan, target = prep.model, prep.plan, prep.target
+        self.routing = prep.routing
+        self._ensure_shared(app, model, plan)
+        self.clock.mark(Phase.CHECKOUT)
+
+        self._build(app, release, model, plan, target, req.reuse_images_of)
+        self._check_healthchecks(app, target, model.only(plan.release_services))
+        self._check_image_labels(target, model.only(plan.release_services))
+        self.clock.mark(Phase.BUILD)
+        timeout = req.health_timeout or app.health_timeout
+        if plan.singletons:
+            self._update_singletons(app, prep, worktree, timeout)
+
+        if app.release_command:
+            self._release_command(app, target, plan)
+
+        self.out.step(Step.START, f"starting {release.project} ({', '.join(plan.release_services)}"
+                      f") next to {old.name if old else 'nothing (first release)'}")
+        with limit(app, "start_timeout", "starting the release"):
+            runtime.up(target, plan.release_services, Details(self.out, Step.START),
+                       app.start_timeout)
+        self.clock.mark(Phase.START)
+
+        healthy_at = wait_healthy(
+            self.ports, app, release.project,
+            {s: model.services[s].replicas for s in plan.release_services}, timeout)
+        store.update_release(release.id, healthy_at=healthy_at)
+        self.clock.mark(Phase.HEALTHY)
+
+        if self.routing is not None:
+            prove_served(self.ports, self.routing, release, old)
+            store.update_release(release.id, probes=json.dumps(
+                [asdict(probe) for probe in self.routing.probes]))
+        store.update_release(release.id, served_at=time.time())
+        self.clock.mark(Phase.PROVEN)
+
+        store.activate(release, old)
+
+    def _fail(self, app: App, repo: Repo, release: Release, old: Release | None,
+              reason: str) -> Outcome:
+        """Undo a deploy that failed before activation: take the new release out of traffic if
+        it may have had some, remove it, keep the old one serving and say so."""
+        out = self.out
+        reason = out.redact(reason)  # it is stored and shown by `releases`
+        started = time.monotonic()
+        out.step(Step.ROLLBACK, f"removing {release.name}", reason=reason)
+        take_out_if_routed(self.ports, app, release, Step.ROLLBACK,
+                           self.routing.traefik if self.routing is not None else None)
+        try:
+            self.ports.runtime.remove(release.project, timeout=0)
+        except OtterError as exc:
+            out.warn(Step.ROLLBACK, f"{exc}")
+        forget(self.ports, app, repo, release, ReleaseStatus.FAILED, reason)
+        out.step(Step.ROLLBACK, f"{release.name} removed in {time.monotonic() - started:.1f} s")
+        serving = (f"still serving {old.name} ({short(old.sha)})" if old
+                   else "nothing was serving before (first release)")
+        first_line = reason.splitlines()[0]
+        msg = f"FAILED {app.name} {short(release.sha)} ({release.name}): {first_line}; {serving}"
+        for extra in reason.splitlines()[1:]:
+            out.detail(Step.ERROR, extra)
+        tell(self.ports, app, "failed", self.ports.store.release(release.id), serving=serving)
+        out.result(False, msg, release=release.name, reason=reason)
+        return Outcome(False, msg, self.ports.store.release(release.id))
+
+    def _retire(self, app: App, repo: Repo, old: Release | None) -> None:
+        """Stop the old release (or keep its routed services for an instant rollback), retire
+        the one kept before, prune. The new one serves already: nothing here may fail the
+        deploy (that would tear down the only release left serving), so problems warn."""
+        try:
+            if old is not None and not self._keep_for_rollback(app, old):
+                def stop(old: Release = old) -> None:
+                    self.out.step(Step.STOP, stop_text(f"{old.name} ({short(old.sha)})",
+                                                       self.ports.runtime.containers(old.project)))
+                    self.ports.runtime.stop(old.project)
+                drain_and_stop(self.ports, app, old.project, old.name, stop)
+            for kept in self.ports.store.releases_with_status(app.name,
+                                                               ReleaseStatus.SUPERSEDED):
+                if kept.retire_at is not None and (old is None or kept.id != old.id):
+                    self.out.step(Step.STOP, f"stopping {kept.name}: it was kept for an instant "
+                                  "rollback, and a newer release is now")
+                    retire_kept(self.ports, app, kept)
+            prune_releases(self.ports, app, repo)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            self.out.warn(Step.CLEANUP, f"{exc}; the new release serves, and the next deploy "
+                          "finishes this cleanup")
+
+    def _keep_for_rollback(self, app: App, old: Release) -> bool:
+        """Keep the replaced release's routed services running out of traffic for
+        `retire_after` s, so a rollback needs no start and no health wait; its other services
+        (workers, schedulers) stop now, so nothing runs twice. Only when every router of it
+        is outranked by a router of the new release: otherwise it would keep serving."""
+        if app.retire_after <= 0 or self.routing is None:
+            return False
+        running = [s for s in self.ports.runtime.containers(old.project)
+                   if s.status == "running" and not s.oneoff]
+        routed = sorted({s.service for s in running if s.routed})
+        if not routed:
+            return False
+        traefik = self.routing.traefik
+        listed = self.ports.router.routers_of(traefik, old.project)
+        if listed is None:
+            return False
+        left = not_outranked(incumbents_of(listed, old.project), self.routing.routers)
+        if left:
+            self.out.step(Step.STOP, f"{old.name} has router(s) {', '.join(left)} that the new "
+                          "release does not replace with the same rule: it cannot be kept "
+                          "for an instant rollback")
+            return False
+        others = sorted({s.service for s in running if s.service not in routed})
+        if others:
+            self.out.step(Step.STOP, f"stopping {', '.join(others)} of {old.name} (not routed: "
+                          "nothing runs twice)")
+            self.ports.runtime.stop(old.project, others)
+        retire_at = time.time() + app.retire_after
+        self.ports.store.update_release(old.id, retire_at=retire_at)
+        self.ports.schedule_retire(app.name, old.name, app.retire_after)
+        self.out.step(Step.STOP, f"{old.name} ({', '.join(routed)}) keeps running out of "
+                      f"traffic for {app.retire_after} s (until "
+                      f"{time.strftime('%H:%M:%S', time.localtime(retire_at))}): `otterstack "
+                      f"rollback {app.name}` switches back to it without a start")
+        return True
+
+    def _ensure_shared(self, app: App, model: ComposeModel, plan: ReleasePlan) -> None:
+        """Create the app's pinned volumes and networks; they outlive every release."""
+        runtime = self.ports.runtime
+        for key, name in plan.volumes.items():
+            if runtime.ensure_volume(app.name, name, model.volumes.get(key) or {}):
+                self.out.step(Step.VOLUMES, f"created volume {name} (kept across releases)")
+        for key, name in plan.networks.items():
+            runtime.ensure_network(app.name, name, model.networks.get(key) or {})
+
+    def _build(self, app: App, release: Release, model: ComposeModel, plan: ReleasePlan,
+               target: ComposeTarget, reuse_images_of: str) -> None:
+        """Build the release's images, or (a rollback) tag the ones a retained release built."""
+        builds = [s for s in plan.release_services if model.services[s].builds]
+        if not builds:
+            return
+        if reuse_images_of:
+            if self.ports.runtime.reuse_images(reuse_images_of, release.project, builds):
+                self.out.step(Step.BUILD, f"reusing the images of {reuse_images_of}: no build")
+                return
+            self.out.warn(Step.BUILD, f"the images of {reuse_images_of} are gone (pruned): "
+                          "rebuilding")
+        self.out.step(Step.BUILD, f"building {', '.join(plan.release_services)}")
+        with limit(app, "build_timeout", "the build"):
+            self.ports.runtime.build(target, plan.release_services, Details(self.out, Step.BUILD),
+                                     app.build_timeout)
+
+    def _check_healthchecks(self, app: App, target: ComposeTarget,
+                            model: ComposeModel) -> None:
+        """A routed service without a HEALTHCHECK would get traffic the moment it starts."""
+        if not app.traefik_routing or not app.require_healthcheck:
+            return
+        runtime = self.ports.runtime
+        for svc in model.routed():
+            has = svc.healthcheck
+            if has is None:
+                has = runtime.image_has_healthcheck(svc.image)
+                if has is None:  # not pulled yet: its HEALTHCHECK is in the image
+                    runtime.pull(target, svc.name)
+                    has = runtime.image_has_healthcheck(svc.image)
+            if not has:
+                raise OtterError(
+                    f"service {svc.name} is routed by Traefik but has no HEALTHCHECK, so it "
+                    "would get traffic before it is ready: add one to the service (e.g. "
+                    "`healthcheck: {test: [CMD, wget, -q, -O, /dev/null, "
+                    "http://127.0.0.1:8000/], interval: 2s}`) or to its Dockerfile, or opt out "
+                    f"with `otterstack config {app.name} require_healthcheck off`")
+
+    def _check_image_labels(self, target: ComposeTarget, model: ComposeModel,
+                            images: dict[str, str] | None = None) -> None:
+        """Docker gives a container its image's labels too, where the compose policy does
+        not look: a Dockerfile's `LABEL traefik.http.routers.x.service=api@internal`, or an
+        image pulled with such labels, would route what the policy refuses. So the images
+        of what starts may carry no Traefik label (`images`: service -> image, where it is
+        not the model's)."""
+        runtime = self.ports.runtime
+        for svc in model.services.values():
+            image = (images or {}).get(svc.name, svc.image)
+            labels = runtime.image_labels(image)
+            if labels is None:  # not pulled yet: its labels are in the image
+                runtime.pull(target, svc.name)
+                labels = runtime.image_labels(image) or {}
+            found = sorted(key for key in labels if key.lower().startswith("traefik."))
+            if found:
+                raise OtterError(
+                    f"service {svc.name}: its image {image} carries Traefik labels "
+                    f"({', '.join(found[:3])}{', ...' if len(found) > 3 else ''}), which "
+                    "its containers would get where the compose policy does not see them; "
+                    "put Traefik labels in the compose file, and build or pull an image "
+                    "without them")
+
+    def _update_singletons(self, app: App, prep: Prepared, worktree: Path,
+                           timeout: int) -> None:
+        """Bring the app's singletons to this release's definition; compose recreates only
+        those whose definition changed (stop, then start: never two at once)."""
+        runtime, model, plan = self.ports.runtime, prep.model, prep.plan
+        self.ports.paths.point_current(app.name, worktree)
+        target = ComposeTarget(state_project(app.name), prep.generated, prep.state_files, (),
+                               self.env, prep.target.revision)
+        builds = [s for s in plan.singletons if model.services[s].builds]
+        if builds:
+            self.out.step(Step.BUILD, f"building {', '.join(builds)} (singletons)")
+            with limit(app, "build_timeout", "the build"):
+                runtime.build(target, builds, Details(self.out, Step.BUILD), app.build_timeout)
+        self._check_image_labels(target, model.only(plan.singletons),
+                                 {s: f"{target.project}-{s}" for s in builds})
+        before = runtime.fingerprints(target.project)
+        with limit(app, "start_timeout", "starting the singletons"):
+            runtime.up(target, plan.singletons, Details(self.out, Step.STATE), app.start_timeout)
+        after = runtime.fingerprints(target.project)
+        # restarts a kept singleton had before this deploy are history, not a new failure
+        baseline = {cid: restarts for cid, _h, restarts in before.values()}
+        same = {s for s in plan.singletons
+                if s in before and s in after and before[s][:2] == after[s][:2]}
+        kept = [s for s in plan.singletons if s in same]
+        recreated = [s for s in plan.singletons if s in before and s not in same]
+        started = [s for s in plan.singletons if s not in before]
+        if kept:
+            self.out.step(Step.STATE, f"kept {', '.join(kept)} running (unchanged)")
+        if recreated:
+            self.out.warn(Step.STATE, f"recreated {', '.join(recreated)}: its definition changed "
+                          "(a short interruption of that service)")
+        if started:
+            self.out.step(Step.STATE, f"started {', '.join(started)} (runs once per app)")
+        wait_healthy(self.ports, app, target.project, {s: 1 for s in plan.singletons}, timeout,
+                     services=plan.singletons, baseline=baseline)
+
+    def _release_command(self, app: App, target: ComposeTarget, plan: ReleasePlan) -> None:
+        """The app's release command (migrations) in a one-off container of the new release,
+        before its services start: with Traefik a release gets traffic as soon as it is
+        healthy, so this is the last moment before the switch."""
+        service, *command = shlex.split(app.release_command)
+        if service not in plan.release_services:
+            raise OtterError(f"release command `{app.release_command}`: {service!r} is not a "
+                             f"service of this release ({', '.join(plan.release_services)})")
+        self.out.step(Step.COMMAND, f"running `{shlex.join(command)}` in a one-off {service} "
+                      "container")
+        with limit(app, "release_command_timeout", "the release command"):
+            self.ports.runtime.run_once(target, service, command, Details(self.out, Step.COMMAND),
+                                        app.release_command_timeout)
