@@ -6,6 +6,7 @@ import sys
 from otterstack_hooks.adapters.compose.runtime import ComposeRuntime
 from otterstack_hooks.adapters.git.repo import GitRepo
 from otterstack_hooks.adapters.local import process
+from otterstack_hooks.adapters.local.notify import TargetNotifier
 from otterstack_hooks.adapters.local.paths import Paths
 from otterstack_hooks.adapters.local.progress import Progress
 from otterstack_hooks.adapters.local.state import State
@@ -23,10 +24,11 @@ def real_ports(paths: Paths, state: State, out: Progress, app: str = "") -> Port
     record = state.get_app(app) if app else None
     if record is not None and record.runtime == "swarm":
         return Ports(runtime=SwarmRuntime(record.name, record.registry),
-                     router=SwarmTraefikRouter(state), store=state, open_repo=GitRepo,
-                     paths=paths, out=out, schedule_retire=_schedule_retire)
+                     router=SwarmTraefikRouter(state), store=state, notifier=TargetNotifier(),
+                     open_repo=GitRepo, paths=paths, out=out, schedule_retire=_schedule_retire)
     return Ports(runtime=ComposeRuntime(), router=TraefikRouter(state), store=state,
-                 open_repo=GitRepo, paths=paths, out=out, schedule_retire=_schedule_retire)
+                 notifier=TargetNotifier(), open_repo=GitRepo, paths=paths, out=out,
+                 schedule_retire=_schedule_retire)
 
 
 def _schedule_retire(app: str, release: str, delay: float) -> None:

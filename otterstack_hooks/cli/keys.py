@@ -10,11 +10,12 @@ from pathlib import Path
 
 from otterstack_hooks.adapters.local import keys
 from otterstack_hooks.adapters.local.paths import data_paths
-from otterstack_hooks.adapters.local.state import SshKey, State
+from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import validate_app_name
 from otterstack_hooks.rules import command_lines as commands
 from otterstack_hooks.rules import ssh_gate
+from otterstack_hooks.rules.ssh_gate import SshKey
 
 
 def _state() -> State:

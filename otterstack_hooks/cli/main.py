@@ -22,13 +22,7 @@ from otterstack_hooks.adapters.local.lock import app_lock
 from otterstack_hooks.adapters.local.paths import data_paths
 from otterstack_hooks.adapters.local.process import StepTimeout, passthrough, passthrough_all
 from otterstack_hooks.adapters.local.progress import Progress, render_event, use_color
-from otterstack_hooks.adapters.local.state import (
-    ALLOW_NOT_RECORDED,
-    App,
-    ReleaseStatus,
-    State,
-    dumps,
-)
+from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.swarm import traefik_up as swarm_traefik
 from otterstack_hooks.adapters.traefik import api as traefik_io
 from otterstack_hooks.adapters.traefik import up as traefik_up
@@ -41,6 +35,7 @@ from otterstack_hooks.core.names import (
     validate_compose_file,
     validate_new_app_name,
 )
+from otterstack_hooks.core.records import ALLOW_NOT_RECORDED, App, dumps
 from otterstack_hooks.core.settings import (
     APP_SETTINGS,
     GLOBAL_SETTINGS,
@@ -48,7 +43,7 @@ from otterstack_hooks.core.settings import (
     app_setting,
     global_setting,
 )
-from otterstack_hooks.core.vocabulary import Step
+from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
 from otterstack_hooks.rules.command_lines import compose_logs, service_logs
 from otterstack_hooks.rules.push import parse_ref_updates, plan_push
 from otterstack_hooks.rules.release_plan import state_project

@@ -1,12 +1,15 @@
 """What a deploy needs from the world, as small interfaces (ports).
 
-The orchestrators (deploy.py, dry_run.py, rollback.py, recover.py, prune.py, remove_app.py)
-decide with the pure modules and act only through these: a Runtime that runs releases (today
-Compose on one Docker Engine, runtime.py), a Router that sends them traffic (Traefik,
-router.py), a Store that remembers them (SQLite, state.py) and a Repo that holds their code
-(git, gitops.py). Unit tests put fakes behind the same ports (tests/unit/fakes.py), so every
-rule of deploy, failure, recovery, rollback and pruning runs in milliseconds without Docker; a
-second runtime (Docker Swarm) plugs in behind `Runtime` without touching the orchestrators.
+The orchestrators (usecases/) decide with the pure modules and act only through these: a
+Runtime that runs releases (Compose on one Docker Engine, adapters/compose/runtime.py, or
+Docker Swarm, adapters/swarm/runtime.py), a Router that sends them traffic (Traefik's docker or
+swarm provider), a Store that remembers them (SQLite, adapters/local/state.py), a Repo that
+holds their code (git, adapters/git/repo.py) and a Notifier that tells the app's target about
+them (adapters/local/notify.py). Unit tests put fakes behind the same ports
+(tests/unit/fakes.py), so every rule of deploy, failure, recovery, rollback and pruning runs in
+milliseconds without Docker. mypy (in the test command) checks that each adapter and each fake
+has every method of its port with compatible types: both are plugged into `Ports` in typed
+code (wiring.py, fakes.World.ports).
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from otterstack_hooks.core.records import App, Release
+from otterstack_hooks.core.vocabulary import ReleaseStatus
 from otterstack_hooks.rules.command_lines import ComposeTarget
 from otterstack_hooks.rules.health import ContainerSnapshot
 from otterstack_hooks.rules.traefik.routing_plan import Probe, TraefikInfo
@@ -123,36 +128,47 @@ class Router(Protocol):
 
 
 class Store(Protocol):
-    """Remembers apps, releases and settings (SQLite, state.State)."""
+    """Remembers apps, releases and settings (SQLite, adapters/local/state.State)."""
 
-    def require_app(self, name: str) -> Any: ...
+    def require_app(self, name: str) -> App: ...
+
+    def set_app_setting(self, name: str, key: str, value: Any) -> None: ...
 
     def setting(self, key: str) -> str: ...
 
     def new_release(self, app: str, sha: str, ref: str, trigger: str, pushed_by: str,
-                    pid: int) -> Any: ...
+                    pid: int) -> Release: ...
 
-    def release(self, rid: int) -> Any: ...
+    def release(self, rid: int) -> Release: ...
 
     def update_release(self, rid: int, **values: Any) -> None: ...
 
-    def activate(self, new: Any, old: Any) -> None: ...
+    def activate(self, new: Release, old: Release | None) -> None: ...
 
-    def active_release(self, app: str) -> Any: ...
+    def active_release(self, app: str) -> Release | None: ...
 
-    def releases(self, app: str, limit: int = 50) -> list[Any]: ...
+    def releases(self, app: str, limit: int = 50) -> list[Release]: ...
 
-    def releases_with_status(self, app: str, status: str) -> list[Any]: ...
+    def releases_with_status(self, app: str, status: ReleaseStatus) -> list[Release]: ...
 
-    def rollback_target(self, app: str) -> Any: ...
+    def rollback_target(self, app: str) -> Release | None: ...
 
     def next_release_number(self) -> int: ...
 
-    def pin(self, app: str, reason: str) -> None: ...
+    def pin(self, name: str, reason: str) -> None: ...
 
-    def reactivate(self, target: Any, current: Any) -> None: ...
+    def reactivate(self, target: Release, current: Release) -> None: ...
 
     def remove_app(self, name: str) -> None: ...
+
+
+class Notifier(Protocol):
+    """Tells an app's notification target (a URL or a command) about a deploy event."""
+
+    def send(self, target: str, event: dict[str, Any],
+             redact: Callable[[str], str]) -> str | None:
+        """Why it could not be delivered, or None. Bounded, and never raises: a notification
+        is a courtesy, never part of the deploy."""
 
 
 class Repo(Protocol):
@@ -171,13 +187,15 @@ class Repo(Protocol):
 
 @dataclass
 class Ports:
-    """Everything an orchestrator acts through. The store is state.State in production and
-    in unit tests alike (SQLite in a temp dir is fast and local); `open_repo` opens an app's
-    repo by path; `paths` is paths.Paths and `out` progress.Progress (both local files)."""
+    """Everything an orchestrator acts through. The store is adapters.local.state.State in
+    production and in unit tests alike (SQLite in a temp dir is fast and local); `open_repo`
+    opens an app's repo by path; `paths` is adapters.local.paths.Paths and `out`
+    adapters.local.progress.Progress (both local files, which a use case may use directly)."""
 
     runtime: Runtime
     router: Router
     store: Store
+    notifier: Notifier
     open_repo: Callable[[str], Repo]
     paths: Any
     out: Any

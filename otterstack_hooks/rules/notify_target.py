@@ -2,12 +2,15 @@
 absolute program with its arguments, run without a shell. Checked when it is set
 (`otterstack config APP notify`) and again before each delivery (notify.py)."""
 
+import math
 import posixpath
 import shlex
 import urllib.parse
+from datetime import UTC, datetime
+from typing import Any
 
 from otterstack_hooks.core.errors import OtterError
-from otterstack_hooks.core.names import printable
+from otterstack_hooks.core.names import printable, short
 
 CMD_PREFIX = "cmd:"
 
@@ -59,3 +62,33 @@ def _url(target: str) -> urllib.parse.SplitResult:
     if any(ch.isspace() for ch in target):
         raise OtterError("notification URL contains spaces: percent-encode them as %20")
     return parts
+
+
+# the deploy events a target is told about
+EVENTS = ("started", "succeeded", "failed", "rolled_back")
+
+
+def build_event(kind: str, app: str, release: str, sha: str, status: str, reason: str = "",
+                duration: float | None = None, serving: str = "", *, when: float,
+                pushed_by: str = "") -> dict[str, Any]:
+    """The JSON document sent for one deploy event; `when` is its Unix time (the caller's
+    clock: this module reads none)."""
+    if kind not in EVENTS:
+        raise ValueError(f"unknown notification event {kind!r}; expected one of {EVENTS}")
+    if duration is not None:
+        duration = round(float(duration), 3) if math.isfinite(duration) else None
+    stamp = datetime.fromtimestamp(when, tz=UTC)
+    return {
+        "event": kind,
+        "app": app,
+        "release": release,
+        "sha": sha,
+        "short_sha": short(sha),
+        "status": status,
+        "reason": reason,
+        "duration": duration,
+        "serving": serving,
+        "pushed_by": pushed_by,  # the push key's name over SSH, else the user
+        "time": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": "otterstack",
+    }

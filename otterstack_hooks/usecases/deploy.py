@@ -15,11 +15,11 @@ from pathlib import Path
 
 from otterstack_hooks.adapters.local import secrets
 from otterstack_hooks.adapters.local.lock import app_lock
-from otterstack_hooks.adapters.local.state import App, Release
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import short
 from otterstack_hooks.core.phases import PhaseClock
 from otterstack_hooks.core.ports import Ports, Repo
+from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import Phase, ReleaseStatus, Step
 from otterstack_hooks.rules.command_lines import ComposeTarget
 from otterstack_hooks.rules.compose.model import ComposeModel

@@ -6,10 +6,10 @@ import shutil
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from otterstack_hooks.adapters.local.state import App
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import short
 from otterstack_hooks.core.ports import Ports
+from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import Step
 from otterstack_hooks.rules.compose.override import OVERRIDE_FILE, STATE_OVERRIDE_FILE
 from otterstack_hooks.usecases.prepare import prepare

@@ -10,9 +10,9 @@ from typing import Any
 
 from otterstack_hooks.adapters.compose import policy_check
 from otterstack_hooks.adapters.local.paths import locate_compose, write_private
-from otterstack_hooks.adapters.local.state import App
 from otterstack_hooks.core.names import release_number
 from otterstack_hooks.core.ports import Ports
+from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import Step
 from otterstack_hooks.rules.command_lines import ComposeTarget
 from otterstack_hooks.rules.compose.model import ComposeModel, parse_config

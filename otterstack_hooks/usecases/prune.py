@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from otterstack_hooks.adapters.local.lock import app_lock
-from otterstack_hooks.adapters.local.state import App, Release
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import short
 from otterstack_hooks.core.ports import Ports, Repo
+from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
 from otterstack_hooks.usecases.release_steps import drain_and_stop
 

@@ -4,10 +4,10 @@ first in every deploy, with the app's lock held, so no other deploy is running."
 import time
 
 from otterstack_hooks.adapters.local import secrets
-from otterstack_hooks.adapters.local.state import App, Release
 from otterstack_hooks.core import names
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.ports import Ports, Repo
+from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
 from otterstack_hooks.rules.health import whole_and_healthy
 from otterstack_hooks.usecases.prepare import prepare

@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from otterstack_hooks.adapters.local import notify
 from otterstack_hooks.adapters.local.process import StepTimeout
 from otterstack_hooks.adapters.local.progress import Progress
-from otterstack_hooks.adapters.local.state import App, Release
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.ports import Ports, Repo
+from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
 from otterstack_hooks.rules.health import ContainerSnapshot, evaluate
+from otterstack_hooks.rules.notify_target import build_event
 from otterstack_hooks.rules.traefik.routing_plan import (
     Probe,
     RoutingPlan,
@@ -59,10 +59,10 @@ def tell(ports: Ports, app: App, kind: str, release: Release, serving: str = "")
     """Tell the app's notification target; a failure to tell is a warning, never more."""
     if not app.notify:
         return
-    event = notify.build_event(kind, app.name, release.name, release.sha, release.status,
-                               release.reason, release.duration, serving,
-                               pushed_by=release.pushed_by)
-    problem = notify.send(app.notify, event, redact=ports.out.redact)
+    event = build_event(kind, app.name, release.name, release.sha, release.status,
+                        release.reason, release.duration, serving, when=time.time(),
+                        pushed_by=release.pushed_by)
+    problem = ports.notifier.send(app.notify, event, ports.out.redact)
     if problem:
         ports.out.warn(Step.NOTIFY, f"could not send the {kind} event: {problem}")
 

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 from otterstack_hooks.adapters.local.lock import app_lock
-from otterstack_hooks.adapters.local.state import App
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.ports import Ports
+from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import Step
 from otterstack_hooks.rules.release_plan import STATE_SUFFIX
 from otterstack_hooks.usecases.release_steps import drain_and_stop

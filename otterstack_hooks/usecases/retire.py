@@ -5,8 +5,8 @@ hand. The next deploy's recovery does the same for a window whose timer never ra
 import time
 
 from otterstack_hooks.adapters.local.lock import app_lock
-from otterstack_hooks.adapters.local.state import App
 from otterstack_hooks.core.ports import Ports
+from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
 from otterstack_hooks.usecases.deploy import lock_limit
 from otterstack_hooks.usecases.release_steps import retire_kept

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from otterstack_hooks.adapters.compose import policy_check
 from otterstack_hooks.adapters.local.lock import app_lock
-from otterstack_hooks.adapters.local.state import App, Release
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import short
 from otterstack_hooks.core.ports import Ports
+from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
 from otterstack_hooks.rules.traefik.routing_plan import ID_HEADER, Probe
 from otterstack_hooks.usecases.deploy import Deploy, DeployRequest, Outcome, lock_limit

@@ -9,6 +9,7 @@ git, no Traefik: a whole deploy runs in milliseconds.
 import io
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,9 @@ class FakeRouter:
         if self.answer_as is not None:
             return 200, self.answer_as
         project = next(p for p in self.runtime.running if check.router.endswith(f"-{p}"))
-        answered = self.serving(RELEASE.fullmatch(project)["app"])
+        release = RELEASE.fullmatch(project)
+        assert release is not None, project
+        answered = self.serving(release["app"])
         return (200, answered) if answered else (502, None)
 
     def withdraw(self, info: TraefikInfo, project: str) -> bool:
@@ -330,6 +333,20 @@ services:
 """
 
 
+class FakeNotifier:
+    """Records what it is told to send (target, event); `fail` is the reason it gives."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.fail: str | None = None
+
+    def send(self, target: str, event: dict[str, Any],
+             redact: Callable[[str], str]) -> str | None:
+        self.sent.append((target, {k: redact(v) if isinstance(v, str) else v
+                                   for k, v in event.items()}))
+        return self.fail
+
+
 @dataclass
 class World:
     """One app `app` on fake ports, with its store and output."""
@@ -345,12 +362,13 @@ class World:
         self.store.upsert_app("app", str(self.tmp / "app.git"),
                               traefik_routing=self.routed)
         self.router = FakeRouter(self.runtime)
+        self.notifier = FakeNotifier()
         self.output = io.StringIO()
         self.scheduled: list[tuple[str, str, float]] = []
 
     def ports(self) -> Ports:
         return Ports(runtime=self.runtime, router=self.router, store=self.store,
-                     open_repo=lambda path: self.repo, paths=self.paths,
+                     notifier=self.notifier, open_repo=lambda path: self.repo, paths=self.paths,
                      out=Progress(self.output, False),
                      schedule_retire=lambda *args: self.scheduled.append(args))
 

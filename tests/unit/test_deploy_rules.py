@@ -72,6 +72,21 @@ def test_a_failure_at_any_step_removes_the_new_release_and_keeps_the_old(world, 
     assert not (world.paths.worktree("app", "r2")).exists()
 
 
+def test_deploy_events_go_through_the_notifier_port_and_a_failure_to_tell_is_a_warning(world):
+    world.store.set_app_setting("app", "notify", "https://hooks.example/deploy")
+    world.push()
+    assert [(target, event["event"], event["release"]) for target, event in world.notifier.sent] \
+        == [("https://hooks.example/deploy", "started", "r1"),
+            ("https://hooks.example/deploy", "succeeded", "r1")]
+    world.notifier.fail = "timed out after 5 s"
+    assert world.push().ok
+    assert "could not send the succeeded event: timed out after 5 s" in world.output.getvalue()
+    world.store.set_app_setting("app", "notify", "")
+    sent = len(world.notifier.sent)
+    world.push()
+    assert len(world.notifier.sent) == sent  # no target, nothing told
+
+
 def test_a_release_command_failure_stops_before_anything_starts(world):
     world.push()
     world.store.set_app_setting("app", "release_command", "web migrate --all")

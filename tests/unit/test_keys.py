@@ -20,8 +20,8 @@ from otterstack_hooks.adapters.local.keys import (
     validate_key_name,
     write_authorized_keys,
 )
-from otterstack_hooks.adapters.local.state import SshKey
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.ssh_gate import SshKey
 
 
 def make_key(kind: str = "ssh-ed25519", body: bytes = b"\x00" * 36) -> str:

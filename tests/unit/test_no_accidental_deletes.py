@@ -8,8 +8,9 @@ import pytest
 from otterstack_hooks.adapters.compose import compose_cli as compose
 from otterstack_hooks.adapters.local.paths import Paths, write_private
 from otterstack_hooks.adapters.local.progress import Progress
-from otterstack_hooks.adapters.local.state import ReleaseStatus, State
+from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.vocabulary import ReleaseStatus
 from otterstack_hooks.usecases.recover import Recover
 from otterstack_hooks.wiring import real_ports
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from otterstack_hooks.adapters.local.state import ALLOW_NOT_RECORDED, MIGRATIONS, App, State
+from otterstack_hooks.adapters.local.migrations import MIGRATIONS
+from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.cli import main as cli
 from otterstack_hooks.core import settings
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.records import ALLOW_NOT_RECORDED, App
 from otterstack_hooks.core.settings import (
     APP_SETTINGS,
     GLOBAL_SETTINGS,

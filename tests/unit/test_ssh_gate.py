@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otterstack_hooks.adapters.local.state import SshKey
 from otterstack_hooks.rules.ssh_gate import (
     ADMIN_COMMANDS,
     PUSHER_COMMANDS,
@@ -15,6 +14,7 @@ from otterstack_hooks.rules.ssh_gate import (
     GitVerb,
     OtterRequest,
     Refused,
+    SshKey,
     authorize,
     authorize_git,
     parse_command,

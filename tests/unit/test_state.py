@@ -4,8 +4,10 @@ import sqlite3
 
 import pytest
 
-from otterstack_hooks.adapters.local.state import MIGRATIONS, ReleaseStatus, State
+from otterstack_hooks.adapters.local.migrations import MIGRATIONS
+from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.vocabulary import ReleaseStatus
 
 
 def test_migrates_an_old_database_in_place(tmp_path):
@@ -47,7 +49,7 @@ def test_unknown_settings_and_apps_are_clear_errors(tmp_path):
 
 
 def test_apps_from_before_the_compose_policy_are_marked_for_recording(tmp_path):
-    from otterstack_hooks.adapters.local.state import ALLOW_NOT_RECORDED
+    from otterstack_hooks.core.records import ALLOW_NOT_RECORDED
     db = tmp_path / "state.db"
     conn = sqlite3.connect(db)
     conn.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")

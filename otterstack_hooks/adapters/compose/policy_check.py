@@ -14,8 +14,9 @@ from typing import Any
 from otterstack_hooks.adapters.compose import compose_cli as compose
 from otterstack_hooks.adapters.local import secrets
 from otterstack_hooks.adapters.local.paths import Paths, locate_compose
-from otterstack_hooks.adapters.local.state import ALLOW_NOT_RECORDED, App, State
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.ports import Store
+from otterstack_hooks.core.records import ALLOW_NOT_RECORDED, App
 from otterstack_hooks.rules.compose import raw as compose_raw
 from otterstack_hooks.rules.compose.access import Access, parse_allow, render_allow
 from otterstack_hooks.rules.compose.model import parse_config
@@ -79,7 +80,7 @@ def raw_findings(target: compose.ComposeTarget, checkout: Path) -> compose_raw.F
                             os.path.realpath, tuple(str(f) for f in target.env_files))
 
 
-def allowed_for(state: State, paths: Paths, app: App, say: Callable[[str], None],
+def allowed_for(state: Store, paths: Paths, app: App, say: Callable[[str], None],
                 record: bool = True, read: ConfigReader = compose.config_and_raw
                 ) -> frozenset[Access]:
     """The app's allowances; for an app that predates the policy, first record what its

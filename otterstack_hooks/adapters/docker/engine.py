@@ -222,8 +222,8 @@ def app_resources(dc: docker.DockerClient, app: str) -> tuple[list[str], list[st
     """Names of the volumes and networks OtterStack created for an app."""
     label = {"label": f"{APP_LABEL}={app}"}
     with engine_errors(f"listing the volumes and networks of {app}"):
-        volumes = [v.name for v in dc.volumes.list(filters=label)]
-        networks = [n.name for n in dc.networks.list(filters=label)]
+        volumes = [str(v.name) for v in dc.volumes.list(filters=label)]
+        networks = [str(n.name) for n in dc.networks.list(filters=label)]
     return sorted(volumes), sorted(networks)
 
 

@@ -66,7 +66,7 @@ def branch_head(repo: git.Repo, branch: str) -> str | None:
 
 
 def commit_subject(repo: git.Repo, sha: str) -> str:
-    return printable(repo.commit(sha).summary, 72)
+    return printable(str(repo.commit(sha).summary), 72)
 
 
 def add_worktree(repo: git.Repo, path: Path, sha: str) -> None:

@@ -15,8 +15,8 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-from otterstack_hooks.adapters.local.state import SshKey
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.ssh_gate import SshKey
 
 BEGIN = "# BEGIN otterstack keys: managed by `otterstack keys`; edits inside are overwritten"
 END = "# END otterstack keys"

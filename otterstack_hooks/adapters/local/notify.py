@@ -7,51 +7,22 @@ secret values are redacted from the event before it leaves the host, and from th
 
 import http.client
 import json
-import math
 import os
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from otterstack_hooks.adapters.local import process
 from otterstack_hooks.core.errors import OtterError
-from otterstack_hooks.core.names import printable, short
+from otterstack_hooks.core.names import printable
 from otterstack_hooks.rules.notify_target import CMD_PREFIX, command_argv, validate_target
 
-EVENTS = ("started", "succeeded", "failed", "rolled_back")
 USER_AGENT = "otterstack"
 ENV_KEEP = ("PATH", "HOME", "LANG")
 _LINE = 200  # longest piece of outside text (stderr, HTTP reason) quoted in an error
-
-
-def build_event(kind: str, app: str, release: str, sha: str, status: str, reason: str = "",
-                duration: float | None = None, serving: str = "",
-                when: float | None = None, pushed_by: str = "") -> dict[str, Any]:
-    """The JSON document sent for one deploy event; `when` is a Unix time (default: now)."""
-    if kind not in EVENTS:
-        raise ValueError(f"unknown notification event {kind!r}; expected one of {EVENTS}")
-    if duration is not None:
-        duration = round(float(duration), 3) if math.isfinite(duration) else None
-    stamp = datetime.fromtimestamp(time.time() if when is None else when, tz=UTC)
-    return {
-        "event": kind,
-        "app": app,
-        "release": release,
-        "sha": sha,
-        "short_sha": short(sha),
-        "status": status,
-        "reason": reason,
-        "duration": duration,
-        "serving": serving,
-        "pushed_by": pushed_by,  # the push key's name over SSH, else the user
-        "time": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "source": "otterstack",
-    }
 
 
 def send(target: str, event: dict[str, Any], timeout: float = 5.0,
@@ -201,3 +172,11 @@ def _run(argv: list[str], payload: bytes, event: dict[str, Any], timeout: float)
                   if ln.strip()), "")
     detail = f": {printable(first.strip(), _LINE)}" if first else ""
     return f"notification command {name} {status}{detail}"
+
+
+class TargetNotifier:
+    """The Notifier port (core/ports.py) over `send`: a URL or a command, bounded, redacted."""
+
+    def send(self, target: str, event: dict[str, Any],
+             redact: Callable[[str], str]) -> str | None:
+        return send(target, event, redact=redact)

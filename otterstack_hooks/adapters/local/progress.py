@@ -8,7 +8,7 @@ A vanished terminal (the pusher hit Ctrl-C or lost the connection) never stops t
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,6 +19,8 @@ from otterstack_hooks.core.vocabulary import Step
 COLORS = {"ok": "\033[1;32m", "error": "\033[1;31m", "warning": "\033[33m",
           "detail": "\033[2m", "info": ""}
 RESET = "\033[0m"
+
+Event = MutableMapping[str, Any]  # one structlog event, as its processors get it
 
 
 def use_color(stream: TextIO, forced: bool = False) -> bool:
@@ -71,7 +73,7 @@ class Progress:
             self._append(event)
 
     # structlog processors
-    def _add_fields(self, _logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def _add_fields(self, _logger: Any, method: str, event: Event) -> Event:
         for key, value in event.items():  # secrets never reach a terminal or a log file
             if isinstance(value, str):
                 event[key] = self.redact(value)
@@ -81,21 +83,21 @@ class Progress:
                          "error" if method == "error" else "info")
         return event
 
-    def _write_json(self, _logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def _write_json(self, _logger: Any, _method: str, event: Event) -> Event:
         if self.log_path is None:
             self._pending.append(dict(event))
         else:
             self._append(event)
         return event
 
-    def _append(self, event: dict[str, Any]) -> None:
+    def _append(self, event: Mapping[str, Any]) -> None:
         try:
             with open(self.log_path, "a", encoding="utf-8") as handle:  # type: ignore[arg-type]
                 handle.write(json.dumps(event, default=str) + "\n")
         except OSError:
             pass  # a full disk must not turn a good deploy into a failed one
 
-    def _render(self, _logger: Any, _method: str, event: dict[str, Any]) -> str:
+    def _render(self, _logger: Any, _method: str, event: Event) -> str:
         if event["kind"] == "detail" and (self.quiet_details or not event.get("terminal", True)):
             raise structlog.DropEvent
         return render_event(event, self.color)
@@ -115,7 +117,7 @@ class Progress:
         self.log.info(message, step=Step.RESULT, kind="ok" if ok else "error", **fields)
 
 
-def render_event(event: dict[str, Any], color: bool) -> str:
+def render_event(event: Mapping[str, Any], color: bool) -> str:
     """One event as the terminal line people read (also used to replay a release log)."""
     kind = event.get("kind", "info")
     step = event.get("step", "")

@@ -71,7 +71,10 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
             image, args=args, name=name,
             mode=ServiceMode("replicated", 1),
             networks=[network],
-            endpoint_spec=EndpointSpec(mode="dnsrr", ports={http_port: (80, "tcp", "host")}),
+            # published: (target, protocol, mode), as docker's EndpointSpec documents (its
+            # stubs know only the short form)
+            endpoint_spec=EndpointSpec(mode="dnsrr", ports={
+                http_port: (80, "tcp", "host")}),  # type: ignore[dict-item]
             mounts=["/var/run/docker.sock:/var/run/docker.sock:ro"],
             constraints=[f"node.id == {node}"] if node else ["node.role == manager"],
             container_labels={LABEL: "swarm"}, labels={LABEL: "swarm"},

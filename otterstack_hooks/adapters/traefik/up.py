@@ -14,6 +14,7 @@ import urllib.request
 
 import docker
 import docker.errors
+from docker.models.containers import Container
 from docker.types import IPAMConfig, IPAMPool
 
 from otterstack_hooks.adapters.docker.engine import engine_errors
@@ -60,8 +61,9 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
         container = dc.api.create_container(
             image, command=args, name=name, ports=[80, API_PORT], host_config=host_config,
             labels={"dev.otterstack.traefik": "1", API_NETWORK_LABEL: api_network},
-            networking_config=dc.api.create_networking_config(
-                {api_network: dc.api.create_endpoint_config(ipv4_address=address)}))
+            networking_config=dc.api.create_networking_config(  # the stubs say one config;
+                {api_network: dc.api.create_endpoint_config(  # Docker takes one per network
+                    ipv4_address=address)}))  # type: ignore[arg-type]
         dc.api.connect_container_to_network(container["Id"], network)
         dc.api.start(container["Id"])
         _check_api(dc, container["Id"], api_port, network, api_network)
@@ -70,7 +72,7 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
             f"{throttle} at most")
 
 
-def _already_there(existing: docker.models.containers.Container, name: str,
+def _already_there(existing: Container, name: str,
                    throttle: str) -> str:
     """Start it if stopped; say where it listens and whether its throttle differs."""
     verb = "is already running"

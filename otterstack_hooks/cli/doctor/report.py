@@ -20,7 +20,7 @@ from otterstack_hooks.adapters.docker import engine
 from otterstack_hooks.adapters.local import process
 from otterstack_hooks.adapters.local.paths import Paths
 from otterstack_hooks.adapters.local.progress import COLORS, RESET
-from otterstack_hooks.adapters.local.state import App, State
+from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.traefik import api as traefik
 from otterstack_hooks.cli.doctor.check import Check, DoctorEngine
 from otterstack_hooks.cli.doctor.swarm import (
@@ -34,6 +34,7 @@ from otterstack_hooks.cli.doctor.swarm import (
 )
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable
+from otterstack_hooks.core.records import App
 from otterstack_hooks.rules import command_lines as commands
 
 MIN_GIT = (2, 24)  # worktrees and --end-of-options

@@ -18,13 +18,14 @@ import docker
 import docker.errors
 
 from otterstack_hooks.adapters.docker import engine
-from otterstack_hooks.adapters.local.state import App, State
+from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.swarm import traefik_up as swarm_traefik
 from otterstack_hooks.adapters.swarm.router import SwarmTraefikRouter
 from otterstack_hooks.adapters.traefik import api as traefik
 from otterstack_hooks.cli.doctor.check import Check, DoctorEngine
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable
+from otterstack_hooks.core.records import App
 from otterstack_hooks.rules.release_plan import state_project
 from otterstack_hooks.rules.swarm.stack_view import built_here
 

@@ -109,10 +109,12 @@ def _plain(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
         return loader.construct_mapping(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node)
+    assert isinstance(node, yaml.ScalarNode)
     return loader.construct_scalar(node)
 
 
 def _binary(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    assert isinstance(node, yaml.ScalarNode)  # !!binary tags only a scalar
     text = str(loader.construct_scalar(node))
     return base64.b64decode("".join(text.split())).decode("utf-8", "replace")
 
@@ -160,7 +162,7 @@ def load(content: bytes, name: str) -> list[Any]:
         loader = _Loader(content)  # bytes: a BOM (UTF-16) is read as Compose reads it
         while loader.check_node():
             node = loader.get_node()
-            if _expanded_size(node, name) > MAX_NODES:
+            if node is not None and _expanded_size(node, name) > MAX_NODES:
                 raise OtterError(f"compose file {name} has more than {MAX_NODES:,} YAML nodes "
                                  "once its aliases are expanded (an alias bomb?)")
             documents.append(loader.construct_document(node))

@@ -211,7 +211,7 @@ class _Parser:
                     return None
                 if high < 0:
                     low = -1
-        if j >= len(s) or s[j] != "}":
+        if j >= len(s) or s[j] != "}" or high is None:
             return None
         return j + 1, low, high
 
