@@ -1,4 +1,5 @@
-"""Routing rules and whether Traefik 3.7 loads them, for the rule-syntax check (rule_syntax.py).
+"""Routing rules and whether Traefik 3.7 loads them, for the rule-syntax check
+(rules/traefik/rule_syntax.py).
 
 One table serves twice: tests/unit/test_rule_syntax.py checks that OtterStack refuses exactly
 the rules marked refused, and tests/integration/test_rule_syntax.py loads every one of them

@@ -1,5 +1,6 @@
 """`otterstack keys ...` (manage push keys) and `otterstack ssh NAME` (the forced command of
-every push key). The decisions live in keys.py and ssh_gate.py; this module only acts."""
+every push key). The decisions live in adapters/local/keys.py and rules/ssh_gate.py; this
+module only acts."""
 
 import argparse
 import os

@@ -656,7 +656,7 @@ def cmd_traefik_up(args: argparse.Namespace) -> int:
 
 
 def _settings_help() -> str:
-    """Every setting with its default and what it does, from the schema (settings.py)."""
+    """Every setting with its default and what it does, from the schema (core/settings.py)."""
     width = max(len(name) for name in [*APP_SETTINGS, *GLOBAL_SETTINGS]) + 2
     blocks = []
     for title, group in (("settings (config APP KEY VALUE) [default]", APP_SETTINGS),

@@ -63,7 +63,7 @@ class Step(StrEnum):
 
 
 class Phase(StrEnum):
-    """Where a deploy's time went: each phase ends where the next begins (deploy.py marks
+    """Where a deploy's time went: each phase ends where the next begins (usecases/deploy.py marks
     them); `otterstack releases --json` shows the seconds of each, the result line too."""
 
     QUEUED = "queued"  # waiting for the app's lock (another deploy ran)

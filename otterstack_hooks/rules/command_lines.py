@@ -1,7 +1,8 @@
 """Every command line OtterStack runs, as a value: the argument list, built and nothing more.
 
-Kept apart from the code that runs them (compose.py, gitops.py, precheck.py, doctor.py, the
-CLI) so that what we would run can be read, and tested, as exact lists without Docker or git:
+Kept apart from the code that runs them (adapters/compose/compose_cli.py, adapters/git/repo.py,
+adapters/git/precheck.py, the doctor, the CLI) so that what we would run can be read, and
+tested, as exact lists without Docker or git:
 a flag that moves or a user value that could turn into an option shows up as a diff here.
 Nothing in this module starts a process, touches a file or opens a socket. The lists go to
 `process` as argv: no shell ever sees them.
@@ -37,8 +38,8 @@ class ComposeTarget:
         validate_project_name(self.project)
 
     def process_env(self, base: Mapping[str, str]) -> dict[str, str]:
-        """`base` (our own environment, passed in by compose.py) plus the app's variables,
-        which win (as they did in Compose)."""
+        """`base` (our own environment, passed in by adapters/compose/compose_cli.py) plus the
+        app's variables, which win (as they did in Compose)."""
         return {**base, **self.environment}
 
     def args(self) -> list[str]:

@@ -1,6 +1,6 @@
 """What a notification target may be (pure): '' (off), an http(s) URL, or 'cmd:' and an
 absolute program with its arguments, run without a shell. Checked when it is set
-(`otterstack config APP notify`) and again before each delivery (notify.py)."""
+(`otterstack config APP notify`) and again before each delivery (adapters/local/notify.py)."""
 
 import math
 import posixpath

@@ -24,7 +24,7 @@ class DryRun:
 
     def run(self, app: App, ref: str) -> "Outcome":
         from otterstack_hooks.usecases.deploy import (
-            Outcome,  # deploy.py runs this use case for a dry-run request
+            Outcome,  # usecases/deploy.py runs this use case for a dry-run request
         )
 
         paths, out = self.ports.paths, self.out

@@ -186,8 +186,8 @@ def take_out_if_routed(ports: Ports, app: App, release: Release, step: Step,
 def stop_withdrawn(ports: Ports, app: App, traefik: TraefikInfo, project: str,
                    label: str) -> None:
     """Stop a release taken out of Traefik, after its drain. It stays out while it exits
-    (withdraw fenced it: fence.py), however long its stop grace period, whatever it does
-    with SIGTERM; once it has exited, nothing of it can be routed and the fence goes. A stop
+    (withdraw fenced it: rules/traefik/fence.py), however long its stop grace period, whatever
+    it does with SIGTERM; once it has exited, nothing of it can be routed and the fence goes. A stop
     that fails leaves the fence: the release may still run."""
     ports.out.step(Step.STOP, stop_text(label, ports.runtime.containers(project)))
     ports.runtime.stop(project)

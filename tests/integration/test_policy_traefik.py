@@ -1,7 +1,7 @@
 """What an app's Traefik labels may reach, through a real push and a real Traefik: a route to
 `api@internal` and a TCP router for every name need the admin's token, and with the app's
 `hosts` setting a router for another app's host is refused, all before the ref moves
-(traefik_policy.py, traefik_hosts.py). The module shares two apps: the victim, deployed
+(rules/traefik/policy.py, rules/traefik/hosts.py). The module shares two apps: the victim, deployed
 once, and the pusher's app, refused three times before its one deploy."""
 
 from __future__ import annotations

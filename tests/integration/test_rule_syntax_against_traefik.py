@@ -1,5 +1,5 @@
-"""Rules Traefik would refuse are refused before the ref moves (rule_syntax.py), and the
-checker agrees with a real Traefik on every rule of testsupport/rule_cases.py."""
+"""Rules Traefik would refuse are refused before the ref moves (rules/traefik/rule_syntax.py),
+and the checker agrees with a real Traefik on every rule of testsupport/rule_cases.py."""
 
 from __future__ import annotations
 

@@ -152,7 +152,7 @@ def test_traefik_label_syntax_error_fails_cleanly(routed_app, traefik):
     app = routed_app(example_files("ok"))
     app.commit("ok")
     assert "deployed" in app.push("main").result
-    # a missing `)`: refused before the ref moves (rule_syntax.py)
+    # a missing `)`: refused before the ref moves (rules/traefik/rule_syntax.py)
     app.write("compose.yaml", compose("""\
       traefik.enable: "true"
       traefik.http.routers.hello.rule: Host(`hello.localhost`

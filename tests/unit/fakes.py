@@ -1,4 +1,4 @@
-"""Fakes behind OtterStack's own ports (ports.py), for unit tests of the deploy rules.
+"""Fakes behind OtterStack's own ports (core/ports.py), for unit tests of the deploy rules.
 
 They keep just enough of the world to make the orchestrators' decisions observable: which
 projects run which containers in which state, which commands ran in which order (`calls`),

@@ -1,4 +1,4 @@
-"""The compose policy's allow-list of keys (compose_keys.py) against the Compose specification
+"""The compose policy's allow-list of keys (rules/compose/keys.py) against the Compose specification
 as the installed Compose knows it: its JSON schema, read out of the `docker compose` binary
 (Compose embeds it to validate files). Every key of every level the schema defines is decided
 by OtterStack; a key the schema gains in a later Compose is refused until someone decides;
@@ -79,7 +79,7 @@ def test_every_key_of_the_installed_composes_schema_is_decided(schema):
                  for level, keys in levels_of(schema).items()}
     assert not any(undecided.values()), (
         f"keys Compose knows and OtterStack has not decided about: {undecided}; add each to "
-        "compose_keys.py as OK, CHECKED or the token it needs, and say why")
+        "rules/compose/keys.py as OK, CHECKED or the token it needs, and say why")
 
 
 def config_with(level: str, key: str, value: Any = "x") -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Names that reach Docker are the app's own (compose_names.py, through compose_policy): the
+"""Names that reach Docker are the app's own (rules/compose/names.py, through compose_policy): the
 attacks of the issue, each refused with `shared-names`, and what an ordinary app does."""
 
 import pytest

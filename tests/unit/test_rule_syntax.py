@@ -1,5 +1,5 @@
-"""Rules Traefik would refuse are refused before anything starts (rule_syntax.py): the table
-of testsupport/rule_cases.py (which the integration test loads into a real Traefik), the
+"""Rules Traefik would refuse are refused before anything starts (rules/traefik/rule_syntax.py):
+the table of testsupport/rule_cases.py (which the integration test loads into a real Traefik), the
 messages and their fixes, the syntax each router is read in, and the bounds."""
 
 from __future__ import annotations

@@ -201,7 +201,7 @@ def test_the_docs_table_lists_exactly_the_schemas_settings_and_defaults():
 
 
 def test_the_schema_imports_no_io():
-    """settings.py and vocabulary.py stay importable (and testable) without Docker, git,
+    """core/settings.py and core/vocabulary.py stay importable (and testable) without Docker, git,
     the database or process handling."""
     code = ("import sys, otterstack_hooks.core.settings, otterstack_hooks.core.vocabulary; "
             "print(sorted({'docker', 'git', 'sqlite3', 'subprocess'} & set(sys.modules)))")

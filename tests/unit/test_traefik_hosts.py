@@ -1,4 +1,4 @@
-"""The hosts an app's routers may match (traefik_hosts.py): the `hosts` setting's patterns,
+"""The hosts an app's routers may match (rules/traefik/hosts.py): the `hosts` setting's patterns,
 the rules refused under it with the router, label, rule and setting named, and what passes;
 and the check before a deploy starts, on fake ports."""
 

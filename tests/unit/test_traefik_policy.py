@@ -1,4 +1,4 @@
-"""Traefik labels that reach beyond the app (traefik_policy.py): a route to an `@internal`
+"""Traefik labels that reach beyond the app (rules/traefik/policy.py): a route to an `@internal`
 service needs `traefik-internal`, a TCP rule that matches every name `tcp-catch-all`; each is
 a compose policy refusal naming the service, the label, its value and the token."""
 

@@ -49,7 +49,7 @@ def test_every_status_named_by_a_string_is_a_release_status():
     patterns = [r'\bstatus\s*(?:==|!=)\s*"[^"]*"', r'\bstatus\s+(?:not\s+)?in\s+\([^)]*\)',
                 r'\bstatus="[^"]*"', r'releases_with_status\([^)]*\)', r'_forget\([^)\n]*"[^"]*"']
     found: dict[str, set[str]] = {}
-    for files in ("state.py", "cli.py", "pipeline.py"):
+    for files in ("adapters/local/state.py", "cli.py", "pipeline.py"):
         found |= _literals(patterns, files)
     found.pop("running", None)  # pipeline: a container's status (engine.ContainerSnapshot)
     assert set(found) - set(ReleaseStatus) == set(), found

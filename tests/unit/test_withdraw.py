@@ -1,5 +1,6 @@
-"""Taking a release out of Traefik with a fence (fence.py, traefik_fence.py): the fence's
-labels redefine every router of the release, differently, and copy what the user's Traefik
+"""Taking a release out of Traefik with a fence (rules/traefik/fence.py,
+adapters/traefik/fence.py): the fence's labels redefine every router of the release,
+differently, and copy what the user's Traefik
 selects containers by; the adapter starts one fence per project, waits for the API, and
 removes fences by label. Against a fake Docker client and a fake Traefik API; the real thing
 is in tests/integration/test_stop_gap.py."""

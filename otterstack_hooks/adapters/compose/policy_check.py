@@ -1,6 +1,6 @@
-"""Apply the compose policy (compose_policy.py) to a checkout: in pre-receive, before the ref
+"""Apply the compose policy (rules/compose/policy.py) to a checkout: in pre-receive, before the ref
 moves, and again before every deploy, since an admin may have revoked an allowance since the
-push. The committed files are checked first (compose_raw.py), before `docker compose config`
+push. The committed files are checked first (rules/compose/raw.py), before `docker compose config`
 reads anything they name. Also records, once, what an app that predates the policy already
 uses as allowed."""
 

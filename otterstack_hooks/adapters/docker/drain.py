@@ -14,8 +14,8 @@ That works with any Traefik, ours or the user's. Where it cannot be read (a remo
 host, another PID namespace) we wait a fixed delay, the whole drain timeout, and say so.
 
 The decisions (parsing /proc, what counts as in flight, when to stop waiting) are pure
-functions; `drain` is the thin I/O around them (used by runtime.py; release_steps.drain_and_stop
-stops the release after it).
+functions; `drain` is the thin I/O around them (used by adapters/compose/runtime.py;
+release_steps.drain_and_stop stops the release after it).
 """
 
 import os

@@ -2,7 +2,7 @@
 
 Every key in the block is `restrict,command="<otterstack> ssh NAME"`: sshd gives it no
 shell, no pty and no forwarding, and runs only `otterstack ssh NAME`, which decides what the
-key may do (ssh_gate.py). The decisions (parse a key, render the block, splice it into the
+key may do (rules/ssh_gate.py). The decisions (parse a key, render the block, splice it into the
 file, find keys that are not restricted) are pure; `write_authorized_keys` is the one adapter.
 """
 

@@ -72,7 +72,7 @@ MIGRATIONS: list[str] = [
     # 8: compose policy: host access each app is allowed (compose_policy.Access tokens). Apps
     # registered before the policy are marked: their first check records what their active
     # release uses as allowed (policy_check.allowed_for), so they keep working.
-    # And SSH keys: who may push which apps (keys.py, ssh_gate.py).
+    # And SSH keys: who may push which apps (adapters/local/keys.py, rules/ssh_gate.py).
     """
     ALTER TABLE apps ADD COLUMN allow TEXT NOT NULL DEFAULT '';
     UPDATE apps SET allow = '?not-recorded';

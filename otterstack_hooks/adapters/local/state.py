@@ -72,7 +72,7 @@ class State:
     # apps
     def upsert_app(self, name: str, repo: str, **settings: Any) -> App:
         """Register an app with every setting's default written out (the schema in
-        settings.py, not the columns' SQL defaults, decides them), or update its repo; then
+        core/settings.py, not the columns' SQL defaults, decides them), or update its repo; then
         apply the given settings, already parsed."""
         existing = self.get_app(name)
         if existing is None:
@@ -119,7 +119,7 @@ class State:
 
     # global settings
     def setting(self, key: str) -> str:
-        """A global setting's value; its default from settings.py while it was never set."""
+        """A global setting's value; its default from core/settings.py while it was never set."""
         default = global_setting(key).default
         row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return default if row is None else row[0]
@@ -236,7 +236,8 @@ class State:
             row = None
         return (row[0] if row else 0) + 1
 
-    # SSH keys (keys.py renders them into authorized_keys; ssh_gate.py asks who may do what)
+    # SSH keys (adapters/local/keys.py renders them into authorized_keys; rules/ssh_gate.py
+    # asks who may do what)
     def ssh_keys(self) -> list["SshKey"]:
         return [_row_to(SshKey, r) for r in self.db.execute("SELECT * FROM ssh_keys ORDER BY name")]
 

@@ -3,9 +3,9 @@ the app's stateful services in the stack `<app>-state`.
 
 Thin over the docker CLI (`docker stack deploy`, `push`, `service logs`) and the Engine
 API (services, tasks, nodes). Compose still reads and builds the files (Swarm ignores
-`build:`); swarm_stack.py (pure) turns the config into the stack file, swarm_tasks.py
+`build:`); rules/swarm/stack.py (pure) turns the config into the stack file, rules/swarm/tasks.py
 (pure) reads the tasks as the snapshots the health gate judges. What a command line is,
-is in commands.py.
+is in rules/command_lines.py.
 """
 
 import os

@@ -386,9 +386,9 @@ TRAEFIK_DEFAULT_THROTTLE = 2.0  # seconds: Traefik's own default
 DEFAULT_THROTTLE = "200ms"  # `otterstack traefik up`'s: measured in docs/performance.md
 # How long Traefik keeps an idle keep-alive connection to a server (its own default: 90 s).
 # A release taken out of traffic cannot tell an idle connection from a request in flight
-# (both are an established connection with nothing queued, drain.py), so its drain waited
-# for Traefik to drop the idle ones: up to drain_timeout with a keep-alive server. Under
-# load a connection is never idle this long; a quiet site opens one per request.
+# (both are an established connection with nothing queued, adapters/docker/drain.py), so its
+# drain waited for Traefik to drop the idle ones: up to drain_timeout with a keep-alive server.
+# Under load a connection is never idle this long; a quiet site opens one per request.
 IDLE_CONN_TIMEOUT = "250ms"
 IDLE_CONN_FLAG = "--serversTransport.forwardingTimeouts.idleConnTimeout"
 MAX_THROTTLE = 60.0

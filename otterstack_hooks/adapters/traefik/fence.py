@@ -1,5 +1,6 @@
 """Take a running release out of Traefik's docker provider, and back in, with a fence
-(fence.py says why a fence and not a pause or a label): thin I/O over Docker and Traefik's API.
+(rules/traefik/fence.py says why a fence and not a pause or a label): thin I/O over Docker
+and Traefik's API.
 
 The fence is a container of Traefik's own image (present on this host, since Traefik runs
 from it) that runs Traefik with no provider, listening on its own loopback only: it serves

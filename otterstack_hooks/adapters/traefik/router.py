@@ -1,6 +1,6 @@
 """The Router port (ports.Router) on Traefik's docker provider: find Traefik, read its API,
 send real requests through it, take a release out of it. Thin over traefik.py and
-traefik_fence.py."""
+adapters/traefik/fence.py."""
 
 from typing import Any
 

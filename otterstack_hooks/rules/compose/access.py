@@ -1,6 +1,6 @@
 """What an admin can allow an app's compose file (`otterstack config APP allow TOKEN,...`),
 and the refusal that names the service, the key and that token. Shared by the policy's checks
-of values (compose_policy.py) and of keys (compose_keys.py)."""
+of values (rules/compose/policy.py) and of keys (rules/compose/keys.py)."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass

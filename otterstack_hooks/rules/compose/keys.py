@@ -9,7 +9,7 @@ that exist are those of the Compose specification's JSON schema; a unit test wal
 schema of the Compose this project installs and proves each is decided here.
 
 Decisions: OK (no host access, whatever its value), CHECKED (its value is checked by
-compose_policy.py: a bind mount, a name, a network mode), or an Access token the admin must
+rules/compose/policy.py: a bind mount, a name, a network mode), or an Access token the admin must
 allow (`otterstack config APP allow TOKEN`) before the key may be used at all.
 """
 

@@ -1,6 +1,6 @@
 """The checked config as a file, and its paths moved to another root. Pure.
 
-What was checked is what runs (prepare.py): the effective config the compose policy checked
+What was checked is what runs (usecases/prepare.py): the effective config the compose policy checked
 is written once, and every later Compose call reads only that. Its host paths are absolute
 (Compose resolves them), inside the release's checkout; the app's singletons outlive the
 release, so their copy names the same files through the app's `current` link instead.

@@ -1,6 +1,6 @@
 """The compose files as committed, checked before Compose reads anything.
 
-The compose policy (compose_policy.py) judges the output of `docker compose config`. But
+The compose policy (rules/compose/policy.py) judges the output of `docker compose config`. But
 Compose is itself a reader of files while it makes that output: it follows `include:` (other
 compose files, their `env_file:`s, remote git and OCI includes it fetches), `extends: {file:
 ...}`, services' `env_file:` and `label_file:`, and the project's `.env`. By the time the

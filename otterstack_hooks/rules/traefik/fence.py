@@ -15,7 +15,7 @@ a rule no request matches and a service of its own. The release keeps running, o
 networks, unpaused; no re-read can route it, however long it takes to exit, whatever it does
 with SIGTERM. The fence is removed once the release has exited (or to route it again).
 
-This module decides the fence's labels; traefik_fence.py starts and removes it.
+This module decides the fence's labels; adapters/traefik/fence.py starts and removes it.
 """
 
 import re
