@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The longest functions and classes of the package (lines, docstrings included): the size
-the deploy core's refactor is judged by. `--rev REV` measures a git revision instead of the
-working tree (e.g. the commit before the refactor)."""
+"""The longest modules, functions and classes of the package (lines, docstrings included): the
+size the refactors are judged by (no module over 400 lines, no function over 60). `--rev REV`
+measures a git revision instead of the working tree (e.g. the commit before a refactor); modules
+are named by their path under the package, so a flat and a layered tree compare."""
 
 import argparse
 import ast
@@ -12,13 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def sources(rev: str | None) -> dict[str, str]:
+    package = ROOT / "otterstack_hooks"
     if rev is None:
-        return {p.name: p.read_text() for p in sorted((ROOT / "otterstack_hooks").glob("*.py"))}
-    names = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", rev,
+        return {str(p.relative_to(package)): p.read_text() for p in sorted(package.rglob("*.py"))}
+    names = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", rev,
                             "otterstack_hooks/"], capture_output=True, text=True,
                            check=True).stdout.split()
-    return {Path(n).name: subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{n}"],
-                                         capture_output=True, text=True, check=True).stdout
+    return {n.removeprefix("otterstack_hooks/"): subprocess.run(
+                ["git", "-C", str(ROOT), "show", f"{rev}:{n}"], capture_output=True, text=True,
+                check=True).stdout
             for n in names if n.endswith(".py")}
 
 
@@ -42,9 +45,10 @@ def main() -> None:
     args = parser.parse_args()
     files = sources(args.rev)
     functions, classes = sizes(files)
+    modules = sorted(((text.count("\n"), name) for name, text in files.items()), reverse=True)
     print(f"{args.rev or 'working tree'}: {len(files)} modules, "
-          f"{sum(t.count(chr(10)) for t in files.values())} lines")
-    for title, found in (("functions", functions), ("classes", classes)):
+          f"{sum(length for length, _ in modules)} lines")
+    for title, found in (("modules", modules), ("functions", functions), ("classes", classes)):
         print(f"longest {title}:")
         for length, where in found[:args.top]:
             print(f"  {length:5d}  {where}")
