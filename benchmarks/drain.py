@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: draining the old release under load, with an app that exits at once on SIGTERM.
 
-The app (benchmarks/slow_app.py) is busybox httpd behind `init: true` with endpoints that take
+The app (testsupport/slow_app.py) is busybox httpd behind `init: true` with endpoints that take
 2 s and 20 s. 8 clients send requests through a real Traefik without pause (6 to the 2 s one,
 2 to the 20 s one) while 5 deploys and 2 rollbacks run, once with a drain timeout above the
 longest request (30 s) and once below it (5 s). Prints, per deploy, the requests in flight
@@ -23,9 +23,10 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import slow_app  # noqa: E402
-from harness import BenchApp  # noqa: E402
-from slow_app import SLOW, SLOWER, Clients  # noqa: E402
+from harness import BenchApp  # noqa: E402 - puts the repo root on sys.path
+
+from testsupport import slow_app  # noqa: E402
+from testsupport.slow_app import SLOW, SLOWER  # noqa: E402
 
 
 def drain_events(release: dict) -> dict | None:
@@ -61,7 +62,7 @@ def one_run(drain_timeout: int, deploys: int, rollbacks: int, slow: int, slower:
             sys.exit("the first deploy failed")
         print(f"drain_timeout {drain_timeout} s: {slow} clients on {SLOW}, {slower} on {SLOWER}; "
               f"{deploys} deploys, {rollbacks} rollbacks", flush=True)
-        with Clients(bench.http_port, [SLOW] * slow + [SLOWER] * slower) as clients:
+        with slow_app.load(bench.http_port, [SLOW] * slow + [SLOWER] * slower) as clients:
             time.sleep(slow_app.SECONDS[SLOWER] / 2)  # 20 s requests are under way
             for n in range(1, deploys + 1):
                 bench.commit(f"v{n}")
@@ -75,7 +76,7 @@ def one_run(drain_timeout: int, deploys: int, rollbacks: int, slow: int, slower:
                 print(f"  rollback: {'done' if ok else 'FAILED'} in "
                       f"{time.monotonic() - started:.1f} s", flush=True)
             time.sleep(1)
-            requests = clients.stop()
+            requests = clients.stop().requests
         drains = []
         for rel in bench.releases()[1:]:
             found = drain_events(rel)

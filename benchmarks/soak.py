@@ -19,8 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import HOST, BenchApp  # noqa: E402
-from loadgen import Load  # noqa: E402
+from harness import HOST, BenchApp  # noqa: E402 - puts the repo root on sys.path
+
+from testsupport.load import Endpoint, Load  # noqa: E402
 
 KILL_STEPS = ["lock", "checkout", "config", "traefik", "build", "start", "health", "healthy",
               "switch", "served", "stop"]
@@ -68,7 +69,8 @@ def main() -> int:
         bench.commit("v0")
         if "==> deployed" not in bench.push():
             sys.exit("the first deploy failed")
-        with Load(bench.http_port, HOST, threads=args.threads, max_seconds=3600) as load:
+        with Load(Endpoint(bench.http_port, HOST), threads=args.threads,
+                  max_seconds=3600) as load:
             n = 0
             while counts["attempted"] < args.deploys:
                 n += 1

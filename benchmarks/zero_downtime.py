@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import HOST, BenchApp  # noqa: E402
-from loadgen import Load  # noqa: E402
+from harness import HOST, BenchApp  # noqa: E402 - puts the repo root on sys.path
+
+from testsupport.load import Endpoint, Load  # noqa: E402
 
 
 def main() -> int:
@@ -57,7 +58,8 @@ def main() -> int:
         print(f"load: {args.threads} threads on 127.0.0.1:{bench.http_port} (Host {HOST}); "
               f"{len(plan)} deploys", flush=True)
         outcomes = []
-        with Load(bench.http_port, HOST, threads=args.threads, max_seconds=1800) as load:
+        with Load(Endpoint(bench.http_port, HOST), threads=args.threads,
+                  max_seconds=1800) as load:
             time.sleep(1)
             for label, healthy in plan:
                 ok, took = push(label, healthy)

@@ -10,10 +10,11 @@ import uuid
 
 import docker
 import pytest
-import slow_app
-from slow_app import SLOW, SLOWER, Burst, Clients
 
 from otterstack_hooks.adapters.docker import drain
+from testsupport import slow_app
+from testsupport.load import Load
+from testsupport.slow_app import SLOW, SLOWER
 
 START = re.compile(r"\sstart\s+starting ")
 DRAINING = re.compile(r"draining (r\d+): (\d+) requests? in flight \(counted as established "
@@ -36,16 +37,16 @@ def streamed(args: list[str], env: dict[str, str], on_line) -> tuple[int, list[s
 def deploy_with_overlong_requests(app, port: int, command: list[str]) -> tuple[list[str], list]:
     """Run a push or rollback; as it starts the new release (which gets no traffic before it
     is healthy), send 2 requests of 20 s: they are in flight in the old release when it goes."""
-    bursts: list[Burst] = []
+    bursts: list[Load] = []
 
     def on_line(line: str) -> None:
         if START.search(line) and not bursts:
-            bursts.append(Burst(port, SLOWER, 2))
+            bursts.append(slow_app.load(port, [SLOWER] * 2, max_requests=2).start())
 
     code, lines = streamed(command, app.env, on_line)
     assert code == 0, "\n".join(lines)
     assert bursts, "\n".join(lines)
-    return lines, bursts[0].wait()
+    return lines, bursts[0].wait(90).requests
 
 
 @pytest.mark.parametrize("drain_timeout", [30, 5])
@@ -63,14 +64,14 @@ def test_no_request_is_cut_unless_it_outlives_the_drain_timeout(routed_app, trae
     push = ["git", "-C", str(app.src), "push", "production", "main"]
     rollback = [str(app.home / "venv" / "bin" / "otterstack"), "rollback", app.name]
     cycles = []
-    with Clients(traefik.http_port, [SLOW] * 6) as clients:
+    with slow_app.load(traefik.http_port, [SLOW] * 6) as clients:
         for n in range(1, 6):
             app.write("www/index.html", f"v{n}\n")
             app.commit(f"v{n}")
             cycles.append(deploy_with_overlong_requests(app, traefik.http_port, push))
         for _ in range(2):
             cycles.append(deploy_with_overlong_requests(app, traefik.http_port, rollback))
-        steady = clients.stop()
+        steady = clients.stop().requests
 
     assert len(steady) > 50
     assert [r for r in steady if not r.ok] == []  # no 2 s request was ever cut
@@ -101,10 +102,10 @@ def test_apps_remove_lets_a_request_in_flight_finish(routed_app, traefik):
     app = routed_app(slow_app.files("v0"))
     app.commit("v0")
     assert "==> deployed" in app.push("main").result
-    burst = Burst(traefik.http_port, SLOWER, 1)  # 20 s: in flight whatever the load here
+    burst = slow_app.load(traefik.http_port, [SLOWER], max_requests=1).start()  # 20 s
     proc = app.otter("apps", "remove", app.name)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    [request] = burst.wait()
+    [request] = burst.wait(90).requests
     assert request.status == 200 and request.release == app.project("r1")
     assert re.search(r"draining r1: 1 request in flight", proc.stdout), proc.stdout
     assert "drained in" in proc.stdout

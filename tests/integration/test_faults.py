@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 from conftest import compose_with, example_files, wait_for
-from loadgen import Load
+
+from testsupport.load import Endpoint, Load
 
 HOST = "hello.localhost"
 # (step, text in the progress line after which the deploy is SIGKILLed)
@@ -69,7 +70,7 @@ def test_deploy_killed_at_any_step_keeps_site_up_and_next_push_works(routed_app,
     app.write("www/index.html", "v2\n")
     v2 = app.commit("v2")
     assert "skip-deploy" in app.push("-o", "skip-deploy", "main").result
-    with Load(traefik.http_port, HOST, threads=2, max_seconds=180) as load:
+    with Load(Endpoint(traefik.http_port, HOST), threads=2, max_seconds=180) as load:
         app.write("www/index.html", "v3\n")
         app.commit("v3")  # ready before the kill: the next push races the killed release
         deploy_and_kill(app, step, text)

@@ -7,7 +7,8 @@ import re
 import time
 
 from conftest import example_files, wait_for
-from loadgen import Load
+
+from testsupport.load import Endpoint, Load
 
 HOST = "hello.localhost"
 WORKER = """\
@@ -54,7 +55,7 @@ def test_instant_rollback_inside_the_window_under_load(routed_app, traefik):
     assert "keeps running out of traffic for 300 s" in push.output, push.output
     assert traefik.get(HOST) == (200, app.project("r2"), "v2\n")
 
-    with Load(traefik.http_port, HOST, threads=4, max_seconds=60) as load:
+    with Load(Endpoint(traefik.http_port, HOST), threads=4, max_seconds=60) as load:
         time.sleep(1)
         proc = app.otter("rollback", app.name)
         time.sleep(1)

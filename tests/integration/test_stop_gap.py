@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from loadgen import HEADER, connection
+from testsupport.load import HEADER, connection
 
 CYCLES = int(os.environ.get("OTTERSTACK_STOP_GAP_CYCLES", "1"))
 BUSYBOX = """\

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import RUN_ID, Traefik, free_port, run, wait_for
-from loadgen import Load
 
+from testsupport.load import Endpoint, Load
 from testsupport.otterapp import example_files
 
 NASTY = {  # as in test_env.py: what a shell, a dotenv parser or a second interpolation breaks
@@ -125,7 +125,7 @@ def test_push_r1_then_r2_under_load_then_instant_rollback_none_failed(swarm_app,
         got = run(["docker", "exec", tasks[0], "sh", "-c", f'printf %s "${key}"'])
         assert got.stdout == value, (key, got.stdout)
 
-    with Load(swarm_traefik.http_port, host, threads=4, max_seconds=240) as load:
+    with Load(Endpoint(swarm_traefik.http_port, host), threads=4, max_seconds=240) as load:
         time.sleep(1)
         for path, text in swarm_files("v2", host).items():
             app.write(path, text)
@@ -162,7 +162,7 @@ def test_an_unhealthy_release_is_never_routed_and_removed(swarm_app, swarm_traef
     for path, text in bad.items():
         app.write(path, text)
     app.commit("unhealthy")
-    with Load(swarm_traefik.http_port, host, threads=4, max_seconds=180) as load:
+    with Load(Endpoint(swarm_traefik.http_port, host), threads=4, max_seconds=180) as load:
         push = app.push("main")
     result = load.stop()
     assert "FAILED" in push.result, push.output

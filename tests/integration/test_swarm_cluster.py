@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pytest
 from conftest import RUN_ID, App, Push, app_env, run, wait_for
-from loadgen import HEADER, Load, connection
 from swarm import (
     CLUSTER_SCRIPT,
     Target,
@@ -40,6 +39,7 @@ from swarm import (
 )
 from test_swarm import WEB as ONE_NODE_WEB
 
+from testsupport.load import HEADER, Endpoint, Load, connection
 from testsupport.otterapp import example_files
 
 PORT = 18280  # Traefik's http port on the manager (its own network namespace: no clash here)
@@ -237,8 +237,8 @@ def test_r2_under_load_on_the_workers_by_digest_none_failed(app: App, cluster: C
     assert "==> deployed" in push.result, push.output
     assert cluster.get() == (200, app.project("r1"))
 
-    with Load(PORT, cluster.host, threads=4, max_seconds=240,
-              address=cluster.target.address) as load:
+    with Load(Endpoint(PORT, cluster.host, address=cluster.target.address), threads=4,
+              max_seconds=240) as load:
         time.sleep(1)
         push = push_version(app, cluster, "v2")
         time.sleep(2)

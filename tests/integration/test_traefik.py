@@ -3,7 +3,8 @@
 import time
 
 from conftest import example_files
-from loadgen import Load
+
+from testsupport.load import Endpoint, Load
 
 HOST = "hello.localhost"
 
@@ -27,7 +28,7 @@ def test_healthy_switch_under_load_loses_no_request(routed_app, traefik):
     push = app.push("main")
     assert "deployed" in push.result, push.output
     assert traefik.get(HOST) == (200, app.project("r1"), "v1\n")
-    with Load(traefik.http_port, HOST, threads=4, max_seconds=120) as load:
+    with Load(Endpoint(traefik.http_port, HOST), threads=4, max_seconds=120) as load:
         time.sleep(1)
         for n in (2, 3):
             app.write("www/index.html", f"v{n}\n")
@@ -52,7 +53,7 @@ def test_unhealthy_release_never_receives_a_request(routed_app, traefik):
     app = routed_app(example_files("good"))
     app.commit("good")
     assert "deployed" in app.push("main").result
-    with Load(traefik.http_port, HOST, threads=4, max_seconds=120) as load:
+    with Load(Endpoint(traefik.http_port, HOST), threads=4, max_seconds=120) as load:
         for path, content in UNHEALTHY.items():
             app.write(path, content)
         app.commit("bad")
@@ -197,7 +198,7 @@ def test_rollback_is_a_zero_downtime_switch_without_a_build_and_pin_holds_pushes
     app.write("www/index.html", "v2\n")
     app.commit("v2")
     assert "deployed" in app.push("main").result
-    with Load(traefik.http_port, HOST, threads=4, max_seconds=120) as load:
+    with Load(Endpoint(traefik.http_port, HOST), threads=4, max_seconds=120) as load:
         started = time.monotonic()
         proc = app.otter("rollback", app.name, "--pin")
         took = time.monotonic() - started

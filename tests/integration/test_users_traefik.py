@@ -19,8 +19,9 @@ import time
 
 import pytest
 from conftest import RUN_ID, App
-from loadgen import Load, LoadResult
 from users_traefik import UsersTraefik
+
+from testsupport.load import Endpoint, Load, LoadResult
 
 DOCKERFILE = """\
 FROM busybox
@@ -133,7 +134,7 @@ def test_docker_reference_to_own_middleware_follows_the_release(users, users_tra
     assert headers["x-guard"] == app.name
     assert headers["x-secure-headers"] == "on"
     assert headers["x-shared"] == "from-traefik"
-    with Load(users_traefik.http_port, host, threads=3, max_seconds=300) as load:
+    with Load(Endpoint(users_traefik.http_port, host), threads=3, max_seconds=300) as load:
         time.sleep(1)
         deploy(app, "two")
         time.sleep(1)
@@ -181,7 +182,7 @@ def test_middleware_defined_on_a_slower_service_of_the_release(users, users_trae
     deploy(app, "one")
     status, headers, body = users_traefik.response(host)
     assert (status, body, headers.get("x-auth")) == (200, "one\n", "checked")
-    with Load(users_traefik.http_port, host, threads=3, max_seconds=300) as load:
+    with Load(Endpoint(users_traefik.http_port, host), threads=3, max_seconds=300) as load:
         time.sleep(1)
         deploy(app, "two")
         deploy(app, "three")
@@ -224,7 +225,7 @@ def test_tls_on_the_entrypoint_and_certresolver_routers_switch_under_https_load(
     # the proof really went over HTTPS to the TLS router (not plain HTTP to a TLS port)
     assert any("  served " in line and "https://" in line for line in output.splitlines()), \
         output
-    loads = [Load(users_traefik.https_port, host, threads=2, max_seconds=300, tls=True)
+    loads = [Load(Endpoint(users_traefik.https_port, host, tls=True), threads=2, max_seconds=300)
              for host in hosts]
     for load in loads:
         load.__enter__()
@@ -359,7 +360,7 @@ def test_refused_before_anything_starts(users, users_traefik, compose, expected)
     app = users(SITE)
     deploy(app, "one")
     host = f"{app.name}.site.test"
-    with Load(users_traefik.http_port, host, threads=2, max_seconds=300) as load:
+    with Load(Endpoint(users_traefik.http_port, host), threads=2, max_seconds=300) as load:
         app.compose_template = compose  # type: ignore[attr-defined]
         output = refused(app, "two")
         result = load.stop()
@@ -405,7 +406,7 @@ def test_router_defined_differently_by_two_services_is_reported_quickly(users, u
     app = users(SITE)
     deploy(app, "one")
     host = f"{app.name}.site.test"
-    with Load(users_traefik.http_port, host, threads=2, max_seconds=300) as load:
+    with Load(Endpoint(users_traefik.http_port, host), threads=2, max_seconds=300) as load:
         app.compose_template = SAME_ROUTER_TWICE  # type: ignore[attr-defined]
         started = time.monotonic()
         output = refused(app, "two")
@@ -472,16 +473,16 @@ def test_overlapping_rules_of_three_apps_keep_traefiks_order_in_every_deploy_ord
             assert status == 200 and release in releases["c"] and body == "c\n", (status, release)
 
     push("a")
-    load_a = Load(traefik.ports["public"], alpha, threads=2, max_seconds=900)
+    load_a = Load(Endpoint(traefik.ports["public"], alpha), threads=2, max_seconds=900)
     load_a.__enter__()
     loads: list[tuple[Load, str]] = [(load_a, "a")]
     try:
         push("b")
-        load_b = Load(traefik.ports["public"], other, threads=1, max_seconds=900)
+        load_b = Load(Endpoint(traefik.ports["public"], other), threads=1, max_seconds=900)
         load_b.__enter__()
         loads.append((load_b, "b"))
         push("c")
-        load_c = Load(traefik.ports["public"], alpha, "/c/", threads=1, max_seconds=900)
+        load_c = Load(Endpoint(traefik.ports["public"], alpha, "/c/"), threads=1, max_seconds=900)
         load_c.__enter__()
         loads.append((load_c, "c"))
         push("a")
@@ -523,7 +524,7 @@ def test_release_that_served_then_failed_its_proof_is_stopped_gracefully(users,
     app = users(SLOW, extra={"www/cgi-bin/slow": SLOW_CGI})
     host = f"{app.name}.slow.test"
     deploy(app, "one", {"www/cgi-bin/slow": SLOW_CGI})
-    with Load(users_traefik.http_port, host, "/cgi-bin/slow", threads=6,
+    with Load(Endpoint(users_traefik.http_port, host, "/cgi-bin/slow"), threads=6,
               max_seconds=300, timeout=20) as load:
         time.sleep(2)
         write(app, "two", {"www/cgi-bin/slow": SLOW_CGI, "www/cgi-bin/index.cgi": BROKEN_INDEX})
@@ -549,8 +550,8 @@ def test_several_apps_deployed_at_once_under_load(users, users_traefik):
                (apps[2], f"{apps[2].name}.guard.test", False)]
     for app in apps:
         deploy(app, "one")
-    loads = [Load(users_traefik.https_port if tls else users_traefik.http_port, host,
-                  threads=2, max_seconds=600, tls=tls) for _, host, tls in targets]
+    loads = [Load(Endpoint(users_traefik.https_port if tls else users_traefik.http_port, host,
+                         tls=tls), threads=2, max_seconds=600) for _, host, tls in targets]
     for load in loads:
         load.__enter__()
     outputs: dict[str, str] = {}
@@ -642,8 +643,8 @@ def test_list_labels_redirect_basicauth_stripprefix_regexp_network_multiservice(
 
     deploy(app, "one")
     check(1, "one")
-    loads = [Load(t.https_port, host, threads=2, max_seconds=300, tls=True),
-             Load(t.http_port, f"xyz.{app.name}.regex.test", threads=2, max_seconds=300)]
+    loads = [Load(Endpoint(t.https_port, host, tls=True), threads=2, max_seconds=300),
+             Load(Endpoint(t.http_port, f"xyz.{app.name}.regex.test"), threads=2, max_seconds=300)]
     for load in loads:
         load.__enter__()
     try:
@@ -701,8 +702,8 @@ def test_map_labels_two_routers_two_services_on_one_container_with_user_prioriti
     assert (status, body, headers.get("x-admin")) == (200, "one\n", None)
     status, headers, body = t.response(f"admin.{host}")
     assert (status, body, headers.get("x-admin")) == (200, "one\n", "yes")
-    with Load(t.http_port, host, threads=2, max_seconds=300) as site, \
-            Load(t.http_port, f"admin.{host}", threads=2, max_seconds=300) as admin:
+    with Load(Endpoint(t.http_port, host), threads=2, max_seconds=300) as site, \
+            Load(Endpoint(t.http_port, f"admin.{host}"), threads=2, max_seconds=300) as admin:
         time.sleep(1)
         deploy(app, "two")
         time.sleep(1)

@@ -32,9 +32,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-from loadgen import HEADER, connection  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
+from testsupport.load import HEADER, connection  # noqa: E402
 from testsupport.otterapp import free_port  # noqa: E402
 
 IMAGE = "traefik:v3"
