@@ -40,14 +40,18 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEADER = "X-Otterstack-Release"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from testsupport.load import HEADER, Endpoint, Load, LoadResult  # noqa: E402
+
 STEP_TIMEOUT = 600  # any one command
 HEALTH_TIMEOUT = 120  # a design's own wait for healthy containers
 LOAD_LIMIT = 1800  # the load stops by itself after this many seconds
@@ -57,111 +61,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-# load
-
-
-@dataclass
-class Traffic:
-    """What the load saw: per host, the time of each answer per release, and failures."""
-    sent: Counter = field(default_factory=Counter)  # host -> requests
-    failed: Counter = field(default_factory=Counter)  # host -> failed requests
-    failures: Counter = field(default_factory=Counter)  # "host: reason" -> count
-    seen: dict = field(default_factory=lambda: defaultdict(list))  # (host, release) -> [ts]
-    fail_times: list = field(default_factory=list)  # when each failed request ended
-
-    def first(self, host: str, release: str, after: float) -> float | None:
-        """The first 200 from `release` on `host` at or after `after`."""
-        times = [t for t in self.seen.get((host, release), []) if t >= after]
-        return min(times) if times else None
-
-    def total(self, hosts: list[str]) -> tuple[int, int]:
-        return sum(self.sent[h] for h in hosts), sum(self.failed[h] for h in hosts)
-
-
-class Load:
-    """`threads` clients on keep-alive connections to Traefik, each sending GETs to the hosts
-    in turn, until stopped (or LOAD_LIMIT). Any answer other than 200 and any connection
-    error is a failed request."""
-
-    def __init__(self, port: int, hosts: list[str], threads: int):
-        self.port, self.hosts, self.threads = port, hosts, threads
-        self.traffic = Traffic()
-        self.latest: dict[tuple[str, str], float] = {}  # (host, release) -> last 200, live
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._workers = [threading.Thread(target=self._work, args=(i,), daemon=True)
-                         for i in range(threads)]
-
-    def __enter__(self) -> "Load":
-        for worker in self._workers:
-            worker.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> Traffic:
-        self._stop.set()
-        for worker in self._workers:
-            worker.join(timeout=30)
-        return self.traffic
-
-    def wait_served(self, value: str, since: float, timeout: float = 30) -> bool:
-        """Until every host answered from release `value` after `since` (bounded): a
-        deploy counts as done for the next one only once the load has seen it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(self.latest.get((h, value), 0) >= since for h in self.hosts):
-                return True
-            time.sleep(0.1)
-        return False
-
-    def _work(self, index: int) -> None:
-        deadline = time.monotonic() + LOAD_LIMIT
-        conn: http.client.HTTPConnection | None = None
-        turn = index
-        local_seen: dict = defaultdict(list)
-        sent: Counter = Counter()
-        failed: Counter = Counter()
-        failures: Counter = Counter()
-        fail_times: list[float] = []
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            host = self.hosts[turn % len(self.hosts)]
-            turn += 1
-            sent[host] += 1
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/", headers={"Host": host})
-                resp = conn.getresponse()
-                resp.read()
-                if resp.status == 200:
-                    key, now = (host, resp.getheader(HEADER) or "-"), time.time()
-                    local_seen[key].append(now)
-                    self.latest[key] = now
-                else:
-                    failed[host] += 1
-                    failures[f"{host}: HTTP {resp.status}"] += 1
-                    fail_times.append(time.time())
-                if resp.getheader("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                failed[host] += 1
-                failures[f"{host}: {type(exc).__name__}"] += 1
-                fail_times.append(time.time())
-                if conn is not None:
-                    conn.close()
-                conn = None
-        with self._lock:
-            self.traffic.sent.update(sent)
-            self.traffic.failed.update(failed)
-            self.traffic.failures.update(failures)
-            self.traffic.fail_times.extend(fail_times)
-            for key, times in local_seen.items():
-                self.traffic.seen[key].extend(times)
 
 
 # docker
@@ -480,7 +379,14 @@ class Bench:
             run(["docker", "compose", "-p", f"{self.prefix}-naive-{number - 1}", "down"])
         return time.monotonic() - started, project
 
-    def measure_design(self, design: str) -> tuple[list[Deploy], Traffic, list[str]]:
+    def load(self, hosts: list[str], threads: int) -> Load:
+        """`threads` clients on keep-alive connections to Traefik, each sending GETs to the
+        hosts in turn, until stopped (or LOAD_LIMIT): any answer other than 200 and any
+        connection error is a failed request."""
+        return Load([Endpoint(self.http_port, host) for host in hosts], threads=threads,
+                    max_seconds=LOAD_LIMIT)
+
+    def measure_design(self, design: str) -> tuple[list[Deploy], LoadResult, list[str]]:
         services, count = self.args.services, self.args.deploys
         if design == "OtterStack":
             app = self.prefix
@@ -498,7 +404,7 @@ class Bench:
                 self.naive(1, "v1")
         self.wait_served(hosts)
         made: list[tuple] = []
-        with Load(self.http_port, hosts, self.args.threads) as load:
+        with self.load(hosts, self.args.threads) as load:
             time.sleep(1)
             plan = [(f"v{n}", False) for n in range(2, count + 2)] + [(f"v{count}", True)]
             for number, (version, rollback) in enumerate(plan, start=2):
@@ -548,12 +454,12 @@ class Bench:
     @staticmethod
     def judge(design: str, version: str, rollback: bool, wall: float, wall0: float,
               value: str, healthy: dict[str, float], extra: dict, hosts: list[str],
-              traffic: Traffic) -> Deploy:
+              traffic: LoadResult) -> Deploy:
         """Healthy -> served of a release: Docker's healthy event of each service's new
         container to the first answer from it on that service's host; the worst service."""
         delays, served, per_service = [], [], []
         for i, host in enumerate(hosts):
-            first = traffic.first(host, value, wall0)
+            first = traffic.first(value, wall0, host)
             served.append(first)
             mark = healthy.get(f"web{i}")
             per_service.append(None if first is None or mark is None else {
@@ -586,13 +492,13 @@ class Bench:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def failed_during(deploys: list, traffic: Traffic) -> list[dict]:
+def failed_during(deploys: list, traffic: LoadResult) -> list[dict]:
     """When the failed requests happened: per deploy (or rollback), from its start to the
     next one's, the count and the first and last failure in seconds after its start."""
     found = []
     starts = [d.started for d in deploys] + [float("inf")]
     for d, end in zip(deploys, starts[1:], strict=False):
-        times = sorted(t for t in traffic.fail_times if d.started <= t < end)
+        times = [t for t, _why in traffic.between(d.started, end).failure_timeline]
         if times:
             found.append({"version": d.version, "rollback": d.rollback, "failed": len(times),
                           "first": round(times[0] - d.started, 2),
@@ -651,6 +557,11 @@ def otterstack_phases(release: dict, push_start: float, wall: float) -> dict:
     }}
 
 
+def by_host(traffic: LoadResult) -> dict[str, int]:
+    """"host: reason" -> failed requests."""
+    return dict(Counter(f"{r.host}: {r.reason}" for r in traffic.requests if not r.ok))
+
+
 def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -667,8 +578,10 @@ def mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def summarize(design: str, deploys: list[Deploy], traffic: Traffic, hosts: list[str]) -> dict:
-    sent, failed = traffic.total(hosts)
+def summarize(design: str, deploys: list[Deploy], traffic: LoadResult, hosts: list[str]
+              ) -> dict:
+    traffic = traffic.of_hosts(hosts)
+    sent, failed = traffic.sent, traffic.failed
     forward = [d for d in deploys if not d.rollback]
     back = [d for d in deploys if d.rollback]
     served = [d.healthy_to_served for d in forward if d.healthy_to_served is not None]
@@ -681,7 +594,7 @@ def summarize(design: str, deploys: list[Deploy], traffic: Traffic, hosts: list[
     return {
         "design": design,
         "sent": sent, "failed": failed,
-        "failures": {k: v for k, v in traffic.failures.items() if k.split(":")[0] in hosts},
+        "failures": by_host(traffic),
         "deploy_wall": mean([d.wall for d in forward]),
         "healthy_to_served": mean(served),
         "healthy_to_served_max": max(served) if served else None,
@@ -754,7 +667,7 @@ def concurrent(bench: Bench, count: int, threads: int) -> dict:
     hosts = bench.serving_apps(names)
     for name in names:
         bench.otter_app(name, 1, "v2")
-    with Load(bench.http_port, hosts, threads) as load:
+    with bench.load(hosts, threads) as load:
         time.sleep(1)
         wall0 = time.time()
         barrier = threading.Barrier(count)
@@ -772,13 +685,14 @@ def concurrent(bench: Bench, count: int, threads: int) -> dict:
     for name, host, (ok, took) in zip(names, hosts, outcomes, strict=True):
         release = bench.releases(name)[-1]
         project = f"{name}-{release['name']}"
-        first_seen = traffic.first(host, project, wall0)
+        first_seen = traffic.first(project, wall0, host)
         healthy = healthy_events(project, wall0).get("web0")
         per_app.append({"app": name, "deployed": ok, "wall": took,
-                        "sent": traffic.sent[host], "failed": traffic.failed[host],
+                        "sent": traffic.of_hosts([host]).sent,
+                        "failed": traffic.of_hosts([host]).failed,
                         "healthy_to_served": (None if first_seen is None or healthy is None
                                               else first_seen - healthy)})
-    return {"apps": per_app, "failures": dict(traffic.failures)}
+    return {"apps": per_app, "failures": by_host(traffic)}
 
 
 def print_concurrent(result: dict) -> None:
@@ -860,7 +774,6 @@ def main() -> int:
 
 
 def _default_throttle() -> str:
-    sys.path.insert(0, str(ROOT))
     from otterstack_hooks.adapters.traefik.api import DEFAULT_THROTTLE
     return DEFAULT_THROTTLE
 

@@ -45,14 +45,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "realworld-compose"
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests" / "integration")]
-from loadgen import connection  # noqa: E402
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "integration")]
 from users_traefik import (  # noqa: E402
     UsersTraefik,
     start_users_traefik,
     stop_users_traefik,
 )
 
+from testsupport.load import Endpoint, Load, LoadResult  # noqa: E402
 from testsupport.otterapp import Push, app_env  # noqa: E402
 
 RUN = uuid.uuid4().hex[:5]
@@ -344,61 +344,20 @@ def targets_of(labels: dict[str, dict[str, str]], traefik: UsersTraefik,
 
 # ------------------------------------------------------------------ load ----
 
-class StatusLoad:
-    """Threads sending GETs to targets until stopped. A request fails on a connection error,
-    a timeout, Traefik's 404 (no router) or any 5xx; redirects and 401s are the user's
-    configuration answering and count as served."""
+def status_load(targets: list[Target], threads_each: int = 2) -> Load:
+    """Two threads a target sending GETs until stopped (15 min at most). A request fails on
+    a connection error, a timeout, Traefik's 404 (no router) or any 5xx; redirects and 401s
+    are the user's configuration answering and count as served."""
+    endpoints = [Endpoint(t.port, t.host, t.path, t.tls) for t in targets
+                 for _ in range(threads_each)]
+    return Load(endpoints, threads=len(endpoints), timeout=10, max_seconds=900,
+                served=lambda status: status != 404 and status < 500)
 
-    def __init__(self, targets: list[Target], threads_each: int = 2, max_seconds: float = 900):
-        self.targets = targets
-        self.stop_event = threading.Event()
-        self.sent = 0
-        self.failed = Counter()
-        self.statuses = Counter()
-        self.lock = threading.Lock()
-        self.deadline = time.monotonic() + max_seconds
-        self.workers = [threading.Thread(target=self._work, args=(t,), daemon=True)
-                        for t in targets for _ in range(threads_each)]
 
-    def __enter__(self) -> StatusLoad:
-        for worker in self.workers:
-            worker.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        for worker in self.workers:
-            worker.join(timeout=30)
-
-    def _work(self, target: Target) -> None:
-        conn = None
-        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
-            outcome = None
-            try:
-                if conn is None:
-                    conn = connection(target.port, target.host, target.tls, timeout=10)
-                conn.request("GET", target.path, headers={"Host": target.host})
-                resp = conn.getresponse()
-                resp.read()
-                if resp.status == 404 or resp.status >= 500:
-                    outcome = f"{target.url}: HTTP {resp.status}"
-                status = resp.status
-                if resp.getheader("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except Exception as exc:  # noqa: BLE001 - every error is a failed request
-                outcome, status = f"{target.url}: {type(exc).__name__}", 0
-                if conn is not None:
-                    conn.close()
-                conn = None
-            with self.lock:
-                self.sent += 1
-                self.statuses[status] += 1
-                if outcome:
-                    self.failed[outcome] += 1
+def failures(traffic: LoadResult, targets: list[Target]) -> Counter:
+    """"url: reason" -> failed requests."""
+    urls = {(t.host, t.path): t.url for t in targets}
+    return Counter(f"{urls[r.host, r.path]}: {r.reason}" for r in traffic.requests if not r.ok)
 
 
 # ------------------------------------------------------------------ one app ----
@@ -496,9 +455,7 @@ class Runner:
             result.outcome, result.why = "deployed", f"expected a refusal ({variant.label})"
             return self._finish(result, name, since)
         result.outcome = "deployed"
-        load = StatusLoad(targets) if targets else None
-        if load:
-            load.__enter__()
+        load = status_load(targets).start() if targets else None
         try:
             for n in (2, 3):
                 time.sleep(1)
@@ -509,11 +466,11 @@ class Runner:
                     break
             time.sleep(1)
         finally:
-            if load:
-                load.stop()
-        if load:
-            result.failed, result.total = sum(load.failed.values()), load.sent
-            result.errors += [f"{count}x {what}" for what, count in load.failed.most_common(5)]
+            traffic = load.stop() if load else None
+        if traffic:
+            failed = failures(traffic, targets)
+            result.failed, result.total = traffic.failed, traffic.sent
+            result.errors += [f"{count}x {what}" for what, count in failed.most_common(5)]
         else:
             result.notes.append("no HTTP router to send load to: nothing but API checks")
         result.ok = result.outcome == "deployed" and result.failed == 0
@@ -733,7 +690,7 @@ def concurrent(runner: Runner, files: list[Path]) -> Result:
     result.variant = "concurrent: " + ", ".join(v.file.split("-")[0] for v, *_ in prepared)
     targets = [t for *_, ts, _ in prepared for t in ts]
     outputs: dict[str, tuple[bool, str]] = {}
-    with StatusLoad(targets) as load:
+    with status_load(targets) as load:
         for n in (2, 3):
             threads = []
             for variant, name, src, env, _, standin in prepared:
@@ -746,8 +703,9 @@ def concurrent(runner: Runner, files: list[Path]) -> Result:
             for thread in threads:
                 thread.join(timeout=900)
         time.sleep(1)
-    result.failed, result.total = sum(load.failed.values()), load.sent
-    result.errors = [f"{c}x {w}" for w, c in load.failed.most_common(5)]
+        traffic = load.stop()
+    result.failed, result.total = traffic.failed, traffic.sent
+    result.errors = [f"{c}x {w}" for w, c in failures(traffic, targets).most_common(5)]
     bad = [k for k, (ok, _) in outputs.items() if not ok]
     result.outcome = "deployed" if not bad else "failed"
     result.why = "; ".join(_reason(outputs[k][1]) for k in bad)

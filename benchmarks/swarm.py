@@ -39,17 +39,21 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from testsupport.load import Endpoint, Load, LoadResult  # noqa: E402
+
 OTTER = ROOT / ".venv" / "bin" / "otterstack"
 HOOK = ROOT / "hooks" / "post-receive"
 CLUSTER_SCRIPT = ROOT / "scripts" / "setup-swarm-cluster.sh"
@@ -160,113 +164,20 @@ def ensure_image(target: Target, image: str) -> None:
 # load
 
 
-@dataclass
-class Traffic:
-    """Every request the load made: when it ended, and the version that answered or, for a
-    failed one, why."""
-
-    ok: list[tuple[float, str]] = field(default_factory=list)  # (time, version)
-    failed: list[tuple[float, str]] = field(default_factory=list)  # (time, reason)
-    slow: list[tuple[float, float]] = field(default_factory=list)  # (time, s) over SLOW s
-
-    def first(self, version: str, after: float) -> float | None:
-        """When `version` first answered at or after `after`."""
-        return min((t for t, v in self.ok if v == version and t >= after), default=None)
-
-    def stalls(self) -> tuple[int, float]:
-        """(requests that took over SLOW s, failed or not; the longest one): a client
-        thread held by a dead address fails once in 5 s, so the failed count alone hides
-        how long the service stood still."""
-        return len(self.slow), max((d for _, d in self.slow), default=0.0)
-
-    def sent(self, start: float, end: float) -> tuple[int, int]:
-        """(requests, failed) that ended in [start, end)."""
-        ok = sum(1 for t, _ in self.ok if start <= t < end)
-        bad = sum(1 for t, _ in self.failed if start <= t < end)
-        return ok + bad, bad
-
-
-class Load:
+def load_on(target: Target, port: int, host: str, threads: int) -> Load:
     """`threads` clients sending GET / with the app's Host through Traefik as fast as it
-    answers, until stopped: the same pressure on both designs."""
+    answers, until stopped: the same pressure on both designs. The app's page is its
+    version (v1, v2), read from the body."""
+    return Load(Endpoint(port, host, address=target.address), threads=threads,
+                max_seconds=LOAD_LIMIT, release_in_body=True)
 
-    def __init__(self, address: str, port: int, host: str, threads: int):
-        self.address, self.port, self.host = address, port, host
-        self.traffic = Traffic()
-        self.latest: dict[str, float] = {}  # version -> its latest 200, live
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._workers = [threading.Thread(target=self._work, daemon=True)
-                         for _ in range(threads)]
 
-    def __enter__(self) -> Load:
-        for worker in self._workers:
-            worker.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> Traffic:
-        self._stop.set()
-        for worker in self._workers:
-            worker.join(timeout=30)
-        return self.traffic
-
-    def wait_version(self, version: str, since: float, timeout: float = SERVE_TIMEOUT) -> bool:
-        """Until `version` answered after `since` (bounded): a switch is done for the next
-        step only once the load itself saw it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.latest.get(version, 0) >= since:
-                return True
-            time.sleep(0.1)
-        return False
-
-    def _request(self, conn: http.client.HTTPConnection) -> tuple[bool, str, bool]:
-        """One GET: (ok, version or failure reason, keep the connection)."""
-        conn.request("GET", "/", headers={"Host": self.host})
-        resp = conn.getresponse()
-        body = resp.read().decode(errors="replace").strip()
-        keep = resp.getheader("Connection", "").lower() != "close"
-        if resp.status == 200:
-            return True, body, keep
-        return False, f"HTTP {resp.status}", keep
-
-    def _work(self) -> None:
-        deadline = time.monotonic() + LOAD_LIMIT
-        conn: http.client.HTTPConnection | None = None
-        ok: list[tuple[float, str]] = []
-        failed: list[tuple[float, str]] = []
-        slow: list[tuple[float, float]] = []
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            asked = time.monotonic()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.address, self.port, timeout=5)
-                good, what, keep = self._request(conn)
-                now = time.time()
-                if good:
-                    ok.append((now, what))
-                    self.latest[what] = now
-                else:
-                    failed.append((now, what))
-                if not keep:
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                failed.append((time.time(), type(exc).__name__))
-                if conn is not None:
-                    conn.close()
-                conn = None
-                time.sleep(0.01)  # a refused connection fails at once: do not spin
-            took = time.monotonic() - asked
-            if took > SLOW:
-                slow.append((time.time(), took))
-        with self._lock:
-            self.traffic.ok.extend(ok)
-            self.traffic.failed.extend(failed)
-            self.traffic.slow.extend(slow)
+def stalls(traffic: LoadResult) -> tuple[int, float]:
+    """(requests that took over SLOW s, failed or not; the longest one): a client thread
+    held by a dead address fails once in 5 s, so the failed count alone hides how long the
+    service stood still."""
+    took = [r.ended - r.started for r in traffic.requests if r.ended - r.started > SLOW]
+    return len(took), max(took, default=0.0)
 
 
 def wait_served(target: Target, port: int, host: str, version: str,
@@ -466,7 +377,7 @@ def otterstack_run(bench: Bench) -> dict:
         return {"error": "the first push did not deploy", "output": tail(out)}
     wait_served(target, bench.port, bench.host, "v1")
     result: dict[str, Any] = {"first_wall": wall1, "first_result": result_line(out)}
-    with Load(target.address, bench.port, bench.host, bench.args.threads) as load:
+    with load_on(target, bench.port, bench.host, bench.args.threads) as load:
         result["load_started"] = time.time()
         time.sleep(2)
         began = time.time()
@@ -478,21 +389,21 @@ def otterstack_run(bench: Bench) -> dict:
         if not ok:
             result["deploy_output"] = tail(out)
         else:
-            load.wait_version("v2", began)
+            load.wait_served("v2", began, SERVE_TIMEOUT)
             time.sleep(TAIL / 2)
             back = time.time()
             print("  otterstack rollback under load ...", flush=True)
             ok, rb_wall, rb_out = app.rollback()
             result.update(rollback_started=back, rollback_wall=rb_wall, rollback_ok=ok,
                           rollback_output=tail(rb_out, 12))
-            load.wait_version("v1", back)
+            load.wait_served("v1", back, SERVE_TIMEOUT)
             time.sleep(TAIL)
         traffic = load.stop()
     result["releases"] = app.releases()
     return judge_otterstack(result, traffic)
 
 
-def judge_otterstack(result: dict, traffic: Traffic) -> dict:
+def judge_otterstack(result: dict, traffic: LoadResult) -> dict:
     """The numbers of the OtterStack run from its traffic and its recorded releases."""
     began = result["deploy_started"]
     back = result.get("rollback_started")
@@ -503,8 +414,8 @@ def judge_otterstack(result: dict, traffic: Traffic) -> dict:
     if isinstance(phases, str):
         phases = json.loads(phases or "{}")
     rolled = traffic.first("v1", back) if back else None
-    sent, failed = traffic.sent(0, float("inf"))
-    slow, slowest = traffic.stalls()
+    sent, failed = traffic.sent, traffic.failed
+    slow, slowest = stalls(traffic)
     result.update(
         sent=sent, failed=failed, slow=slow, slowest=slowest,
         healthy_to_served=None if served is None or healthy is None else served - healthy,
@@ -609,7 +520,7 @@ def control_run(bench: Bench) -> dict:
     service = f"{bench.control_stack}_web"
     wait_served(target, bench.port, bench.control_host, "v1", SERVE_TIMEOUT + 60)
     result: dict[str, Any] = {}
-    with Load(target.address, bench.port, bench.control_host, bench.args.threads) as load:
+    with load_on(target, bench.port, bench.control_host, bench.args.threads) as load:
         loaded = time.time()
         time.sleep(2)
         began = time.time()
@@ -617,15 +528,15 @@ def control_run(bench: Bench) -> dict:
         deploy_control(bench, v2)
         state = wait_update(target, service)
         done = time.time()
-        load.wait_version("v2", began)
+        load.wait_served("v2", began, SERVE_TIMEOUT)
         time.sleep(TAIL)
         traffic = load.stop()
     served = traffic.first("v2", began)
     tasks = task_events(target, service, began)
     first_new = min((e["at"] for e in tasks if e["version"] == "v2" and e["at"] is not None
                      and e["state"] == "running"), default=None)
-    sent, failed = traffic.sent(0, float("inf"))
-    slow, slowest = traffic.stalls()
+    sent, failed = traffic.sent, traffic.failed
+    slow, slowest = stalls(traffic)
     result.update(
         update_state=state, deploy_started=began, deploy_wall=done - began, sent=sent,
         failed=failed, slow=slow, slowest=slowest, tasks=tasks,
@@ -639,13 +550,13 @@ def control_run(bench: Bench) -> dict:
 # failures
 
 
-def failure_spans(traffic: Traffic, starts: dict[str, float | None]) -> list[dict]:
+def failure_spans(traffic: LoadResult, starts: dict[str, float | None]) -> list[dict]:
     """Per step (deploy, rollback, update), from its start to the next one's: how many
     requests failed, why, and when (bursts of failures, in seconds after the step began)."""
     marks = sorted((t, name) for name, t in starts.items() if t is not None)
     spans = []
     for (start, name), (end, _) in zip(marks, marks[1:] + [(float("inf"), "")], strict=True):
-        times = sorted((t, why) for t, why in traffic.failed if start <= t < end)
+        times = traffic.between(start, end).failure_timeline
         if not times:
             continue
         reasons: dict[str, int] = {}

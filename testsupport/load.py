@@ -87,7 +87,9 @@ class Request:
         """Why it failed, as the failure counters name it; "" when it was served."""
         if self.ok:
             return ""
-        return self.error or f"HTTP {self.status} from {self.release}"
+        if self.error:
+            return self.error
+        return f"HTTP {self.status}" + (f" from {self.release}" if self.release != "-" else "")
 
 
 def only_200(status: int) -> bool:
@@ -246,10 +248,11 @@ class Load:
         except (OSError, http.client.HTTPException) as exc:
             return Request(endpoint.host, endpoint.path, started, time.time(), 0, "-", False,
                            type(exc).__name__), False
-        if self.release_in_body:
-            release = body.decode(errors="replace").strip()
-        else:
+        served = self.served(resp.status)
+        if not self.release_in_body:
             release = resp.getheader(HEADER) or "-"
+        else:  # a proxy's error page is no release
+            release = body.decode(errors="replace").strip() if served else "-"
         keep = resp.getheader("Connection", "").lower() != "close"
         return Request(endpoint.host, endpoint.path, started, time.time(), resp.status,
-                       sys.intern(release), self.served(resp.status)), keep
+                       sys.intern(release), served), keep
