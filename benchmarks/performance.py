@@ -557,6 +557,14 @@ def otterstack_phases(release: dict, push_start: float, wall: float) -> dict:
     }}
 
 
+def panel(design: str, deploys: list[Deploy], traffic: LoadResult):
+    """The design's load and deploys as a panel of the --plot picture."""
+    from plot import Panel  # matplotlib only with --plot
+    return Panel(design, [(r.ended, r.ok) for r in traffic.requests],
+                 [(d.started, d.started + d.wall, f"{'back to ' if d.rollback else ''}{d.version}")
+                  for d in deploys])
+
+
 def by_host(traffic: LoadResult) -> dict[str, int]:
     """"host: reason" -> failed requests."""
     return dict(Counter(f"{r.host}: {r.reason}" for r in traffic.requests if not r.ok))
@@ -733,6 +741,9 @@ def main() -> int:
     parser.add_argument("--throttle", default="",
                         help="passed to `otterstack traefik up --throttle` (default: its own)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--plot", type=Path, metavar="FILE.svg",
+                        help="draw each design's requests over time, served and failed per "
+                        "100 ms, with its deploys marked (needs matplotlib: .[bench])")
     parser.add_argument("--keep", action="store_true", help="leave everything running")
     args = parser.parse_args()
     designs = [d.strip() for d in args.designs.split(",") if d.strip()]
@@ -741,7 +752,8 @@ def main() -> int:
         parser.error(f"bad arguments ({', '.join(sorted(unknown)) or 'counts must be >= 1'})")
 
     bench = Bench(args)
-    report: dict = {"args": vars(args) | {"json": str(args.json) if args.json else None}}
+    report: dict = {"args": vars(args) | {"json": str(args.json) if args.json else None,
+                                          "plot": str(args.plot) if args.plot else None}}
     global EVENTS
     EVENTS = Events()
     try:
@@ -749,11 +761,17 @@ def main() -> int:
         throttle = args.throttle or _default_throttle()
         report["throttle"] = throttle
         bench.extra_apps(args.apps - 1)
-        results = {}
+        results, panels = {}, []
         for design in designs:
             print(f"{design}: {args.deploys} deploys and a rollback under load ...", flush=True)
             deploys, traffic, hosts = bench.measure_design(design)
             results[design] = summarize(design, deploys, traffic, hosts)
+            if args.plot:
+                panels.append(panel(design, deploys, traffic.of_hosts(hosts)))
+        if panels:
+            from plot import draw
+            draw(panels, args.plot)
+            print(f"requests over time: {args.plot}", flush=True)
         report["designs"] = results
         report["loadavg_5min"] = os.getloadavg()[1]
         if results:

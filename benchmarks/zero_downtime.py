@@ -34,6 +34,9 @@ def main() -> int:
     parser.add_argument("--rollbacks", type=int, default=2,
                         help="rollbacks to the previous release at the end (default 2)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--plot", type=Path, metavar="FILE.svg",
+                        help="draw the requests over time, served and failed per 100 ms, "
+                        "with each push and rollback marked (needs matplotlib: .[bench])")
     parser.add_argument("--keep", action="store_true", help="leave the app and Traefik running")
     args = parser.parse_args()
 
@@ -41,11 +44,14 @@ def main() -> int:
     try:
         bench.setup()
 
+        marks: list[tuple[float, float, str]] = []  # (start, end, label): for --plot
+
         def push(label: str, healthy: bool) -> tuple[bool, float]:
             bench.commit(label, healthy)
-            started = time.monotonic()
+            started = time.time()
             ok = "==> deployed" in bench.push()
-            return ok, time.monotonic() - started
+            marks.append((started, time.time(), label))
+            return ok, time.time() - started
 
         ok, _ = push("v0", True)
         if not ok:
@@ -72,6 +78,7 @@ def main() -> int:
                 proc = bench.sh([bench.otter, "rollback", bench.name], check=False)
                 ok = proc.returncode == 0
                 rollbacks.append((started, ok))
+                marks.append((started, time.time(), "rollback"))
                 print(f"  rollback {'done' if ok else 'FAILED'} in {time.time() - started:.1f} s",
                       flush=True)
             time.sleep(1)
@@ -82,6 +89,11 @@ def main() -> int:
         print_report(report, args.threads)
         if args.json:
             args.json.write_text(json.dumps(report, indent=2))
+        if args.plot:
+            from plot import Panel, draw  # matplotlib only with --plot
+            draw([Panel("OtterStack", [(r.ended, r.ok) for r in result.requests],
+                        marks[1:])], args.plot)  # marks[0]: the first push, before the load
+            print(f"requests over time: {args.plot}")
         good = (report["failed"] == 0 and report["to_unhealthy"] == 0
                 and all(outcome[1] == outcome[2] for outcome in outcomes)
                 and all(ok for _started, ok in rollbacks))
