@@ -141,7 +141,8 @@ class LoadResult:
                      and r.ended >= after and (host is None or r.host == host)), None)
 
     def of_hosts(self, hosts: Sequence[str]) -> LoadResult:
-        return LoadResult([r for r in self.requests if r.host in hosts])
+        wanted = set(hosts)
+        return LoadResult([r for r in self.requests if r.host in wanted])
 
     def between(self, start: float, end: float) -> LoadResult:
         """The requests that ended in [start, end)."""
@@ -155,8 +156,8 @@ class Load:
     Thread i sends to endpoints i, i+threads, i+2*threads, ... (modulo their number): with as
     many threads as endpoints each thread keeps to its own (a slow path and a fast one each
     get their steady client); with fewer, every endpoint still gets requests. Options:
-    `keep_alive` False opens a connection per request (what a long request needs to be cut
-    by itself); `timeout` bounds each request (raise it for long ones); `release_in_body`
+    `keep_alive` False opens a connection per request (a cut request then fails alone, as
+    a browser's would); `timeout` bounds each request (raise it for long ones); `release_in_body`
     reads the release from the body instead of the X-Otterstack-Release header; `served`
     says which statuses count as served (default: 200 only)."""
 
@@ -168,7 +169,8 @@ class Load:
         self.threads, self.keep_alive, self.timeout = threads, keep_alive, timeout
         self.release_in_body, self.served = release_in_body, served
         self.latest: dict[tuple[str, str], float] = {}  # (host, release) -> last served, live
-        self._deadline = time.monotonic() + max_seconds
+        self.max_seconds = max_seconds
+        self._deadline = 0.0  # set by start()
         self._limit = max(max_requests // threads, 1)
         self._stop = threading.Event()
         self._done: list[list[Request]] = [[] for _ in range(threads)]
@@ -176,6 +178,7 @@ class Load:
                          for i in range(threads)]
 
     def start(self) -> Load:
+        self._deadline = time.monotonic() + self.max_seconds
         for worker in self._workers:
             worker.start()
         return self
