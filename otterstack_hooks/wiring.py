@@ -1,7 +1,10 @@
 """The one place the real adapters are made and plugged into the ports: Compose and the
-Docker Engine (one client per process), Traefik, SQLite, git."""
+Docker Engine (one client per process), Traefik, SQLite, git. It is also the one place that
+chooses by an app's `runtime` setting: one host's Compose and Traefik's docker provider, or a
+Swarm's stacks and its swarm provider."""
 
 import sys
+from typing import TypeGuard
 
 from otterstack_hooks.adapters.compose.runtime import ComposeRuntime
 from otterstack_hooks.adapters.git.repo import GitRepo
@@ -13,20 +16,36 @@ from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.swarm.router import SwarmTraefikRouter
 from otterstack_hooks.adapters.swarm.runtime import SwarmRuntime
 from otterstack_hooks.adapters.traefik.router import TraefikRouter
-from otterstack_hooks.core.ports import Ports
+from otterstack_hooks.core.ports import Ports, Runtime
+from otterstack_hooks.core.records import App
+
+
+def _on_swarm(app: App | None) -> TypeGuard[App]:
+    return app is not None and app.runtime == "swarm"
+
+
+def runtime_for(app: App | None) -> Runtime:
+    """The Runtime that runs the app's releases (Compose for no app: nothing Swarm's)."""
+    if _on_swarm(app):
+        return SwarmRuntime(app.name, app.registry)
+    return ComposeRuntime()
+
+
+def _router_class(app: App | None) -> type[TraefikRouter]:
+    return SwarmTraefikRouter if _on_swarm(app) else TraefikRouter
+
+
+def traefik_provider(app: App) -> str:
+    """The Traefik provider that routes the app's releases: pre-receive checks the push
+    against that Traefik."""
+    return _router_class(app).PROVIDER
 
 
 def real_ports(paths: Paths, state: State, out: Progress, app: str = "") -> Ports:
     """Docker is reached lazily (engine.client is cached): a dry run that fails on the compose
-    file, or a recovery with nothing to do, never needs the engine. The app's `runtime`
-    setting picks one host's Compose and Traefik's docker provider, or a Swarm's stacks and
-    its swarm provider."""
+    file, or a recovery with nothing to do, never needs the engine."""
     record = state.get_app(app) if app else None
-    if record is not None and record.runtime == "swarm":
-        return Ports(runtime=SwarmRuntime(record.name, record.registry),
-                     router=SwarmTraefikRouter(state), store=state, notifier=TargetNotifier(),
-                     open_repo=GitRepo, paths=paths, out=out, schedule_retire=_schedule_retire)
-    return Ports(runtime=ComposeRuntime(), router=TraefikRouter(state), store=state,
+    return Ports(runtime=runtime_for(record), router=_router_class(record)(state), store=state,
                  notifier=TargetNotifier(), open_repo=GitRepo, paths=paths, out=out,
                  schedule_retire=_schedule_retire)
 
@@ -35,6 +54,3 @@ def _schedule_retire(app: str, release: str, delay: float) -> None:
     """`otterstack retire APP RELEASE` once the release's rollback window has passed."""
     process.spawn_later(delay, [sys.executable, "-m", "otterstack_hooks.cli.main", "retire", app,
                                 release])
-
-
-

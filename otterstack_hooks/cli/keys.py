@@ -12,15 +12,12 @@ from pathlib import Path
 from otterstack_hooks.adapters.local import keys
 from otterstack_hooks.adapters.local.paths import data_paths
 from otterstack_hooks.adapters.local.state import State
+from otterstack_hooks.cli.context import open_state
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import validate_app_name
 from otterstack_hooks.rules import command_lines as commands
 from otterstack_hooks.rules import ssh_gate
 from otterstack_hooks.rules.ssh_gate import SshKey
-
-
-def _state() -> State:
-    return State(data_paths().ensure().db)
 
 
 def _otterstack_program() -> str:
@@ -43,7 +40,7 @@ def sync_authorized_keys(state: State) -> Path:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    state = _state()
+    state = open_state()
     if args.keys_command == "list":
         for key in state.ssh_keys():
             role = "admin" if key.admin else f"apps: {key.apps or '-'}"
@@ -83,7 +80,7 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
 
 def _serve(name: str) -> int:
-    state = _state()
+    state = open_state()
     key = state.ssh_key(keys.validate_key_name(name))
     if key is None:
         raise ssh_gate.Refused(f"key {name!r} is no longer registered")

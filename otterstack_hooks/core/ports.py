@@ -94,6 +94,26 @@ class Runtime(Protocol):
 
     def remove_network(self, name: str) -> None: ...
 
+    spans_nodes: bool
+    """Whether services run as tasks, maybe on other nodes (Swarm), which `otterstack status`
+    shows each with its tasks and their nodes (`service_rows`), or only as containers on this
+    host (Compose)."""
+
+    def container_rows(self, project: str) -> list[dict[str, str]]:
+        """What `otterstack status` shows of the project's containers on this host, by name:
+        name, service, status and health ("no healthcheck" without one)."""
+
+    def service_rows(self, project: str) -> list[dict[str, Any]]:
+        """What `otterstack status` shows of the project's services across nodes, each with
+        its tasks and their nodes (stack_view.service_summary); read only if `spans_nodes`."""
+
+    def log_commands(self, app: str, release: str | None, kept: str, service: str,
+                     follow: bool) -> list[list[str]]:
+        """The commands that print the last lines (or, `follow`, the stream) of the running
+        services' own logs: the named `service` of the project `kept` across releases or of
+        the active `release` (None: none is active), else every service of `release`.
+        OtterError if there is no such service or no active release."""
+
 
 class Router(Protocol):
     """Sends traffic to releases: today Traefik's docker provider."""

@@ -22,6 +22,7 @@ from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.ports import Ports
 from otterstack_hooks.rules.command_lines import ComposeTarget
+from otterstack_hooks.rules.container_view import container_rows
 from otterstack_hooks.rules.health import ContainerSnapshot
 from otterstack_hooks.rules.traefik.routing_plan import Probe, TraefikInfo
 
@@ -41,8 +42,8 @@ _Loader.add_multi_constructor("!", lambda loader, suffix, node: (
 
 class FakeRuntime:
     """Releases as dicts of container snapshots. `fail[step]` raises at that step (build, up,
-    run_once, remove, stop); `health[service]` is what a started container of it reports
-    (healthy by default; "unhealthy", "starting", or "exited" for a crash)."""
+    run_once, remove, stop, services); `health[service]` is what a started container of it
+    reports (healthy by default; "unhealthy", "starting", or "exited" for a crash)."""
 
     def __init__(self) -> None:
         self.running: dict[str, list[ContainerSnapshot]] = {}
@@ -53,6 +54,7 @@ class FakeRuntime:
         self.volumes: set[str] = set()
         self.labels: dict[tuple[str, str], dict[str, str]] = {}  # (project, service) -> labels
         self.image_label_sets: dict[str, dict[str, str]] = {}  # image -> its own labels
+        self.services: dict[str, list[dict[str, Any]]] = {}  # project -> service_rows
 
     def _maybe_fail(self, step: str) -> None:
         if step in self.fail:
@@ -144,6 +146,25 @@ class FakeRuntime:
 
     def containers(self, project: str) -> list[ContainerSnapshot]:
         return list(self.running.get(project, []))
+
+    spans_nodes = False  # True: a Swarm's, whose `services` status shows
+
+    def container_rows(self, project: str) -> list[dict[str, str]]:
+        return container_rows(self.running.get(project, []))
+
+    def service_rows(self, project: str) -> list[dict[str, Any]]:
+        self._maybe_fail("services")
+        return self.services.get(project, [])
+
+    def log_commands(self, app: str, release: str | None, kept: str, service: str,
+                     follow: bool) -> list[list[str]]:
+        """`logs PROJECT [SERVICE]`: the named service's project (`kept` first), else the
+        release's."""
+        if service and service in {c.service for c in self.running.get(kept, [])}:
+            release = kept
+        if release is None:
+            raise OtterError(f"{app} has no active release")
+        return [["logs", release, service, *(["--follow"] if follow else [])]]
 
     def logs_tail(self, container_id: str, lines: int) -> list[str]:
         return [f"log of {container_id}"]

@@ -7,7 +7,8 @@ import pytest
 
 from otterstack_hooks.adapters.local.process import StepTimeout
 from otterstack_hooks.adapters.local.state import State
-from otterstack_hooks.cli import main as cli
+from otterstack_hooks.adapters.swarm.runtime import SwarmRuntime
+from otterstack_hooks.cli import logs as cli
 from otterstack_hooks.core.errors import OtterError
 
 
@@ -47,7 +48,8 @@ def swarm(state, monkeypatch):
     state.activate(release, None)
     stacks = {release.project: [f"{release.project}_worker", f"{release.project}_web"],
               "shop-state": ["shop-state_db"]}
-    monkeypatch.setattr(cli, "_stack_service_names", lambda stack: stacks.get(stack, []))
+    monkeypatch.setattr(SwarmRuntime, "_services", lambda self, stack: [
+        {"Spec": {"Name": name}} for name in stacks.get(stack, [])])
     runs: list[tuple[list, float | None]] = []
     monkeypatch.setattr(cli, "passthrough", lambda args, timeout: runs.append((args, timeout))
                         or 0)

@@ -11,7 +11,8 @@ from otterstack_hooks.adapters.compose import compose_cli as compose
 from otterstack_hooks.adapters.docker import drain, engine
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.ports import OnLine, Say
-from otterstack_hooks.rules.command_lines import ComposeTarget
+from otterstack_hooks.rules.command_lines import ComposeTarget, compose_logs
+from otterstack_hooks.rules.container_view import container_rows
 from otterstack_hooks.rules.health import ContainerSnapshot
 
 
@@ -67,7 +68,30 @@ class ComposeRuntime:
         return engine.ensure_network(self.dc, app, name, dict(spec))
 
     def containers(self, project: str) -> list[ContainerSnapshot]:
+        return self._host_containers(project)
+
+    def _host_containers(self, project: str) -> list[ContainerSnapshot]:
+        """The compose project's containers on this host (those of a Swarm app too)."""
         return [engine.snapshot(a) for a in engine.project_containers(self.dc, project)]
+
+    spans_nodes = False
+
+    def container_rows(self, project: str) -> list[dict[str, str]]:
+        return container_rows(self._host_containers(project))
+
+    def service_rows(self, project: str) -> list[dict[str, Any]]:
+        return []
+
+    def log_commands(self, app: str, release: str | None, kept: str, service: str,
+                     follow: bool) -> list[list[str]]:
+        """`docker compose logs` of the release, or of the kept project if the service is
+        one of its."""
+        project = release or ""
+        if service and service in {c.service for c in self._host_containers(kept)}:
+            project = kept
+        if not project:
+            raise OtterError(f"{app} has no active release")
+        return [compose_logs(project, service, follow)]
 
     def logs_tail(self, container_id: str, lines: int) -> list[str]:
         return engine.logs_tail(self.dc, container_id, lines)

@@ -29,6 +29,7 @@ from otterstack_hooks.rules.command_lines import ComposeTarget
 from otterstack_hooks.rules.health import ContainerSnapshot
 from otterstack_hooks.rules.release_plan import state_project
 from otterstack_hooks.rules.swarm.stack import REPLICAS_LABEL, STACK_LABEL, render_stack
+from otterstack_hooks.rules.swarm.stack_view import log_services, node_names, service_summary
 from otterstack_hooks.rules.swarm.tasks import snapshots
 
 STOP_MARGIN = 30  # s past a service's stop grace period before a stop is given up
@@ -189,6 +190,28 @@ class SwarmRuntime(ComposeRuntime):
             found += snapshots(project, service, self._tasks(service["ID"]),
                                self._has_healthcheck(service), now, local)
         return found
+
+    spans_nodes = True
+
+    def service_rows(self, project: str) -> list[dict[str, Any]]:
+        """The stack's services, each with its tasks and their nodes (stack_view)."""
+        services = self._services(project)
+        with engine.engine_errors(f"reading the stack {project}"):
+            if not services:
+                return []
+            names = node_names(self.dc.api.nodes())
+            return [service_summary(project, s, self.dc.api.tasks(filters={"service": s["ID"]}),
+                                    names) for s in services]
+
+    def log_commands(self, app: str, release: str | None, kept: str, service: str,
+                     follow: bool) -> list[list[str]]:
+        """`docker service logs` of each chosen service (the tasks on every node)."""
+        def names(stack: str) -> list[str]:
+            return [str(s["Spec"]["Name"]) for s in self._services(stack)]
+
+        chosen = log_services(app, release, names(release) if release else [], kept,
+                              names(kept), service)
+        return [commands.service_logs(name, 200, follow) for name in chosen]
 
     def _local_health(self, project: str) -> dict[str, tuple[str, str]]:
         """The unhealthy task containers of the stack on this node: id -> (health, the

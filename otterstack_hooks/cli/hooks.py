@@ -1,0 +1,159 @@
+"""The git hooks of every app's repo: pre-receive refuses a push that cannot deploy, before
+the ref moves; post-receive deploys the pushed deploy branch (hooks/ calls `otterstack hook`)."""
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from otterstack_hooks.adapters.compose import policy_check
+from otterstack_hooks.adapters.docker import engine
+from otterstack_hooks.adapters.git import precheck
+from otterstack_hooks.adapters.local import secrets
+from otterstack_hooks.adapters.local.paths import data_paths
+from otterstack_hooks.adapters.local.progress import Progress, use_color
+from otterstack_hooks.adapters.local.state import State
+from otterstack_hooks.adapters.traefik import api as traefik_io
+from otterstack_hooks.cli import context
+from otterstack_hooks.cli.context import open_state
+from otterstack_hooks.cli.deploys import health_timeout
+from otterstack_hooks.cli.environment import GIT_QUARANTINE, minimal_environment
+from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.core.names import short, validate_app_name
+from otterstack_hooks.core.records import App
+from otterstack_hooks.core.vocabulary import Step
+from otterstack_hooks.rules.push import parse_ref_updates, plan_push
+from otterstack_hooks.rules.traefik.rule_syntax import DefaultSyntax
+from otterstack_hooks.usecases.deploy import Deploy, DeployRequest
+from otterstack_hooks.wiring import real_ports, traefik_provider
+
+KNOWN_PUSH_OPTIONS = {"skip-deploy", "dry-run", "force", "health-timeout"}
+
+
+def cmd_pre_receive(args: argparse.Namespace) -> int:
+    """pre-receive: refuse, before the ref moves, a push of the deploy branch that cannot
+    deploy (the app is pinned, the pushed commit is larger than the app takes, or its compose
+    file is missing, invalid or refused); with -o skip-deploy, only one that is too large."""
+    minimal_environment(keep=GIT_QUARANTINE)  # the pushed objects are still in quarantine
+    progress = Progress(sys.stdout, use_color(sys.stdout, True), quiet_details=True)
+    state = open_state()
+    app = state.require_app(validate_app_name(args.app))
+    values = secrets.load(data_paths().env_file(app.name))
+    progress.redact = secrets.redactor(values)  # compose's complaints may quote a value
+    plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch)
+    if plan.deploy is None:
+        return 0
+    limits = precheck.TreeLimits(app.max_push_files, app.max_push_mib)
+    if any(o.split("=")[0] == "skip-deploy" for o in args.push_option):
+        # not checked, but bounded: `otterstack deploy` may check it out later
+        try:
+            problem = precheck.tree_problem(plan.deploy.new, app.name, limits)
+        except OtterError as exc:
+            problem = str(exc)
+        if problem:
+            progress.result(False, f"push refused, {app.name} {short(plan.deploy.new)}: "
+                            f"{problem}")
+            return 1
+        return 0
+    if app.pinned:
+        progress.result(False, f"push refused: {app.name} is pinned ({app.pinned}); "
+                        f"`otterstack unpin {app.name}` on the server, or push -o skip-deploy")
+        return 1
+    try:
+        allowed = policy_check.allowed_for(state, data_paths(), app,
+                                           lambda text: progress.step(Step.POLICY, text))
+        syntax, edge = _traefik_facts(state, app)
+        with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
+            problem = precheck.compose_problem(
+                plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
+                app.name, allowed, app.reads_deploy_labels, syntax,
+                lambda text: progress.warn(Step.CHECK, text), edge, hosts=app.hosts,
+                limits=limits)
+    except OtterError as exc:
+        problem = str(exc)
+    if problem:
+        progress.result(False, f"push refused, {app.name} {short(plan.deploy.new)} cannot "
+                        f"deploy: {problem}")
+        return 1
+    progress.step(Step.CHECK, f"{short(plan.deploy.new)}: compose file valid; accepting the push")
+    return 0
+
+
+def _traefik_facts(state: State, app: App) -> tuple[DefaultSyntax | None, frozenset[str]]:
+    """What pre-receive checks routing against, from the Traefik a deploy would use: its
+    default rule syntax (v3 if none is found or it cannot be read; the deploy checks again
+    against the one it finds) and its networks, which the compose file may name
+    (compose_names). Without Traefik routing: no syntax (labels stay as written, none is
+    checked) and no network."""
+    if not app.traefik_routing:
+        return None, frozenset()
+    try:
+        dc = engine.client()
+    except OtterError:
+        return DefaultSyntax(), frozenset()
+    return traefik_io.for_precheck(dc, state.setting("traefik_container"),
+                                   traefik_provider(app))
+
+
+def cmd_hook(args: argparse.Namespace) -> int:
+    """post-receive: read `old new ref` lines, deploy the app's branch, explain the rest."""
+    if args.hook_name == "pre-receive":
+        return cmd_pre_receive(args)
+    minimal_environment()  # drops the GIT_* variables of the push too
+    # The deploy outlives the pusher: Ctrl-C or a dropped connection must not half-switch the
+    # app. Leave the pusher's process group (so its SIGINT reaches neither us nor compose)
+    # and ignore hangups; the progress stays in the release log (`otterstack logs APP -f`).
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    for sig in (signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    progress = context.progress(forced_color=True)
+    validate_app_name(args.app)
+    state = open_state()
+    app = state.require_app(args.app)
+    plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch)
+    for note in plan.notes:
+        progress.step(Step.PUSH, note)
+    options = dict(opt.split("=", 1) if "=" in opt else (opt, "") for opt in args.push_option)
+    for unknown in sorted(set(options) - KNOWN_PUSH_OPTIONS):
+        progress.warn(Step.PUSH, f"push option {unknown!r} is not known and was ignored "
+                      f"(known: {', '.join(sorted(KNOWN_PUSH_OPTIONS))})")
+    if plan.deploy is None:
+        return 0
+    if app.pinned:
+        progress.result(True, f"{app.name} {short(plan.deploy.new)} pushed, not deployed: the "
+                        f"app is pinned ({app.pinned}); `otterstack unpin {app.name}` to undo")
+        return 0
+    if "skip-deploy" in options:
+        progress.result(True, f"{app.name} {short(plan.deploy.new)} pushed, not deployed "
+                        "(push option skip-deploy)")
+        return 0
+    try:
+        timeout = health_timeout(options.get("health-timeout"))
+    except OtterError as exc:
+        raise OtterError(f"push option health-timeout={options['health-timeout']!r}: give "
+                         "whole seconds, 1-3600") from exc
+    active = state.active_release(app.name)
+    if (active is not None and active.sha == plan.deploy.new and "force" not in options
+            and "dry-run" not in options):
+        progress.result(True, f"{app.name} {short(plan.deploy.new)} is already the active "
+                        f"release ({active.name}): not redeployed (push -o force to redeploy)")
+        return 0
+    outcome = Deploy(real_ports(data_paths(), state, progress, app.name)).run(DeployRequest(
+        app=app.name, ref=plan.deploy.new, trigger="push", pushed_by=args.pusher,
+        push_ref=plan.deploy.ref, only_if_branch_head=True, health_timeout=timeout,
+        dry_run="dry-run" in options))
+    return 0 if outcome.ok else 1
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("hook", help="internal: run by the git post-receive hook")
+    p.add_argument("hook_name", choices=["pre-receive", "post-receive"])
+    p.add_argument("app")
+    p.add_argument("--pusher", default="")
+    p.add_argument("--push-option", action="append", default=[])
+    p.set_defaults(func=cmd_hook)
