@@ -1,7 +1,7 @@
 """The one place the real adapters are made and plugged into the ports: Compose and the
 Docker Engine (one client per process), Traefik, SQLite, git. It is also the one place that
 chooses by an app's `runtime` setting: one host's Compose and Traefik's docker provider, or a
-Swarm's stacks and its swarm provider."""
+Swarm's stacks and its swarm provider (and the doctor's checks of the one or the other)."""
 
 import sys
 from typing import TypeGuard
@@ -16,6 +16,9 @@ from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.swarm.router import SwarmTraefikRouter
 from otterstack_hooks.adapters.swarm.runtime import SwarmRuntime
 from otterstack_hooks.adapters.traefik.router import TraefikRouter
+from otterstack_hooks.cli.doctor.check import DoctorEngine, RuntimeChecks
+from otterstack_hooks.cli.doctor.swarm import SwarmChecks
+from otterstack_hooks.cli.doctor.traefik import HostChecks
 from otterstack_hooks.core.ports import Ports, Runtime
 from otterstack_hooks.core.records import App
 
@@ -39,6 +42,13 @@ def traefik_provider(app: App) -> str:
     """The Traefik provider that routes the app's releases: pre-receive checks the push
     against that Traefik."""
     return _router_class(app).PROVIDER
+
+
+def doctor_check_sets(state: State, eng: DoctorEngine, apps: list[App]) -> list[RuntimeChecks]:
+    """The doctor's checks of each runtime, in report order, each for the apps that use it:
+    one host's Traefik for the Compose apps, the Swarm's for the Swarm apps."""
+    return [HostChecks(state, eng, [a for a in apps if not _on_swarm(a)], apps),
+            SwarmChecks(state, eng, [a for a in apps if _on_swarm(a)])]
 
 
 def real_ports(paths: Paths, state: State, out: Progress, app: str = "") -> Ports:

@@ -17,9 +17,12 @@ from otterstack_hooks.adapters.local.paths import Paths
 from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.traefik import api as traefik
 from otterstack_hooks.adapters.traefik.api import TraefikInfo
-from otterstack_hooks.cli.doctor import report as doctor
+from otterstack_hooks.cli.doctor import host as doctor
 from otterstack_hooks.cli.doctor import swarm as doctor_swarm
-from otterstack_hooks.cli.doctor.report import Check, exit_code, parse_version, render, run_checks
+from otterstack_hooks.cli.doctor.check import Check
+from otterstack_hooks.cli.doctor.host import parse_version
+from otterstack_hooks.cli.doctor.report import exit_code, render, run_checks
+from otterstack_hooks.cli.doctor.traefik import judge_switch_speed
 from otterstack_hooks.core.errors import OtterError
 
 GiB = 1024**3
@@ -59,7 +62,7 @@ def env(tmp_path, monkeypatch):
     def no_detect(*args):
         raise AssertionError("Traefik looked for although no app routes")
 
-    monkeypatch.setattr(doctor.traefik, "detect", no_detect)
+    monkeypatch.setattr(traefik, "detect", no_detect)
     monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: Usage(100 * GiB, 0, 50 * GiB))
     # a dedicated, non-root OtterStack user whose authorized_keys has restricted keys only
     monkeypatch.setattr(doctor.os, "geteuid", lambda: 1000)
@@ -325,7 +328,7 @@ def test_traefik_missing_when_an_app_routes(env, monkeypatch):
         calls.append((dc, wanted, api_url, network))
         return None
 
-    monkeypatch.setattr(doctor.traefik, "detect", detect)
+    monkeypatch.setattr(traefik, "detect", detect)
     env.state.set_setting("traefik_container", "edge")
     checks = run_checks(env.paths, env.state)
     check = by_name(checks)["traefik"]
@@ -344,7 +347,7 @@ def test_traefik_unusable_gives_its_message_as_fix(env, monkeypatch):
     def detect(*args):
         raise OtterError("Traefik container t runs but its API is not reachable; set X")
 
-    monkeypatch.setattr(doctor.traefik, "detect", detect)
+    monkeypatch.setattr(traefik, "detect", detect)
     check = by_name(run_checks(env.paths, env.state))["traefik"]
     assert not check.ok
     assert check.fix == "Traefik container t runs but its API is not reachable; set X"
@@ -353,7 +356,7 @@ def test_traefik_unusable_gives_its_message_as_fix(env, monkeypatch):
 def test_traefik_found_and_its_network(env, monkeypatch):
     add_app(env, "routed", routing=True)
     info = TraefikInfo("edge", "http://127.0.0.1:8080", "otterstack", {"web": 80})
-    monkeypatch.setattr(doctor.traefik, "detect", lambda *args: info)
+    monkeypatch.setattr(traefik, "detect", lambda *args: info)
     check = by_name(run_checks(env.paths, env.state))["traefik"]
     assert check.ok
     assert check.detail == ("container edge, API at http://127.0.0.1:8080, network otterstack, "
@@ -503,7 +506,7 @@ def _throttle(args=(), env=(), config=None):
 
 
 def test_a_users_traefik_at_the_default_throttle_gets_a_hint_with_the_flag():
-    check = doctor.judge_switch_speed("edge", False, _throttle(["--providers.docker=true"]))
+    check = judge_switch_speed("edge", False, _throttle(["--providers.docker=true"]))
     assert check.ok and not check.warning
     assert "every 2s (Traefik's default: not on its command line)" in check.detail
     assert "up to 2s after it is healthy" in check.detail
@@ -512,12 +515,12 @@ def test_a_users_traefik_at_the_default_throttle_gets_a_hint_with_the_flag():
 
 
 def test_a_throttle_set_in_a_static_config_file_is_fixed_there():
-    check = doctor.judge_switch_speed("edge", False, _throttle(
+    check = judge_switch_speed("edge", False, _throttle(
         ["--providers.providersThrottleDuration=100ms"], (),
         ("/etc/traefik/traefik.yml", "providers:\n  providersThrottleDuration: 1s\n")))
     assert "every 1s (static config file /etc/traefik/traefik.yml)" in check.detail
     assert "under `providers:` in /etc/traefik/traefik.yml" in check.detail
-    check = doctor.judge_switch_speed("edge", False, _throttle(
+    check = judge_switch_speed("edge", False, _throttle(
         env=["TRAEFIK_PROVIDERS_DOCKER=true"]))
     # configured by its environment: a flag would make Traefik ignore that environment
     assert (f"set TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION={traefik.DEFAULT_THROTTLE} in its "
@@ -526,23 +529,23 @@ def test_a_throttle_set_in_a_static_config_file_is_fixed_there():
 
 
 def test_a_fast_throttle_is_just_reported():
-    check = doctor.judge_switch_speed("edge", False, _throttle(
+    check = judge_switch_speed("edge", False, _throttle(
         ["--providers.providersThrottleDuration=100ms"]))
     assert check.ok and "hint" not in check.detail
     assert "served within 100ms of being healthy" in check.detail
-    check = doctor.judge_switch_speed("otterstack-traefik", True,
+    check = judge_switch_speed("otterstack-traefik", True,
                                       _throttle(traefik.command("otterstack")))
     assert check.ok and "hint" not in check.detail
 
 
 def test_an_old_otterstack_traefik_is_told_to_be_recreated():
-    check = doctor.judge_switch_speed("otterstack-traefik", True, _throttle(
+    check = judge_switch_speed("otterstack-traefik", True, _throttle(
         ["--providers.docker=true", "--api.insecure=true"]))
     assert "docker rm -f otterstack-traefik`, then `otterstack traefik up`" in check.detail
 
 
 def test_an_unreadable_throttle_says_so():
-    check = doctor.judge_switch_speed("edge", False, _throttle(
+    check = judge_switch_speed("edge", False, _throttle(
         config=("/etc/traefik/traefik.toml", None)))
     assert check.ok and "unknown" in check.detail and "not readable here" in check.detail
 
@@ -552,8 +555,8 @@ def test_the_switch_hint_reads_the_running_traefik(env, monkeypatch):
     attrs = {"Id": "abc", "Name": "/edge", "Args": ["--providers.docker=true"],
              "Config": {"Env": [], "Labels": {}, "WorkingDir": "/"}}
     info = TraefikInfo("edge", "http://127.0.0.1:8080", "otterstack", {"web": 80})
-    monkeypatch.setattr(doctor.traefik, "detect", lambda *args: info)
-    monkeypatch.setattr(doctor.traefik, "find_container", lambda dc, wanted: attrs)
+    monkeypatch.setattr(traefik, "detect", lambda *args: info)
+    monkeypatch.setattr(traefik, "find_container", lambda dc, wanted: attrs)
 
     def get_archive(container, path):
         raise docker.errors.NotFound("no such file")
@@ -689,8 +692,8 @@ def swarm_env(env, monkeypatch):
     env.dc.api.services = lambda filters: []
     env.dc.api.inspect_network = lambda name: {"Driver": "overlay", "Attachable": True}
     env.dc.api.containers = lambda **kw: [{"Names": ["/otterstack-traefik.1.x"]}]
-    monkeypatch.setattr(doctor.traefik, "detect", lambda dc, wanted, url, net, provider: info)
-    monkeypatch.setattr(doctor.traefik, "find_container", lambda dc, wanted, provider: attrs)
+    monkeypatch.setattr(traefik, "detect", lambda dc, wanted, url, net, provider: info)
+    monkeypatch.setattr(traefik, "find_container", lambda dc, wanted, provider: attrs)
     monkeypatch.setattr(doctor_swarm, "IPVS", env.tmp / "no-ip_vs")
     return env
 
@@ -754,7 +757,7 @@ def test_compose_apps_keep_their_checks_beside_a_swarm_app(swarm_env, monkeypatc
         calls.append(provider)
         return None
 
-    monkeypatch.setattr(doctor.traefik, "detect", detect)
+    monkeypatch.setattr(traefik, "detect", detect)
     found = by_name(run_checks(swarm_env.paths, swarm_env.state))
     assert "one" in found["traefik"].detail and "shop" not in found["traefik"].detail
     assert found["traefik"].fix == "otterstack traefik up"

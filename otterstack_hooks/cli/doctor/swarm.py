@@ -3,8 +3,9 @@
 The engine's Swarm role, its nodes, the overlay network routed services share with Traefik,
 Traefik with the swarm provider (and how often it polls), the registry other nodes pull built
 images from, and IPVS. The `judge_*` functions decide from plain values; each `check_*` reads
-the engine and returns None (no line) when no app needs it. `doctor.run_checks` runs them in
-their place among the one-host checks; like every check, they change nothing.
+the engine and returns None (no line) when no app needs it. They are `SwarmChecks`, the set
+wiring.doctor_check_sets gives the Swarm apps, which report.run_checks runs in their place
+among the one-host checks; like every check, they change nothing.
 """
 
 import re
@@ -22,7 +23,7 @@ from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.swarm import traefik_up as swarm_traefik
 from otterstack_hooks.adapters.swarm.router import SwarmTraefikRouter
 from otterstack_hooks.adapters.traefik import api as traefik
-from otterstack_hooks.cli.doctor.check import Check, DoctorEngine
+from otterstack_hooks.cli.doctor.check import Check, DoctorEngine, Named
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable
 from otterstack_hooks.core.records import App
@@ -227,22 +228,39 @@ class _Swarm:
         return self._nodes or []
 
 
-def _swarm_apps(apps: list[App]) -> list[App]:
-    return [a for a in apps if a.runtime == "swarm"]
+class SwarmChecks:
+    """The checks of the apps that run on the Swarm (those wiring.doctor_check_sets gives
+    it): the engine's role, its nodes, the network, Traefik and IPVS, then each app's
+    registry. With no such app, none says anything."""
+
+    def __init__(self, state: State, eng: DoctorEngine, apps: list[App]):
+        self.state, self.eng, self.apps = state, eng, apps
+        self.swarm = _Swarm(eng)
+
+    def together(self) -> list[Named]:
+        state, apps, swarm = self.state, self.apps, self.swarm
+        return [("swarm", lambda: check_swarm_role(apps, self.eng, swarm)),
+                ("swarm nodes", lambda: check_swarm_nodes(apps, swarm)),
+                ("swarm network", lambda: check_swarm_network(state, apps, swarm)),
+                ("traefik (swarm)", lambda: check_swarm_traefik(state, apps, swarm)),
+                ("ipvs", lambda: check_ipvs(apps))]
+
+    def of_app(self, app: App) -> list[Named]:
+        return [(f"registry of {app.name}", lambda: check_registry(app, self.state,
+                                                                    self.swarm))]
 
 
 def check_swarm_role(apps: list[App], eng: DoctorEngine, swarm: _Swarm) -> Check | None:
-    users = _swarm_apps(apps)
-    if not users:
+    if not apps:
         return None
     if eng.client() is None:
-        return Check("swarm", False, f"needed by {', '.join(a.name for a in users)}, but the "
+        return Check("swarm", False, f"needed by {', '.join(a.name for a in apps)}, but the "
                      "Docker Engine is not reachable", "fix the docker engine check first")
     return judge_swarm_role(swarm.read())
 
 
 def check_swarm_nodes(apps: list[App], swarm: _Swarm) -> Check | None:
-    if not _swarm_apps(apps) or swarm.manager() is None:
+    if not apps or swarm.manager() is None:
         return None
     return judge_nodes(swarm.nodes())
 
@@ -253,7 +271,7 @@ def _swarm_traefik_attrs(state: State, dc: docker.DockerClient) -> dict[str, Any
 
 
 def check_swarm_network(state: State, apps: list[App], swarm: _Swarm) -> Check | None:
-    dc = swarm.manager() if any(a.traefik_routing for a in _swarm_apps(apps)) else None
+    dc = swarm.manager() if any(a.traefik_routing for a in apps) else None
     if dc is None:
         return None
     attrs = _swarm_traefik_attrs(state, dc)
@@ -269,8 +287,8 @@ def check_swarm_network(state: State, apps: list[App], swarm: _Swarm) -> Check |
 
 def check_swarm_traefik(state: State, apps: list[App], swarm: _Swarm) -> list[Check] | None:
     """Traefik found as the Router finds it (the swarm provider on), and how often it polls."""
-    routed = [a.name for a in _swarm_apps(apps) if a.traefik_routing]
-    dc = swarm.manager() if _swarm_apps(apps) else None
+    routed = [a.name for a in apps if a.traefik_routing]
+    dc = swarm.manager() if apps else None
     if dc is None:
         return None
     if not routed:
@@ -340,7 +358,7 @@ def _builds(app: App, dc: docker.DockerClient, state: State) -> bool | None:
 
 
 def check_registry(app: App, state: State, swarm: _Swarm) -> Check | None:
-    dc = swarm.manager() if app.runtime == "swarm" else None
+    dc = swarm.manager()
     if dc is None:
         return None
     nodes = len(swarm.nodes())
@@ -350,6 +368,6 @@ def check_registry(app: App, state: State, swarm: _Swarm) -> Check | None:
 
 
 def check_ipvs(apps: list[App]) -> Check | None:
-    if not _swarm_apps(apps):
+    if not apps:
         return None
     return judge_ipvs(IPVS.exists())
