@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from otterstack_hooks.adapters.compose import policy_check
@@ -46,14 +47,12 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
     if plan.deploy is None:
         return 0
     limits = precheck.TreeLimits(app.max_push_files, app.max_push_mib)
+    sha = plan.deploy.new
     if any(o.split("=")[0] == "skip-deploy" for o in args.push_option):
         # not checked, but bounded: `otterstack deploy` may check it out later
-        try:
-            problem = precheck.tree_problem(plan.deploy.new, app.name, limits)
-        except OtterError as exc:
-            problem = str(exc)
+        problem = _problem(lambda: precheck.tree_problem(sha, app.name, limits))
         if problem:
-            progress.result(False, f"push refused, {app.name} {short(plan.deploy.new)}: "
+            progress.result(False, f"push refused, {app.name} {short(sha)}: "
                             f"{problem}")
             return 1
         return 0
@@ -61,24 +60,35 @@ def cmd_pre_receive(args: argparse.Namespace) -> int:
         progress.result(False, f"push refused: {app.name} is pinned ({app.pinned}); "
                         f"`otterstack unpin {app.name}` on the server, or push -o skip-deploy")
         return 1
-    try:
-        allowed = policy_check.allowed_for(state, data_paths(), app,
-                                           lambda text: progress.step(Step.POLICY, text))
-        syntax, edge = _traefik_facts(state, app)
-        with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
-            problem = precheck.compose_problem(
-                plan.deploy.new, Path(tmp), app.compose_file, secrets.for_compose(values),
-                app.name, allowed, app.reads_deploy_labels, syntax,
-                lambda text: progress.warn(Step.CHECK, text), edge, hosts=app.hosts,
-                limits=limits)
-    except OtterError as exc:
-        problem = str(exc)
+    problem = _problem(lambda: _compose_problem(state, app, sha, values, limits, progress))
     if problem:
-        progress.result(False, f"push refused, {app.name} {short(plan.deploy.new)} cannot "
+        progress.result(False, f"push refused, {app.name} {short(sha)} cannot "
                         f"deploy: {problem}")
         return 1
-    progress.step(Step.CHECK, f"{short(plan.deploy.new)}: compose file valid; accepting the push")
+    progress.step(Step.CHECK, f"{short(sha)}: compose file valid; accepting the push")
     return 0
+
+
+def _problem(check: Callable[[], str | None]) -> str | None:
+    """What a check of the push found wrong; its OtterError is a problem too."""
+    try:
+        return check()
+    except OtterError as exc:
+        return str(exc)
+
+
+def _compose_problem(state: State, app: App, sha: str, values: dict[str, str],
+                     limits: precheck.TreeLimits, progress: Progress) -> str | None:
+    """The pushed commit's compose file, checked as a deploy would check it (the policy, the
+    names, the routing against the Traefik it would use), in a bounded checkout."""
+    allowed = policy_check.allowed_for(state, data_paths(), app,
+                                       lambda text: progress.step(Step.POLICY, text))
+    syntax, edge = _traefik_facts(state, app)
+    with tempfile.TemporaryDirectory(prefix="otterstack-check-") as tmp:
+        return precheck.compose_problem(
+            sha, Path(tmp), app.compose_file, secrets.for_compose(values), app.name, allowed,
+            app.reads_deploy_labels, syntax, lambda text: progress.warn(Step.CHECK, text), edge,
+            hosts=app.hosts, limits=limits)
 
 
 def _traefik_facts(state: State, app: App) -> tuple[DefaultSyntax | None, frozenset[str]]:
