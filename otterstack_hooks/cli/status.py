@@ -30,7 +30,7 @@ def _app_status(state: State, app: App) -> dict[str, Any]:
     if runtime.spans_nodes:  # its services run as tasks, maybe on other nodes
         data["runtime"] = app.runtime
         try:
-            if data["active"] is not None:
+            if active is not None:
                 data["active"]["swarm_services"] = runtime.service_rows(active.project)
             data["state_swarm_services"] = runtime.service_rows(state_project(app.name))
         except OtterError as exc:

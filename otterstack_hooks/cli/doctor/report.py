@@ -8,6 +8,7 @@ wiring.doctor_check_sets gives each app: one host's Traefik (`traefik`), or the 
 """
 
 from collections.abc import Callable
+from functools import partial
 
 from otterstack_hooks.adapters.local.paths import Paths
 from otterstack_hooks.adapters.local.progress import COLORS, RESET
@@ -58,9 +59,9 @@ def run_checks(paths: Paths, state: State, app: str | None = None) -> list[Check
         checks += _run_all(runtime.together())
     checks += _guarded("data dir", lambda: check_data_dir(paths))
     for item in apps:
-        checks += _guarded(f"repo of {item.name}", lambda a=item: check_repo(a))
-        checks += _guarded(f"hooks of {item.name}", lambda a=item: check_hook(a, paths))
-        checks += _guarded(f"env of {item.name}", lambda a=item: check_env_file(a, paths))
+        checks += _guarded(f"repo of {item.name}", partial(check_repo, item))
+        checks += _guarded(f"hooks of {item.name}", partial(check_hook, item, paths))
+        checks += _guarded(f"env of {item.name}", partial(check_env_file, item, paths))
         for runtime in runtimes:
             checks += _run_all(runtime.of_app(item) if item in runtime.apps else [])
     checks += _guarded("disk", lambda: check_disk(paths, eng))
