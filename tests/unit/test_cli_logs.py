@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from otterstack_hooks.adapters.compose.runtime import ComposeRuntime
 from otterstack_hooks.adapters.local.process import StepTimeout
 from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.swarm.runtime import SwarmRuntime
@@ -33,6 +34,22 @@ def test_logs_of_the_active_release_are_bounded_unless_followed(state, monkeypat
         (["docker", "compose", "-p", project, "logs", "--tail", "200"], cli.LOGS_TIMEOUT),
         (["docker", "compose", "-p", project, "logs", "--tail", "200", "--follow"], None)]
     assert cli.LOGS_TIMEOUT == 120
+
+
+def test_a_service_kept_across_releases_is_read_from_its_own_project(state, monkeypatch):
+    release = state.new_release("myapp", "1" * 40, "main", "push", "dev", 1)
+    state.activate(release, None)
+    kept = {"myapp-state": [SimpleNamespace(service="db")]}
+    monkeypatch.setattr(ComposeRuntime, "_host_containers", lambda self, project:
+                        kept.get(project, []))
+    runs = []
+    monkeypatch.setattr(cli, "passthrough", lambda args, timeout: runs.append(args) or 0)
+    cli._container_logs(state, state.get_app("myapp"), "db", False)
+    cli._container_logs(state, state.get_app("myapp"), "web", False)
+    assert runs == [["docker", "compose", "-p", "myapp-state", "logs", "--tail", "200", "--",
+                     "db"],
+                    ["docker", "compose", "-p", release.project, "logs", "--tail", "200", "--",
+                     "web"]]
 
 
 def test_logs_without_an_active_release(state):
