@@ -98,10 +98,10 @@ def _serve(name: str) -> int:
         build_parser,  # the same commands and arguments as on the server
     )
     parsed = build_parser().parse_args(list(request.argv))
-    app = getattr(parsed, "app", None)
+    target: str | None = getattr(parsed, "app", None)
     if parsed.command == "config" and parsed.glob:
-        app = None
-    ssh_gate.authorize(key, parsed.command, app)
+        target = None
+    ssh_gate.authorize(key, parsed.command, target)
     return parsed.func(parsed)
 
 
