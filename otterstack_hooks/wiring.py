@@ -24,6 +24,7 @@ from otterstack_hooks.core.records import App
 
 
 def _on_swarm(app: App | None) -> TypeGuard[App]:
+    """The one test of an app's `runtime` setting; every choice below follows it."""
     return app is not None and app.runtime == "swarm"
 
 

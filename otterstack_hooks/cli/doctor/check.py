@@ -52,7 +52,7 @@ class DoctorEngine:
         return self._dc
 
 
-Named = tuple[str, Callable[[], "Check | list[Check] | None"]]
+Named = tuple[str, Callable[[], Check | list[Check] | None]]
 """A check and the name its line gets if it crashes (report._guarded)."""
 
 
