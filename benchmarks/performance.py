@@ -792,7 +792,7 @@ def main() -> int:
 
 
 def _default_throttle() -> str:
-    from otterstack_hooks.adapters.traefik.api import DEFAULT_THROTTLE
+    from otterstack_hooks.rules.traefik.throttle import DEFAULT_THROTTLE
     return DEFAULT_THROTTLE
 
 

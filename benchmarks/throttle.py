@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from performance import Events, free_port  # noqa: E402
 
-from otterstack_hooks.adapters.traefik.api import command  # noqa: E402
+from otterstack_hooks.adapters.traefik.up import command  # noqa: E402
 
 SETTLE_LIMIT = 240.0  # seconds a burst may take until Traefik shows all of it
 AFTER = 3.0  # seconds after that: longer than the longest throttle compared

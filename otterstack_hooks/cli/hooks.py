@@ -16,7 +16,7 @@ from otterstack_hooks.adapters.local import secrets
 from otterstack_hooks.adapters.local.paths import data_paths
 from otterstack_hooks.adapters.local.progress import Progress, use_color
 from otterstack_hooks.adapters.local.state import State
-from otterstack_hooks.adapters.traefik import api as traefik_io
+from otterstack_hooks.adapters.traefik import discovery as traefik_discovery
 from otterstack_hooks.cli import context
 from otterstack_hooks.cli.context import open_state
 from otterstack_hooks.cli.deploys import health_timeout
@@ -103,7 +103,7 @@ def _traefik_facts(state: State, app: App) -> tuple[DefaultSyntax | None, frozen
         dc = engine.client()
     except OtterError:
         return DefaultSyntax(), frozenset()
-    return traefik_io.for_precheck(dc, state.setting("traefik_container"),
+    return traefik_discovery.for_precheck(dc, state.setting("traefik_container"),
                                    traefik_provider(app))
 
 

@@ -15,8 +15,8 @@ from otterstack_hooks.adapters.docker.engine import engine_errors
 from otterstack_hooks.adapters.local import keys
 from otterstack_hooks.adapters.local.paths import Paths
 from otterstack_hooks.adapters.local.state import State
-from otterstack_hooks.adapters.traefik import api as traefik
-from otterstack_hooks.adapters.traefik.api import TraefikInfo
+from otterstack_hooks.adapters.traefik import discovery as traefik
+from otterstack_hooks.adapters.traefik import up as traefik_up
 from otterstack_hooks.cli.doctor import host as doctor
 from otterstack_hooks.cli.doctor import swarm as doctor_swarm
 from otterstack_hooks.cli.doctor.check import Check
@@ -24,6 +24,8 @@ from otterstack_hooks.cli.doctor.host import parse_version
 from otterstack_hooks.cli.doctor.report import exit_code, render, run_checks
 from otterstack_hooks.cli.doctor.traefik import judge_switch_speed
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo
+from otterstack_hooks.rules.traefik.throttle import DEFAULT_THROTTLE, configured_throttle
 
 GiB = 1024**3
 Usage = namedtuple("Usage", "total used free")
@@ -502,7 +504,7 @@ def test_push_access_warns_about_root_and_unrestricted_keys():
 
 
 def _throttle(args=(), env=(), config=None):
-    return traefik.configured_throttle(list(args), list(env), config)
+    return configured_throttle(list(args), list(env), config)
 
 
 def test_a_users_traefik_at_the_default_throttle_gets_a_hint_with_the_flag():
@@ -510,7 +512,7 @@ def test_a_users_traefik_at_the_default_throttle_gets_a_hint_with_the_flag():
     assert check.ok and not check.warning
     assert "every 2s (Traefik's default: not on its command line)" in check.detail
     assert "up to 2s after it is healthy" in check.detail
-    assert (f"hint: add --providers.providersThrottleDuration={traefik.DEFAULT_THROTTLE} to its "
+    assert (f"hint: add --providers.providersThrottleDuration={DEFAULT_THROTTLE} to its "
             "command and recreate edge") in check.detail
 
 
@@ -523,7 +525,7 @@ def test_a_throttle_set_in_a_static_config_file_is_fixed_there():
     check = judge_switch_speed("edge", False, _throttle(
         env=["TRAEFIK_PROVIDERS_DOCKER=true"]))
     # configured by its environment: a flag would make Traefik ignore that environment
-    assert (f"set TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION={traefik.DEFAULT_THROTTLE} in its "
+    assert (f"set TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION={DEFAULT_THROTTLE} in its "
             "environment") in check.detail
     assert "--providers" not in check.detail
 
@@ -534,7 +536,7 @@ def test_a_fast_throttle_is_just_reported():
     assert check.ok and "hint" not in check.detail
     assert "served within 100ms of being healthy" in check.detail
     check = judge_switch_speed("otterstack-traefik", True,
-                                      _throttle(traefik.command("otterstack")))
+                                      _throttle(traefik_up.command("otterstack")))
     assert check.ok and "hint" not in check.detail
 
 

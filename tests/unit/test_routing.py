@@ -2,11 +2,11 @@
 
 import pytest
 
-from otterstack_hooks.adapters.traefik.api import TraefikInfo
 from otterstack_hooks.rules.compose.model import parse_config
 from otterstack_hooks.rules.traefik.labels import RouterInfo
 from otterstack_hooks.rules.traefik.routing_plan import (
     Probe,
+    TraefikInfo,
     explain_foreign,
     judge_answers,
     plan_probes,

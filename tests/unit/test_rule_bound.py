@@ -2,9 +2,8 @@
 
 import pytest
 
-from otterstack_hooks.adapters.traefik.api import TraefikInfo
 from otterstack_hooks.rules.compose.model import parse_config
-from otterstack_hooks.rules.traefik.routing_plan import plan_routing
+from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo, plan_routing
 from otterstack_hooks.rules.traefik.rule_parser import (
     MAX_ALTERNATIVES,
     MAX_RULE_DEPTH,

@@ -12,7 +12,6 @@ from fakes import ROUTED, World
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otterstack_hooks.adapters.traefik.api import configured_rule_syntax
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.rules.compose.model import parse_config
 from otterstack_hooks.rules.traefik.go_regexp import regexp_error
@@ -25,6 +24,7 @@ from otterstack_hooks.rules.traefik.rule_syntax import (
     check_rules,
     rule_problems,
 )
+from otterstack_hooks.rules.traefik.static_config import configured_rule_syntax
 from testsupport.rule_cases import ALL, RuleCase
 
 V3, V2 = DefaultSyntax(RuleSyntax.V3), DefaultSyntax(RuleSyntax.V2, "core.defaultRuleSyntax")

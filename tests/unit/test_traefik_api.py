@@ -3,11 +3,9 @@ and what it logged about a router."""
 
 import pytest
 
-from otterstack_hooks.adapters.traefik.api import (
-    api_port_candidates,
-    is_traefik_version,
-    log_reason,
-)
+from otterstack_hooks.rules.traefik.api_answers import is_traefik_version
+from otterstack_hooks.rules.traefik.container import api_port_candidates
+from otterstack_hooks.rules.traefik.log_reason import log_reason
 
 
 def test_the_configured_api_port_is_asked_first_then_the_rest_in_numeric_order() -> None:

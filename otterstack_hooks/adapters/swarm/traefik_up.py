@@ -16,8 +16,8 @@ import docker.errors
 from docker.types import EndpointSpec, ServiceMode
 
 from otterstack_hooks.adapters.docker.engine import engine_errors
-from otterstack_hooks.adapters.traefik.api import THROTTLE_FLAG, parse_duration
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.traefik.throttle import THROTTLE_FLAG, throttle_seconds
 
 NETWORK = "otterstack-swarm"
 LABEL = "dev.otterstack.traefik"
@@ -28,8 +28,8 @@ def command(network: str, throttle: str, refresh: str, constraints: str = "") ->
     """Traefik's arguments: the swarm provider on `network`, opt-in only (and only for
     services matching `constraints`, a Traefik constraint expression, if given); `web` on
     :80; the API (unpublished); ping."""
-    parse_duration(throttle)
-    seconds = parse_duration(refresh)
+    throttle_seconds(throttle)
+    seconds = throttle_seconds(refresh)
     if seconds < 1 or seconds != int(seconds):
         raise OtterError(f"--refresh takes whole seconds, at least 1s (not {refresh!r})")
     return [

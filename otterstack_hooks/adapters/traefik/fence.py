@@ -16,7 +16,7 @@ import docker
 import docker.errors
 
 from otterstack_hooks.adapters.docker.engine import PROJECT_LABEL, engine_errors
-from otterstack_hooks.adapters.traefik.api import release_routers
+from otterstack_hooks.adapters.traefik.api_client import release_routers
 from otterstack_hooks.rules.swarm.stack import APP_LABEL
 from otterstack_hooks.rules.traefik.fence import FENCE_LABEL, FENCE_PORT, fence_labels
 from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo

@@ -1,14 +1,16 @@
 """The Router port (ports.Router) on Traefik's docker provider: find Traefik, read its API,
-send real requests through it, take a release out of it. Thin over traefik.py and
-adapters/traefik/fence.py."""
+send real requests through it, take a release out of it. Thin over discovery, api_client,
+probe and fence."""
 
 from typing import Any
 
 import docker
 
 from otterstack_hooks.adapters.docker import engine
-from otterstack_hooks.adapters.traefik import api as traefik_io
+from otterstack_hooks.adapters.traefik import api_client, discovery
 from otterstack_hooks.adapters.traefik import fence as traefik_fence
+from otterstack_hooks.adapters.traefik import probe as traefik_probe
+from otterstack_hooks.adapters.traefik.log import TraefikLog
 from otterstack_hooks.core.ports import Say
 from otterstack_hooks.rules.traefik.routing_plan import Probe, TraefikInfo
 
@@ -26,21 +28,21 @@ class TraefikRouter:
         return engine.client()
 
     def detect(self) -> TraefikInfo | None:
-        return traefik_io.detect(self.dc, self._settings.setting("traefik_container"),
+        return discovery.detect(self.dc, self._settings.setting("traefik_container"),
                                  self._settings.setting("traefik_api_url"),
                                  self._settings.setting("traefik_network"), self.PROVIDER)
 
     def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
-        return traefik_io.release_routers(info.api_url, project, self.PROVIDER)
+        return api_client.release_routers(info.api_url, project, self.PROVIDER)
 
     def wait_enabled(self, info: TraefikInfo, routers: list[tuple[str, str]], timeout: float,
                      say: Say, since: float) -> None:
-        log = traefik_io.TraefikLog(self.dc, info.container, since)
-        traefik_io.wait_enabled(info.api_url, routers, timeout, say, log.reason, self.PROVIDER)
+        log = TraefikLog(self.dc, info.container, since)
+        api_client.wait_enabled(info.api_url, routers, timeout, say, log.reason, self.PROVIDER)
 
     def probe(self, check: Probe, header: str) -> tuple[int, str | None]:
         try:
-            return traefik_io.probe(check.port, check.host, check.path, header, tls=check.tls)
+            return traefik_probe.probe(check.port, check.host, check.path, header, tls=check.tls)
         except OSError:
             return 0, None
 

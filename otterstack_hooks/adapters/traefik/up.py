@@ -8,9 +8,7 @@ bridge networks apart), and that is where the port published on 127.0.0.1 leads.
 """
 
 import ipaddress
-import json
 import time
-import urllib.request
 
 import docker
 import docker.errors
@@ -18,25 +16,57 @@ from docker.models.containers import Container
 from docker.types import IPAMConfig, IPAMPool
 
 from otterstack_hooks.adapters.docker.engine import engine_errors
-from otterstack_hooks.adapters.traefik.api import (
-    API_NETWORK_LABEL,
-    DEFAULT_THROTTLE,
-    command,
-    configured_throttle,
-    format_seconds,
-    is_traefik_version,
-    parse_duration,
-)
+from otterstack_hooks.adapters.traefik.api_client import answers_api
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.traefik.container import API_NETWORK_LABEL, OURS_LABEL
+from otterstack_hooks.rules.traefik.duration import format_seconds
+from otterstack_hooks.rules.traefik.throttle import (
+    DEFAULT_THROTTLE,
+    THROTTLE_FLAG,
+    configured_throttle,
+    throttle_seconds,
+)
 
 API_PORT = 8080
+DEFAULT_IMAGE = "traefik:v3"
+DEFAULT_NETWORK = "otterstack"
+# How long Traefik keeps an idle keep-alive connection to a server (its own default: 90 s).
+# A release taken out of traffic cannot tell an idle connection from a request in flight
+# (both are an established connection with nothing queued, adapters/docker/drain.py), so its
+# drain waited for Traefik to drop the idle ones: up to drain_timeout with a keep-alive server.
+# Under load a connection is never idle this long; a quiet site opens one per request.
+IDLE_CONN_TIMEOUT = "250ms"
+IDLE_CONN_FLAG = "--serversTransport.forwardingTimeouts.idleConnTimeout"
+
+
+def command(network: str, constraints: str = "", throttle: str = DEFAULT_THROTTLE,
+            api_address: str = "") -> list[str]:
+    """Traefik's command line as `otterstack traefik up` starts it: the docker provider on
+    `network` only for containers that opt in, the web entrypoint, the API (published on
+    127.0.0.1 only by `up`; with `api_address`, listening on that address only: a network
+    no app is on), ping, the provider throttle `throttle`, and idle connections to servers
+    closed after IDLE_CONN_TIMEOUT."""
+    throttle_seconds(throttle)  # never start a Traefik that would refuse its own flags
+    return [
+        "--providers.docker=true",
+        "--providers.docker.exposedbydefault=false",
+        f"--providers.docker.network={network}",
+        f"{THROTTLE_FLAG}={throttle}",
+        f"{IDLE_CONN_FLAG}={IDLE_CONN_TIMEOUT}",
+        "--entrypoints.web.address=:80",
+        "--api.insecure=true",
+        "--ping=true",
+        "--log.level=INFO",
+        *([f"--providers.docker.constraints={constraints}"] if constraints else []),
+        *([f"--entrypoints.traefik.address={api_address}"] if api_address else []),
+    ]
 
 
 def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: int,
        bind: str, api_port: int, constraints: str = "", throttle: str = DEFAULT_THROTTLE
        ) -> str:
     """Start a Traefik configured the way OtterStack needs it; idempotent."""
-    parse_duration(throttle)  # refused before anything is created
+    throttle_seconds(throttle)  # refused before anything is created
     with engine_errors("starting Traefik"):
         try:
             dc.networks.get(network)
@@ -60,7 +90,7 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
             binds={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "ro"}})
         container = dc.api.create_container(
             image, command=args, name=name, ports=[80, API_PORT], host_config=host_config,
-            labels={"dev.otterstack.traefik": "1", API_NETWORK_LABEL: api_network},
+            labels={OURS_LABEL: "1", API_NETWORK_LABEL: api_network},
             networking_config=dc.api.create_networking_config(  # the stubs say one config;
                 {api_network: dc.api.create_endpoint_config(  # Docker takes one per network
                     ipv4_address=address)}))  # type: ignore[arg-type]
@@ -87,7 +117,7 @@ def _already_there(existing: Container, name: str,
     running = configured_throttle(existing.attrs.get("Args") or [],
                                   (existing.attrs.get("Config") or {}).get("Env") or [],
                                   None).seconds
-    if running is not None and running != parse_duration(throttle):
+    if running is not None and running != throttle_seconds(throttle):
         message += (f"; it applies container changes every {format_seconds(running)}, not "
                     f"{throttle}: `docker rm -f {name}` and run this again to apply --throttle")
     return message
@@ -100,7 +130,7 @@ def _check_api(dc: docker.DockerClient, container: str, api_port: int, network: 
     the container rather than leave a Traefik OtterStack cannot read."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        if is_traefik_version(_version(api_port)):
+        if answers_api(f"http://127.0.0.1:{api_port}"):
             return
         time.sleep(0.2)
     dc.api.remove_container(container, force=True)
@@ -109,15 +139,6 @@ def _check_api(dc: docker.DockerClient, container: str, api_port: int, network: 
         f"{network} instead of {api_network}, the network of its API (Docker publishes on the "
         f"network whose name sorts first); give the apps' network a name that starts with a "
         "letter (--network), and run this again")
-
-
-def _version(api_port: int) -> object:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/version",  # noqa: S310
-                                    timeout=2) as resp:
-            return json.loads(resp.read())
-    except (OSError, ValueError):
-        return None
 
 
 def _ensure_image(dc: docker.DockerClient, image: str) -> None:

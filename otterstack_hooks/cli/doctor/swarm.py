@@ -8,7 +8,6 @@ wiring.doctor_check_sets gives the Swarm apps, which report.run_checks runs in t
 among the one-host checks; like every check, they change nothing.
 """
 
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -22,21 +21,20 @@ from otterstack_hooks.adapters.docker import engine
 from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.swarm import traefik_up as swarm_traefik
 from otterstack_hooks.adapters.swarm.router import SwarmTraefikRouter
-from otterstack_hooks.adapters.traefik import api as traefik
+from otterstack_hooks.adapters.traefik import discovery as traefik
 from otterstack_hooks.cli.doctor.check import Check, DoctorEngine, Named
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable
 from otterstack_hooks.core.records import App
 from otterstack_hooks.rules.release_plan import state_project
 from otterstack_hooks.rules.swarm.stack_view import built_here
+from otterstack_hooks.rules.traefik.duration import parse_duration
 
 SWARM_REFRESH_DEFAULT = 15.0  # s: Traefik's swarm provider polls this often unless told
 REGISTRY_TIMEOUT = 3  # s per address tried
 IPVS = Path("/proc/net/ip_vs")
 REFRESH_FLAG = "--providers.swarm.refreshSeconds"
 REFRESH_ENV = "TRAEFIK_PROVIDERS_SWARM_REFRESHSECONDS"
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def judge_swarm_role(swarm: Mapping[str, Any]) -> Check:
@@ -112,13 +110,10 @@ def refresh_seconds(args: Sequence[str], env: Sequence[str]) -> tuple[float | No
     """How often Traefik's swarm provider polls, from its flags or its environment, and
     where that was read; (None, where) if set in a form this cannot read."""
     def parse(text: str) -> float | None:
-        value = text.strip()
-        if re.fullmatch(r"\d+", value):  # a bare number is seconds
-            return float(value)
-        parts = _GO_DURATION.findall(value)
-        if not parts or "".join(n + u for n, u in parts) != value:
+        try:
+            return parse_duration(text)
+        except ValueError:
             return None
-        return sum(float(n) * _UNITS[u] for n, u in parts)
 
     for arg in reversed(list(args)):
         key, _, value = arg.partition("=")
@@ -140,7 +135,7 @@ def judge_refresh(container: str, seconds: float | None, where: str) -> Check:
         return Check(name, True, f"{container}: swarm provider refresh unreadable ({where}); "
                      f"Traefik's default polls every {SWARM_REFRESH_DEFAULT:g} s")
     shown = f"{seconds:g} s"
-    if seconds <= traefik.parse_duration(fast):
+    if seconds <= parse_duration(fast):
         return Check(name, True, f"{container} polls the Swarm every {shown} ({where}): a new "
                      f"release is served within {shown} of being healthy")
     return Check(name, True, f"{container} polls the Swarm every {shown} ({where}), so a "

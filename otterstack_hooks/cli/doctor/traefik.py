@@ -4,11 +4,18 @@ of them that wiring.doctor_check_sets gives the Compose apps."""
 
 from otterstack_hooks.adapters.docker import engine
 from otterstack_hooks.adapters.local.state import State
-from otterstack_hooks.adapters.traefik import api as traefik
+from otterstack_hooks.adapters.traefik import discovery as traefik
 from otterstack_hooks.cli.doctor.check import Check, DoctorEngine, Named
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable
 from otterstack_hooks.core.records import App
+from otterstack_hooks.rules.traefik.duration import format_seconds, parse_duration
+from otterstack_hooks.rules.traefik.throttle import (
+    DEFAULT_THROTTLE,
+    THROTTLE_FLAG,
+    Throttle,
+    configured_throttle,
+)
 
 
 class HostChecks:
@@ -74,20 +81,20 @@ def check_traefik(state: State, apps: list[App], everyone: list[App], eng: Docto
                  f"entrypoints {entrypoints or 'none published on this host'}")
 
 
-def judge_switch_speed(container: str, ours: bool, throttle: traefik.Throttle) -> Check:
+def judge_switch_speed(container: str, ours: bool, throttle: Throttle) -> Check:
     """How soon Traefik serves a new release once it is healthy: its provider throttle
     (Traefik applies container changes at most that often, 2 s by default). Slower than
     `otterstack traefik up`'s default is a hint with the change that would speed it up, never
     a failure: deploys stay zero-downtime either way, they only take longer."""
     name = "traefik switch"
-    fast = traefik.parse_duration(traefik.DEFAULT_THROTTLE)
-    target = traefik.DEFAULT_THROTTLE
+    fast = parse_duration(DEFAULT_THROTTLE)
+    target = DEFAULT_THROTTLE
     seconds = throttle.seconds
     if seconds is None:
         return Check(name, True, f"container {container}: provider throttle unknown "
                      f"({throttle.where}); Traefik's default, 2s, serves a new release up to "
                      "2 s after it is healthy")
-    shown = traefik.format_seconds(seconds)
+    shown = format_seconds(seconds)
     if seconds <= fast:
         return Check(name, True, f"container {container} applies container changes every "
                      f"{shown} ({throttle.where}): a new release is served within {shown} of "
@@ -102,7 +109,7 @@ def judge_switch_speed(container: str, ours: bool, throttle: traefik.Throttle) -
         how = (f"set TRAEFIK_PROVIDERS_PROVIDERSTHROTTLEDURATION={target} in its environment "
                f"and recreate {container}")
     else:
-        how = f"add {traefik.THROTTLE_FLAG}={target} to its command and recreate {container}"
+        how = f"add {THROTTLE_FLAG}={target} to its command and recreate {container}"
     return Check(name, True, f"container {container} applies container changes every {shown} "
                  f"({throttle.where}), so a new release is served up to {shown} after it is "
                  f"healthy; hint: {how}: then within {target} (docs/performance.md)")
@@ -121,7 +128,7 @@ def check_traefik_speed(state: State, apps: list[App], eng: DoctorEngine) -> Che
         if attrs is None:
             return None
         config = attrs.get("Config") or {}
-        throttle = traefik.configured_throttle(attrs.get("Args") or [], config.get("Env") or [],
-                                               traefik.static_config(dc, attrs))
+        throttle = configured_throttle(attrs.get("Args") or [], config.get("Env") or [],
+                                       traefik.static_config(dc, attrs))
     ours = "dev.otterstack.traefik" in (config.get("Labels") or {})
     return judge_switch_speed(attrs.get("Name", "?").lstrip("/"), ours, throttle)
