@@ -107,17 +107,7 @@ class Deploy:
                     return self._skip(f"{app.name} {short(sha)} skipped: a newer push "
                                       f"({short(head)}) arrived while waiting and is deployed "
                                       "instead")
-            release = store.new_release(app.name, sha, req.push_ref or req.ref, req.trigger,
-                                        req.pushed_by, os.getpid())
-            log_path = self.ports.paths.log(app.name, release.name)
-            out.attach_log(log_path)
-            store.update_release(release.id, log_path=str(log_path))
-            old = store.active_release(app.name)
-            tell(self.ports, app, "started", release)
-            out.step(Step.RELEASE, f"{release.name}: {short(sha)} "
-                     f"\"{repo.commit_subject(sha)}\" ({req.trigger}"
-                     f"{' by ' + req.pushed_by if req.pushed_by else ''})",
-                     release=release.name, sha=sha)
+            release, old = self._new_release(app, repo, sha, req)
             try:
                 self._deploy(app, repo, release, old, req)
             except OtterError as exc:
@@ -126,20 +116,43 @@ class Deploy:
                 out.log.error("internal error", step=Step.ERROR,
                               traceback=traceback.format_exc(), kind="detail")
                 return self._fail(app, repo, release, old,
-                                  f"internal error ({type(exc).__name__}: {exc}); "
-                                  f"details in {log_path}")
-            if req.pin_reason:  # under the lock: a push waiting for it sees the pin
-                store.pin(app.name, req.pin_reason)
-            self._retire(app, repo, old)
-            self.clock.mark(Phase.OLD_STOPPED)
-            store.update_release(release.id, phases=self.clock.to_json())
-            done = store.release(release.id)
-            tell(self.ports, app, "rolled_back" if req.trigger == "rollback" else "succeeded",
-                 done)
-            msg = (f"deployed {app.name} {short(sha)} ({release.name}) in {done.duration:.1f} s"
-                   f" ({self.clock.summary()})")
-            out.result(True, msg, release=release.name)
-            return Outcome(True, msg, done)
+                                  f"internal error ({type(exc).__name__}: {exc}); details in "
+                                  f"{self.ports.paths.log(app.name, release.name)}")
+            return self._succeed(app, repo, release, old, req)
+
+    def _new_release(self, app: App, repo: Repo, sha: str, req: DeployRequest
+                     ) -> tuple[Release, Release | None]:
+        """The release row (`r<N>`) and its log, and the release it replaces; says so."""
+        store, out = self.ports.store, self.out
+        release = store.new_release(app.name, sha, req.push_ref or req.ref, req.trigger,
+                                    req.pushed_by, os.getpid())
+        log_path = self.ports.paths.log(app.name, release.name)
+        out.attach_log(log_path)
+        store.update_release(release.id, log_path=str(log_path))
+        old = store.active_release(app.name)
+        tell(self.ports, app, "started", release)
+        out.step(Step.RELEASE, f"{release.name}: {short(sha)} "
+                 f"\"{repo.commit_subject(sha)}\" ({req.trigger}"
+                 f"{' by ' + req.pushed_by if req.pushed_by else ''})",
+                 release=release.name, sha=sha)
+        return release, old
+
+    def _succeed(self, app: App, repo: Repo, release: Release, old: Release | None,
+                 req: DeployRequest) -> Outcome:
+        """The release serves: pin if asked, retire the old one, record and tell."""
+        store = self.ports.store
+        if req.pin_reason:  # under the lock: a push waiting for it sees the pin
+            store.pin(app.name, req.pin_reason)
+        self._retire(app, repo, old)
+        self.clock.mark(Phase.OLD_STOPPED)
+        store.update_release(release.id, phases=self.clock.to_json())
+        done = store.release(release.id)
+        tell(self.ports, app, "rolled_back" if req.trigger == "rollback" else "succeeded",
+             done)
+        msg = (f"deployed {app.name} {short(release.sha)} ({release.name}) in "
+               f"{done.duration:.1f} s ({self.clock.summary()})")
+        self.out.result(True, msg, release=release.name)
+        return Outcome(True, msg, done)
 
     def _skip(self, msg: str) -> Outcome:
         self.out.result(True, msg)

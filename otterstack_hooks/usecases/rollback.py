@@ -18,7 +18,7 @@ from otterstack_hooks.core.names import short
 from otterstack_hooks.core.ports import Ports
 from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
-from otterstack_hooks.rules.traefik.routing_plan import ID_HEADER, Probe
+from otterstack_hooks.rules.traefik.routing_plan import ID_HEADER, Probe, TraefikInfo
 from otterstack_hooks.usecases.deploy import Deploy, DeployRequest, Outcome, lock_limit
 from otterstack_hooks.usecases.release_steps import (
     drain_and_stop,
@@ -79,51 +79,21 @@ class Rollback:
         """The switch back to a kept release; None if it turns out not to be possible, or the
         switch fails (the current release is routed again): then the caller rolls back with
         a start."""
-        store, runtime, router, out = (self.ports.store, self.ports.runtime,
-                                       self.ports.router, self.out)
+        store, out = self.ports.store, self.out
         with app_lock(self.ports.paths.lock(app.name), f"rollback to {target.name}",
                       lock_limit(app),
                       lambda who: out.step(Step.QUEUE, f"waiting for the lock ({who})")):
             out.step(Step.LOCK, f"deploy lock for {app.name} taken")
             app = store.require_app(app.name)
             target = store.release(target.id)
-            current = store.active_release(app.name)
-            snaps = runtime.containers(target.project)
-            routed = [s for s in snaps if s.routed and not s.oneoff]
-            ready = routed and all(s.status == "running" and s.health in (None, "healthy")
-                                   for s in routed)
-            info = router.detect()
-            if (current is None or not kept_for_rollback(target, time.time()) or not ready
-                    or info is None):
-                out.step(Step.ROLLBACK, f"{target.name} is no longer ready to serve at once: "
-                         "rolling back with a start")
+            found = self._ready_to_switch(app, target)
+            if found is None:
                 return None
-            allowed = policy_check.allowed_for(store, self.ports.paths, app,
-                                               lambda text: out.step(Step.POLICY, text))
-            problem = policy_check.recheck(
-                self.ports.paths, app, target.name, target.worktree, allowed,
-                frozenset({info.network, *info.networks}), runtime.image_project)
-            if problem:
-                out.step(Step.ROLLBACK, f"{target.name} cannot switch back as it runs: "
-                         f"{problem}; rolling back with a start")
-                return None
+            current, info = found
             started = time.monotonic()
             out.step(Step.ROLLBACK, f"{target.name} still runs out of traffic: switching back "
                      "to it without a start or a health wait")
-            try:
-                out.step(Step.SWITCH, f"taking {current.name} out of Traefik")
-                if not router.withdraw(info, current.project):
-                    raise OtterError(f"Traefik still lists routers of {current.name}")
-                probes = [Probe(**p) for p in json.loads(target.probes)]
-                prove_answers(self.ports, probes, ID_HEADER, target, current)
-            except OtterError as exc:
-                # the current release still runs: routed again, it outranks the kept one,
-                # and the rollback goes the long way (a start and the health gate)
-                if not router.readmit(info, current.project):
-                    out.warn(Step.SWITCH, f"Traefik does not list {current.name}'s routers "
-                             f"again yet: {target.name} may answer until it does")
-                out.warn(Step.ROLLBACK, f"the instant switch did not work ({exc}); "
-                         f"{current.name} serves again: rolling back with a start")
+            if not self._switch_back(target, current, info):
                 return None
             served = time.monotonic() - started
             store.reactivate(target, current)
@@ -141,6 +111,54 @@ class Rollback:
                    f"switch began, without a start; {current.name} stopped")
             out.result(True, msg, release=target.name, rollback_served=round(served, 3))
             return Outcome(True, msg, store.release(target.id))
+
+    def _ready_to_switch(self, app: App, target: Release) -> tuple[Release, TraefikInfo] | None:
+        """The release serving now and Traefik, if the kept one can take over as it runs:
+        still in its window, its routed services running and healthy, and still allowed by
+        the compose policy; None (said why) if not."""
+        store, runtime, out = self.ports.store, self.ports.runtime, self.out
+        current = store.active_release(app.name)
+        snaps = runtime.containers(target.project)
+        routed = [s for s in snaps if s.routed and not s.oneoff]
+        ready = routed and all(s.status == "running" and s.health in (None, "healthy")
+                               for s in routed)
+        info = self.ports.router.detect()
+        if (current is None or not kept_for_rollback(target, time.time()) or not ready
+                or info is None):
+            out.step(Step.ROLLBACK, f"{target.name} is no longer ready to serve at once: "
+                     "rolling back with a start")
+            return None
+        allowed = policy_check.allowed_for(store, self.ports.paths, app,
+                                           lambda text: out.step(Step.POLICY, text))
+        problem = policy_check.recheck(
+            self.ports.paths, app, target.name, target.worktree, allowed,
+            frozenset({info.network, *info.networks}), runtime.image_project)
+        if problem:
+            out.step(Step.ROLLBACK, f"{target.name} cannot switch back as it runs: "
+                     f"{problem}; rolling back with a start")
+            return None
+        return current, info
+
+    def _switch_back(self, target: Release, current: Release, info: TraefikInfo) -> bool:
+        """Take the current release out of Traefik and prove the kept one answers; if that
+        fails, the current release is routed again (False)."""
+        router, out = self.ports.router, self.out
+        try:
+            out.step(Step.SWITCH, f"taking {current.name} out of Traefik")
+            if not router.withdraw(info, current.project):
+                raise OtterError(f"Traefik still lists routers of {current.name}")
+            probes = [Probe(**p) for p in json.loads(target.probes)]
+            prove_answers(self.ports, probes, ID_HEADER, target, current)
+        except OtterError as exc:
+            # the current release still runs: routed again, it outranks the kept one,
+            # and the rollback goes the long way (a start and the health gate)
+            if not router.readmit(info, current.project):
+                out.warn(Step.SWITCH, f"Traefik does not list {current.name}'s routers "
+                         f"again yet: {target.name} may answer until it does")
+            out.warn(Step.ROLLBACK, f"the instant switch did not work ({exc}); "
+                     f"{current.name} serves again: rolling back with a start")
+            return False
+        return True
 
     def _start_workers(self, target: Release) -> None:
         """The kept release's workers (stopped at the switch, so nothing ran twice) run

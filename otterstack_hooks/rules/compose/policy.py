@@ -58,6 +58,26 @@ def _namespace(service: str, key: str, value: Any, host: Access) -> list[Refusal
 
 def _service_refusals(name: str, svc: dict[str, Any], checkout: str,
                       resolve: Callable[[str], str]) -> list[Refusal]:
+    """Every host access one service asks for, in the order of its keys below: its
+    privileges, its isolation from the host, what it mounts, what its build reaches."""
+    out = _privileges(name, svc) + _isolation(name, svc)
+    for hook in ("post_start", "pre_stop"):
+        for item in svc.get(hook) or []:
+            if isinstance(item, dict) and _true(item.get("privileged")):
+                out.append(Refusal(name, f"{hook}.privileged", "true", Access.PRIVILEGED))
+    reservations = ((svc.get("deploy") or {}).get("resources") or {}).get("reservations")
+    for device in (reservations or {}).get("devices") or []:
+        out.append(Refusal(name, "deploy.resources.reservations.devices",
+                           ",".join(map(str, device.get("capabilities") or [])) or "device",
+                           Access.DEVICES))
+    out += _mounts(name, svc, checkout, resolve)
+    if isinstance(svc.get("build"), dict):
+        out += _build_refusals(name, svc["build"], checkout, resolve)
+    return out
+
+
+def _privileges(name: str, svc: dict[str, Any]) -> list[Refusal]:
+    """`privileged`, capabilities beyond Docker's default set, host devices."""
     out: list[Refusal] = []
     if svc.get("privileged"):
         out.append(Refusal(name, "privileged", "true", Access.PRIVILEGED))
@@ -70,7 +90,13 @@ def _service_refusals(name: str, svc: dict[str, Any], checkout: str,
     if svc.get("device_cgroup_rules"):
         out.append(Refusal(name, "device_cgroup_rules", ",".join(svc["device_cgroup_rules"]),
                            Access.DEVICES))
-    out += _namespace(name, "network_mode", svc.get("network_mode"), Access.HOST_NETWORK)
+    return out
+
+
+def _isolation(name: str, svc: dict[str, Any]) -> list[Refusal]:
+    """The host's namespaces and cgroup, an unconfined profile, another runtime or log
+    driver: what would let the service out of its container."""
+    out = _namespace(name, "network_mode", svc.get("network_mode"), Access.HOST_NETWORK)
     out += _namespace(name, "pid", svc.get("pid"), Access.HOST_PID)
     out += _namespace(name, "ipc", svc.get("ipc"), Access.HOST_IPC)
     out += _namespace(name, "userns_mode", svc.get("userns_mode"), Access.HOST_USERNS)
@@ -86,15 +112,14 @@ def _service_refusals(name: str, svc: dict[str, Any], checkout: str,
     driver = str((svc.get("logging") or {}).get("driver") or "")
     if driver not in LOG_DRIVERS:
         out.append(Refusal(name, "logging.driver", driver, Access.LOG_DRIVERS))
-    for hook in ("post_start", "pre_stop"):
-        for item in svc.get(hook) or []:
-            if isinstance(item, dict) and _true(item.get("privileged")):
-                out.append(Refusal(name, f"{hook}.privileged", "true", Access.PRIVILEGED))
-    reservations = ((svc.get("deploy") or {}).get("resources") or {}).get("reservations")
-    for device in (reservations or {}).get("devices") or []:
-        out.append(Refusal(name, "deploy.resources.reservations.devices",
-                           ",".join(map(str, device.get("capabilities") or [])) or "device",
-                           Access.DEVICES))
+    return out
+
+
+def _mounts(name: str, svc: dict[str, Any], checkout: str,
+            resolve: Callable[[str], str]) -> list[Refusal]:
+    """Other containers' volumes, bind mounts (the Docker socket, outside the checkout,
+    writable) and env or label files outside the checkout."""
+    out: list[Refusal] = []
     for source in svc.get("volumes_from") or []:
         if str(source).startswith("container:"):
             out.append(Refusal(name, "volumes_from", str(source), Access.OTHER_CONTAINERS))
@@ -116,8 +141,6 @@ def _service_refusals(name: str, svc: dict[str, Any], checkout: str,
             path = str(entry.get("path", "") if isinstance(entry, dict) else entry)
             if "$" in path or not _inside_checkout(path, checkout, resolve):
                 out.append(Refusal(name, key, path, Access.HOST_FILES))
-    if isinstance(svc.get("build"), dict):
-        out += _build_refusals(name, svc["build"], checkout, resolve)
     return out
 
 
