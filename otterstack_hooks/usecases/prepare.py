@@ -26,7 +26,7 @@ from otterstack_hooks.rules.compose.paths import CHECKED_FILE, STATE_CHECKED_FIL
 from otterstack_hooks.rules.compose.refusals import check_compose_rules
 from otterstack_hooks.rules.release_plan import ReleasePlan, plan_release
 from otterstack_hooks.rules.traefik.hosts import check_hosts
-from otterstack_hooks.rules.traefik.labels import Incumbent, incumbent_original
+from otterstack_hooks.rules.traefik.priority import Incumbent, incumbent_original
 from otterstack_hooks.rules.traefik.routing_plan import RoutingPlan, TraefikInfo, plan_routing
 from otterstack_hooks.rules.traefik.rule_syntax import DefaultSyntax, check_rules
 

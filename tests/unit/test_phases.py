@@ -3,7 +3,8 @@
 
 from otterstack_hooks.core.phases import PhaseClock
 from otterstack_hooks.core.vocabulary import Phase
-from otterstack_hooks.rules.traefik.labels import Incumbent, RouterInfo
+from otterstack_hooks.rules.traefik.labels import RouterInfo
+from otterstack_hooks.rules.traefik.priority import Incumbent
 from otterstack_hooks.rules.traefik.routing_plan import not_outranked
 
 

@@ -8,14 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otterstack_hooks.rules.traefik.labels import (
-    PRIORITY_SCALE,
-    Incumbent,
-    LabelError,
-    RouterInfo,
-    incumbent_original,
-    rewrite_project_labels,
-)
+from otterstack_hooks.rules.traefik.label_keys import LabelError
+from otterstack_hooks.rules.traefik.labels import RouterInfo, rewrite_project_labels
+from otterstack_hooks.rules.traefik.priority import PRIORITY_SCALE, Incumbent, incumbent_original
 from otterstack_hooks.rules.traefik.rule_parser import host_rules, may_overlap
 
 BASE = 1  # the release number: the minor key of every priority

@@ -2,15 +2,8 @@
 
 Traefik drops a router entirely (404 for everyone) when two containers define the same
 router name with different options. Each release therefore renames every router, service
-and middleware it defines.
-
-Priorities must order routers exactly as Traefik would without OtterStack (the user's priority,
-else the rule's length), since several apps share one Traefik: a global clock as the major key
-once sent every request of one app to a catch-all of another. So the major key is Traefik's own
-and the minor key is the release number, which only decides between two releases of one app.
-Where a new router would rank below an overlapping router of the release it replaces (its rule
-became shorter), it is raised just above that router: the newer release must win the requests
-both match, or the switch could never be proven.
+and middleware it defines, points references at the renamed definitions and sets each
+router's priority (priority.py). Which label defines or names what is label_keys.py's.
 """
 
 from __future__ import annotations
@@ -20,28 +13,26 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from otterstack_hooks.rules.compose.model import is_routed
-from otterstack_hooks.rules.traefik.rule_parser import may_overlap
+from otterstack_hooks.rules.traefik.label_keys import (
+    NAME,
+    Label,
+    label_error,
+    parse_label,
+    reference_kind,
+    split_list,
+)
+from otterstack_hooks.rules.traefik.priority import (
+    PRIORITY_SCALE,
+    Incumbent,
+    PriorityError,
+    release_priority,
+    user_priority,
+)
 
-_PROTOCOLS = frozenset({"http", "tcp", "udp"})
-_KINDS = frozenset({"routers", "services", "middlewares"})
-_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _RELEASE = re.compile(r"[a-z0-9-]+")
 # Header names end up as a label path segment, so they must not contain '.'.
 _HEADER = re.compile(r"[A-Za-z0-9_-]+")
-_PRIORITY = re.compile(r"[0-9]{1,10}")
-# priority = major (the user's priority or the rule length) * PRIORITY_SCALE + release number
-PRIORITY_SCALE = 10**9
-_MAX_PRIORITY = 2**63 - 1 - 1000  # Traefik disables routers above this
-_MAX_USER_PRIORITY = _MAX_PRIORITY // PRIORITY_SCALE - 1
 _ID_MIDDLEWARE = "otterstack-id"
-_SERVICE_REFERENCE = re.compile(
-    r"weighted\.services\[\d+\]\.name|mirroring\.service|mirroring\.mirrors\[\d+\]\.name"
-    r"|failover\.(?:service|fallback)"
-)
-
-
-class LabelError(ValueError):
-    """A compose service's Traefik labels can't be made release-unique as written."""
 
 
 @dataclass(frozen=True)
@@ -57,43 +48,6 @@ class RouterInfo:
     priority: int
     tls: bool
     raised_above: tuple[str, ...] = ()  # incumbent routers it had to be ranked above
-
-
-@dataclass(frozen=True)
-class Incumbent:
-    """A router of the release that serves the same app now, as Traefik runs it."""
-
-    protocol: str
-    name: str
-    rule: str | None
-    entrypoints: tuple[str, ...]
-    priority: int
-    original: str = ""  # the router's name as the user wrote it (see incumbent_original)
-
-
-def incumbent_original(name: str, project: str, entrypoints: tuple[str, ...]) -> str:
-    """`site-shop-r6@docker` -> `site`; also Traefik's per-entrypoint copies of a router
-    without entrypoints on a TLS entrypoint (`websecure-site-shop-r6@docker`)."""
-    base = name.split("@", 1)[0].removesuffix(f"-{project}")
-    for entrypoint in entrypoints:
-        if base.startswith(f"{entrypoint}-"):
-            return base[len(entrypoint) + 1:]
-    return base
-
-
-@dataclass(frozen=True)
-class _Label:
-    """A definition label `traefik.<proto>.<kind>.<name>.<rest>`, split so it can be renamed."""
-
-    head: str
-    proto: str
-    kind: str
-    name: str
-    rest: str
-
-    def key(self, name: str) -> str:
-        """The label key with the defined name replaced, everything else as written."""
-        return f"{self.head}{name}.{self.rest}"
 
 
 @dataclass(frozen=True)
@@ -176,7 +130,7 @@ def rewrite_project_labels(
     """
     _check_arguments(release, sequence, id_header)
     parsed = {
-        service: [(key, value, _parse(service, key)) for key, value in labels.items()]
+        service: [(key, value, parse_label(service, key)) for key, value in labels.items()]
         for service, labels in services.items()
         if is_routed(labels)
     }
@@ -206,31 +160,8 @@ def _check_arguments(release: str, sequence: int, id_header: str | None) -> None
         raise ValueError(f"id_header {id_header!r} must match [A-Za-z0-9_-]+")
 
 
-def _label_error(service: str, key: str, message: str) -> LabelError:
-    """Errors always name where the problem is, so the user can find the label."""
-    return LabelError(f"compose service {service!r}, label {key!r}: {message}")
-
-
-def _parse(service: str, key: str) -> _Label | None:
-    """Split a definition label; None for labels that define nothing (kept byte-for-byte)."""
-    parts = key.split(".", 4)
-    if len(parts) < 3 or parts[0] != "traefik":
-        return None
-    proto, kind = parts[1].lower(), parts[2].lower()
-    if proto not in _PROTOCOLS or kind not in _KINDS or (proto, kind) == ("udp", "middlewares"):
-        return None
-    if len(parts) < 5 or not parts[4] or not _NAME.fullmatch(parts[3]):
-        raise _label_error(
-            service,
-            key,
-            f"expected traefik.{proto}.{kind}.<name>.<option> where <name> uses only letters, "
-            "digits, '_' and '-'; fix or remove the label",
-        )
-    return _Label(".".join(parts[:3]) + ".", proto, kind, parts[3], parts[4])
-
-
 def _defined_names(
-    parsed: dict[str, list[tuple[str, str, _Label | None]]],
+    parsed: dict[str, list[tuple[str, str, Label | None]]],
 ) -> dict[tuple[str, str], dict[str, tuple[str, str]]]:
     """Names defined anywhere in the project, since references may cross compose services."""
     defined: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
@@ -251,7 +182,7 @@ def _check_same_definitions(context: _Release, rewritten: dict[str, dict[str, st
     for service in sorted(rewritten):
         options: dict[tuple[str, str, str], dict[str, str]] = {}
         for key, value in rewritten[service].items():
-            label = _parse(service, key)
+            label = parse_label(service, key)
             if label is None:
                 continue
             rest = label.rest.lower()
@@ -269,7 +200,7 @@ def _check_same_definitions(context: _Release, rewritten: dict[str, dict[str, st
             proto, kind, defined = name
             original = defined.removesuffix(f"-{context.release}")
             kind_name = kind.removesuffix("s")
-            raise _label_error(
+            raise label_error(
                 service, f"traefik.{proto}.{kind}.{original}.{attribute}",
                 f"{proto} {kind_name} {original!r} is also defined by service {other!r} with "
                 f"other options ({attribute}: {_shown(mine.get(attribute))} here, "
@@ -287,13 +218,13 @@ def _check_id_middleware_free(context: _Release) -> None:
     """A user middleware named like ours would be merged with it after renaming."""
     clash = context.defined.get(("http", "middlewares"), {}).get(_ID_MIDDLEWARE)
     if context.id_header is not None and clash is not None:
-        raise _label_error(
+        raise label_error(
             *clash, f"the middleware name {_ID_MIDDLEWARE!r} is reserved by OtterStack; rename it"
         )
 
 
 def _rewrite_service(
-    context: _Release, service: str, labels: list[tuple[str, str, _Label | None]]
+    context: _Release, service: str, labels: list[tuple[str, str, Label | None]]
 ) -> tuple[dict[str, str], list[RouterInfo]]:
     """Rename one compose service's definitions, then complete each of its routers."""
     out: dict[str, str] = {}
@@ -323,45 +254,18 @@ def _rewrite_service(
     return out, infos
 
 
-def _reference_kind(label: _Label) -> tuple[str, bool] | None:
-    """Kind of name a label's value refers to and whether the value is a list, if any."""
-    attribute = label.rest.lower()
-    if label.kind == "routers" and attribute == "service":
-        return "services", False
-    if label.kind == "routers" and attribute == "middlewares" and label.proto != "udp":
-        return "middlewares", True
-    if label.kind == "services" and _SERVICE_REFERENCE.fullmatch(attribute):
-        return "services", False
-    if (label.proto, label.kind, attribute) == ("http", "middlewares", "chain.middlewares"):
-        return "middlewares", True
-    if (label.proto, label.kind, attribute) == ("http", "middlewares", "errors.service"):
-        return "services", False
-    return None
-
-
-def names_a_service(key: str) -> bool:
-    """Whether a label's value names a Traefik service: a router's `service`, a weighted,
-    mirroring or failover member, an errors middleware's `service` (where `api@internal`
-    would reach Traefik's own API). Read as Traefik reads keys: in any case."""
-    parts = key.split(".", 4)
-    if len(parts) < 5 or parts[0].lower() != "traefik":
-        return False
-    label = _Label("", parts[1].lower(), parts[2].lower(), parts[3], parts[4])
-    return _reference_kind(label) == ("services", False)
-
-
-def _rewrite_value(context: _Release, label: _Label, value: str) -> str:
+def _rewrite_value(context: _Release, label: Label, value: str) -> str:
     """Point references at the renamed definitions; other values stay as written."""
     if (label.proto, label.kind, label.rest.lower()) == ("http", "middlewares",
                                                           "forwardauth.address"):
         return _release_address(context, value)
-    reference = _reference_kind(label)
+    reference = reference_kind(label)
     if reference is None:
         return value
     kind, is_list = reference
     if not is_list:
         return context.reference(label.proto, kind, value)
-    return ",".join(context.reference(label.proto, kind, name) for name in _split(value))
+    return ",".join(context.reference(label.proto, kind, name) for name in split_list(value))
 
 
 def release_alias(service: str, release: str) -> str:
@@ -387,11 +291,6 @@ def _release_address(context: _Release, value: str) -> str:
     return urlunsplit(url._replace(netloc=netloc))
 
 
-def _split(value: str) -> list[str]:
-    """Items of a comma-separated label value, spaces and empty items dropped."""
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
 def _complete_router(
     context: _Release, router: _Router, own_services: list[str], out: dict[str, str]
 ) -> RouterInfo:
@@ -406,14 +305,14 @@ def _complete_router(
         key = router.key("middlewares")
         # first, so the header is set even when a later middleware answers by itself
         # (a redirect, basic auth): the probe must see which release answered
-        out[key] = ",".join([context.id_middleware, *_split(out.get(key, ""))])
+        out[key] = ",".join([context.id_middleware, *split_list(out.get(key, ""))])
     return RouterInfo(
         protocol=router.proto,
         original=router.name,
         name=router.new_name,
         service=router.service,
         rule=router.value("rule", out),
-        entrypoints=tuple(_split(router.value("entrypoints", out) or "")),
+        entrypoints=tuple(split_list(router.value("entrypoints", out) or "")),
         priority=priority,
         tls=any(attribute.startswith("tls") for attribute in router.keys),
         raised_above=raised_above,
@@ -428,21 +327,21 @@ def _implicit_service(
     if len(own_services) == 1:
         return context.rename(own_services[0])
     if own_services:
-        raise _label_error(
+        raise label_error(
             service,
             add_service,
             f"router {router.name!r} has no service and {service!r} defines services "
             f"{', '.join(own_services)}: add {add_service}=<one of them>",
         )
     if proto != "http":
-        raise _label_error(
+        raise label_error(
             service,
             add_service,
             f"{proto} router {router.name!r} has no service and {service!r} defines none: add "
             f"traefik.{proto}.services.<name>.loadbalancer.server.port=<port>",
         )
-    if service in context.defined.get(("http", "services"), {}) or not _NAME.fullmatch(service):
-        raise _label_error(
+    if service in context.defined.get(("http", "services"), {}) or not NAME.fullmatch(service):
+        raise label_error(
             service,
             add_service,
             f"router {router.name!r} has no service and {service!r} can't be used as its "
@@ -455,44 +354,13 @@ def _implicit_service(
 
 def _priority(context: _Release, router: _Router, out: dict[str, str]
               ) -> tuple[int, tuple[str, ...]]:
-    """Traefik's own rank as the major key, the release number as the minor one; raised just
-    above any overlapping router of the replaced release that would still outrank it."""
-    priority = _user_priority(router, out) * PRIORITY_SCALE + context.sequence
-    rule, entrypoints = router.value("rule", out), _split(router.value("entrypoints", out) or "")
-    # Only the router's own predecessor (same name), or a router this release no longer has,
-    # must be outranked: a router the user ranked higher keeps its rank (its successor in this
-    # release takes its requests), or the raise would tie routers the user ordered.
-    ours = context.defined.get((router.proto, "routers"), {})
-    above = [
-        incumbent for incumbent in context.incumbents
-        if incumbent.protocol == router.proto and incumbent.priority >= priority
-        and (incumbent.original == router.name or incumbent.original not in ours)
-        and may_overlap(router.proto, rule, entrypoints, incumbent.rule, incumbent.entrypoints)
-    ]
-    if above:
-        priority = max(incumbent.priority for incumbent in above) + 1
-    if priority > _MAX_PRIORITY:
-        raise _label_error(
-            router.service,
-            router.user_key("priority"),
-            f"priority {priority} exceeds Traefik's maximum {_MAX_PRIORITY}; "
-            "lower the router's priority",
-        )
-    return priority, tuple(sorted(incumbent.name for incumbent in above))
-
-
-def _user_priority(router: _Router, out: dict[str, str]) -> int:
-    """The priority the user asked for, or Traefik's default (the rule's length)."""
-    priority = router.value("priority", out)
-    if priority is not None:
-        if not _PRIORITY.fullmatch(priority.strip()) or int(priority) > _MAX_USER_PRIORITY:
-            raise _label_error(
-                router.service,
-                router.user_key("priority"),
-                f"priority must be an integer 0..{_MAX_USER_PRIORITY}; fix it",
-            )
-        return int(priority)
+    """The router's priority in this release (priority.py), errors naming its label."""
     rule = router.value("rule", out)
-    if rule is None:
-        return 0
-    return len(rule.encode())  # Traefik counts bytes
+    entrypoints = split_list(router.value("entrypoints", out) or "")
+    try:
+        major = user_priority(router.value("priority", out), rule)
+        return release_priority(router.proto, router.name, major, context.sequence, rule,
+                                entrypoints, context.incumbents,
+                                context.defined.get((router.proto, "routers"), {}))
+    except PriorityError as exc:
+        raise label_error(router.service, router.user_key("priority"), str(exc)) from None

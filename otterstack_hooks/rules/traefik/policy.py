@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping
 
 from otterstack_hooks.rules.compose.access import Access, Refusal
-from otterstack_hooks.rules.traefik.labels import names_a_service
+from otterstack_hooks.rules.traefik.label_keys import names_a_service
 from otterstack_hooks.rules.traefik.rule_parser import Matcher, RuleTooComplex, alternatives
 from otterstack_hooks.rules.traefik.rule_rewrite import render_alternative
 

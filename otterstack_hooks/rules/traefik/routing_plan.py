@@ -9,12 +9,9 @@ from dataclasses import dataclass
 
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.rules.compose.model import ComposeModel
-from otterstack_hooks.rules.traefik.labels import (
-    Incumbent,
-    LabelError,
-    RouterInfo,
-    rewrite_project_labels,
-)
+from otterstack_hooks.rules.traefik.label_keys import LabelError
+from otterstack_hooks.rules.traefik.labels import RouterInfo, rewrite_project_labels
+from otterstack_hooks.rules.traefik.priority import Incumbent
 from otterstack_hooks.rules.traefik.rule_parser import RuleTooComplex, host_rules
 from otterstack_hooks.rules.traefik.rule_syntax import DefaultSyntax
 
