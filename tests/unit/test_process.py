@@ -168,3 +168,31 @@ def test_passthrough_all_timeout_kills_every_group(tmp_path):
         process.passthrough_all(runs, 1)
     assert time.monotonic() - started < 30
     assert all(wait_dead(int(pidfile.read_text())) for pidfile in pidfiles)
+
+
+def test_run_checked_names_the_command_and_the_fix_when_it_fails():
+    from otterstack_hooks.core.errors import OtterError
+    script = "for i in $(seq 1 9); do echo e$i >&2; done; exit 4"
+    with pytest.raises(OtterError) as caught:
+        process.run_checked(["sh", "-c", script], 30, "counting", fix="count less")
+    assert str(caught.value) == "counting failed: e4 | e5 | e6 | e7 | e8 | e9; count less"
+    with pytest.raises(OtterError, match=r"^`sh -c exit 3` failed: exit 3$"):
+        process.run_checked(["sh", "-c", "exit 3"], 30)
+    proc = process.run_checked(["sh", "-c", "echo \x1b[31m >&2; exit 5"], 30, "x", check=False)
+    assert proc.returncode == 5
+    assert process.failure_text(proc) == "?[31m"  # printable: no terminal escapes
+    bytes_proc = process.run_checked(["sh", "-c", "echo no >&2; exit 1"], 30, check=False,
+                                     text=False)
+    assert process.failure_text(bytes_proc) == "no"
+
+
+def test_run_checked_times_out_as_a_command_not_as_a_step(tmp_path):
+    """Its timeout is not a StepTimeout: the caller's step limit (a setting) did not run out,
+    so release_steps.limit must not name that setting."""
+    pidfile = tmp_path / "pid"
+    with pytest.raises(process.CommandTimeout) as caught:
+        process.run_checked(CHATTY, 1, "ticking", env={**os.environ, "PIDFILE": str(pidfile)},
+                            fix="tick less")
+    assert not isinstance(caught.value, StepTimeout)
+    assert str(caught.value) == "ticking did not finish in 1 s and was stopped; tick less"
+    assert wait_dead(int(pidfile.read_text()))

@@ -4,15 +4,13 @@ sense of what comes back. No shell ever sees user text."""
 import json
 import os
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from otterstack_hooks.adapters.local import process
-from otterstack_hooks.adapters.local.process import StepTimeout
+from otterstack_hooks.adapters.local.process import last_lines, run_checked
 from otterstack_hooks.core.errors import OtterError
-from otterstack_hooks.core.names import printable
 from otterstack_hooks.rules import command_lines as commands
 from otterstack_hooks.rules.command_lines import ComposeTarget
 
@@ -25,23 +23,9 @@ def _env(target: ComposeTarget) -> dict[str, str]:
     return target.process_env(os.environ)
 
 
-def _run(args: Sequence[str], cwd: Path | None = None, timeout: float = 120,
-         env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
-    try:
-        return process.run(args, timeout, cwd, env)
-    except StepTimeout as exc:
-        raise OtterError(str(exc)) from exc
-
-
-def _error_text(text: str, limit: int = 600) -> str:
-    lines = [printable(line, 300) for line in text.strip().splitlines() if line.strip()]
-    joined = " | ".join(lines[-6:])
-    return joined if len(joined) <= limit else "..." + joined[-limit:]
-
-
 def _config_result(returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
     if returncode != 0:
-        raise OtterError(f"compose file is invalid: {_error_text(stderr)}")
+        raise OtterError(f"compose file is invalid: {last_lines(stderr)}")
     try:
         return json.loads(stdout)
     except json.JSONDecodeError as exc:
@@ -50,7 +34,7 @@ def _config_result(returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
 
 def config(target: ComposeTarget) -> dict[str, Any]:
     """The effective config (interpolated, merged, normalised) or compose's own complaint."""
-    proc = _run(commands.compose_config(target), cwd=target.directory, env=_env(target))
+    proc = _read_config(target, True, 120)
     return _config_result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -60,12 +44,18 @@ def config_and_raw(target: ComposeTarget, timeout: float = 120
     that the compose policy checks), from two `docker compose config` run side by side so a
     push waits for one, not two. Each is bounded as every command is (process.run)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(_run, commands.compose_config(target, interpolate),
-                               target.directory, timeout, _env(target))
+        futures = [pool.submit(_read_config, target, interpolate, timeout)
                    for interpolate in (True, False)]
         effective, raw = (future.result() for future in futures)
     return (_config_result(effective.returncode, effective.stdout, effective.stderr),
             _config_result(raw.returncode, raw.stdout, raw.stderr))
+
+
+def _read_config(target: ComposeTarget, interpolate: bool, timeout: float
+                 ) -> subprocess.CompletedProcess:
+    """`docker compose config` of the release (its exit code is the caller's to judge)."""
+    return run_checked(commands.compose_config(target, interpolate), timeout,
+                       cwd=target.directory, env=_env(target), check=False)
 
 
 def _checked(target: ComposeTarget, args: Sequence[str], on_line: Callable[[str], None],
@@ -75,7 +65,7 @@ def _checked(target: ComposeTarget, args: Sequence[str], on_line: Callable[[str]
     `timeout` s."""
     code, tail = process.stream(args, timeout, on_line, target.directory, _env(target))
     if code != 0:
-        raise OtterError(f"{failure.format(code=code)}: {_error_text(chr(10).join(tail))}")
+        raise OtterError(f"{failure.format(code=code)}: {last_lines(chr(10).join(tail))}")
 
 
 def build(target: ComposeTarget, services: Sequence[str], on_line: Callable[[str], None],
@@ -91,10 +81,8 @@ def up(target: ComposeTarget, services: Sequence[str], on_line: Callable[[str], 
 
 
 def pull(target: ComposeTarget, service: str) -> None:
-    proc = _run(commands.compose_pull(target, service), cwd=target.directory, timeout=900,
-                env=_env(target))
-    if proc.returncode != 0:
-        raise OtterError(f"pulling the image of {service} failed: {_error_text(proc.stderr)}")
+    run_checked(commands.compose_pull(target, service), 900, f"pulling the image of {service}",
+                cwd=target.directory, env=_env(target))
 
 
 def run_once(target: ComposeTarget, service: str, command: Sequence[str],
@@ -107,27 +95,22 @@ def run_once(target: ComposeTarget, service: str, command: Sequence[str],
 def stop(project: str, timeout: int | None = None, services: Sequence[str] = ()) -> None:
     """Stop a release (or some of its services) gracefully: SIGTERM, then its own stop grace
     period (or `timeout`)."""
-    proc = _run(commands.compose_stop(project, timeout, services), timeout=600)
-    if proc.returncode != 0:
-        raise OtterError(f"stopping {project} failed: {_error_text(proc.stderr)}")
+    run_checked(commands.compose_stop(project, timeout, services), 600, f"stopping {project}")
 
 
 def start(project: str, services: Sequence[str]) -> None:
     """Start stopped services of a release again, as they were."""
-    proc = _run(commands.compose_start(project, services), timeout=120)
-    if proc.returncode != 0:
-        raise OtterError(f"starting {', '.join(services)} of {project} failed: "
-                         f"{_error_text(proc.stderr)}")
+    run_checked(commands.compose_start(project, services), 120,
+                f"starting {', '.join(services)} of {project}")
 
 
 def down(project: str, timeout: int | None = None, remove_images: bool = False) -> None:
     """Remove a release's containers and networks (and the images it built, if asked);
     named volumes are always kept."""
-    proc = _run(commands.compose_down(project, timeout, remove_images), timeout=600)
-    if proc.returncode != 0:
-        raise OtterError(f"removing {project} failed: {_error_text(proc.stderr)}")
+    run_checked(commands.compose_down(project, timeout, remove_images), 600,
+                f"removing {project}")
 
 
 def version() -> str | None:
-    proc = _run(commands.compose_version(), timeout=30)
+    proc = run_checked(commands.compose_version(), 30, check=False)
     return proc.stdout.strip().lstrip("v") if proc.returncode == 0 else None

@@ -85,9 +85,10 @@ def tree_problem(sha: str, app: str, limits: TreeLimits) -> str | None:
     except _OverLimit:
         return problem
     except process.StepTimeout as exc:
-        raise OtterError(f"`git ls-tree` did not finish in {GIT_TIMEOUT} s") from exc
+        raise OtterError(f"`git ls-tree` did not finish in {GIT_TIMEOUT} s and was stopped"
+                         ) from exc
     if code != 0:
-        raise OtterError(f"git ls-tree failed: {' | '.join(tail)}")
+        raise OtterError(f"`git ls-tree` failed: {process.last_lines(chr(10).join(tail))}")
     return None
 
 
@@ -133,14 +134,9 @@ def select(entries: list[Entry]) -> list[Entry]:
 def _git(args: list[str], stdin: bytes | None = None) -> bytes:
     """The output (bytes) of a git command (`args` whole, from `commands`), fed `stdin`; it
     reads the quarantined objects through the GIT_* variables we inherit. Past GIT_TIMEOUT
-    its whole group is killed (process.run), so a stuck git never holds up the push."""
-    try:
-        proc = process.run(args, GIT_TIMEOUT, input=stdin, text=False)
-    except process.StepTimeout as exc:
-        raise OtterError(f"`git {args[1]}` did not finish in {GIT_TIMEOUT} s") from exc
-    if proc.returncode != 0:
-        raise OtterError(f"git {args[1]} failed: {proc.stderr.decode(errors='replace').strip()}")
-    return proc.stdout
+    its whole group is killed (process.run_checked), so a stuck git never holds up the push."""
+    return process.run_checked(args, GIT_TIMEOUT, f"`git {args[1]}`", input=stdin,
+                               text=False).stdout
 
 
 def unpack(sha: str, tree: Path) -> None:

@@ -22,9 +22,9 @@ CHECKOUT_TIMEOUT = 600  # s, for writing a release's whole tree (a large repo on
 def _git(repo: git.Repo, args: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
     """A git command on `repo` run as GitPython ran it (so nothing changes for the repo it
     finds or the messages it gives): in the repo's directory, with our environment and git's
-    messages in English (the C locale)."""
-    return process.run(args, timeout, cwd=Path(repo.working_dir),
-                       env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+    messages in English (the C locale). Its exit code is the caller's to judge."""
+    return process.run_checked(args, timeout, cwd=Path(repo.working_dir),
+                               env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"}, check=False)
 
 
 def _failure(args: Sequence[str], proc: subprocess.CompletedProcess) -> git.GitCommandError:
@@ -79,7 +79,7 @@ def add_worktree(repo: git.Repo, path: Path, sha: str) -> None:
     args = commands.git_worktree_add(path, sha)
     try:
         proc = _git(repo, args, CHECKOUT_TIMEOUT)
-    except process.StepTimeout as exc:
+    except process.CommandTimeout as exc:
         raise OtterError(_checkout_failed(sha, path, str(exc))) from exc
     if proc.returncode != 0:
         failure = _failure(args, proc)
@@ -97,7 +97,7 @@ def remove_worktree(repo: git.Repo, path: Path) -> None:
     if path.exists():
         try:
             removed = _git(repo, commands.git_worktree_remove(path), GIT_TIMEOUT).returncode == 0
-        except process.StepTimeout:
+        except process.CommandTimeout:
             removed = False
         if not removed:
             shutil.rmtree(path, ignore_errors=True)

@@ -151,16 +151,17 @@ def _env(event: dict[str, Any]) -> dict[str, str]:
 
 def _run(argv: list[str], payload: bytes, event: dict[str, Any], timeout: float) -> str | None:
     """Feed the event to the command on stdin, with only a few variables of our environment.
-    process.run starts it in its own session, so a timeout kills whatever the command started
-    in the background too, and a Ctrl-C of the deploy does not reach it."""
+    process.run_checked starts it in its own session, so a timeout kills whatever the command
+    started in the background too, and a Ctrl-C of the deploy does not reach it."""
     name = printable(os.path.basename(argv[0]), 60)
     try:
-        proc = process.run(argv, timeout, env=_env(event), input=payload, text=False)
+        proc = process.run_checked(argv, timeout, env=_env(event), input=payload, text=False,
+                                   check=False)
     except process.ProgramMissing as exc:
         return f"notification command {name} could not start: {_reason(exc.error)}"
     except (OSError, ValueError) as exc:
         return f"notification command {name} could not start: {_reason(exc)}"
-    except process.StepTimeout:
+    except process.CommandTimeout:
         return f"notification command {name} timed out after {timeout:g} s"
     if proc.returncode == 0:
         return None

@@ -25,13 +25,22 @@ from otterstack_hooks.core.names import printable
 TAIL_LINES = 15
 
 
+def shown(args: Sequence[str]) -> str:
+    """A command as messages name it: its first words, quoted."""
+    return f"`{' '.join(args[:4])}{' ...' if len(args) > 4 else ''}`"
+
+
 class StepTimeout(OtterError):
     """A command ran past its time limit and was killed (with everything it started)."""
 
     def __init__(self, args: Sequence[str], seconds: float):
         self.seconds = seconds
-        super().__init__(f"`{' '.join(args[:4])} ...` did not finish in {seconds:.0f} s and "
-                         "was stopped")
+        super().__init__(f"{shown(args)} did not finish in {seconds:.0f} s and was stopped")
+
+
+class CommandTimeout(OtterError):
+    """run_checked's command ran past its time limit and was killed. Not a StepTimeout: that
+    one means a deploy step's own limit (a setting the user may raise) ran out."""
 
 
 class ProgramMissing(OtterError):
@@ -113,6 +122,43 @@ def run(args: Sequence[str], timeout: float, cwd: Path | None = None,
         _reap(proc)
         raise
     return subprocess.CompletedProcess(list(args), proc.returncode, out, err)
+
+
+def run_checked(args: Sequence[str], timeout: float, what: str = "", *,
+                cwd: Path | None = None, env: Mapping[str, str] | None = None,
+                input: str | bytes | None = None, text: bool = True, check: bool = True,
+                fix: str = "") -> subprocess.CompletedProcess:
+    """`run` for a command whose failure is an OtterError a user can act on: `what` names
+    the command for people (default: its first words), `fix` says what to do about it.
+    Past `timeout` s its whole group is killed: CommandTimeout "<what> did not finish in N s
+    and was stopped". With `check`, a non-zero exit is OtterError "<what> failed: <the last
+    lines of its stderr>"; without, the caller reads the exit code. ProgramMissing if the
+    program is not installed."""
+    what = what or shown(args)
+    ending = f"; {fix}" if fix else ""
+    try:
+        proc = run(args, timeout, cwd, env, input=input, text=text)
+    except StepTimeout as exc:
+        raise CommandTimeout(f"{what} did not finish in {timeout:.0f} s and was stopped"
+                             f"{ending}") from exc
+    if check and proc.returncode != 0:
+        raise OtterError(f"{what} failed: {failure_text(proc)}{ending}")
+    return proc
+
+
+def failure_text(proc: subprocess.CompletedProcess) -> str:
+    """What a failed command said: the last lines of its stderr, else its exit code."""
+    err = proc.stderr if isinstance(proc.stderr, str) else \
+        (proc.stderr or b"").decode("utf-8", "replace")
+    return last_lines(err) or f"exit {proc.returncode}"
+
+
+def last_lines(text: str, limit: int = 600) -> str:
+    """A command's output for a one-line message: its last non-empty lines, printable,
+    joined with ' | ', at most `limit` characters (the end kept)."""
+    lines = [printable(line, 300) for line in text.strip().splitlines() if line.strip()]
+    joined = " | ".join(lines[-6:])
+    return joined if len(joined) <= limit else "..." + joined[-limit:]
 
 
 def passthrough(args: Sequence[str], timeout: float | None, cwd: Path | None = None,

@@ -13,9 +13,7 @@ import time
 
 from otterstack_hooks.adapters.docker import engine
 from otterstack_hooks.adapters.local import process
-from otterstack_hooks.adapters.local.process import StepTimeout
 from otterstack_hooks.adapters.traefik.router import TraefikRouter
-from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.ports import Say
 from otterstack_hooks.rules import command_lines as commands
 from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo
@@ -48,14 +46,8 @@ class SwarmTraefikRouter(TraefikRouter):
         services = [s["Spec"]["Name"]
                     for s in engine.stack_services(self.dc, project, "traefik.enable")]
         for name in services:
-            args = commands.service_labels(name, {"traefik.enable": enable})
-            try:
-                proc = process.run(args, 60)
-            except StepTimeout as exc:
-                raise OtterError(f"changing the labels of {name} did not finish") from exc
-            if proc.returncode != 0:
-                raise OtterError(f"changing the labels of {name} failed: "
-                                 f"{proc.stderr.strip()[-300:]}")
+            process.run_checked(commands.service_labels(name, {"traefik.enable": enable}), 60,
+                                f"changing the labels of {name}")
 
     def _wait(self, info: TraefikInfo, project: str, present: bool) -> bool:
         deadline = time.monotonic() + POLL_SECONDS

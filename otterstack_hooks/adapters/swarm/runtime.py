@@ -21,7 +21,6 @@ from otterstack_hooks.adapters.compose import compose_cli as compose
 from otterstack_hooks.adapters.compose.runtime import ComposeRuntime
 from otterstack_hooks.adapters.docker import drain, engine
 from otterstack_hooks.adapters.local import process
-from otterstack_hooks.adapters.local.process import StepTimeout
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.ports import OnLine, Say
 from otterstack_hooks.rules import command_lines as commands
@@ -92,14 +91,7 @@ class SwarmRuntime(ComposeRuntime):
         raise OtterError(f"{reference} was pushed, but the registry gave no digest for it")
 
     def _run(self, args: Sequence[str], timeout: float, what: str) -> str:
-        try:
-            proc = process.run(args, timeout)
-        except StepTimeout as exc:
-            raise OtterError(f"{what} did not finish in {timeout:.0f} s") from exc
-        if proc.returncode != 0:
-            text = " | ".join(line for line in proc.stderr.strip().splitlines()[-4:])
-            raise OtterError(f"{what} failed: {text or f'exit {proc.returncode}'}")
-        return str(proc.stdout)
+        return str(process.run_checked(args, timeout, what).stdout)
 
     # running
 

@@ -74,14 +74,12 @@ def _git_env() -> dict[str, str]:
 
 
 def run(args: Sequence[str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    """A check's command, bounded like every other (process.run: its whole group is killed
-    past `timeout`), with the doctor's own wording of what went wrong."""
+    """A check's command, bounded like every other (process.run_checked: its whole group is
+    killed past `timeout`); a missing program in the doctor's own words."""
     try:
-        return process.run(args, timeout, env=_git_env())
+        return process.run_checked(args, timeout, env=_git_env(), check=False)
     except process.ProgramMissing as exc:
         raise OtterError(f"{args[0]} is not installed") from exc
-    except process.StepTimeout as exc:
-        raise OtterError(f"`{' '.join(args[:4])}` did not answer within {timeout:.0f} s") from exc
 
 
 def file_mode(path: Path) -> int:
