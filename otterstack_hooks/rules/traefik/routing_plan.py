@@ -23,7 +23,7 @@ NETWORK_LABELS = {"docker": NETWORK_LABEL, "swarm": "traefik.swarm.network"}
 
 @dataclass(frozen=True)
 class TraefikInfo:
-    """The Traefik a release is routed by, as found on this host (traefik.detect)."""
+    """The Traefik a release is routed by, as found on this host (discovery.detect)."""
 
     container: str
     api_url: str
@@ -76,7 +76,7 @@ def plan_routing(model: ComposeModel, release: str, sequence: int, info: Traefik
     """Rename with `release` = the compose project (app + release): Traefik's names are global
     to the Docker host, so two apps that both call their router `web` must not meet either.
     `sequence` (the release number) and `incumbents` (the serving release's routers) order
-    this release against the one it replaces; see traefik_labels."""
+    this release against the one it replaces; see labels and priority."""
     try:
         labels, routers = rewrite_project_labels(
             {name: svc.labels for name, svc in model.services.items()},
