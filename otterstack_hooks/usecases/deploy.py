@@ -26,6 +26,7 @@ from otterstack_hooks.rules.compose.model import ComposeModel
 from otterstack_hooks.rules.release_plan import ReleasePlan, state_project
 from otterstack_hooks.rules.traefik.routing_plan import RoutingPlan, not_outranked
 from otterstack_hooks.usecases.dry_run import DryRun
+from otterstack_hooks.usecases.image_checks import check_healthchecks, check_image_labels
 from otterstack_hooks.usecases.prepare import Prepared, incumbents_of, prepare
 from otterstack_hooks.usecases.prune import prune_releases
 from otterstack_hooks.usecases.recover import Recover
@@ -175,8 +176,8 @@ class Deploy:
         self.clock.mark(Phase.CHECKOUT)
 
         self._build(app, release, model, plan, target, req.reuse_images_of)
-        self._check_healthchecks(app, target, model.only(plan.release_services))
-        self._check_image_labels(target, model.only(plan.release_services))
+        check_healthchecks(self.ports, app, target, model.only(plan.release_services))
+        check_image_labels(self.ports, target, model.only(plan.release_services))
         self.clock.mark(Phase.BUILD)
         timeout = req.health_timeout or app.health_timeout
         if plan.singletons:
@@ -317,50 +318,6 @@ class Deploy:
             self.ports.runtime.build(target, plan.release_services, Details(self.out, Step.BUILD),
                                      app.build_timeout)
 
-    def _check_healthchecks(self, app: App, target: ComposeTarget,
-                            model: ComposeModel) -> None:
-        """A routed service without a HEALTHCHECK would get traffic the moment it starts."""
-        if not app.traefik_routing or not app.require_healthcheck:
-            return
-        runtime = self.ports.runtime
-        for svc in model.routed():
-            has = svc.healthcheck
-            if has is None:
-                has = runtime.image_has_healthcheck(svc.image)
-                if has is None:  # not pulled yet: its HEALTHCHECK is in the image
-                    runtime.pull(target, svc.name)
-                    has = runtime.image_has_healthcheck(svc.image)
-            if not has:
-                raise OtterError(
-                    f"service {svc.name} is routed by Traefik but has no HEALTHCHECK, so it "
-                    "would get traffic before it is ready: add one to the service (e.g. "
-                    "`healthcheck: {test: [CMD, wget, -q, -O, /dev/null, "
-                    "http://127.0.0.1:8000/], interval: 2s}`) or to its Dockerfile, or opt out "
-                    f"with `otterstack config {app.name} require_healthcheck off`")
-
-    def _check_image_labels(self, target: ComposeTarget, model: ComposeModel,
-                            images: dict[str, str] | None = None) -> None:
-        """Docker gives a container its image's labels too, where the compose policy does
-        not look: a Dockerfile's `LABEL traefik.http.routers.x.service=api@internal`, or an
-        image pulled with such labels, would route what the policy refuses. So the images
-        of what starts may carry no Traefik label (`images`: service -> image, where it is
-        not the model's)."""
-        runtime = self.ports.runtime
-        for svc in model.services.values():
-            image = (images or {}).get(svc.name, svc.image)
-            labels = runtime.image_labels(image)
-            if labels is None:  # not pulled yet: its labels are in the image
-                runtime.pull(target, svc.name)
-                labels = runtime.image_labels(image) or {}
-            found = sorted(key for key in labels if key.lower().startswith("traefik."))
-            if found:
-                raise OtterError(
-                    f"service {svc.name}: its image {image} carries Traefik labels "
-                    f"({', '.join(found[:3])}{', ...' if len(found) > 3 else ''}), which "
-                    "its containers would get where the compose policy does not see them; "
-                    "put Traefik labels in the compose file, and build or pull an image "
-                    "without them")
-
     def _update_singletons(self, app: App, prep: Prepared, worktree: Path,
                            timeout: int) -> None:
         """Bring the app's singletons to this release's definition; compose recreates only
@@ -374,8 +331,8 @@ class Deploy:
             self.out.step(Step.BUILD, f"building {', '.join(builds)} (singletons)")
             with limit(app, "build_timeout", "the build"):
                 runtime.build(target, builds, Details(self.out, Step.BUILD), app.build_timeout)
-        self._check_image_labels(target, model.only(plan.singletons),
-                                 {s: f"{target.project}-{s}" for s in builds})
+        check_image_labels(self.ports, target, model.only(plan.singletons),
+                           {s: f"{target.project}-{s}" for s in builds})
         before = runtime.fingerprints(target.project)
         with limit(app, "start_timeout", "starting the singletons"):
             runtime.up(target, plan.singletons, Details(self.out, Step.STATE), app.start_timeout)

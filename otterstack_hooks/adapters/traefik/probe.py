@@ -15,11 +15,11 @@ class _SNIConnection(http.client.HTTPSConnection):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         super().__init__("127.0.0.1", port, timeout=timeout, context=context)
-        self._server_name = server_name
+        self._server_name, self._tls = server_name, context
 
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self._server_name)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self._server_name)
 
 
 def probe(port: int, host: str, path: str, header: str, timeout: float = 5,

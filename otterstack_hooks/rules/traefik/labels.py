@@ -297,7 +297,8 @@ def _complete_router(
     """Give a router an explicit service, its release priority and the id middleware."""
     if "service" not in router.keys:
         out[router.key("service")] = _implicit_service(context, router, own_services, out)
-    priority, raised_above = 0, ()
+    priority = 0  # a UDP router has no priority, and ranks above no incumbent
+    raised_above: tuple[str, ...] = ()
     if router.proto != "udp":
         priority, raised_above = _priority(context, router, out)
         out[router.key("priority")] = str(priority)
