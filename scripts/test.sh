@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine: sets up a real Docker Engine, Compose v2 and the
 # local busybox and Traefik images (scripts/setup-docker.sh), OpenSSH for the SSH push tests
-# (scripts/setup-ssh.sh), a virtualenv with the test tools, then ruff and pytest. Extra
+# (scripts/setup-ssh.sh), a virtualenv with the test tools, then ruff, mypy (the package and the
+# unit tests' fakes: every adapter and fake holds to its port) and pytest. Extra
 # arguments go to pytest (e.g. scripts/test.sh tests/unit -q).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,4 +15,5 @@ if [ ! -x .venv/bin/pytest ] || [ pyproject.toml -nt .venv/.installed ]; then
   touch .venv/.installed
 fi
 .venv/bin/ruff check .
+.venv/bin/mypy
 exec .venv/bin/pytest -p no:cacheprovider "$@"

@@ -17,10 +17,10 @@ from docker.types import EndpointSpec, ServiceMode
 
 from otterstack_hooks.adapters.docker.engine import engine_errors
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.traefik.container import OURS_LABEL
 from otterstack_hooks.rules.traefik.throttle import THROTTLE_FLAG, throttle_seconds
 
 NETWORK = "otterstack-swarm"
-LABEL = "dev.otterstack.traefik"
 DEFAULT_REFRESH = "1s"
 
 
@@ -77,7 +77,7 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
                 http_port: (80, "tcp", "host")}),  # type: ignore[dict-item]
             mounts=["/var/run/docker.sock:/var/run/docker.sock:ro"],
             constraints=[f"node.id == {node}"] if node else ["node.role == manager"],
-            container_labels={LABEL: "swarm"}, labels={LABEL: "swarm"},
+            container_labels={OURS_LABEL: "swarm"}, labels={OURS_LABEL: "swarm"},
         )
     return (f"Traefik service {name} created on this manager: http on :{http_port} (host "
             f"mode), API on its docker_gwbridge address only, swarm provider on {network} "

@@ -28,6 +28,7 @@ from otterstack_hooks.core.names import printable
 from otterstack_hooks.core.records import App
 from otterstack_hooks.rules.release_plan import state_project
 from otterstack_hooks.rules.swarm.stack_view import built_here
+from otterstack_hooks.rules.traefik.container import OURS_LABEL
 from otterstack_hooks.rules.traefik.duration import parse_duration
 
 SWARM_REFRESH_DEFAULT = 15.0  # s: Traefik's swarm provider polls this often unless told
@@ -303,7 +304,7 @@ def check_swarm_traefik(state: State, apps: list[App], swarm: _Swarm) -> list[Ch
     if not state.setting("traefik_container"):
         with engine.engine_errors("listing Traefik's tasks"):
             listed = dc.api.containers(filters={"status": "running",
-                                                "label": f"{swarm_traefik.LABEL}=swarm"})
+                                                "label": f"{OURS_LABEL}=swarm"})
         several = judge_several_traefiks(
             info.container, [str((c.get("Names") or ["?"])[0]).lstrip("/") for c in listed])
         checks += [several] if several else []

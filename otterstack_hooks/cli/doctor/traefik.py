@@ -9,6 +9,7 @@ from otterstack_hooks.cli.doctor.check import Check, DoctorEngine, Named
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable
 from otterstack_hooks.core.records import App
+from otterstack_hooks.rules.traefik.container import OURS_LABEL
 from otterstack_hooks.rules.traefik.duration import format_seconds, parse_duration
 from otterstack_hooks.rules.traefik.throttle import (
     DEFAULT_THROTTLE,
@@ -130,5 +131,5 @@ def check_traefik_speed(state: State, apps: list[App], eng: DoctorEngine) -> Che
         config = attrs.get("Config") or {}
         throttle = configured_throttle(attrs.get("Args") or [], config.get("Env") or [],
                                        traefik.static_config(dc, attrs))
-    ours = "dev.otterstack.traefik" in (config.get("Labels") or {})
+    ours = OURS_LABEL in (config.get("Labels") or {})
     return judge_switch_speed(attrs.get("Name", "?").lstrip("/"), ours, throttle)
