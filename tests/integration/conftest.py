@@ -63,25 +63,32 @@ def install_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def otterstack_bin(install_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's first app lives: its bare repo is never pushed to."""
+    return tmp_path_factory.mktemp("bootstrap")
+
+
+@pytest.fixture(scope="session")
+def otterstack_bin(install_home: Path, bootstrap: Path) -> Path:
     """OtterStack installed once per session by the real install.sh (for a first app)."""
-    base = tmp_path_factory.mktemp("bootstrap")
     env = clean_env()
     env.update(OTTERSTACK_HOME=str(install_home), OTTERSTACK_BIN_DIR=str(install_home / "bin"),
-               OTTERSTACK_DATA_DIR=str(base / "data"))
-    proc = run([str(INSTALL_SH), f"t{RUN_ID}-0", "--repo", str(base / "r.git")], env=env)
+               OTTERSTACK_DATA_DIR=str(bootstrap / "data"))
+    proc = run([str(INSTALL_SH), f"t{RUN_ID}-0", "--repo", str(bootstrap / "r.git")], env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (install_home / "bin" / "otterstack").resolve().exists()
     return install_home / "venv" / "bin" / "otterstack"
 
 
-def _apps(where: Path, install_home: Path) -> Iterator:
+def _apps(where: Path, install_home: Path, template: Path) -> Iterator:
     """An app factory whose apps live under `where` and are removed (containers, volumes,
-    images) when the factory's scope ends."""
+    images) when the factory's scope ends. An app is registered as install.sh registers one
+    (`App.register`, from the bare repo install.sh made for the session's first app), or by
+    install.sh itself where that is what a test checks (`install_sh=True`)."""
     apps: list[App] = []
 
     def factory(files: dict[str, str] | None = None, install_args: tuple[str, ...] = (),
-                init: bool = True) -> App:
+                init: bool = True, install_sh: bool = False) -> App:
         name = f"t{RUN_ID}-{next(_counter)}"
         base = where / name
         base.mkdir()
@@ -89,7 +96,10 @@ def _apps(where: Path, install_home: Path) -> Iterator:
         app = App(name, base, install_home, env, list(install_args))
         apps.append(app)
         if init:
-            app.install()
+            if install_sh:
+                app.install()
+            else:
+                app.register(template)
             app.init_source(files if files is not None else example_files())
         return app
 
@@ -100,15 +110,16 @@ def _apps(where: Path, install_home: Path) -> Iterator:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, install_home: Path, otterstack_bin: Path) -> Iterator:
-    yield from _apps(tmp_path, install_home)
+def make_app(tmp_path: Path, install_home: Path, otterstack_bin: Path, bootstrap: Path
+             ) -> Iterator:
+    yield from _apps(tmp_path, install_home, bootstrap / "r.git")
 
 
 @pytest.fixture(scope="module")
 def make_app_module(tmp_path_factory: pytest.TempPathFactory, install_home: Path,
-                    otterstack_bin: Path) -> Iterator:
+                    otterstack_bin: Path, bootstrap: Path) -> Iterator:
     """make_app for apps a whole test module shares (deployed once, attacked many times)."""
-    yield from _apps(tmp_path_factory.mktemp("shared-apps"), install_home)
+    yield from _apps(tmp_path_factory.mktemp("shared-apps"), install_home, bootstrap / "r.git")
 
 
 @pytest.fixture(scope="session")

@@ -208,7 +208,7 @@ def test_manual_deploy_of_unknown_ref_is_a_clear_error(make_app):
 
 
 def test_install_is_idempotent_and_refuses_bad_names(make_app):
-    app = make_app()
+    app = make_app(install_sh=True)
     app.commit("first")
     app.push("main")
     proc = app.install()

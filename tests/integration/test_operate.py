@@ -166,7 +166,7 @@ def test_notifications_tell_started_succeeded_and_failed(make_app, tmp_path):
 
 
 def test_doctor_finds_a_broken_hook_and_says_how_to_fix_it(make_app):
-    app = make_app()
+    app = make_app(install_sh=True)
     proc = app.otter("doctor", app.name)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "docker engine" in proc.stdout and "compose" in proc.stdout
