@@ -122,6 +122,25 @@ def make_app_module(tmp_path_factory: pytest.TempPathFactory, install_home: Path
     yield from _apps(tmp_path_factory.mktemp("shared-apps"), install_home, bootstrap / "r.git")
 
 
+@pytest.fixture(scope="module")
+def _serving_app(make_app_module) -> App:
+    """One app of the module, deployed once, that bad commits are pushed to: each test that
+    uses it ends with a push that deploys (`App.push_fixed`), so it serves for the next."""
+    app = make_app_module()
+    app.commit("good")
+    assert "deployed" in app.push("main").result
+    return app
+
+
+@pytest.fixture
+def serving_app(_serving_app: App) -> App:
+    """The module's serving app with its clone back at the commit it serves, whatever the
+    test before did (even one that failed half-way)."""
+    _serving_app.git("reset", "-q", "--hard", _serving_app.active()["sha"])
+    _serving_app.git("clean", "-qfdx")
+    return _serving_app
+
+
 @pytest.fixture(scope="session")
 def traefik(otterstack_bin: Path, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[Traefik]:

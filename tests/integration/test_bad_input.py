@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import App, example_files, run
+from conftest import example_files, run
 
 DOCKERFILE = example_files()["Dockerfile"]
 
@@ -56,27 +56,9 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def serving_app(make_app_module) -> App:
-    """One app, deployed once, that every bad commit is pushed to: each case ends with the
-    push that fixes it, so it serves again for the next."""
-    app = make_app_module()
-    app.commit("good")
-    assert "deployed" in app.push("main").result
-    return app
-
-
-@pytest.fixture
-def serving(serving_app: App) -> App:
-    """The shared app's clone back at the commit it serves, even after a case that failed."""
-    serving_app.git("reset", "-q", "--hard", serving_app.active()["sha"])
-    serving_app.git("clean", "-qfdx")
-    return serving_app
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_commit_is_explained_and_loses_nothing(serving, case):
-    app = serving
+def test_bad_commit_is_explained_and_loses_nothing(serving_app, case):
+    app = serving_app
     before = app.active()["name"]
     page = app.answer(before)
     for path, content in case.files.items():
