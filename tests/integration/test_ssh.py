@@ -208,19 +208,15 @@ def test_a_key_deploys_its_app_and_nothing_else(server: Server, alice: Client):
         (server.home / ".ssh" / "authorized_keys").stat().st_mode & 0o777) == "0o600"
 
 
+# One attack per way the forced command refuses, over the real sshd: no command (a shell),
+# shell syntax, a repo path with '..', an admin-only command. Every other shape is decided
+# by the same pure functions and unit-tested there (tests/unit/test_ssh_gate.py:
+# test_everything_else_is_refused, test_repo_paths_outside_the_apps_or_with_dotdot_are_refused,
+# test_otterstack_commands_for_pushers_and_admins).
 ATTACKS = [
     ("no-command", [], "no shell here"),
-    ("shell", ["sh", "-c", "'touch /tmp/{marker}'"], "is not allowed"),
-    ("git-then-shell", ["git-receive-pack \"/x\"; touch /tmp/{marker}"], "not in the quoted"),
-    ("quoted-then-shell", ["git-receive-pack '/x'; touch /tmp/{marker}"], "not in the quoted"),
-    ("outside-path", ["git-receive-pack '/etc'"], "is not the repo of any app"),
-    ("ssh-dir", ["git-upload-pack '.ssh'"], "is not the repo of any app"),
     ("dotdot", ["git-receive-pack '{home}/git/../git/{app}.git'"], "contains '..'"),
-    ("other-app-status", ["status", "s{run}b"], "may not use app"),
     ("secrets", ["env", "{app}", "list", "--show-values"], "admin keys only"),
-    ("keys", ["keys", "add", "mallory", "--admin"], "admin keys only"),
-    ("policy", ["config", "{app}", "allow", "privileged"], "admin keys only"),
-    ("internal-hook", ["hook", "post-receive", "{app}"], "is not allowed"),
     ("substitution", ["status", "$(touch /tmp/{marker})"], "shell syntax"),
 ]
 

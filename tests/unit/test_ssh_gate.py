@@ -58,7 +58,7 @@ def test_everything_else_is_refused(command):
 
 @pytest.mark.parametrize("path", [
     "/home/deploy/git/../git/a.git", "../deploy/git/a.git", "/etc", "/home/deploy/.ssh",
-    "/home/deploy/git/c.git", "git/a.git/..", "/home/deploy/git/a.gitx",
+    "/home/deploy/git/c.git", "git/a.git/..", "/home/deploy/git/a.gitx", ".ssh", "git",
 ])
 def test_repo_paths_outside_the_apps_or_with_dotdot_are_refused(path):
     with pytest.raises(Refused):
