@@ -1,8 +1,9 @@
 """A pusher of one app attacks another app through the compose file alone (the issue "a
 pusher gets only what the admin allowed"): through the victim's volume, network and image,
-the shared base image, an allow-all seccomp profile, and a singleton that edits the checked
-compose file before the release starts. Real install.sh, real `git push`, a second app as
-the victim. Each refusal happens before the ref moves, with nothing started."""
+the shared base image, and a singleton that edits the checked compose file before the
+release starts. Real `git push`, a second app as the victim. Each refusal happens before the
+ref moves, with nothing started. (An allow-all seccomp profile and a writable mount of the
+checkout are refused by the same pre-receive check: tests/unit/test_compose_policy.py.)"""
 
 import json
 import os
@@ -96,18 +97,6 @@ def test_running_the_victims_image_is_refused(victim, evil):
                                                           f"    image: {image}\n")
     out = refused_before_the_ref_moves(evil, files)
     assert f"image {image} (built by compose project {victim.project('r1')})" in out, out
-
-
-def test_an_allow_all_seccomp_profile_is_refused(evil):
-    files = compose_with("    security_opt:\n      - seccomp=./allow.json\n")
-    files["allow.json"] = json.dumps({"defaultAction": "SCMP_ACT_ALLOW"})
-    out = refused_before_the_ref_moves(evil, files)
-    assert "security_opt seccomp=./allow.json" in out and "allow unconfined" in out, out
-
-
-def test_a_writable_mount_of_the_checkout_is_refused(evil):
-    out = refused_before_the_ref_moves(evil, compose_with("    volumes:\n      - .:/src\n"))
-    assert "(writable: mount it `:ro`" in out and "allow writable-mounts" in out, out
 
 
 EDITOR = """\

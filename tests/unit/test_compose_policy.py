@@ -47,6 +47,8 @@ CASES = [
     (svc(security_opt=["seccomp:unconfined"]), Access.UNCONFINED, "security_opt"),
     (svc(security_opt=["label:disable"]), Access.UNCONFINED, "security_opt"),
     (svc(security_opt=["systempaths=unconfined"]), Access.UNCONFINED, "security_opt"),
+    # a profile of the pusher's own (an allow-all one, in the commit)
+    (svc(security_opt=["seccomp=./allow.json"]), Access.UNCONFINED, "security_opt"),
     (svc(volumes=[bind("/var/run/docker.sock")]), Access.DOCKER_SOCKET, "volumes"),
     (svc(volumes=[bind("/run/docker.sock")]), Access.DOCKER_SOCKET, "volumes"),
     (svc(volumes=[bind("/srv/x/docker.sock")]), Access.DOCKER_SOCKET, "volumes"),
@@ -56,6 +58,8 @@ CASES = [
     (svc(volumes=[bind("/data/apps/a/releases/r3x")]), Access.HOST_MOUNTS, "volumes"),
     (svc(volumes=[bind(CHECKOUT + "/../../env")]), Access.HOST_MOUNTS, "volumes"),
     (svc(volumes=[bind(CHECKOUT + "/data", read_only=False)]), Access.WRITABLE_MOUNTS,
+     "volumes"),
+    (svc(volumes=[bind(CHECKOUT, "/src", read_only=False)]), Access.WRITABLE_MOUNTS,
      "volumes"),
     ({"services": {}, "volumes": {"v": {"driver_opts": {"type": "none", "o": "bind",
                                                         "device": CHECKOUT + "/d"}}}},
