@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -157,14 +157,26 @@ def traefik(otterstack_bin: Path, tmp_path_factory: pytest.TempPathFactory
     info.stop()
 
 
-@pytest.fixture
-def routed_app(make_app, traefik: Traefik):
-    """make_app for apps with Traefik routing on, pointed at the test Traefik."""
+def _routed(make: Callable[..., App], traefik: Traefik) -> Callable[..., App]:
+    """`make` (an app factory) for apps with Traefik routing on, pointed at the test Traefik."""
 
     def factory(files: dict[str, str] | None = None) -> App:
-        app = make_app(files, install_args=("--traefik-routing",))
+        app = make(files, install_args=("--traefik-routing",))
         proc = app.otter("config", "--global", "traefik_container", traefik.name)
         assert proc.returncode == 0, proc.stderr
         return app
 
     return factory
+
+
+@pytest.fixture
+def routed_app(make_app, traefik: Traefik) -> Callable[..., App]:
+    """make_app for apps with Traefik routing on, pointed at the test Traefik."""
+    return _routed(make_app, traefik)
+
+
+@pytest.fixture(scope="module")
+def routed_app_module(make_app_module, traefik: Traefik) -> Callable[..., App]:
+    """make_app_module for apps with Traefik routing on, pointed at the test Traefik: give
+    them a Host of their own, the module's other routed apps serve hello.localhost."""
+    return _routed(make_app_module, traefik)

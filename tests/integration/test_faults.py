@@ -5,11 +5,12 @@ import signal
 import subprocess
 
 import pytest
-from conftest import compose_with, example_files, wait_for
+from conftest import App, compose_with, example_files, wait_for
 
 from testsupport.load import Endpoint, Load
 
 HOST = "hello.localhost"
+KILL_HOST = "killed.localhost"  # the kill points' app, alive beside the others
 # (step, text in the progress line after which the deploy is SIGKILLed)
 KILL_POINTS = [
     ("lock", "deploy lock"),
@@ -59,18 +60,29 @@ def deploy_and_kill(app, step: str, text: str) -> list[str]:
     return seen
 
 
-@pytest.mark.parametrize("step, text", KILL_POINTS, ids=[s for s, _ in KILL_POINTS])
-def test_deploy_killed_at_any_step_keeps_site_up_and_next_push_works(routed_app, traefik,
-                                                                     step, text):
-    app = routed_app(example_files("v1"))
-    if step == "stop":  # killed while the replaced release stops (not kept for a rollback)
-        assert app.otter("config", app.name, "retire_after", "0").returncode == 0
+@pytest.fixture(scope="module")
+def killed_app(routed_app_module) -> App:
+    """One routed app, on a Host of its own, serving for every kill point: each case kills a
+    deploy of one commit and ends with the push of the next, which deploys."""
+    files = example_files("v1")
+    files["compose.yaml"] = files["compose.yaml"].replace(HOST, KILL_HOST)
+    app = routed_app_module(files)
     app.commit("v1")
     assert "deployed" in app.push("main").result
+    return app
+
+
+@pytest.mark.parametrize("step, text", KILL_POINTS, ids=[s for s, _ in KILL_POINTS])
+def test_deploy_killed_at_any_step_keeps_site_up_and_next_push_works(killed_app, traefik,
+                                                                     step, text):
+    app = killed_app
+    # killed while the replaced release stops: not kept for a rollback, then
+    retire_after = "0" if step == "stop" else "300"
+    assert app.otter("config", app.name, "retire_after", retire_after).returncode == 0
     app.write("www/index.html", "v2\n")
     v2 = app.commit("v2")
     assert "skip-deploy" in app.push("-o", "skip-deploy", "main").result
-    with Load(Endpoint(traefik.http_port, HOST), threads=2, max_seconds=180) as load:
+    with Load(Endpoint(traefik.http_port, KILL_HOST), threads=2, max_seconds=180) as load:
         app.write("www/index.html", "v3\n")
         app.commit("v3")  # ready before the kill: the next push races the killed release
         deploy_and_kill(app, step, text)
@@ -78,7 +90,7 @@ def test_deploy_killed_at_any_step_keeps_site_up_and_next_push_works(routed_app,
         result = load.stop()
     assert "deployed" in push.result, push.output
     assert result.failed == 0, result.failures
-    assert traefik.get(HOST)[2] == "v3\n"
+    assert traefik.get(KILL_HOST)[2] == "v3\n"
     killed = [r for r in app.releases() if r["sha"] == v2]
     # killed right after the lock, the release may not be recorded yet: nothing to recover
     assert killed or step == "lock"
