@@ -2,12 +2,12 @@
 """Benchmark: draining the old release under load, with an app that exits at once on SIGTERM.
 
 The app (testsupport/slow_app.py) is busybox httpd behind `init: true` with endpoints that take
-2 s and 20 s. 8 clients send requests through a real Traefik without pause (6 to the 2 s one,
-2 to the 20 s one) while 5 deploys and 2 rollbacks run, once with a drain timeout above the
+2 s and 12 s. 8 clients send requests through a real Traefik without pause (6 to the 2 s one,
+2 to the 12 s one) while 5 deploys and 2 rollbacks run, once with a drain timeout above the
 longest request (30 s) and once below it (5 s). Prints, per deploy, the requests in flight
 when the drain began, how long it took, how many it reported cut, and the longest request the
 old release was still serving when the drain began; and, per run, every failed request by
-endpoint. Expected: nothing fails with 30 s; with 5 s only 20 s requests fail, as many as
+endpoint. Expected: nothing fails with 30 s; with 5 s only 12 s requests fail, as many as
 reported cut.
 
 Needs a Docker Engine, Compose v2 and the local images (scripts/setup-docker.sh). Traffic goes
@@ -63,7 +63,7 @@ def one_run(drain_timeout: int, deploys: int, rollbacks: int, slow: int, slower:
         print(f"drain_timeout {drain_timeout} s: {slow} clients on {SLOW}, {slower} on {SLOWER}; "
               f"{deploys} deploys, {rollbacks} rollbacks", flush=True)
         with slow_app.load(bench.http_port, [SLOW] * slow + [SLOWER] * slower) as clients:
-            time.sleep(slow_app.SECONDS[SLOWER] / 2)  # 20 s requests are under way
+            time.sleep(slow_app.SECONDS[SLOWER] / 2)  # 12 s requests are under way
             for n in range(1, deploys + 1):
                 bench.commit(f"v{n}")
                 started = time.monotonic()

@@ -2,7 +2,9 @@
 
 busybox httpd behind `init: true` (docker-init forwards SIGTERM, httpd has no handler, so it
 dies at once, like many real servers without a graceful shutdown). /cgi-bin/slow answers after
-2 s, /cgi-bin/slower after 20 s. Used by benchmarks/drain.py and tests/integration/test_draining.py.
+2 s, /cgi-bin/slower after 12 s (in flight in the old release when a deploy begun as it is sent
+switches, even under load; short enough to be waited out often). Used by benchmarks/drain.py
+and tests/integration/test_draining.py.
 Traffic goes only to 127.0.0.1; the load is bounded and stops by itself.
 """
 
@@ -10,7 +12,7 @@ from testsupport.load import Endpoint, Load
 
 HOST = "slow.localhost"
 SLOW, SLOWER = "/cgi-bin/slow", "/cgi-bin/slower"
-SECONDS = {SLOW: 2, SLOWER: 20}
+SECONDS = {SLOW: 2, SLOWER: 12}
 
 DOCKERFILE = """\
 FROM busybox
@@ -55,6 +57,6 @@ def load(port: int, paths: list[str], max_requests: int = 5_000_000) -> Load:
     """One client thread per path in `paths` (started by `with` or `.start()`), each
     sending its path again and again through Traefik on `port` (or `max_requests` in all:
     a burst), a fresh connection per request so a cut one fails by itself; 60 s allowed per
-    request, the longest endpoint's 20 s with room to spare."""
+    request, the longest endpoint's 12 s with room to spare."""
     return Load([Endpoint(port, HOST, path) for path in paths], threads=len(paths),
                 keep_alive=False, timeout=60, max_seconds=1800, max_requests=max_requests)

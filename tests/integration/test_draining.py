@@ -36,7 +36,7 @@ def streamed(args: list[str], env: dict[str, str], on_line) -> tuple[int, list[s
 
 def deploy_with_overlong_requests(app, port: int, command: list[str]) -> tuple[list[str], list]:
     """Run a push or rollback; as it starts the new release (which gets no traffic before it
-    is healthy), send 2 requests of 20 s: they are in flight in the old release when it goes."""
+    is healthy), send 2 requests to SLOWER: they are in flight in the old release when it goes."""
     bursts: list[Load] = []
 
     def on_line(line: str) -> None:
@@ -49,12 +49,12 @@ def deploy_with_overlong_requests(app, port: int, command: list[str]) -> tuple[l
     return lines, bursts[0].wait(90).requests
 
 
-@pytest.mark.parametrize("drain_timeout", [30, 5])
+@pytest.mark.parametrize("drain_timeout", [30, 3])
 def test_no_request_is_cut_unless_it_outlives_the_drain_timeout(routed_app, traefik,
                                                                 drain_timeout):
-    """8 clients (6 sending 2 s requests without pause, 2 sending 20 s requests at each
-    deploy), 5 deploys and 2 rollbacks. With a drain timeout above 20 s nothing fails; with
-    5 s exactly the 20 s requests fail, and each deploy reports how many it cut."""
+    """8 clients (6 sending 2 s requests without pause, 2 sending 12 s requests at each
+    deploy), 5 deploys and 2 rollbacks. With a drain timeout above 12 s nothing fails; with
+    3 s exactly the 12 s requests fail, and each deploy reports how many it cut."""
     app = routed_app(slow_app.files("v0"))
     assert app.otter("config", app.name, "drain_timeout", str(drain_timeout)).returncode == 0
     # each deploy stops the release it replaces (no rollback window: test_rollback_window.py)
@@ -79,7 +79,7 @@ def test_no_request_is_cut_unless_it_outlives_the_drain_timeout(routed_app, trae
         text = "\n".join(lines)
         draining = [DRAINING.search(line) for line in lines if DRAINING.search(line)]
         assert len(draining) == 1, text
-        assert int(draining[0].group(2)) >= 2, text  # the two 20 s requests at least
+        assert int(draining[0].group(2)) >= 2, text  # the two 12 s requests at least
         if drain_timeout > slow_app.SECONDS[SLOWER]:
             assert "drained in " in text and "drain timeout" not in text, text
             assert [r.status for r in overlong] == [200, 200], text
@@ -102,7 +102,7 @@ def test_apps_remove_lets_a_request_in_flight_finish(routed_app, traefik):
     app = routed_app(slow_app.files("v0"))
     app.commit("v0")
     assert "==> deployed" in app.push("main").result
-    burst = slow_app.load(traefik.http_port, [SLOWER], max_requests=1).start()  # 20 s
+    burst = slow_app.load(traefik.http_port, [SLOWER], max_requests=1).start()  # 12 s
     proc = app.otter("apps", "remove", app.name)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [request] = burst.wait(90).requests
