@@ -16,4 +16,7 @@ if [ ! -x .venv/bin/pytest ] || [ pyproject.toml -nt .venv/.installed ]; then
 fi
 .venv/bin/ruff check .
 .venv/bin/mypy
-exec .venv/bin/pytest -p no:cacheprovider "$@"
+# three workers, a test file each at a time (--dist loadfile: a file's shared apps stay on one
+# worker): an integration test mostly waits (health checks, Traefik, grace periods), so three
+# share two cores well. `-n 0` runs in this process.
+exec .venv/bin/pytest -p no:cacheprovider -n 3 --dist loadfile "$@"

@@ -250,7 +250,8 @@ def test_a_release_out_of_traffic_never_serves_again_whatever_it_does_with_sigte
     instant = next(s for s in steps["keepalive"] if s.what == "instant rollback")
     assert instant.ended - instant.started < 20, instant.output
     assert "stopping r2: up to 12 s stop grace period" in instant.output, instant.output
-    assert re.search(r"drained in 0\.\d s", instant.output), instant.output
+    drained = re.search(r"drained in ([\d.]+) s", instant.output)
+    assert drained and float(drained.group(1)) < 5, instant.output  # not drain_timeout's 30 s
 
 
 def exercise_first(app, kind: str, host: str) -> None:
