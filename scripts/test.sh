@@ -17,6 +17,7 @@ fi
 .venv/bin/ruff check .
 .venv/bin/mypy
 # three workers, a test file each at a time (--dist loadfile: a file's shared apps stay on one
-# worker): an integration test mostly waits (health checks, Traefik, grace periods), so three
-# share two cores well. `-n 0` runs in this process.
-exec .venv/bin/pytest -p no:cacheprovider -n 3 --dist loadfile "$@"
+# worker), in the order tests/conftest.py gives (longest files first): an integration test mostly
+# waits (health checks, Traefik, grace periods), so three share two cores well. `-n 0` runs in
+# this process.
+exec .venv/bin/pytest -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder "$@"
