@@ -197,8 +197,9 @@ def violations(sources: dict[str, str], layer_map: LayerMap) -> tuple[list[str],
             elif layer == "pure" and does_io(imp.dotted, layer_map.io_libraries):
                 problems.append(
                     f"{where}\n    `{module}` is pure but `{imp.dotted}` does I/O (table 'I/O "
-                    f"libraries' in {DOC_NAME}). Do the I/O in an io module and pass the "
-                    f"result in, or, if `{module}` must do I/O, make it `io` in the module map.")
+                    f"libraries' in {DOC_NAME}). Do the I/O in an adapter and pass the result "
+                    f"in, or, if `{module}` must do I/O, move it under adapters/ (a module's "
+                    f"folder is its layer).")
             elif layer == "usecase" and imp.internal is None and any(
                     imp.dotted == lib or imp.dotted.startswith(lib + ".") for lib in OUTSIDE):
                 problems.append(
