@@ -61,17 +61,16 @@ def remove_stacks(app) -> None:
         run(["docker", "stack", "rm", stack])
 
 
-@pytest.fixture(scope="module")
-def swarm_traefik(otterstack_bin, tmp_path_factory) -> Iterator[Traefik]:
-    """`otterstack traefik up --swarm` at Traefik's default refreshSeconds, on a port of its
-    own, seeing only this run's apps."""
-    info = Traefik(f"otterstack-test-swarm-{RUN_ID}", f"otterstack-test-swarm-{RUN_ID}",
-                   free_port(), 0)
+def _swarm_traefik(otterstack_bin, data_dir, refresh: str, kind: str) -> Iterator[Traefik]:
+    """`otterstack traefik up --swarm` with the given refreshSeconds, on a port and a network
+    of its own, seeing only this run's apps."""
+    name = f"otterstack-test-swarm{kind}-{RUN_ID}"
+    info = Traefik(name, name, free_port(), 0)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTTERSTACK_")}
-    env["OTTERSTACK_DATA_DIR"] = str(tmp_path_factory.mktemp("swarm-traefik-data"))
+    env["OTTERSTACK_DATA_DIR"] = str(data_dir)
     proc = run([str(otterstack_bin), "traefik", "up", "--swarm", "--name", info.name,
                 "--network", info.network, "--http-port", str(info.http_port),
-                "--refresh", "15s", "--constraints",
+                "--refresh", refresh, "--constraints",
                 f"LabelRegex(`dev.otterstack.app`, `t{RUN_ID}-.+`)"], env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     wait_for(lambda: _answers(info), timeout=60)
@@ -82,6 +81,22 @@ def swarm_traefik(otterstack_bin, tmp_path_factory) -> Iterator[Traefik]:
              timeout=60, interval=1)
 
 
+@pytest.fixture(scope="module")
+def swarm_traefik(otterstack_bin, tmp_path_factory) -> Iterator[Traefik]:
+    """At Traefik's default refreshSeconds (15 s): what users run, and the setting under which
+    the switch is proven under load."""
+    yield from _swarm_traefik(otterstack_bin, tmp_path_factory.mktemp("swarm-traefik-data"),
+                              "15s", "")
+
+
+@pytest.fixture(scope="module")
+def quick_swarm_traefik(otterstack_bin, tmp_path_factory) -> Iterator[Traefik]:
+    """At a 1 s refresh, for the tests that prove what a deploy keeps or refuses, not the
+    switch's timing: each of their deploys would otherwise wait out 15 s refreshes."""
+    yield from _swarm_traefik(otterstack_bin, tmp_path_factory.mktemp("quick-traefik-data"),
+                              "1s", "-quick")
+
+
 def _answers(traefik: Traefik) -> bool:
     try:
         return traefik.get("nothing.test")[0] == 404
@@ -90,12 +105,12 @@ def _answers(traefik: Traefik) -> bool:
 
 
 @pytest.fixture
-def swarm_app(make_app, swarm_traefik):
+def swarm_app(make_app):
     apps = []
 
-    def factory(files: dict[str, str]):
+    def factory(files: dict[str, str], traefik: Traefik):
         app = make_app(files, install_args=("--swarm",))
-        proc = app.otter("config", "--global", "traefik_container", swarm_traefik.name)
+        proc = app.otter("config", "--global", "traefik_container", traefik.name)
         assert proc.returncode == 0, proc.stderr
         apps.append(app)
         return app
@@ -109,7 +124,7 @@ def swarm_app(make_app, swarm_traefik):
 def test_push_r1_then_r2_under_load_then_instant_rollback_none_failed(swarm_app,
                                                                      swarm_traefik):
     host = f"hello-{RUN_ID}.swarm.test"
-    app = swarm_app(swarm_files("v1", host))
+    app = swarm_app(swarm_files("v1", host), swarm_traefik)
     for key, value in NASTY.items():  # the app's variables reach every task byte for byte
         proc = app.otter_in(value + "\n", "env", app.name, "set", key)
         assert proc.returncode == 0, proc.stderr
@@ -151,9 +166,11 @@ def test_push_r1_then_r2_under_load_then_instant_rollback_none_failed(swarm_app,
     assert tasks == ["0/0"], tasks
 
 
-def test_an_unhealthy_release_is_never_routed_and_removed(swarm_app, swarm_traefik):
+def test_an_unhealthy_release_is_never_routed_and_removed(swarm_app, quick_swarm_traefik):
+    """At a 1 s refresh Traefik would see an unhealthy task sooner than at 15 s: the stricter
+    setting for "never routed"."""
     host = f"sick-{RUN_ID}.swarm.test"
-    app = swarm_app(swarm_files("v1", host))
+    app = swarm_app(swarm_files("v1", host), quick_swarm_traefik)
     app.commit("v1")
     assert "==> deployed" in app.push("main").result
     bad = swarm_files("v2", host)
@@ -162,7 +179,8 @@ def test_an_unhealthy_release_is_never_routed_and_removed(swarm_app, swarm_traef
     for path, text in bad.items():
         app.write(path, text)
     app.commit("unhealthy")
-    with Load(Endpoint(swarm_traefik.http_port, host), threads=4, max_seconds=180) as load:
+    with Load(Endpoint(quick_swarm_traefik.http_port, host), threads=4,
+              max_seconds=180) as load:
         push = app.push("main")
     result = load.stop()
     assert "FAILED" in push.result, push.output
@@ -179,9 +197,9 @@ def test_an_unhealthy_release_is_never_routed_and_removed(swarm_app, swarm_traef
     assert "==> deployed" in push.result, push.output
 
 
-def test_a_pinned_database_keeps_its_data_over_five_deploys(swarm_app, swarm_traefik):
+def test_a_pinned_database_keeps_its_data_over_five_deploys(swarm_app, quick_swarm_traefik):
     host = f"data-{RUN_ID}.swarm.test"
-    app = swarm_app(swarm_files("v0", host, db=True))
+    app = swarm_app(swarm_files("v0", host, db=True), quick_swarm_traefik)
     # the release command runs before each release starts, and reaches the data stack
     proc = app.otter("config", app.name, "release_command",
                      "web sh -c 'ping -c 1 -W 2 db >/dev/null && echo migrated next to db'")
@@ -204,7 +222,7 @@ def test_a_pinned_database_keeps_its_data_over_five_deploys(swarm_app, swarm_tra
     assert boots == "boot\n", boots
     assert f"{app.name}_data" in run(["docker", "volume", "ls", "--format",
                                       "{{.Name}}"]).stdout.split()
-    assert swarm_traefik.get(host)[2] == "v4\n"
+    assert quick_swarm_traefik.get(host)[2] == "v4\n"
     # remove the app: no stack is left, the volume only with --volumes
     proc = app.otter("apps", "remove", app.name, "--volumes")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -213,12 +231,13 @@ def test_a_pinned_database_keeps_its_data_over_five_deploys(swarm_app, swarm_tra
                                           "{{.Name}}"]).stdout.split()
 
 
-def test_what_swarm_cannot_do_is_refused_before_anything_starts(swarm_app, swarm_traefik):
+def test_what_swarm_cannot_do_is_refused_before_anything_starts(swarm_app,
+                                                               quick_swarm_traefik):
     host = f"refuse-{RUN_ID}.swarm.test"
     files = swarm_files("v1", host)
     files["compose.yaml"] = files["compose.yaml"].replace("      replicas: 2\n",
                                                           "      mode: global\n")
-    app = swarm_app(files)
+    app = swarm_app(files, quick_swarm_traefik)
     app.commit("global")
     push = app.push("main")
     assert "FAILED" in push.result, push.output
