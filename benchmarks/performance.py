@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from testsupport.load import HEADER, Endpoint, Load, LoadResult  # noqa: E402
+from testsupport.load import FULL_SPEED, HEADER, Endpoint, Load, LoadResult  # noqa: E402
 
 STEP_TIMEOUT = 600  # any one command
 HEALTH_TIMEOUT = 120  # a design's own wait for healthy containers
@@ -384,7 +384,7 @@ class Bench:
         hosts in turn, until stopped (or LOAD_LIMIT): any answer other than 200 and any
         connection error is a failed request."""
         return Load([Endpoint(self.http_port, host) for host in hosts], threads=threads,
-                    max_seconds=LOAD_LIMIT)
+                    max_seconds=LOAD_LIMIT, pause=FULL_SPEED)
 
     def measure_design(self, design: str) -> tuple[list[Deploy], LoadResult, list[str]]:
         services, count = self.args.services, self.args.deploys

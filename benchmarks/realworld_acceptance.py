@@ -52,7 +52,7 @@ from users_traefik import (  # noqa: E402
     stop_users_traefik,
 )
 
-from testsupport.load import Endpoint, Load, LoadResult  # noqa: E402
+from testsupport.load import FULL_SPEED, Endpoint, Load, LoadResult  # noqa: E402
 from testsupport.otterapp import Push, app_env  # noqa: E402
 
 RUN = uuid.uuid4().hex[:5]
@@ -351,7 +351,7 @@ def status_load(targets: list[Target], threads_each: int = 2) -> Load:
     endpoints = [Endpoint(t.port, t.host, t.path, t.tls) for t in targets
                  for _ in range(threads_each)]
     return Load(endpoints, threads=len(endpoints), timeout=10, max_seconds=900,
-                served=lambda status: status != 404 and status < 500)
+                served=lambda status: status != 404 and status < 500, pause=FULL_SPEED)
 
 
 def failures(traffic: LoadResult, targets: list[Target]) -> Counter:

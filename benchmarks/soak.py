@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import HOST, BenchApp  # noqa: E402 - puts the repo root on sys.path
 
-from testsupport.load import Endpoint, Load  # noqa: E402
+from testsupport.load import FULL_SPEED, Endpoint, Load  # noqa: E402
 
 KILL_STEPS = ["lock", "checkout", "config", "traefik", "build", "start", "health", "healthy",
               "switch", "served", "stop"]
@@ -70,7 +70,7 @@ def main() -> int:
         if "==> deployed" not in bench.push():
             sys.exit("the first deploy failed")
         with Load(Endpoint(bench.http_port, HOST), threads=args.threads,
-                  max_seconds=3600) as load:
+                  max_seconds=3600, pause=FULL_SPEED) as load:
             n = 0
             while counts["attempted"] < args.deploys:
                 n += 1

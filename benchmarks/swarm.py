@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from testsupport.load import Endpoint, Load, LoadResult  # noqa: E402
+from testsupport.load import FULL_SPEED, Endpoint, Load, LoadResult  # noqa: E402
 
 OTTER = ROOT / ".venv" / "bin" / "otterstack"
 HOOK = ROOT / "hooks" / "post-receive"
@@ -169,7 +169,7 @@ def load_on(target: Target, port: int, host: str, threads: int) -> Load:
     answers, until stopped: the same pressure on both designs. The app's page is its
     version (v1, v2), read from the body."""
     return Load(Endpoint(port, host, address=target.address), threads=threads,
-                max_seconds=LOAD_LIMIT, release_in_body=True)
+                max_seconds=LOAD_LIMIT, release_in_body=True, pause=FULL_SPEED)
 
 
 def stalls(traffic: LoadResult) -> tuple[int, float]:

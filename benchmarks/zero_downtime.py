@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import HOST, BenchApp  # noqa: E402 - puts the repo root on sys.path
 
-from testsupport.load import Endpoint, Load  # noqa: E402
+from testsupport.load import FULL_SPEED, Endpoint, Load  # noqa: E402
 
 
 def main() -> int:
@@ -65,7 +65,7 @@ def main() -> int:
               f"{len(plan)} deploys", flush=True)
         outcomes = []
         with Load(Endpoint(bench.http_port, HOST), threads=args.threads,
-                  max_seconds=1800) as load:
+                  max_seconds=1800, pause=FULL_SPEED) as load:
             time.sleep(1)
             for label, healthy in plan:
                 ok, took = push(label, healthy)

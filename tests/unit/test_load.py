@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from testsupport.load import HEADER, Endpoint, Load
+from testsupport.load import FULL_SPEED, HEADER, Endpoint, Load
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -111,3 +111,15 @@ def free_closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_each_client_waits_its_pause_between_requests_and_a_stop_ends_the_wait(server):
+    target = Endpoint(server.server_address[1], "a.localhost")
+    with Load(target, threads=2, pause=0.2) as load:
+        time.sleep(1)
+        stopping = time.monotonic()
+        result = load.stop()
+    assert time.monotonic() - stopping < 0.15  # not a whole pause more
+    assert 2 * 4 <= result.sent <= 2 * 6, result  # 1 s at 0.2 s apart, per client
+    full = Load(target, threads=2, pause=FULL_SPEED, max_seconds=1).start().wait(5)
+    assert full.sent > 4 * result.sent, (full, result)
