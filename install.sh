@@ -97,8 +97,14 @@ if [ ! -x "$VENV/bin/otterstack" ] || [ "$(cat "$HOME_DIR/installed.stamp" 2>/de
   say "installing OtterStack into $VENV"
   mkdir -p "$HOME_DIR"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade "$SRC" \
-    || die "pip could not install OtterStack into $VENV (see the messages above)"
+  # pip builds in the directory it is given (setuptools writes build/ and *.egg-info there):
+  # build from a private copy, so the checkout stays as it is and two installs at once (the
+  # test workers do that) never share a build directory
+  build=$(mktemp -d)
+  cp -R "$SRC/pyproject.toml" "$SRC/README.md" "$SRC/otterstack_hooks" "$build/"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade "$build" \
+    || { rm -rf "$build"; die "pip could not install OtterStack into $VENV (see the messages above)"; }
+  rm -rf "$build"
   echo "$stamp" > "$HOME_DIR/installed.stamp"
 fi
 mkdir -p "$BIN_DIR"
