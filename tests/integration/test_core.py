@@ -122,11 +122,19 @@ def test_other_branch_tag_and_deletion_do_not_deploy(make_app):
 
 
 def test_two_pushes_at_once_never_deploy_together(make_app):
-    app = make_app()
+    files = example_files()
+    app = make_app(files)
+    # the first release turns healthy only after 8 s, so the second push surely finds its
+    # deploy holding the lock (a fast first deploy may be done before the second push lands)
+    app.write("serve.sh", files["serve.sh"].replace("httpd -f", "sleep 8\nhttpd -f", 1))
+    app.write("Dockerfile", files["Dockerfile"].replace("--retries=3", "--retries=3 "
+                                                        "--start-period=60s", 1))
     first = app.commit("first")
     slow = app.push_bg("main")
     # wait until the first deploy holds the lock, then push a newer commit on top of it
     wait_for(lambda: any(r["status"] == "deploying" for r in app.releases()), timeout=60)
+    app.write("serve.sh", files["serve.sh"])
+    app.write("Dockerfile", files["Dockerfile"])
     app.write("www/index.html", "second\n")
     second = app.commit("second")
     push = app.push("main")
