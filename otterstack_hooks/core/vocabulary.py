@@ -73,3 +73,12 @@ class Phase(StrEnum):
     HEALTHY = "healthy"  # until every service is healthy
     PROVEN = "proven"  # until Traefik sends real requests to it
     OLD_STOPPED = "old_stopped"  # the old release drained and stopped (or kept), pruning
+
+
+class WatchStatus(StrEnum):
+    """Where the watch after a switch is (rules/watch.py judges it): its verdict after each
+    scrape of Traefik's metrics, and the outcome a release keeps."""
+
+    WATCHING = "watching"  # inside its window, nothing wrong yet
+    PASSED = "passed"  # the window ended without a failure: "watched: N requests, M errors"
+    FAILED = "failed"  # rolled back by watch, with the reason and its numbers
