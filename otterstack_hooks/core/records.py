@@ -40,6 +40,9 @@ class App:
     hosts: str  # host patterns its Traefik routers may match (traefik_hosts); empty: any
     max_push_files: int  # files a pushed commit may hold (pre-receive refuses more)
     max_push_mib: int  # MiB a pushed commit's files may hold in all
+    watch_seconds: int  # seconds a served release is watched under real traffic; 0: off
+    watch_min_requests: int  # requests the watch needs before an error ratio counts
+    watch_max_error_ratio: int  # percent of 5xx a watched release may answer (rules/watch)
 
     @property
     def reads_deploy_labels(self) -> bool:

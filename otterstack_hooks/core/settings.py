@@ -77,6 +77,17 @@ def _number(name: str, default: int, doc: str, least: int = 1, most: int | None 
     return Setting(name, int, default, doc, parse)
 
 
+def _percent(name: str, default: int, doc: str) -> Setting[int]:
+    """A whole percentage, 1-100, written `5` or `5%`."""
+    def parse(text: str) -> int:
+        digits = text.strip().removesuffix("%").strip()
+        if not digits.isdigit() or not 1 <= int(digits) <= 100:
+            raise OtterError(f"{name} takes a whole percentage from 1 to 100 (`5` or `5%`), "
+                             f"not {text!r}")
+        return int(digits)
+    return Setting(name, int, default, doc, parse)
+
+
 def _text(name: str, default: str, doc: str, parse: Callable[[str], str] = str,
           stdin_prompt: str = "") -> Setting[str]:
     return Setting(name, str, default, doc, parse, stdin_prompt)
@@ -156,6 +167,13 @@ _APP: tuple[Setting[Any], ...] = (
             "before the ref moves"),
     _number("max_push_mib", 512, "MiB a pushed commit's files may hold in all; more is "
             "refused before the ref moves"),
+    _number("watch_seconds", 60, "seconds a served release's answers through Traefik are "
+            "watched; too many 5xx or a routed container failing rolls it back; 0: off",
+            least=0, most=86400, why_most="a day; it can roll back only while the replaced "
+            "release is kept (retire_after)"),
+    _number("watch_min_requests", 20, "requests the watch needs before an error ratio counts"),
+    _percent("watch_max_error_ratio", 5, "percent of 5xx answers a watched release may give "
+             "(and 3 times the replaced release's) before it is rolled back"),
 )
 
 _GLOBAL: tuple[Setting[str], ...] = (

@@ -19,6 +19,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import WatchStatus
 from otterstack_hooks.rules.health import ContainerSnapshot
 from otterstack_hooks.rules.traefik.metrics import Counts, Scrape, increase, total
@@ -34,6 +35,15 @@ class WatchRules:
     max_error_ratio: Fraction = Fraction(5, 100)
     baseline_factor: int = 3  # and at or below this many times the replaced release's
     recent_seconds: float = 10.0  # the short window judged besides the whole watch
+
+
+def rules_for(app: App) -> WatchRules:
+    """The app's settings as the rules. The watch ends with the replaced release's window
+    (`retire_after`) if that is shorter: after it, that release is stopped and a rollback
+    would need a start and a health wait, which is no answer to users seeing errors now."""
+    return WatchRules(seconds=min(app.watch_seconds, app.retire_after),
+                      min_requests=app.watch_min_requests,
+                      max_error_ratio=Fraction(app.watch_max_error_ratio, 100))
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,8 @@ def why_not_watched(release: str, rules: WatchRules, no_watch: bool, routing: bo
                     services: Collection[str], metrics_problem: str | None) -> str | None:
     """Why a release served now is not watched, as the pusher is told it; None: it is."""
     if rules.seconds <= 0:
-        return "not watched: watch_seconds is 0"
+        return ("not watched: watch_seconds is 0, or retire_after is (no release is kept to "
+                "roll back to at once)")
     if no_watch:
         return "not watched: the push asked for no-watch"
     if not routing:

@@ -143,7 +143,20 @@ BAD_VALUES = [
     ("registry", "-reg", "registry takes HOST[:PORT][/PATH]"),
     ("max_push_files", "0", "max_push_files takes a whole number of at least 1"),
     ("max_push_mib", "1G", "max_push_mib takes a whole number of at least 1, not '1G'"),
+    ("watch_seconds", "86401", "watch_seconds is at most 86400 s (a day;"),
+    ("watch_seconds", "1m", "watch_seconds takes a whole number of at least 0, not '1m'"),
+    ("watch_min_requests", "0", "watch_min_requests takes a whole number of at least 1"),
+    ("watch_max_error_ratio", "0", "watch_max_error_ratio takes a whole percentage from 1 to "
+                                   "100 (`5` or `5%`), not '0'"),
+    ("watch_max_error_ratio", "101%", "watch_max_error_ratio takes a whole percentage"),
+    ("watch_max_error_ratio", "0.5", "watch_max_error_ratio takes a whole percentage"),
 ]
+
+
+@pytest.mark.parametrize(("text", "value"), [("5", 5), ("5%", 5), (" 12 % ", 12), ("100", 100),
+                                             ("1", 1)])
+def test_an_error_ratio_is_a_whole_percentage(text, value):
+    assert APP_SETTINGS["watch_max_error_ratio"].parse(text) == value
 
 
 @pytest.mark.parametrize(("name", "text", "named"), BAD_VALUES)

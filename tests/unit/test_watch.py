@@ -1,9 +1,12 @@
 """The watch's rules: when a release that serves is failing its users, and what is said."""
 
+from fractions import Fraction
+
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.core.vocabulary import WatchStatus
 from otterstack_hooks.rules.health import ContainerSnapshot
 from otterstack_hooks.rules.traefik.metrics import Counts, Series
@@ -16,6 +19,7 @@ from otterstack_hooks.rules.watch import (
     judge,
     percent,
     rolled_back_text,
+    rules_for,
     too_many_errors,
     why_not_watched,
 )
@@ -198,7 +202,8 @@ def test_why_a_release_is_not_watched():
                 metrics_problem=None)
     assert why_not_watched(**args) is None
     assert why_not_watched(**{**args, "rules": WatchRules(seconds=0)}) == (
-        "not watched: watch_seconds is 0")
+        "not watched: watch_seconds is 0, or retire_after is (no release is kept to roll "
+        "back to at once)")
     assert why_not_watched(**{**args, "no_watch": True}) == (
         "not watched: the push asked for no-watch")
     assert "traefik_routing is off" in why_not_watched(**{**args, "routing": False})
@@ -214,3 +219,15 @@ def test_why_a_release_is_not_watched():
     (1, 0, "n/a")])
 def test_percent(part, whole, shown):
     assert percent(part, whole) == shown
+
+
+def test_the_rules_come_from_the_apps_settings(tmp_path):
+    state = State(tmp_path / "state.db")
+    app = state.upsert_app("shop", "/r", watch_seconds=90, watch_min_requests=50,
+                           watch_max_error_ratio=2)
+    assert rules_for(app) == WatchRules(seconds=90, min_requests=50,
+                                        max_error_ratio=Fraction(2, 100))
+    # no longer than the replaced release is kept: a rollback after that needs a start
+    app = state.upsert_app("shop", "/r", retire_after=30)
+    assert rules_for(app).seconds == 30
+    assert rules_for(state.upsert_app("shop", "/r", retire_after=0)).seconds == 0

@@ -124,4 +124,15 @@ MIGRATIONS: list[str] = [
         DEFAULT {app_defaults()["max_push_mib"]};
     UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
     """,
+    # 14: the watch after a switch (rules/watch.py, docs/design/watch.md): how long, from how
+    # many requests, above which share of 5xx (percent) a served release is rolled back
+    f"""
+    ALTER TABLE apps ADD COLUMN watch_seconds INTEGER NOT NULL
+        DEFAULT {app_defaults()["watch_seconds"]};
+    ALTER TABLE apps ADD COLUMN watch_min_requests INTEGER NOT NULL
+        DEFAULT {app_defaults()["watch_min_requests"]};
+    ALTER TABLE apps ADD COLUMN watch_max_error_ratio INTEGER NOT NULL
+        DEFAULT {app_defaults()["watch_max_error_ratio"]};
+    UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
+    """,
 ]
