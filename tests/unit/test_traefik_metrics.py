@@ -137,3 +137,34 @@ def test_a_release_follows_its_routers_own_services():
     assert release_services(labels, "docker") == {"web-shop-r7@docker", "api-shop-r7@docker"}
     assert release_services(labels, "swarm") == {"web-shop-r7@swarm", "api-shop-r7@swarm"}
     assert release_services({"worker": {}}, "docker") == frozenset()
+
+
+def recorded(name: str) -> dict[Series, int]:
+    return parse_scrape((DATA / name).read_text())
+
+
+def test_a_whole_page_of_a_real_traefik():
+    """Traefik 3.7.15's whole /metrics page (go_, process_, histograms, bytes): only the
+    request counters are read."""
+    assert recorded("1-r6-serving.prom") == {Series("web-shop-r6@file", "200"): 50}
+
+
+def test_recorded_scrapes_of_a_release_answering_500_then_taken_out():
+    first, failing = recorded("1-r6-serving.prom"), recorded("2-r7-failing.prom")
+    assert service_counts(failing) == {"web-shop-r6@file": Counts(55, 0),
+                                       "web-shop-r7@file": Counts(30, 30)}
+    assert increase(first, failing, ["web-shop-r7@file"]) == Counts(30, 30)
+    # out of the configuration, its series stays until Traefik's next change...
+    removed = recorded("3-r7-removed.prom")
+    assert service_counts(removed)["web-shop-r7@file"] == Counts(83, 83)
+    # ...which drops it: it counted nothing since
+    gateway = recorded("4-r8-bad-gateway.prom")
+    assert "web-shop-r7@file" not in service_counts(gateway)
+    assert increase(removed, gateway, ["web-shop-r7@file"]) == Counts()
+    # Traefik's own 502 for a server nothing listens on is counted on the service
+    assert service_counts(gateway)["web-shop-r8@file"] == Counts(5, 5)
+
+
+def test_router_labels_do_not_change_the_service_counts():
+    assert service_counts(recorded("routers-r8-bad-gateway.prom")) == {
+        "web-shop-r6@file": Counts(55, 0), "web-shop-r8@file": Counts(5, 5)}

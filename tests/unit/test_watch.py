@@ -1,6 +1,7 @@
 """The watch's rules: when a release that serves is failing its users, and what is said."""
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.core.vocabulary import WatchStatus
 from otterstack_hooks.rules.health import ContainerSnapshot
-from otterstack_hooks.rules.traefik.metrics import Counts, Series
+from otterstack_hooks.rules.traefik.metrics import Counts, Series, parse_scrape
 from otterstack_hooks.rules.watch import (
     Baseline,
     Sample,
@@ -231,3 +232,16 @@ def test_the_rules_come_from_the_apps_settings(tmp_path):
     app = state.upsert_app("shop", "/r", retire_after=30)
     assert rules_for(app).seconds == 30
     assert rules_for(state.upsert_app("shop", "/r", retire_after=0)).seconds == 0
+
+
+def test_recorded_scrapes_of_a_release_answering_500():
+    """Real Traefik scrapes (tests/unit/data/traefik_metrics): r6 served 50 requests, then r7
+    answered 30 with 500."""
+    data = Path(__file__).parent / "data" / "traefik_metrics"
+    before = parse_scrape((data / "1-r6-serving.prom").read_text())
+    failing = parse_scrape((data / "2-r7-failing.prom").read_text())
+    base = baseline("r6", None, before, {"web-shop-r6@file"}, 0, 20)
+    verdict = judge([Sample(0), Sample(1.0, failing)], {"web-shop-r7@file"}, base, RULES, "r7")
+    assert verdict.status == WatchStatus.FAILED
+    assert rolled_back_text(verdict.reason) == (
+        "rolled back by watch: 30 of 30 requests answered 5xx (baseline 0.0 %)")
