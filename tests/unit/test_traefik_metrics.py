@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from otterstack_hooks.rules.traefik.labels import rewrite_project_labels
 from otterstack_hooks.rules.traefik.metrics import (
     Counts,
     MetricsError,
@@ -121,9 +122,10 @@ def test_an_increase_is_never_negative_nor_more_than_the_counters(before, after)
             total(after, ["a", "b"]).errors - total(before, ["a", "b"]).errors)
 
 
-def test_a_release_follows_its_routers_own_services():
+def test_a_release_follows_the_services_it_defines():
     labels = {
-        "web": {"traefik.http.routers.site-shop-r7.service": "web-shop-r7",
+        "web": {"traefik.http.routers.site-shop-r7.service": "w-shop-r7",
+                "traefik.http.services.w-shop-r7.weighted.services[0].name": "web-shop-r7",
                 "traefik.http.services.web-shop-r7.loadbalancer.server.port": "80",
                 "traefik.http.routers.admin-shop-r7.service": "web-shop-r7@docker"},
         "api": {"traefik.http.routers.api-shop-r7.service": "api-shop-r7",
@@ -134,9 +136,23 @@ def test_a_release_follows_its_routers_own_services():
                 "traefik.tcp.services.db-shop-r7.loadbalancer.server.port": "5432"},
         "worker": {"com.example.role": "worker"},
     }
-    assert release_services(labels, "docker") == {"web-shop-r7@docker", "api-shop-r7@docker"}
-    assert release_services(labels, "swarm") == {"web-shop-r7@swarm", "api-shop-r7@swarm"}
+    assert release_services(labels, "docker") == {
+        "w-shop-r7@docker", "web-shop-r7@docker", "api-shop-r7@docker"}
+    assert release_services(labels, "swarm") == {
+        "w-shop-r7@swarm", "web-shop-r7@swarm", "api-shop-r7@swarm"}
     assert release_services({"worker": {}}, "docker") == frozenset()
+
+
+def test_the_services_of_a_real_routing_plan():
+    """Labels as rules/traefik/labels.py rewrites them, the implicit service made explicit."""
+    labels, _ = rewrite_project_labels(
+        {"web": {"traefik.enable": "true",
+                 "traefik.http.routers.site.rule": "Host(`shop.example.com`)"},
+         "api": {"traefik.enable": "true",
+                 "traefik.http.routers.api.rule": "Host(`api.example.com`)",
+                 "traefik.http.services.api.loadbalancer.server.port": "8000"}},
+        "shop-r7", 7)
+    assert release_services(labels, "docker") == {"web-shop-r7@docker", "api-shop-r7@docker"}
 
 
 def recorded(name: str) -> dict[Series, int]:

@@ -25,7 +25,6 @@ from prometheus_client.parser import text_string_to_metric_families
 REQUESTS = "traefik_service_requests_total"
 _FAMILY = REQUESTS.removesuffix("_total")  # how the parser names a counter's family
 _SERVICE_KEY = re.compile(r"traefik\.http\.services\.([A-Za-z0-9_-]+)\.", re.IGNORECASE)
-_ROUTER_SERVICE = re.compile(r"traefik\.http\.routers\.[A-Za-z0-9_-]+\.service", re.IGNORECASE)
 
 
 class MetricsError(ValueError):
@@ -146,23 +145,14 @@ def increase(before: Scrape, after: Scrape, services: Collection[str]) -> Counts
 
 
 def release_services(labels: Mapping[str, Mapping[str, str]], provider: str) -> frozenset[str]:
-    """The Traefik services a release's HTTP routers send requests to and that the release
-    defines itself, named as Traefik's metrics name them (`web-shop-r7@docker`): what the
-    watch follows. `labels` are the release's labels as rewritten (routing_plan.RoutingPlan):
-    every router names its service there. A router of it that sends to a service of another
-    provider (`api@internal`, `shop@file`) is not the release's to judge."""
-    defined: set[str] = set()
-    targets: set[str] = set()
-    for service_labels in labels.values():
-        for key, value in service_labels.items():
-            found = _SERVICE_KEY.match(key)
-            if found:
-                defined.add(found.group(1))
-            elif _ROUTER_SERVICE.fullmatch(key):
-                targets.add(value.strip())
-    ours = set()
-    for target in targets:
-        name, at, where = target.partition("@")
-        if name in defined and (not at or where in ("docker", provider)):
-            ours.add(f"{name}@{provider}")
-    return frozenset(ours)
+    """The HTTP services a release defines, named as Traefik's metrics name them
+    (`web-shop-r7@docker`): what the watch follows. `labels` are the release's labels as
+    rewritten (routing_plan.RoutingPlan). All of them, not only those its routers name:
+    Traefik counts a request on the load-balancer service that answered it, so behind a
+    router to a `weighted` (or mirroring, failover) service the counts are its children's,
+    and the parent has no series (measured: docs/design/watch.md). A router of the release
+    to another provider's service (`api@internal`, `shop@file`) is not the release's to
+    judge, and TCP and UDP have no status codes."""
+    defined = {found.group(1) for service_labels in labels.values() for key in service_labels
+               if (found := _SERVICE_KEY.match(key))}
+    return frozenset(f"{name}@{provider}" for name in defined)
