@@ -15,6 +15,7 @@ def test_the_swarm_provider_opt_in_on_one_network_polled_every_refresh():
         "--providers.providersThrottleDuration=200ms",
         "--entrypoints.web.address=:80",
         "--api.insecure=true",
+        "--metrics.prometheus=true",
         "--ping=true",
         "--log.level=INFO",
     ]

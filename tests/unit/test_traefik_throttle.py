@@ -3,7 +3,7 @@ and reading the throttle of a Traefik someone else started (pure parts)."""
 
 import pytest
 
-from otterstack_hooks.adapters.traefik.up import command
+from otterstack_hooks.adapters.traefik.up import _already_there, command
 from otterstack_hooks.cli.main import build_parser
 from otterstack_hooks.rules.traefik.static_config import config_file_candidates
 from otterstack_hooks.rules.traefik.throttle import (
@@ -23,6 +23,7 @@ def test_up_starts_traefik_with_the_fast_throttle_by_default() -> None:
         "--serversTransport.forwardingTimeouts.idleConnTimeout=250ms",
         "--entrypoints.web.address=:80",
         "--api.insecure=true",
+        "--metrics.prometheus=true",
         "--ping=true",
         "--log.level=INFO",
     ]
@@ -130,3 +131,24 @@ def test_the_api_network_of_traefik_up_is_no_network_apps_share() -> None:
     attrs = {"Config": {"Labels": {API_NETWORK_LABEL: "0-t-api"}},
              "NetworkSettings": {"Networks": {"0-t-api": {}, "edge": {}, "bridge": {}}}}
     assert user_networks(attrs) == ["edge"]
+
+
+class _Existing:
+    """A Traefik container `up` finds already there (the docker SDK's Container, as read)."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.status, self.ports = "running", {"80/tcp": [{"HostIp": "", "HostPort": "80"}]}
+        self.attrs = {"Args": args, "Config": {"Env": []}}
+
+    def reload(self) -> None:
+        pass
+
+
+def test_up_says_when_the_traefik_already_there_serves_no_metrics() -> None:
+    old = [arg for arg in command("edge") if arg != "--metrics.prometheus=true"]
+    message = _already_there(_Existing(old), "otterstack-traefik", DEFAULT_THROTTLE)
+    assert message.endswith("it serves no Prometheus metrics (started by an older `traefik "
+                            "up`), so releases cannot be watched after a switch: `docker rm -f "
+                            "otterstack-traefik` and run this again")
+    message = _already_there(_Existing(command("edge")), "otterstack-traefik", DEFAULT_THROTTLE)
+    assert message == "Traefik otterstack-traefik is already running (80/tcp on 0.0.0.0:80)"

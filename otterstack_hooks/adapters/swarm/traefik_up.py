@@ -18,6 +18,7 @@ from docker.types import EndpointSpec, ServiceMode
 from otterstack_hooks.adapters.docker.engine import engine_errors
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.rules.traefik.container import OURS_LABEL
+from otterstack_hooks.rules.traefik.metrics import METRICS_FLAG
 from otterstack_hooks.rules.traefik.throttle import THROTTLE_FLAG, throttle_seconds
 
 NETWORK = "otterstack-swarm"
@@ -27,7 +28,7 @@ DEFAULT_REFRESH = "1s"
 def command(network: str, throttle: str, refresh: str, constraints: str = "") -> list[str]:
     """Traefik's arguments: the swarm provider on `network`, opt-in only (and only for
     services matching `constraints`, a Traefik constraint expression, if given); `web` on
-    :80; the API (unpublished); ping."""
+    :80; the API (unpublished) and Prometheus metrics beside it; ping."""
     throttle_seconds(throttle)
     seconds = throttle_seconds(refresh)
     if seconds < 1 or seconds != int(seconds):
@@ -40,6 +41,7 @@ def command(network: str, throttle: str, refresh: str, constraints: str = "") ->
         f"{THROTTLE_FLAG}={throttle}",
         "--entrypoints.web.address=:80",
         "--api.insecure=true",
+        METRICS_FLAG,
         "--ping=true",
         "--log.level=INFO",
         *([f"--providers.swarm.constraints={constraints}"] if constraints else []),

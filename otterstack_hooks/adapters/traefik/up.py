@@ -20,6 +20,7 @@ from otterstack_hooks.adapters.traefik.api_client import answers_api
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.rules.traefik.container import API_NETWORK_LABEL, OURS_LABEL
 from otterstack_hooks.rules.traefik.duration import format_seconds
+from otterstack_hooks.rules.traefik.metrics import METRICS_FLAG
 from otterstack_hooks.rules.traefik.throttle import (
     DEFAULT_THROTTLE,
     THROTTLE_FLAG,
@@ -44,8 +45,8 @@ def command(network: str, constraints: str = "", throttle: str = DEFAULT_THROTTL
     """Traefik's command line as `otterstack traefik up` starts it: the docker provider on
     `network` only for containers that opt in, the web entrypoint, the API (published on
     127.0.0.1 only by `up`; with `api_address`, listening on that address only: a network
-    no app is on), ping, the provider throttle `throttle`, and idle connections to servers
-    closed after IDLE_CONN_TIMEOUT."""
+    no app is on) and Prometheus metrics beside it, ping, the provider throttle `throttle`,
+    and idle connections to servers closed after IDLE_CONN_TIMEOUT."""
     throttle_seconds(throttle)  # never start a Traefik that would refuse its own flags
     return [
         "--providers.docker=true",
@@ -55,6 +56,7 @@ def command(network: str, constraints: str = "", throttle: str = DEFAULT_THROTTL
         f"{IDLE_CONN_FLAG}={IDLE_CONN_TIMEOUT}",
         "--entrypoints.web.address=:80",
         "--api.insecure=true",
+        METRICS_FLAG,
         "--ping=true",
         "--log.level=INFO",
         *([f"--providers.docker.constraints={constraints}"] if constraints else []),
@@ -97,9 +99,9 @@ def up(dc: docker.DockerClient, image: str, name: str, network: str, http_port: 
         dc.api.connect_container_to_network(container["Id"], network)
         dc.api.start(container["Id"])
         _check_api(dc, container["Id"], api_port, network, api_network)
-    return (f"Traefik {name} started: http on {bind}:{http_port}, API on 127.0.0.1:{api_port}"
-            f" (on {api_network} only, which no app joins), container changes applied every "
-            f"{throttle} at most")
+    return (f"Traefik {name} started: http on {bind}:{http_port}, API and Prometheus metrics "
+            f"on 127.0.0.1:{api_port} (on {api_network} only, which no app joins), container "
+            f"changes applied every {throttle} at most")
 
 
 def _already_there(existing: Container, name: str,
@@ -120,6 +122,10 @@ def _already_there(existing: Container, name: str,
     if running is not None and running != throttle_seconds(throttle):
         message += (f"; it applies container changes every {format_seconds(running)}, not "
                     f"{throttle}: `docker rm -f {name}` and run this again to apply --throttle")
+    if METRICS_FLAG not in (existing.attrs.get("Args") or []):
+        message += (f"; it serves no Prometheus metrics (started by an older `traefik up`), so "
+                    f"releases cannot be watched after a switch: `docker rm -f {name}` and run "
+                    "this again")
     return message
 
 
