@@ -7,7 +7,7 @@ from pathlib import Path
 
 from otterstack_hooks.adapters.local.progress import Progress
 from otterstack_hooks.adapters.local.state import State
-from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
+from otterstack_hooks.core.vocabulary import ReleaseStatus, Step, WatchStatus
 
 PACKAGE = Path(__file__).resolve().parents[2] / "otterstack_hooks"
 
@@ -23,6 +23,8 @@ def test_the_words_do_not_change():
         "checkout", "config", "policy", "volumes", "build", "state", "command", "start",
         "health", "healthy", "traefik", "switch", "served", "drain", "stop", "cleanup",
         "rollback", "recover", "prune", "remove", "notify", "error", "result"]
+    # stored once the watch records its outcome (docs/design/watch.md)
+    assert [s.value for s in WatchStatus] == ["watching", "passed", "failed"]
 
 
 def _literals(patterns: list[str], files: str = "*.py") -> dict[str, set[str]]:
