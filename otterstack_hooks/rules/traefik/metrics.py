@@ -8,8 +8,9 @@ service that every release has its own of (rules/traefik/labels.py renames `web`
 The text is parsed by `prometheus_client.parser`, the Prometheus project's own Python parser
 (escapes in label values, `NaN`/`+Inf`, timestamps, HELP/TYPE lines), rather than by a parser
 of our own: a text format that other programs write deserves the reader its maintainers keep
-up with it. Only the lines of the one metric we need are handed to it: Traefik's page holds a
-histogram per service and entrypoint, ten times the lines, and every line costs the parser.
+up with it. Only the lines of the one metric we need are handed to it: Traefik's page also
+holds a histogram of seven lines per counter, byte counters and Go's and the process's own
+metrics, and every line costs the parser.
 Pure: text in, counts out.
 """
 
