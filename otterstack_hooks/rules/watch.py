@@ -171,9 +171,13 @@ def container_problem(at_switch: Sequence[ContainerSnapshot],
     return None
 
 
-def why_not_watched(release: str, rules: WatchRules, no_watch: bool, routing: bool,
-                    services: Collection[str], metrics_problem: str | None) -> str | None:
-    """Why a release served now is not watched, as the pusher is told it; None: it is."""
+def why_not_watched(release: str, replaced: str | None, rules: WatchRules, no_watch: bool,
+                    routing: bool, services: Collection[str],
+                    metrics_problem: str | None) -> str | None:
+    """Why a release served now is not watched, as the pusher is told it; None: it is.
+    `replaced` is the release it replaced, kept for the instant rollback (None: none)."""
+    if replaced is None:
+        return f"not watched: {release} replaced no release, so there is none to go back to"
     if rules.seconds <= 0:
         return ("not watched: watch_seconds is 0, or retire_after is (no release is kept to "
                 "roll back to at once)")

@@ -199,9 +199,11 @@ def test_container_problems():
 
 
 def test_why_a_release_is_not_watched():
-    args = dict(release="r7", rules=RULES, no_watch=False, routing=True, services={WEB},
-                metrics_problem=None)
+    args = dict(release="r7", replaced="r6", rules=RULES, no_watch=False, routing=True,
+                services={WEB}, metrics_problem=None)
     assert why_not_watched(**args) is None
+    assert why_not_watched(**{**args, "release": "r1", "replaced": None}) == (
+        "not watched: r1 replaced no release, so there is none to go back to")
     assert why_not_watched(**{**args, "rules": WatchRules(seconds=0)}) == (
         "not watched: watch_seconds is 0, or retire_after is (no release is kept to roll "
         "back to at once)")
