@@ -12,6 +12,7 @@ Writes each scrape to /tmp/traefik-metrics-probe/<mode>/*.prom and prints what i
 
 import http.server
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,7 @@ def probe(binary: str, mode: str, out: str) -> None:
     finally:
         traefik.terminate()
         traefik.wait(5)
+        shutil.rmtree(os.path.dirname(config))
 
 
 def main() -> None:
