@@ -98,7 +98,7 @@ def cmd_releases(args: argparse.Namespace) -> int:
     now = time.time()
     for r in releases:
         took = "-" if r.duration is None else f"{r.duration:.1f}s"
-        note = r.reason.splitlines()[0] if r.reason else ""
+        note = r.note
         if r.retire_at is not None and r.retire_at > now:
             note = (f"kept for an instant rollback until {when(r.retire_at)[11:]}"
                     + (f"; {note}" if note else ""))

@@ -75,6 +75,13 @@ class Release:
     retire_at: float | None = None  # kept out of traffic for an instant rollback until then
     phases: str = ""  # JSON: seconds each phase of its deploy took (vocabulary.Phase)
     probes: str = ""  # JSON: the requests that proved it served (routing.Probe fields)
+    # the watch after its switch (usecases/watch.py, rules/watch.py)
+    watch_services: str = ""  # JSON list: its Traefik services, as the metrics name them
+    watch_baseline: str = ""  # JSON: the replaced release, its requests, errors and span
+    watch_status: str = ""  # vocabulary.WatchStatus; empty: not watched
+    watch_requests: int = 0  # what it answered while watched
+    watch_errors: int = 0  # of which 5xx
+    watch_detail: str = ""  # `watched: N requests, M errors`, or why it was rolled back
 
     @property
     def duration(self) -> float | None:
@@ -87,7 +94,14 @@ class Release:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "probes"}
         data["duration"] = self.duration
         data["phases"] = self.phase_seconds()
+        data["watch_services"] = json.loads(self.watch_services) if self.watch_services else []
+        data["watch_baseline"] = json.loads(self.watch_baseline) if self.watch_baseline else None
         return data
+
+    @property
+    def note(self) -> str:
+        """What `otterstack releases` shows of it: why it ended, else what its watch saw."""
+        return self.reason.splitlines()[0] if self.reason else self.watch_detail
 
 
 def dumps(data: Any) -> str:

@@ -135,4 +135,17 @@ MIGRATIONS: list[str] = [
         DEFAULT {app_defaults()["watch_max_error_ratio"]};
     UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
     """,
+    # 15: what the watch after a switch follows and found (usecases/watch.py): the release's
+    # Traefik services and the replaced release's baseline (JSON, written at the switch),
+    # then its outcome (WatchStatus, '' = not watched) with its numbers and words (and, as
+    # since 11, retire_after for an app row that named none)
+    f"""
+    ALTER TABLE releases ADD COLUMN watch_services TEXT NOT NULL DEFAULT '';
+    ALTER TABLE releases ADD COLUMN watch_baseline TEXT NOT NULL DEFAULT '';
+    ALTER TABLE releases ADD COLUMN watch_status TEXT NOT NULL DEFAULT '';
+    ALTER TABLE releases ADD COLUMN watch_requests INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE releases ADD COLUMN watch_errors INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE releases ADD COLUMN watch_detail TEXT NOT NULL DEFAULT '';
+    UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
+    """,
 ]
