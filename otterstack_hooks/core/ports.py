@@ -146,6 +146,11 @@ class Router(Protocol):
         """Forget the app's withdraws of projects that no longer run (a deploy killed between
         a stop and its unfence); the projects whose withdraws were forgotten."""
 
+    def scrape_metrics(self, info: TraefikInfo, timeout: float) -> str:
+        """The router's Prometheus metrics page as text (Traefik's `/metrics`, beside its
+        API), read within `timeout` s: what the watch after a switch counts requests and 5xx
+        by (rules/traefik/metrics.py). OtterError, saying why, when it serves none."""
+
 
 class Store(Protocol):
     """Remembers apps, releases and settings (SQLite, adapters/local/state.State)."""
@@ -221,3 +226,6 @@ class Ports:
     out: Any
     schedule_retire: Callable[[str, str, float], None] = lambda app, release, delay: None
     """Run `otterstack retire APP RELEASE` in `delay` s (the end of a rollback window)."""
+    schedule_watch: Callable[[str, str], None] = lambda app, release: None
+    """Run `otterstack watch APP RELEASE` now, detached: it outlives the deploy and the
+    pusher's connection (the watch after a switch, usecases/watch.py)."""

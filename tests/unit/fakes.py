@@ -216,7 +216,9 @@ class FakeRuntime:
 class FakeRouter:
     """A Traefik that routes each app's request to its newest release that runs a healthy,
     routed container and was not withdrawn (per-release routers, newer outranks older).
-    `refuse` makes wait_enabled fail with that text; `answer_as` forces who answers."""
+    `refuse` makes wait_enabled fail with that text; `answer_as` forces who answers.
+    Its metrics count `answered[service][code]`; `traffic` (if set) runs before each read,
+    as the users' requests between two reads; `no_metrics` is why there are none."""
 
     def __init__(self, runtime: FakeRuntime, present: bool = True):
         self.runtime = runtime
@@ -226,6 +228,9 @@ class FakeRouter:
         self.withdrawn: set[str] = set()
         self.left_fenced: list[str] = []
         self.calls: list[tuple[Any, ...]] = []
+        self.answered: dict[str, dict[str, int]] = {}
+        self.traffic: Callable[[FakeRouter], None] | None = None
+        self.no_metrics = ""
 
     info = TraefikInfo("traefik", "http://127.0.0.1:1", "edge", {"web": 80})
 
@@ -278,6 +283,8 @@ class FakeRouter:
         release = RELEASE.fullmatch(project)
         assert release is not None, project
         answered = self.serving(release["app"])
+        if answered:
+            self.answer(release["app"], 1)  # Traefik counts a proof's request too
         return (200, answered) if answered else (502, None)
 
     def withdraw(self, info: TraefikInfo, project: str) -> bool:
@@ -300,6 +307,28 @@ class FakeRouter:
         """`left_fenced`: what a killed deploy left out of Traefik; forgotten once swept."""
         swept, self.left_fenced = self.left_fenced, []
         return swept
+
+    def answer(self, app: str, requests: int, errors: int = 0) -> None:
+        """`requests` to the app, answered by the release serving it now (`web-<project>`),
+        `errors` of them with 500."""
+        service = f"web-{self.serving(app)}@docker"
+        codes = self.answered.setdefault(service, {})
+        codes["200"] = codes.get("200", 0) + requests - errors
+        codes["500"] = codes.get("500", 0) + errors
+
+    def scrape_metrics(self, info: TraefikInfo, timeout: float) -> str:
+        """The counters as Traefik's Prometheus text."""
+        self.calls.append(("scrape_metrics",))
+        if self.no_metrics:
+            raise OtterError(self.no_metrics)
+        if self.traffic is not None:
+            self.traffic(self)
+        lines = ["# TYPE traefik_service_requests_total counter"]
+        lines += [f'traefik_service_requests_total{{code="{code}",method="GET",'
+                  f'protocol="http",service="{service}"}} {count}'
+                  for service, codes in self.answered.items() for code, count in codes.items()
+                  if count]
+        return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -386,12 +415,14 @@ class World:
         self.notifier = FakeNotifier()
         self.output = io.StringIO()
         self.scheduled: list[tuple[str, str, float]] = []
+        self.watches: list[tuple[str, str]] = []
 
     def ports(self) -> Ports:
         return Ports(runtime=self.runtime, router=self.router, store=self.store,
                      notifier=self.notifier, open_repo=lambda path: self.repo, paths=self.paths,
                      out=Progress(self.output, False),
-                     schedule_retire=lambda *args: self.scheduled.append(args))
+                     schedule_retire=lambda *args: self.scheduled.append(args),
+                     schedule_watch=lambda *args: self.watches.append(args))
 
     @property
     def app(self):

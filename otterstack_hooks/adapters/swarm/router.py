@@ -1,7 +1,9 @@
 """The Router port (ports.Router) on Traefik's swarm provider: the same proof as on one host
 (router.TraefikRouter: the API shows every new router enabled, then real requests), with the
 routers found under `@swarm`, and a release taken out of traffic through its services'
-labels.
+labels. Its metrics (`scrape_metrics`, for the watch after a switch) are read as on one
+host, at `/metrics` beside the API on the task's address that `detect` found; their series
+name services `...@swarm`.
 
 Traefik's swarm provider polls (`--providers.swarm.refreshSeconds`, 15 s by default) instead
 of following events, so "out of traffic" is only true once the API no longer lists the

@@ -140,6 +140,21 @@ def wait_enabled(api: str, routers: list[tuple[str, str]], timeout: float,
         time.sleep(0.2)
 
 
+def metrics_page(api: str, timeout: float) -> str:
+    """Traefik's `/metrics` (Prometheus text) on its API's address, where `--metrics.
+    prometheus=true` serves it by default; OtterError saying why when it serves none."""
+    url = f"{api}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own URL
+            return resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        raise OtterError(f"Traefik serves no metrics at {url} (HTTP {exc.code}: it runs "
+                         "without --metrics.prometheus=true)") from exc
+    except (OSError, ValueError) as exc:
+        raise OtterError(f"Traefik's metrics at {url} did not answer within {timeout:g} s "
+                         f"({exc})") from exc
+
+
 def release_routers(api: str, project: str, provider: str = "docker"
                     ) -> list[dict[str, Any]] | None:
     """Every router Traefik runs for a release (names end in `-<project>`), as its API

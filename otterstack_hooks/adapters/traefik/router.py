@@ -1,6 +1,6 @@
-"""The Router port (ports.Router) on Traefik's docker provider: find Traefik, read its API,
-send real requests through it, take a release out of it. Thin over discovery, api_client,
-probe and fence."""
+"""The Router port (ports.Router) on Traefik's docker provider: find Traefik, read its API
+and its metrics, send real requests through it, take a release out of it. Thin over
+discovery, api_client, probe and fence."""
 
 from typing import Any
 
@@ -57,3 +57,6 @@ class TraefikRouter:
 
     def sweep(self, app: str) -> list[str]:
         return traefik_fence.sweep(self.dc, app)
+
+    def scrape_metrics(self, info: TraefikInfo, timeout: float) -> str:
+        return api_client.metrics_page(info.api_url, timeout)
