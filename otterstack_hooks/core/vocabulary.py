@@ -52,6 +52,8 @@ class Step(StrEnum):
     DRAIN = "drain"
     STOP = "stop"
     CLEANUP = "cleanup"
+    # watching it under real traffic (usecases/watch.py)
+    WATCH = "watch"
     # other commands and outcomes
     ROLLBACK = "rollback"
     RECOVER = "recover"
@@ -82,3 +84,4 @@ class WatchStatus(StrEnum):
     WATCHING = "watching"  # inside its window, nothing wrong yet
     PASSED = "passed"  # the window ended without a failure: "watched: N requests, M errors"
     FAILED = "failed"  # rolled back by watch, with the reason and its numbers
+    ENDED = "ended"  # a newer push, or a rollback by hand, ended it before its window did

@@ -65,7 +65,7 @@ def _url(target: str) -> urllib.parse.SplitResult:
 
 
 # the deploy events a target is told about
-EVENTS = ("started", "succeeded", "failed", "rolled_back")
+EVENTS = ("started", "succeeded", "failed", "rolled_back", "watch_failed")
 
 
 def build_event(kind: str, app: str, release: str, sha: str, status: str, reason: str = "",

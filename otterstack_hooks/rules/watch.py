@@ -15,6 +15,7 @@ in, a verdict with the words the pusher and `otterstack releases` show out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -46,6 +47,17 @@ def rules_for(app: App) -> WatchRules:
                       max_error_ratio=Fraction(app.watch_max_error_ratio, 100))
 
 
+# s a watch's last line may come after its window: a failed watch's rollback, its drain and
+# stop (drain_timeout apart), then the line
+FOLLOW_MARGIN = 60.0
+
+
+def last_line_by(app: App, served_at: float) -> float:
+    """When a watch's last line is due at the latest (Unix time): who follows the release log
+    (the push, `logs -f`) waits no longer, even for a watch whose process died."""
+    return served_at + rules_for(app).seconds + app.drain_timeout + FOLLOW_MARGIN
+
+
 @dataclass(frozen=True)
 class Sample:
     """One scrape: seconds since the switch, and Traefik's counters then."""
@@ -73,6 +85,26 @@ class Baseline:
             return (f"no baseline: {self.release} answered {self.counts.requests:,} "
                     f"requests {self.why}")
         return f"baseline {percent(self.counts.errors, self.counts.requests)}"
+
+    def explain(self, min_requests: int) -> str:
+        """What the watch's first line says of it: the baseline and what it covers."""
+        shown = self.describe(min_requests)
+        if self.counts.requests < min_requests:
+            return shown
+        return f"{shown}: {self.counts.requests:,} requests of {self.release} {self.why}"
+
+    def to_json(self) -> str:
+        """As the release row keeps it (releases.watch_baseline)."""
+        return json.dumps({"release": self.release, "requests": self.counts.requests,
+                           "errors": self.counts.errors, "why": self.why}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Baseline | None:
+        """The recorded baseline; None where none was recorded."""
+        if not text:
+            return None
+        data = json.loads(text)
+        return cls(data["release"], Counts(data["requests"], data["errors"]), data["why"])
 
 
 @dataclass(frozen=True)
@@ -108,7 +140,7 @@ def judge(samples: Sequence[Sample], services: Collection[str], base: Baseline |
     recent = _counted(samples[_window_start(samples, rules.recent_seconds):], services)
     for counts, within in ((seen, ""), (recent, f" in the last {rules.recent_seconds:.0f} s")):
         if too_many_errors(counts, base, rules):
-            shown = base.describe(rules.min_requests) if base else "no release before it"
+            shown = base.describe(rules.min_requests) if base else "no baseline"
             return Verdict(WatchStatus.FAILED, seen,
                            f"{counts.errors:,} of {counts.requests:,} requests{within} "
                            f"answered 5xx ({shown})")
@@ -171,23 +203,28 @@ def container_problem(at_switch: Sequence[ContainerSnapshot],
     return None
 
 
-def why_not_watched(release: str, replaced: str | None, rules: WatchRules, no_watch: bool,
-                    routing: bool, services: Collection[str],
+def why_not_watched(release: str, replaced: str | None, kept: bool, rules: WatchRules,
+                    asked: str, routing: bool, services: Collection[str],
                     metrics_problem: str | None) -> str | None:
     """Why a release served now is not watched, as the pusher is told it; None: it is.
-    `replaced` is the release it replaced, kept for the instant rollback (None: none)."""
+    `replaced` is the release it replaced (None: none), `kept` whether that one runs on out
+    of traffic for the instant rollback; `asked` why the deploy itself asked for no watch
+    ("the push asked for no-watch"; empty: it did not)."""
     if replaced is None:
         return f"not watched: {release} replaced no release, so there is none to go back to"
     if rules.seconds <= 0:
         return ("not watched: watch_seconds is 0, or retire_after is (no release is kept to "
                 "roll back to at once)")
-    if no_watch:
-        return "not watched: the push asked for no-watch"
+    if asked:
+        return f"not watched: {asked}"
     if not routing:
         return ("not watched: traefik_routing is off, so Traefik's counts cannot tell "
                 f"{release} from the release before it")
     if not services:
         return f"{release} has no routed HTTP service: nothing to watch"
+    if not kept:
+        return (f"not watched: {replaced} is not kept for an instant rollback, so there is "
+                "none to go back to at once")
     if metrics_problem:
         return (f"not watched: {metrics_problem}; `otterstack doctor` says how to turn on "
                 "Traefik's Prometheus metrics")

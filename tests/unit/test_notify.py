@@ -121,7 +121,7 @@ def test_event_defaults_and_unknown_kind():
     assert doc["duration"] is None and doc["reason"] == "" and doc["serving"] == ""
     stamp = time.strptime(doc["time"], "%Y-%m-%dT%H:%M:%SZ")
     assert calendar.timegm(stamp) == 1_000_000_000
-    assert set(EVENTS) == {"started", "succeeded", "failed", "rolled_back"}
+    assert set(EVENTS) == {"started", "succeeded", "failed", "rolled_back", "watch_failed"}
     with pytest.raises(ValueError):
         build_event("exploded", "myapp", "r1", SHA, "x", when=0.0)
 

@@ -72,9 +72,9 @@ def test_a_few_times_worse_than_the_one_before_fails():
     assert verdict.reason == "310 of 1,000 requests answered 5xx (baseline 10.0 %)"
 
 
-def test_without_a_release_before_only_the_limit_counts():
+def test_without_a_baseline_only_the_limit_counts():
     verdict = judge([Sample(0), at(2, 100, 6)], {WEB}, None, RULES, "r1")
-    assert verdict.reason == "6 of 100 requests answered 5xx (no release before it)"
+    assert verdict.reason == "6 of 100 requests answered 5xx (no baseline)"
 
 
 def test_a_baseline_from_too_few_requests_is_no_baseline():
@@ -199,7 +199,7 @@ def test_container_problems():
 
 
 def test_why_a_release_is_not_watched():
-    args = dict(release="r7", replaced="r6", rules=RULES, no_watch=False, routing=True,
+    args = dict(release="r7", replaced="r6", kept=True, rules=RULES, asked="", routing=True,
                 services={WEB}, metrics_problem=None)
     assert why_not_watched(**args) is None
     assert why_not_watched(**{**args, "release": "r1", "replaced": None}) == (
@@ -207,9 +207,12 @@ def test_why_a_release_is_not_watched():
     assert why_not_watched(**{**args, "rules": WatchRules(seconds=0)}) == (
         "not watched: watch_seconds is 0, or retire_after is (no release is kept to roll "
         "back to at once)")
-    assert why_not_watched(**{**args, "no_watch": True}) == (
+    assert why_not_watched(**{**args, "asked": "the push asked for no-watch"}) == (
         "not watched: the push asked for no-watch")
     assert "traefik_routing is off" in why_not_watched(**{**args, "routing": False})
+    assert why_not_watched(**{**args, "kept": False}) == (
+        "not watched: r6 is not kept for an instant rollback, so there is none to go back to "
+        "at once")
     assert why_not_watched(**{**args, "services": set()}) == (
         "r7 has no routed HTTP service: nothing to watch")
     assert why_not_watched(**{**args, "metrics_problem": "Traefik serves no /metrics"}) == (
