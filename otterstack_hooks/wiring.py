@@ -58,10 +58,17 @@ def real_ports(paths: Paths, state: State, out: Progress, app: str = "") -> Port
     record = state.get_app(app) if app else None
     return Ports(runtime=runtime_for(record), router=_router_class(record)(state), store=state,
                  notifier=TargetNotifier(), open_repo=GitRepo, paths=paths, out=out,
-                 schedule_retire=_schedule_retire)
+                 schedule_retire=_schedule_retire, schedule_watch=_schedule_watch)
 
 
 def _schedule_retire(app: str, release: str, delay: float) -> None:
     """`otterstack retire APP RELEASE` once the release's rollback window has passed."""
     process.spawn_later(delay, [sys.executable, "-m", "otterstack_hooks.cli.main", "retire", app,
                                 release])
+
+
+def _schedule_watch(app: str, release: str) -> None:
+    """`otterstack watch APP RELEASE` now, in a session of its own: the pusher's connection
+    and the deploy's end do not end it."""
+    process.spawn_later(0, [sys.executable, "-m", "otterstack_hooks.cli.main", "watch", app,
+                            release])

@@ -1,5 +1,5 @@
-"""`otterstack deploy`, `rollback`, `retire`, `prune`, `pin` and `unpin`: the releases of an
-app, changed by hand through the same use cases a push runs."""
+"""`otterstack deploy`, `rollback`, `retire`, `watch`, `prune`, `pin` and `unpin`: the
+releases of an app, changed by hand through the same use cases a push runs."""
 
 import argparse
 import os
@@ -11,10 +11,12 @@ from otterstack_hooks.cli.environment import minimal_environment
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import validate_app_name
 from otterstack_hooks.core.records import App
+from otterstack_hooks.core.vocabulary import WatchStatus
 from otterstack_hooks.usecases.deploy import Deploy, DeployRequest
 from otterstack_hooks.usecases.prune import Prune
 from otterstack_hooks.usecases.retire import Retire
 from otterstack_hooks.usecases.rollback import Rollback
+from otterstack_hooks.usecases.watch import Watch
 from otterstack_hooks.wiring import real_ports
 
 
@@ -66,6 +68,15 @@ def cmd_retire(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """The watch after a switch (started by the deploy that served the release); exit 1 if
+    the release failed it."""
+    state = open_state()
+    app = state.require_app(validate_app_name(args.app))
+    status = Watch(real_ports(data_paths(), state, progress(), app.name)).run(app, args.release)
+    return 1 if status == WatchStatus.FAILED else 0
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     state = open_state()
     app = state.require_app(validate_app_name(args.app))
@@ -108,6 +119,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pin", action="store_true", help="then pin the app (pushes not deployed)")
     p.add_argument("--health-timeout", metavar="SECONDS")
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("watch", help="follow a release just served under real traffic and "
+                       "roll it back at once if it fails (deploys start this)")
+    p.add_argument("app")
+    p.add_argument("release")
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("prune", help="remove retained releases beyond the newest N "
                        "(never the active one, never named volumes)")

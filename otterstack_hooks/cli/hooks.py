@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,12 @@ from otterstack_hooks.adapters.docker import engine
 from otterstack_hooks.adapters.git import precheck
 from otterstack_hooks.adapters.local import secrets
 from otterstack_hooks.adapters.local.paths import data_paths
-from otterstack_hooks.adapters.local.progress import Progress, use_color
+from otterstack_hooks.adapters.local.progress import (
+    Progress,
+    read_events,
+    render_event,
+    use_color,
+)
 from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.traefik import discovery as traefik_discovery
 from otterstack_hooks.cli import context
@@ -23,14 +29,15 @@ from otterstack_hooks.cli.deploys import health_timeout
 from otterstack_hooks.cli.environment import GIT_QUARANTINE, minimal_environment
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import short, validate_app_name
-from otterstack_hooks.core.records import App
-from otterstack_hooks.core.vocabulary import Step
+from otterstack_hooks.core.records import App, Release
+from otterstack_hooks.core.vocabulary import Step, WatchStatus
 from otterstack_hooks.rules.push import parse_ref_updates, plan_push
 from otterstack_hooks.rules.traefik.rule_syntax import DefaultSyntax
+from otterstack_hooks.rules.watch import last_line_by
 from otterstack_hooks.usecases.deploy import Deploy, DeployRequest
 from otterstack_hooks.wiring import real_ports, traefik_provider
 
-KNOWN_PUSH_OPTIONS = {"skip-deploy", "dry-run", "force", "health-timeout"}
+KNOWN_PUSH_OPTIONS = {"skip-deploy", "dry-run", "force", "health-timeout", "no-watch"}
 
 
 def cmd_pre_receive(args: argparse.Namespace) -> int:
@@ -156,8 +163,31 @@ def cmd_hook(args: argparse.Namespace) -> int:
     outcome = Deploy(real_ports(data_paths(), state, progress, app.name)).run(DeployRequest(
         app=app.name, ref=plan.deploy.new, trigger="push", pushed_by=args.pusher,
         push_ref=plan.deploy.ref, only_if_branch_head=True, health_timeout=timeout,
-        dry_run="dry-run" in options))
+        dry_run="dry-run" in options, no_watch="no-watch" in options))
+    if outcome.release is not None and outcome.release.watch_status == WatchStatus.WATCHING:
+        _follow_watch(app, outcome.release, progress.color)
     return 0 if outcome.ok else 1
+
+
+def _follow_watch(app: App, release: Release, color: bool) -> None:
+    """The watch's lines after the deploy's result line (the watch process writes them to
+    the release log), until its last one, or its window and a rollback's time have passed,
+    or the pusher hangs up: the watch goes on without the push."""
+    deadline = last_line_by(app, release.served_at or time.time())
+    offset, after_result = 0, False
+    while time.time() < deadline:
+        events, offset = read_events(Path(release.log_path), offset)
+        for event in events:
+            shown = event.get("kind") != "detail" or event.get("terminal", True)
+            if after_result and shown:
+                try:
+                    print(render_event(event, color), flush=True)
+                except OSError:  # the pusher went away
+                    return
+            if after_result and event.get("watch_end"):
+                return
+            after_result = after_result or event.get("step") == Step.RESULT
+        time.sleep(0.2)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -1,21 +1,29 @@
 """`otterstack logs APP`: a release's deploy log (its JSON events, rendered, or followed
-while it deploys), or with --app the running services' own logs, which the app's Runtime
-names (wiring.runtime_for): Compose's, or `docker service logs` of a Swarm app's services."""
+while it deploys and while it is watched), or with --app the running services' own logs,
+which the app's Runtime names (wiring.runtime_for): Compose's, or `docker service logs` of a
+Swarm app's services."""
 
 import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from otterstack_hooks.adapters.local.process import StepTimeout, passthrough, passthrough_all
-from otterstack_hooks.adapters.local.progress import render_event, use_color
+from otterstack_hooks.adapters.local.progress import (
+    ends_log,
+    read_events,
+    render_event,
+    use_color,
+)
 from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.cli.context import open_state
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import validate_app_name
-from otterstack_hooks.core.records import App
-from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
+from otterstack_hooks.core.records import App, Release
+from otterstack_hooks.core.vocabulary import ReleaseStatus, WatchStatus
 from otterstack_hooks.rules.release_plan import state_project
+from otterstack_hooks.rules.watch import last_line_by
 from otterstack_hooks.wiring import runtime_for
 
 LOGS_TIMEOUT = 120  # s, for the last lines of the logs without --follow
@@ -39,23 +47,26 @@ def cmd_logs(args: argparse.Namespace) -> int:
     offset = 0
     while True:
         try:
-            with open(release.log_path, encoding="utf-8") as handle:
-                handle.seek(offset)
-                chunk = handle.read()
+            events, offset = read_events(Path(release.log_path), offset)
         except FileNotFoundError as exc:
             raise OtterError(f"the log of {release.name} is gone ({release.log_path})") from exc
-        complete = chunk[: chunk.rfind("\n") + 1]
-        offset += len(complete.encode("utf-8"))
-        finished = False
-        for line in complete.splitlines():
-            event = json.loads(line)
-            print(line if args.json else render_event(event, color), flush=True)
-            finished = finished or event.get("step") == Step.RESULT
-        if finished or not args.follow:
+        for event in events:
+            print(json.dumps(event, default=str) if args.json else render_event(event, color),
+                  flush=True)
+        if any(ends_log(event) for event in events) or not args.follow:
             return 0
-        if state.release(release.id).status != ReleaseStatus.DEPLOYING and not chunk:
+        if not events and not _goes_on(app, state.release(release.id)):
             return 0
         time.sleep(0.3)
+
+
+def _goes_on(app: App, release: Release) -> bool:
+    """Whether more of the release's log may come: it deploys, or is watched (a watch whose
+    last line is overdue died: nothing more comes)."""
+    if release.status == ReleaseStatus.DEPLOYING:
+        return True
+    return (release.watch_status == WatchStatus.WATCHING
+            and time.time() < last_line_by(app, release.served_at or release.started_at))
 
 
 def _container_logs(state: State, app: App, service: str, follow: bool) -> int:

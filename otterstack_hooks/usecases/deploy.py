@@ -1,8 +1,9 @@
 """Deploy one commit: the use case behind `git push`, `otterstack deploy` and `rollback`.
 
 lock -> recover -> resolve -> record -> checkout -> config -> (routing plan) -> build -> up ->
-healthy -> (Traefik serves it) -> activate -> drain and stop old -> prune. Any failure before
-activation removes the new release and leaves the old one serving and active (`_fail`).
+healthy -> (Traefik serves it) -> activate -> drain and stop old -> prune -> (the watch, in a
+process of its own). Any failure before activation removes the new release and leaves the
+old one serving and active (`_fail`).
 """
 
 import json
@@ -42,6 +43,7 @@ from otterstack_hooks.usecases.release_steps import (
     tell,
     wait_healthy,
 )
+from otterstack_hooks.usecases.watch_start import WatchStart
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,16 @@ class DeployRequest:
     reuse_images_of: str = ""  # a rollback starts the images this project built: no build
     dry_run: bool = False  # print the plan; start, stop and record nothing
     pin_reason: str = ""  # pin the app once deployed, before the lock is released
+    no_watch: bool = False  # the push asked for no watch after the switch (-o no-watch)
+
+    @property
+    def unwatched(self) -> str:
+        """Why this deploy asks for no watch after its switch; empty: it does not."""
+        if self.no_watch:
+            return "the push asked for no-watch"
+        if self.trigger == "rollback":
+            return "a rollback goes back to a release that served before"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ class Deploy:
         self.env: dict[str, str] = {}  # the app's variables, for Compose's environment
         self.routing: RoutingPlan | None = None  # the release being deployed, once planned
         self.clock = PhaseClock(time.monotonic)
+        self.watch = WatchStart(ports)
 
     def run(self, req: DeployRequest) -> Outcome:
         store, out = self.ports.store, self.out
@@ -88,6 +101,7 @@ class Deploy:
         self.env = secrets.for_compose(values)
         if req.dry_run:
             return DryRun(self.ports, self.env).run(app, req.ref)
+        self.watch = WatchStart(self.ports, req.unwatched)
         with app_lock(self.ports.paths.lock(app.name), f"deploy {req.ref}", lock_limit(app),
                       lambda who: out.step(Step.QUEUE, f"another deploy of {app.name} is "
                                            f"running ({who}); waiting for it")):
@@ -148,12 +162,16 @@ class Deploy:
         self.clock.mark(Phase.OLD_STOPPED)
         store.update_release(release.id, phases=self.clock.to_json())
         done = store.release(release.id)
+        watched = self.watch.schedule(app, release, old)
         tell(self.ports, app, "rolled_back" if req.trigger == "rollback" else "succeeded",
              done)
         msg = (f"deployed {app.name} {short(release.sha)} ({release.name}) in "
                f"{done.duration:.1f} s ({self.clock.summary()})")
-        self.out.result(True, msg, release=release.name)
-        return Outcome(True, msg, done)
+        # `watch`: the release log goes on after this line (logs -f, the push follow it)
+        self.out.result(True, msg, release=release.name, **({"watch": True} if watched else {}))
+        if watched:
+            self.ports.schedule_watch(app.name, release.name)
+        return Outcome(True, msg, store.release(release.id))
 
     def _skip(self, msg: str) -> Outcome:
         self.out.result(True, msg)
@@ -173,6 +191,7 @@ class Deploy:
         model, plan, target = prep.model, prep.plan, prep.target
         self.routing = prep.routing
         self._ensure_shared(app, model, plan)
+        self.watch.before_build(app, self.routing, old)
         self.clock.mark(Phase.CHECKOUT)
 
         self._build(app, release, model, plan, target, req.reuse_images_of)
@@ -203,6 +222,7 @@ class Deploy:
             prove_served(self.ports, self.routing, release, old)
             store.update_release(release.id, probes=json.dumps(
                 [asdict(probe) for probe in self.routing.probes]))
+            self.watch.at_switch(app, self.routing, release, old)
         store.update_release(release.id, served_at=time.time())
         self.clock.mark(Phase.PROVEN)
 

@@ -58,7 +58,9 @@ class Rollback:
         self.ports, self.out = ports, ports.out
 
     def run(self, app: App, to: str | None, pin: bool, who: str,
-            health_timeout: int | None) -> Outcome:
+            health_timeout: int | None, watched: Release | None = None) -> Outcome:
+        """`watched`: the release a failed watch rolls back from; if another one serves by
+        the time the lock is taken (a newer push), nothing is rolled back (skipped)."""
         store = self.ports.store
         target = rollback_target(app, store.releases(app.name, limit=100000),
                                  store.rollback_target(app.name), to)
@@ -66,7 +68,7 @@ class Rollback:
         self.out.step(Step.ROLLBACK, f"rolling {app.name} back to {target.name} "
                       f"({short(target.sha)}){' from ' + active.name if active else ''}")
         if app.traefik_routing and kept_for_rollback(target, time.time()):
-            outcome = self._instant(app, target, pin)
+            outcome = self._instant(app, target, pin, watched)
             if outcome is not None:
                 return outcome
         return Deploy(self.ports).run(DeployRequest(
@@ -75,10 +77,11 @@ class Rollback:
             reuse_images_of=target.project if target.worktree else "",
             pin_reason=f"rolled back to {target.name}" if pin else ""))
 
-    def _instant(self, app: App, target: Release, pin: bool) -> Outcome | None:
+    def _instant(self, app: App, target: Release, pin: bool,
+                 watched: Release | None = None) -> Outcome | None:
         """The switch back to a kept release; None if it turns out not to be possible, or the
         switch fails (the current release is routed again): then the caller rolls back with
-        a start."""
+        a start. Skipped if `watched` no longer serves once the lock is taken."""
         store, out = self.ports.store, self.out
         with app_lock(self.ports.paths.lock(app.name), f"rollback to {target.name}",
                       lock_limit(app),
@@ -86,6 +89,12 @@ class Rollback:
             out.step(Step.LOCK, f"deploy lock for {app.name} taken")
             app = store.require_app(app.name)
             target = store.release(target.id)
+            active = store.active_release(app.name)
+            if watched is not None and (active is None or active.id != watched.id):
+                msg = (f"{watched.name} no longer serves "
+                       f"({active.name if active else 'no release'} does): not rolled back")
+                out.step(Step.ROLLBACK, msg)
+                return Outcome(True, msg, active, skipped=True)
             found = self._ready_to_switch(app, target)
             if found is None:
                 return None

@@ -65,6 +65,11 @@ class Progress:
             context_class=dict,
         )
 
+    def count_from(self, wall: float) -> None:
+        """Elapsed times from Unix time `wall`: a process that goes on with a release's log
+        (the watch) keeps the deploy's clock."""
+        self.start = time.monotonic() - max(0.0, time.time() - wall)
+
     def attach_log(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.log_path = path
@@ -131,3 +136,22 @@ def render_event(event: Mapping[str, Any], color: bool) -> str:
     if color and COLORS.get(kind):
         line = f"{COLORS[kind]}{line}{RESET}"
     return line
+
+
+def ends_log(event: Mapping[str, Any]) -> bool:
+    """A release log's last event: the result line, unless the watch follows it (`watch`),
+    then the watch's last line (`watch_end`)."""
+    if event.get("step") == Step.RESULT:
+        return not event.get("watch")
+    return bool(event.get("watch_end"))
+
+
+def read_events(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """The complete events of a release log from byte `offset` on (a line still being
+    written waits for the next read), and the offset after them."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        chunk = handle.read()
+    complete = chunk[: chunk.rfind(b"\n") + 1]
+    return ([json.loads(line) for line in complete.decode("utf-8").splitlines()],
+            offset + len(complete))
