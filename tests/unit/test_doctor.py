@@ -19,6 +19,7 @@ from otterstack_hooks.adapters.traefik import discovery as traefik
 from otterstack_hooks.adapters.traefik import up as traefik_up
 from otterstack_hooks.cli.doctor import host as doctor
 from otterstack_hooks.cli.doctor import swarm as doctor_swarm
+from otterstack_hooks.cli.doctor import traefik as doctor_traefik
 from otterstack_hooks.cli.doctor.check import Check
 from otterstack_hooks.cli.doctor.host import parse_version
 from otterstack_hooks.cli.doctor.report import exit_code, render, run_checks
@@ -65,6 +66,8 @@ def env(tmp_path, monkeypatch):
         raise AssertionError("Traefik looked for although no app routes")
 
     monkeypatch.setattr(traefik, "detect", no_detect)
+    # the Traefik found serves metrics (test_doctor_metrics.py: one that does not)
+    monkeypatch.setattr(doctor_traefik, "metrics_page", lambda api, timeout: "")
     monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: Usage(100 * GiB, 0, 50 * GiB))
     # a dedicated, non-root OtterStack user whose authorized_keys has restricted keys only
     monkeypatch.setattr(doctor.os, "geteuid", lambda: 1000)
@@ -566,8 +569,9 @@ def test_the_switch_hint_reads_the_running_traefik(env, monkeypatch):
     env.dc.api.get_archive = get_archive
     checks = run_checks(env.paths, env.state)
     found = by_name(checks)
-    assert list(found)[3:5] == ["traefik", "traefik switch"]
+    assert list(found)[3:6] == ["traefik", "traefik metrics", "traefik switch"]
     assert found["traefik switch"].ok and "hint: add" in found["traefik switch"].detail
+    assert found["traefik metrics"].ok  # the watch after a switch can read them
     assert exit_code(checks) == 0
 
 
@@ -705,7 +709,8 @@ def test_a_swarm_app_gets_the_swarm_checks(swarm_env):
     checks = run_checks(swarm_env.paths, swarm_env.state)
     found = by_name(checks)
     assert list(found) == ["git", "docker engine", "compose", "swarm", "swarm nodes",
-                           "swarm network", "traefik (swarm)", "traefik refresh", "ipvs",
+                           "swarm network", "traefik (swarm)", "traefik refresh",
+                           "traefik metrics (swarm)", "ipvs",
                            "data dir", "repo of shop", "hooks of shop", "registry of shop",
                            "disk", "push access"]
     assert failed(checks) == set(), render(checks, False)

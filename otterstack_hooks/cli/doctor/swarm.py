@@ -23,6 +23,7 @@ from otterstack_hooks.adapters.swarm import traefik_up as swarm_traefik
 from otterstack_hooks.adapters.swarm.router import SwarmTraefikRouter
 from otterstack_hooks.adapters.traefik import discovery as traefik
 from otterstack_hooks.cli.doctor.check import Check, DoctorEngine, Named
+from otterstack_hooks.cli.doctor.traefik import judge_metrics, watched
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable
 from otterstack_hooks.core.records import App
@@ -313,6 +314,10 @@ def check_swarm_traefik(state: State, apps: list[App], swarm: _Swarm) -> list[Ch
         seconds, where = refresh_seconds(attrs.get("Args") or [],
                                          (attrs.get("Config") or {}).get("Env") or [])
         checks.append(judge_refresh(info.container, seconds, where))
+    if watched(apps):
+        checks.append(judge_metrics(
+            info, attrs or {}, lambda: traefik.static_config(dc, attrs) if attrs else None,
+            "traefik metrics (swarm)"))
     return checks
 
 

@@ -1,16 +1,24 @@
 """The doctor's checks of the Traefik that routes apps on one host (its docker provider):
-that it runs, on its network, and how soon it serves a new release. `HostChecks` is the set
-of them that wiring.doctor_check_sets gives the Compose apps."""
+that it runs, on its network, how soon it serves a new release, and whether it serves the
+metrics the watch after a switch reads. `HostChecks` is the set of them that
+wiring.doctor_check_sets gives the Compose apps."""
+
+from collections.abc import Callable
+from typing import Any
 
 from otterstack_hooks.adapters.docker import engine
 from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.adapters.traefik import discovery as traefik
+from otterstack_hooks.adapters.traefik.api_client import metrics_page
 from otterstack_hooks.cli.doctor.check import Check, DoctorEngine, Named
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable
 from otterstack_hooks.core.records import App
 from otterstack_hooks.rules.traefik.container import OURS_LABEL
 from otterstack_hooks.rules.traefik.duration import format_seconds, parse_duration
+from otterstack_hooks.rules.traefik.metrics import METRICS_FLAG
+from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo
+from otterstack_hooks.rules.traefik.static_config import config_source
 from otterstack_hooks.rules.traefik.throttle import (
     DEFAULT_THROTTLE,
     THROTTLE_FLAG,
@@ -37,9 +45,9 @@ class HostChecks:
 
 
 def check_traefik(state: State, apps: list[App], everyone: list[App], eng: DoctorEngine
-                  ) -> Check | None:
+                  ) -> Check | list[Check] | None:
     """The Traefik of the apps on one host (docker provider); a Swarm app's is checked by
-    check_swarm_traefik."""
+    check_swarm_traefik. With an app watched after its switches, its metrics too."""
     routed = [a.name for a in apps if a.traefik_routing]
     if not routed:
         if any(a.traefik_routing for a in everyone):
@@ -77,9 +85,17 @@ def check_traefik(state: State, apps: list[App], everyone: list[App], eng: Docto
                      f"{network}", f"docker network connect {network} {info.container}")
     entrypoints = ", ".join(f"{name} on port {port}"
                             for name, port in sorted(info.entrypoints.items()))
-    return Check("traefik", True,
-                 f"container {info.container}, API at {info.api_url}, network {network}, "
-                 f"entrypoints {entrypoints or 'none published on this host'}")
+    usable = Check("traefik", True,
+                   f"container {info.container}, API at {info.api_url}, network {network}, "
+                   f"entrypoints {entrypoints or 'none published on this host'}")
+    if not watched(apps):
+        return usable
+    return [usable, judge_metrics(info, attrs, lambda: traefik.static_config(dc, attrs))]
+
+
+def watched(apps: list[App]) -> bool:
+    """Whether one of the apps is watched after its switches (so needs Traefik's metrics)."""
+    return any(a.traefik_routing and a.watch_seconds > 0 for a in apps)
 
 
 def judge_switch_speed(container: str, ours: bool, throttle: Throttle) -> Check:
@@ -133,3 +149,35 @@ def check_traefik_speed(state: State, apps: list[App], eng: DoctorEngine) -> Che
                                        traefik.static_config(dc, attrs))
     ours = OURS_LABEL in (config.get("Labels") or {})
     return judge_switch_speed(attrs.get("Name", "?").lstrip("/"), ours, throttle)
+
+
+def judge_metrics(info: TraefikInfo, attrs: dict[str, Any],
+                  config: Callable[[], tuple[str, str | None] | None],
+                  name: str = "traefik metrics") -> Check:
+    """Read `/metrics` beside Traefik's API, as the watch does; when it is not served, how
+    to turn it on where this Traefik takes its configuration from (`config`: its static
+    config file, read only then). A warning, not a failure: deploys go on without it,
+    unwatched, and each push says so."""
+    container = info.container
+    try:
+        metrics_page(info.api_url, 3)
+    except OtterError as exc:
+        problem = str(exc)
+    else:
+        return Check(name, True, f"container {container} serves Prometheus metrics at "
+                     f"{info.api_url}/metrics: releases are watched after a switch")
+    source, path = config_source(attrs.get("Args") or [], config())
+    if OURS_LABEL in ((attrs.get("Config") or {}).get("Labels") or {}):
+        how = (f"`docker rm -f {container}` (`docker service rm` on a Swarm), then `otterstack "
+               f"traefik up` with the options it was started with: it adds {METRICS_FLAG}")
+    elif source == "file":
+        how = (f"add `metrics:` with `prometheus: {{}}` under it to {path} "
+               f"(`[metrics.prometheus]` in TOML) and restart {container}")
+    elif source == "env":  # a flag would make Traefik ignore its environment
+        how = f"set TRAEFIK_METRICS_PROMETHEUS=true in its environment and recreate {container}"
+    else:
+        how = f"add {METRICS_FLAG} to its command and recreate {container}"
+    return Check(name, False, f"container {container} serves no Prometheus metrics ({problem}): "
+                 "releases are not watched after a switch",
+                 f"{how}; they are served on its `traefik` entrypoint, beside the API: keep "
+                 "that entrypoint out of the apps' reach", warning=True)

@@ -86,6 +86,15 @@ def config_file_candidates(args: list[str], env: list[str], workdir: str) -> lis
     return found
 
 
+def config_source(args: list[str], config: tuple[str, str | None] | None) -> tuple[str, str]:
+    """Where a Traefik takes its static configuration from, so a fix names the right place:
+    ("file", its path) if it has a config file, else ("flags", "") if its command line has
+    flags, else ("env", ""): the TRAEFIK_* environment."""
+    if config is not None:
+        return "file", config[0]
+    return ("flags", "") if traefik_flags(args) else ("env", "")
+
+
 def configured_rule_syntax(args: list[str], env: list[str],
                            config: tuple[str, str | None] | None, container: str
                            ) -> DefaultSyntax:
