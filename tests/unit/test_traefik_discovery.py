@@ -129,3 +129,15 @@ def test_release_routers_are_those_named_for_the_release(api: SimpleNamespace) -
     assert api_client.release_routers(api.url, "shop-r2") == [
         {"name": "web-shop-r2@docker", "protocol": "http"}]
     assert api_client.release_routers("http://127.0.0.1:1", "shop-r2") is None
+
+
+def test_metrics_are_read_beside_the_api_and_their_absence_is_said(api) -> None:
+    """What the watch after a switch reads (Router.scrape_metrics), bounded."""
+    with pytest.raises(OtterError, match=r"Traefik serves no metrics at http://127\.0\.0\.1:\d+"
+                       r"/metrics \(HTTP 404: it runs without --metrics\.prometheus=true\)"):
+        api_client.metrics_page(api.url, 2)
+    api.answers["/metrics"] = "traefik_service_requests_total 1"
+    assert "traefik_service_requests_total 1" in api_client.metrics_page(api.url, 2)
+    with pytest.raises(OtterError, match=r"metrics at http://127\.0\.0\.1:1/metrics did not "
+                       r"answer within 1 s"):
+        api_client.metrics_page("http://127.0.0.1:1", 1)
