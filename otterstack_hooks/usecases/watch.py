@@ -33,6 +33,7 @@ from otterstack_hooks.rules.watch import (
     rolled_back_text,
     rules_for,
 )
+from otterstack_hooks.usecases.deploy import Outcome
 from otterstack_hooks.usecases.release_steps import tell
 from otterstack_hooks.usecases.rollback import Rollback
 from otterstack_hooks.usecases.watch_start import scrape
@@ -131,15 +132,18 @@ class Watch:
                              "but no release is kept to go back to")
         self.out.step(Step.WATCH, f"{release.name} fails under real traffic: "
                       f"{verdict.reason}: rolling back to {target.name}")
-        outcome = Rollback(self.ports).run(app, target.name, False, "watch", None,
-                                           watched=release)
+        try:
+            outcome = Rollback(self.ports).run(app, target.name, False, "watch", None,
+                                               watched=release)
+        except OtterError as exc:  # e.g. the failed release's stop, after the switch back
+            outcome = Outcome(False, str(exc))
         if outcome.skipped:
             return self._end(release, WatchStatus.ENDED, verdict.seen,
                              f"watch ended: {outcome.message}")
         if not outcome.ok:
             return self._end(release, WatchStatus.FAILED, verdict.seen,
                              f"failed under real traffic ({verdict.reason}), but the rollback "
-                             f"failed: {outcome.message}")
+                             f"did not complete: {outcome.message}")
         text = rolled_back_text(verdict.reason)
         store.update_release(release.id, reason=text)
         tell(self.ports, app, "watch_failed", store.release(release.id),

@@ -78,6 +78,18 @@ def test_the_switch_back_comes_before_the_failed_release_drains(world):
         ("drain", "app-r2"), ("stop", "app-r2"), ("start", "app-r1", "worker")]
 
 
+def test_a_rollback_that_fails_ends_the_watch_with_why(world):
+    """The switch back worked, the failed release's stop did not: said, kept, not hidden."""
+    world.push()
+    world.router.traffic = lambda router: router.answer("app", 20, 20)
+    world.runtime.fail["stop"] = "docker compose stop did not finish"
+    assert watch(world) == WatchStatus.FAILED
+    assert release(world, "r2").watch_detail == (
+        "failed under real traffic (20 of 21 requests answered 5xx (baseline 0.3 %)), but the "
+        "rollback did not complete: docker compose stop did not finish")
+    assert world.router.serving("app") == "app-r1"
+
+
 def test_a_routed_container_that_restarts_fails_the_watch(world):
     from dataclasses import replace
     world.push()
