@@ -84,11 +84,13 @@ def _apps(where: Path, install_home: Path, template: Path) -> Iterator:
     """An app factory whose apps live under `where` and are removed (containers, volumes,
     images) when the factory's scope ends. An app is registered as install.sh registers one
     (`App.register`, from the bare repo install.sh made for the session's first app), or by
-    install.sh itself where that is what a test checks (`install_sh=True`)."""
+    install.sh itself where that is what a test checks (`install_sh=True`). Its releases are
+    not watched after their switches (`watch_seconds 0`: a watched push waits out the watch's
+    window, 60 s) unless a test asks for the watch (`watch=True`)."""
     apps: list[App] = []
 
     def factory(files: dict[str, str] | None = None, install_args: tuple[str, ...] = (),
-                init: bool = True, install_sh: bool = False) -> App:
+                init: bool = True, install_sh: bool = False, watch: bool = False) -> App:
         name = f"t{RUN_ID}-{next(_counter)}"
         base = where / name
         base.mkdir()
@@ -100,6 +102,9 @@ def _apps(where: Path, install_home: Path, template: Path) -> Iterator:
                 app.install()
             else:
                 app.register(template)
+            if not watch:
+                proc = app.otter("config", app.name, "watch_seconds", "0")
+                assert proc.returncode == 0, proc.stdout + proc.stderr
             app.init_source(files if files is not None else example_files())
         return app
 

@@ -153,7 +153,8 @@ def app(cluster: Cluster, install_home: Path, otterstack_bin: Path,
     app.install()
     app.init_source(files(cluster, "v1"))
     for args in (("--global", "traefik_container", cluster.traefik),
-                 (name, "registry", cluster.target.registry)):
+                 (name, "registry", cluster.target.registry),
+                 (name, "watch_seconds", "0")):  # a watched push waits out the window
         proc = app.otter("config", *args)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     yield app
