@@ -68,7 +68,7 @@ def _schedule_retire(app: str, release: str, delay: float) -> None:
 
 
 def _schedule_watch(app: str, release: str) -> None:
-    """`otterstack watch APP RELEASE` now, in a session of its own: the pusher's connection
-    and the deploy's end do not end it."""
-    process.spawn_later(0, [sys.executable, "-m", "otterstack_hooks.cli.main", "watch", app,
-                            release])
+    """`otterstack watch --wait APP RELEASE` now, in a session of its own: the pusher's
+    connection and the deploy's end do not end it."""
+    process.spawn_later(0, [sys.executable, "-m", "otterstack_hooks.cli.main", "watch",
+                            "--wait", app, release])

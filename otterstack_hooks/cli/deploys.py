@@ -73,7 +73,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     the release failed it."""
     state = open_state()
     app = state.require_app(validate_app_name(args.app))
-    status = Watch(real_ports(data_paths(), state, progress(), app.name)).run(app, args.release)
+    status = Watch(real_ports(data_paths(), state, progress(), app.name)).run(
+        app, args.release, wait=args.wait)
     return 1 if status == WatchStatus.FAILED else 0
 
 
@@ -122,6 +123,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("watch", help="follow a release just served under real traffic and "
                        "roll it back at once if it fails (deploys start this)")
+    p.add_argument("--wait", action="store_true", help="wait for the deploy of RELEASE to "
+                   "decide whether it is watched (the deploy starts the watch before its "
+                   "switch with this)")
     p.add_argument("app")
     p.add_argument("release")
     p.set_defaults(func=cmd_watch)

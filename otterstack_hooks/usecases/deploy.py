@@ -169,8 +169,6 @@ class Deploy:
                f"{done.duration:.1f} s ({self.clock.summary()})")
         # `watch`: the release log goes on after this line (logs -f, the push follow it)
         self.out.result(True, msg, release=release.name, **({"watch": True} if watched else {}))
-        if watched:
-            self.ports.schedule_watch(app.name, release.name)
         return Outcome(True, msg, store.release(release.id))
 
     def _skip(self, msg: str) -> Outcome:
@@ -217,6 +215,7 @@ class Deploy:
             {s: model.services[s].replicas for s in plan.release_services}, timeout)
         store.update_release(release.id, healthy_at=healthy_at)
         self.clock.mark(Phase.HEALTHY)
+        self.watch.start_early(app, self.routing, release, old)
 
         if self.routing is not None:
             prove_served(self.ports, self.routing, release, old)

@@ -39,6 +39,8 @@ from otterstack_hooks.usecases.rollback import Rollback
 from otterstack_hooks.usecases.watch_start import scrape
 
 POLL_SECONDS = 0.5  # a read of /metrics takes about a millisecond: the 2 s goal needs this
+DECIDE_POLL_SECONDS = 0.1  # how often a watch started before its switch looks for the decision
+DECIDE_SECONDS = 900.0  # bound on that wait: the proof, a drain and stops fit well inside
 LINE_SECONDS = 5.0  # how often the pusher is told how it goes
 CONTAINERS_EVERY = 4  # polls between two looks at the release's containers
 
@@ -51,13 +53,15 @@ class Watch:
         self.ports, self.out, self.clock, self.sleep = ports, ports.out, clock, sleep
         self._warned = False  # that Traefik's metrics could not be read, once
 
-    def run(self, app: App, name: str) -> WatchStatus | None:
+    def run(self, app: App, name: str, wait: bool = False) -> WatchStatus | None:
         """The watch of release `name`, to its end; its outcome (None: it was not waiting
-        for a watch)."""
-        release = next((r for r in self.ports.store.releases(app.name, limit=100000)
-                        if r.name == name), None)
+        for a watch). `wait`: started by the deploy before its switch (so that this process
+        is up, its imports done, when the first request reaches the release: a second and
+        more on a busy host), it first waits for the deploy to decide."""
+        release = self._decided(app, name) if wait else self._release(app, name)
         if release is None or release.watch_status != WatchStatus.WATCHING:
-            self.out.step(Step.WATCH, f"{name} is not waiting for a watch")
+            if not wait:
+                self.out.step(Step.WATCH, f"{name} is not waiting for a watch")
             return None
         if release.log_path:
             self.out.attach_log(Path(release.log_path))
@@ -67,6 +71,21 @@ class Watch:
             return self._end(release, WatchStatus.ENDED, Counts(),
                              "watch ended: no Traefik is found to read its metrics")
         return self._follow(app, release, info)
+
+    def _release(self, app: App, name: str) -> Release | None:
+        return next((r for r in self.ports.store.releases(app.name, limit=100000)
+                     if r.name == name), None)
+
+    def _decided(self, app: App, name: str) -> Release | None:
+        """The release once its deploy has decided (watch_status set: watching, or ended
+        with why not), or it failed; bounded by DECIDE_SECONDS."""
+        deadline = self.clock() + DECIDE_SECONDS
+        while True:
+            release = self._release(app, name)
+            if release is None or release.watch_status or self.clock() > deadline or \
+                    release.status not in (ReleaseStatus.DEPLOYING, ReleaseStatus.ACTIVE):
+                return release
+            self.sleep(DECIDE_POLL_SECONDS)
 
     def _follow(self, app: App, release: Release, info: TraefikInfo) -> WatchStatus:
         """Read, judge, tell; until a verdict or something ends the watch."""

@@ -45,10 +45,22 @@ class WatchStart:
         self.ports, self.asked = ports, asked
         self.before: tuple[float, Scrape] | None = None  # (monotonic time, counters)
         self.problem: str | None = None  # why Traefik's metrics could not be read
+        self.started = False  # the watch's process runs, waiting for `schedule`
 
     def _wanted(self, app: App, routing: RoutingPlan | None, old: Release | None) -> bool:
         return routing is not None and old is not None and app.watch_seconds > 0 \
             and not self.asked
+
+    def start_early(self, app: App, routing: RoutingPlan | None, release: Release,
+                    old: Release | None) -> None:
+        """Before the switch, start the watch's process if the release will likely be
+        watched (it waits for `schedule` to decide): its start-up then overlaps the switch
+        instead of delaying the first read."""
+        if routing is None or not self._wanted(app, routing, old) or self.problem:
+            return
+        if release_services(routing.labels, routing.traefik.provider):
+            self.ports.schedule_watch(app.name, release.name)
+            self.started = True
 
     def _scrape(self, info: TraefikInfo) -> Scrape | None:
         try:
@@ -91,7 +103,8 @@ class WatchStart:
 
     def schedule(self, app: App, release: Release, old: Release | None) -> bool:
         """Once the replaced release is kept (or not): whether the watch runs, said in one
-        line and recorded (`watch_status` watching); the caller starts it."""
+        line and recorded (`watch_status` watching, or ended with why not if its process
+        was started early and waits for this)."""
         store, rules = self.ports.store, rules_for(app)
         kept = old is not None and store.release(old.id).retire_at is not None
         row = store.release(release.id)
@@ -100,6 +113,9 @@ class WatchStart:
                               self.asked, app.traefik_routing, services, self.problem)
         if why:
             self.ports.out.step(Step.WATCH, why)
+            if self.started:
+                store.update_release(release.id, watch_status=WatchStatus.ENDED,
+                                     watch_detail=why)
             return False
         base = Baseline.from_json(row.watch_baseline)
         shown = base.explain(rules.min_requests) if base else "no baseline"

@@ -190,3 +190,53 @@ def test_the_result_line_tells_logs_that_the_watch_follows(world):
     events = [json.loads(line) for line in
               world.paths.log("app", "r2").read_text().splitlines()]
     assert events[-1]["step"] == "watch" and events[-1]["watch_end"] is True
+
+
+def waiting_watch(world: World, name: str = "r2", on_poll=None) -> tuple[WatchStatus | None,
+                                                                          float]:
+    """`otterstack watch --wait app r2`, as the deploy starts it before its switch; its
+    outcome and the seconds it waited on its clock. `on_poll(n)` runs at each of its sleeps."""
+    now, polls = [time.time()], [0]
+    start = now[0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        polls[0] += 1
+        if on_poll:
+            on_poll(polls[0])
+    status = Watch(world.ports(), clock=lambda: now[0], sleep=sleep).run(
+        world.app, name, wait=True)
+    return status, now[0] - start
+
+
+def test_a_watch_started_before_the_switch_waits_for_the_deploy_to_decide(world):
+    assert world.push().ok and world.watches == [("app", "r2")]
+    r2 = release(world, "r2")
+    world.store.update_release(r2.id, watch_status="")  # as before the deploy decided
+    world.router.traffic = lambda router: router.answer("app", 40, 30)
+
+    def decide(poll: int) -> None:
+        if poll == 3:
+            world.store.update_release(r2.id, watch_status=WatchStatus.WATCHING)
+    status, _ = waiting_watch(world, on_poll=decide)
+    assert status == WatchStatus.FAILED  # it watched, once told to
+    assert world.router.serving("app") == "app-r1"
+
+
+def test_a_watch_started_early_ends_quietly_when_the_deploy_says_not_or_fails(world):
+    assert world.push().ok
+    r2 = release(world, "r2")
+    world.store.update_release(r2.id, watch_status=WatchStatus.ENDED,
+                               watch_detail="not watched: r1 is not kept")
+    before = world.output.getvalue()
+    assert waiting_watch(world)[0] is None
+    assert world.output.getvalue() == before  # the deploy said why; no second line
+    world.store.update_release(r2.id, watch_status="", status="failed")
+    assert waiting_watch(world) == (None, 0.0)  # a failed deploy: no wait at all
+
+
+def test_a_watch_started_early_waits_no_longer_than_its_bound(world):
+    assert world.push().ok
+    world.store.update_release(release(world, "r2").id, watch_status="")
+    status, waited = waiting_watch(world)
+    assert status is None and 900 <= waited <= 901
