@@ -97,6 +97,19 @@ def example_files(index_text: str = "hello") -> dict[str, str]:
     return files
 
 
+CHECKOUT = "/cgi-bin/checkout"
+_PAGE = "#!/bin/sh\nprintf 'Status: {status}\\r\\nContent-Type: text/plain\\r\\n\\r\\n{text}\\n'\n"
+
+
+def with_checkout(files: dict[str, str], text: str, broken: bool = False) -> dict[str, str]:
+    """`files` with a checkout page (CHECKOUT, a CGI script: commit it executable) that
+    answers 200 with `text`, or, `broken`, 500 while / and /health still answer 200: a
+    release that passes its health check and the deploy's proof, with one view failing (what
+    the watch after a switch must catch)."""
+    status = "500 Internal Server Error" if broken else "200 OK"
+    return files | {"www" + CHECKOUT: _PAGE.format(status=status, text=text)}
+
+
 def compose_with(extra: str) -> dict[str, str]:
     """The example app with `extra` lines added to its web service."""
     files = example_files()

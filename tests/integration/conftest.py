@@ -165,8 +165,8 @@ def traefik(otterstack_bin: Path, tmp_path_factory: pytest.TempPathFactory
 def _routed(make: Callable[..., App], traefik: Traefik) -> Callable[..., App]:
     """`make` (an app factory) for apps with Traefik routing on, pointed at the test Traefik."""
 
-    def factory(files: dict[str, str] | None = None) -> App:
-        app = make(files, install_args=("--traefik-routing",))
+    def factory(files: dict[str, str] | None = None, watch: bool = False) -> App:
+        app = make(files, install_args=("--traefik-routing",), watch=watch)
         proc = app.otter("config", "--global", "traefik_container", traefik.name)
         assert proc.returncode == 0, proc.stderr
         return app
