@@ -34,6 +34,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="bad releases (default 5)")
     parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--show", action="store_true", help="print what each bad push showed")
     parser.add_argument("--keep", action="store_true", help="leave the app and Traefik running")
     args = parser.parse_args()
 
@@ -60,6 +61,8 @@ def main() -> int:
                 output = push(f"bad{n}", True)
                 time.sleep(1)
             result = load.stop()
+            if args.show:
+                print(output, flush=True)
             if "rolled back by watch" not in output:
                 sys.exit(f"round {n}: the watch did not roll back:\n{output}")
             errors = [r for r in result.requests if r.status >= 500]

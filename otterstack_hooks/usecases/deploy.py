@@ -1,10 +1,9 @@
 """Deploy one commit: the use case behind `git push`, `otterstack deploy` and `rollback`.
 
 lock -> recover -> resolve -> record -> checkout -> config -> (routing plan) -> build -> up ->
-healthy -> (Traefik serves it) -> activate -> drain and stop old -> prune -> (the watch, in a
-process of its own). Any failure before activation removes the new release and leaves the
-old one serving and active (`_fail`).
-"""
+healthy -> (the watch's process starts) -> (Traefik serves it) -> activate -> drain and stop
+old -> prune -> (the watch). A failure before activation removes the new release and leaves
+the old one serving and active (`_fail`)."""
 
 import json
 import os
@@ -267,13 +266,26 @@ class Deploy:
             for kept in self.ports.store.releases_with_status(app.name,
                                                                ReleaseStatus.SUPERSEDED):
                 if kept.retire_at is not None and (old is None or kept.id != old.id):
-                    self.out.step(Step.STOP, f"stopping {kept.name}: it was kept for an instant "
-                                  "rollback, and a newer release is now")
-                    retire_kept(self.ports, app, kept)
+                    self._retire_kept(app, kept)
             prune_releases(self.ports, app, repo)
         except Exception as exc:  # noqa: BLE001 - see the docstring
             self.out.warn(Step.CLEANUP, f"{exc}; the new release serves, and the next deploy "
                           "finishes this cleanup")
+
+    def _retire_kept(self, app: App, kept: Release) -> None:
+        """The release kept before `old` stops now; if the new release is watched, at the
+        watch's end (`otterstack retire`): its drain and stop under the lock, seconds, would
+        hold back the watch's rollback right after the switch."""
+        if not self.watch.started:
+            self.out.step(Step.STOP, f"stopping {kept.name}: it was kept for an instant "
+                          "rollback, and a newer release is now")
+            retire_kept(self.ports, app, kept)
+            return
+        wait = app.watch_seconds + 1
+        self.ports.store.update_release(kept.id, retire_at=time.time() + wait)
+        self.ports.schedule_retire(app.name, kept.name, wait)
+        self.out.step(Step.STOP, f"{kept.name} (kept before) stops in {wait} s, once the watch "
+                      "of this release is over: stopping it now would hold back a rollback")
 
     def _keep_for_rollback(self, app: App, old: Release) -> bool:
         """Keep the replaced release's routed services running out of traffic for

@@ -389,9 +389,27 @@ def test_a_failed_instant_switch_routes_the_current_release_again_then_goes_the_
 
 def test_the_next_deploy_stops_the_release_kept_before(world):
     for _ in range(3):
-        world.push()
+        world.push(no_watch=True)
     assert ("stop", "app-r1") in world.runtime.calls  # r2 is the one kept now
     assert [r.name for r in world.store.releases("app") if r.retire_at] == ["r2"]
+
+
+def test_a_watched_deploy_stops_the_release_kept_before_once_its_watch_is_over(world):
+    """Its drain and stop under the lock would hold back the watch's rollback."""
+    world.push()
+    world.push()
+    started = time.time()
+    assert world.push().ok
+    assert ("stop", "app-r1") not in world.runtime.calls
+    wait = world.app.watch_seconds + 1
+    assert ("app", "r1", wait) in world.scheduled
+    assert f"r1 (kept before) stops in {wait} s, once the watch" in world.output.getvalue()
+    r1 = next(r for r in world.store.releases("app") if r.name == "r1")
+    assert r1.retire_at is not None and started + wait <= r1.retire_at <= time.time() + wait
+    assert not Retire(world.ports()).run(world.app, "r1")  # not before the watch is over
+    world.store.update_release(r1.id, retire_at=time.time() - 1)
+    assert Retire(world.ports()).run(world.app, "r1")
+    assert ("stop", "app-r1") in world.runtime.calls
 
 
 def test_a_router_the_new_release_does_not_replace_means_no_window(world):
