@@ -18,11 +18,13 @@ from otterstack_hooks.usecases.release_steps import drain_and_stop
 def prunable(releases: Sequence[Release], keep: int, rollback_target: Release | None
              ) -> list[Release]:
     """The retained releases (newest first in `releases`) beyond the newest `keep`, except
-    the active one and the rollback target."""
+    the active one, the rollback target and one still running out of traffic until its
+    retire (`retire_at`: a watched deploy leaves the release kept before it so until the
+    watch is over; the next prune removes it)."""
     retained = [r for r in releases if r.worktree
                 and r.status in (ReleaseStatus.ACTIVE, ReleaseStatus.SUPERSEDED)]
     return [rel for kept, rel in enumerate(retained, start=1)
-            if kept > keep and rel.status != ReleaseStatus.ACTIVE
+            if kept > keep and rel.status != ReleaseStatus.ACTIVE and rel.retire_at is None
             and not (rollback_target and rel.id == rollback_target.id)]
 
 

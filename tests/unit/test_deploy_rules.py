@@ -226,7 +226,7 @@ def test_rollback_target_choice(world):
 def test_prune_never_removes_the_active_release_or_the_rollback_target(world):
     world.store.set_app_setting("app", "keep_releases", 10)
     for _ in range(5):
-        world.push()
+        world.push(no_watch=True)
     world.store.set_app_setting("app", "keep_releases", 1)
     pruned = Prune(world.ports()).run(world.app)
     assert pruned == ["r3", "r2", "r1"]
@@ -239,18 +239,21 @@ def test_prune_never_removes_the_active_release_or_the_rollback_target(world):
 def test_prunable_is_pure_and_keeps_the_newest(world):
     world.store.set_app_setting("app", "keep_releases", 10)
     for _ in range(4):
-        world.push()
+        world.push(no_watch=True)
     releases = world.store.releases("app")
     target = world.store.rollback_target("app")
     assert [r.name for r in prunable(releases, 2, target)] == ["r2", "r1"]
-    assert [r.name for r in prunable(releases, 1, None)] == ["r3", "r2", "r1"]
+    assert [r.name for r in prunable(releases, 1, None)] == ["r2", "r1"]  # r3: kept
     assert prunable(releases, 10, target) == []
+    # a release left running until a watch is over waits for its retire, not for prune
+    world.store.update_release(releases[-1].id, retire_at=time.time() + 60)
+    assert [r.name for r in prunable(world.store.releases("app"), 2, target)] == ["r2"]
 
 
 def test_prune_dry_run_removes_nothing(world):
     world.store.set_app_setting("app", "keep_releases", 10)
     for _ in range(3):
-        world.push()
+        world.push(no_watch=True)
     assert Prune(world.ports()).run(world.app, keep=1, dry_run=True) == ["r1"]
     assert not world.runtime.commands("remove")
 
