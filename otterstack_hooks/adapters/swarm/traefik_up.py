@@ -17,8 +17,7 @@ from docker.types import EndpointSpec, ServiceMode
 
 from otterstack_hooks.adapters.docker.engine import engine_errors
 from otterstack_hooks.core.errors import OtterError
-from otterstack_hooks.rules.traefik.container import OURS_LABEL
-from otterstack_hooks.rules.traefik.metrics import METRICS_FLAG
+from otterstack_hooks.rules.traefik.container import OURS_LABEL, OWN_FLAGS
 from otterstack_hooks.rules.traefik.throttle import THROTTLE_FLAG, throttle_seconds
 
 NETWORK = "otterstack-swarm"
@@ -39,11 +38,7 @@ def command(network: str, throttle: str, refresh: str, constraints: str = "") ->
         f"--providers.swarm.network={network}",
         f"--providers.swarm.refreshSeconds={int(seconds)}s",
         f"{THROTTLE_FLAG}={throttle}",
-        "--entrypoints.web.address=:80",
-        "--api.insecure=true",
-        METRICS_FLAG,
-        "--ping=true",
-        "--log.level=INFO",
+        *OWN_FLAGS,
         *([f"--providers.swarm.constraints={constraints}"] if constraints else []),
     ]
 

@@ -18,7 +18,7 @@ from docker.types import IPAMConfig, IPAMPool
 from otterstack_hooks.adapters.docker.engine import engine_errors
 from otterstack_hooks.adapters.traefik.api_client import answers_api
 from otterstack_hooks.core.errors import OtterError
-from otterstack_hooks.rules.traefik.container import API_NETWORK_LABEL, OURS_LABEL
+from otterstack_hooks.rules.traefik.container import API_NETWORK_LABEL, OURS_LABEL, OWN_FLAGS
 from otterstack_hooks.rules.traefik.duration import format_seconds
 from otterstack_hooks.rules.traefik.metrics import METRICS_FLAG
 from otterstack_hooks.rules.traefik.throttle import (
@@ -54,11 +54,7 @@ def command(network: str, constraints: str = "", throttle: str = DEFAULT_THROTTL
         f"--providers.docker.network={network}",
         f"{THROTTLE_FLAG}={throttle}",
         f"{IDLE_CONN_FLAG}={IDLE_CONN_TIMEOUT}",
-        "--entrypoints.web.address=:80",
-        "--api.insecure=true",
-        METRICS_FLAG,
-        "--ping=true",
-        "--log.level=INFO",
+        *OWN_FLAGS,
         *([f"--providers.docker.constraints={constraints}"] if constraints else []),
         *([f"--entrypoints.traefik.address={api_address}"] if api_address else []),
     ]

@@ -6,8 +6,13 @@ from typing import Any
 
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.rules.compose.model import image_repository, runs_traefik
+from otterstack_hooks.rules.traefik.metrics import METRICS_FLAG
 
 OURS_LABEL = "dev.otterstack.traefik"  # on the Traefik `traefik up` starts ("swarm": --swarm)
+# what every Traefik `otterstack traefik up` starts (one host or Swarm) is told, after its
+# provider's flags: one entrypoint for the apps, the API and the metrics beside it, the ping
+OWN_FLAGS = ("--entrypoints.web.address=:80", "--api.insecure=true", METRICS_FLAG,
+             "--ping=true", "--log.level=INFO")
 API_NETWORK_LABEL = "dev.otterstack.api-network"  # on `traefik up`'s container: its API's
 DEFAULT_CONTAINER = "otterstack-traefik"
 LOOPBACK = {"", "0.0.0.0", "127.0.0.1", "::", "::1"}
