@@ -61,14 +61,15 @@ def real_ports(paths: Paths, state: State, out: Progress, app: str = "") -> Port
                  schedule_retire=_schedule_retire, schedule_watch=_schedule_watch)
 
 
+OTTERSTACK = [sys.executable, "-m", "otterstack_hooks.cli.main"]  # this install's command
+
+
 def _schedule_retire(app: str, release: str, delay: float) -> None:
     """`otterstack retire APP RELEASE` once the release's rollback window has passed."""
-    process.spawn_later(delay, [sys.executable, "-m", "otterstack_hooks.cli.main", "retire", app,
-                                release])
+    process.spawn_later(delay, [*OTTERSTACK, "retire", app, release])
 
 
 def _schedule_watch(app: str, release: str) -> None:
     """`otterstack watch --wait APP RELEASE` now, in a session of its own: the pusher's
     connection and the deploy's end do not end it."""
-    process.spawn_later(0, [sys.executable, "-m", "otterstack_hooks.cli.main", "watch",
-                            "--wait", app, release])
+    process.spawn_later(0, [*OTTERSTACK, "watch", "--wait", app, release])

@@ -227,5 +227,6 @@ class Ports:
     schedule_retire: Callable[[str, str, float], None] = lambda app, release, delay: None
     """Run `otterstack retire APP RELEASE` in `delay` s (the end of a rollback window)."""
     schedule_watch: Callable[[str, str], None] = lambda app, release: None
-    """Run `otterstack watch APP RELEASE` now, detached: it outlives the deploy and the
-    pusher's connection (the watch after a switch, usecases/watch.py)."""
+    """Run `otterstack watch --wait APP RELEASE` now, detached: started before the switch,
+    it waits for the deploy's decision, and outlives the deploy and the pusher's connection
+    (the watch after a switch, usecases/watch.py)."""

@@ -55,6 +55,11 @@ def limit(app: App, setting: str, what: str) -> Iterator[None]:
             f"{app.name} {setting} SECONDS`") from exc
 
 
+def release_named(ports: Ports, app: str, name: str) -> Release | None:
+    """The app's release called `name` (`r7`), whatever its status; None if there is none."""
+    return next((r for r in ports.store.releases(app, limit=100000) if r.name == name), None)
+
+
 def tell(ports: Ports, app: App, kind: str, release: Release, serving: str = "") -> None:
     """Tell the app's notification target; a failure to tell is a warning, never more."""
     if not app.notify:

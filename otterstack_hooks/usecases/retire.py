@@ -9,7 +9,7 @@ from otterstack_hooks.core.ports import Ports
 from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
 from otterstack_hooks.usecases.deploy import lock_limit
-from otterstack_hooks.usecases.release_steps import retire_kept
+from otterstack_hooks.usecases.release_steps import release_named, retire_kept
 
 
 class Retire:
@@ -19,11 +19,9 @@ class Retire:
     def run(self, app: App, name: str) -> bool:
         """True if the release was stopped now; False if it no longer waits to retire (rolled
         back to, already stopped by a newer deploy, or its window was moved on)."""
-        store = self.ports.store
         with app_lock(self.ports.paths.lock(app.name), f"retire {name}", lock_limit(app),
                       lambda who: self.out.step(Step.QUEUE, f"waiting for the lock ({who})")):
-            release = next((r for r in store.releases(app.name, limit=100000)
-                            if r.name == name), None)
+            release = release_named(self.ports, app.name, name)
             if (release is None or release.status != ReleaseStatus.SUPERSEDED
                     or release.retire_at is None or release.retire_at > time.time() + 1):
                 return False

@@ -34,7 +34,7 @@ from otterstack_hooks.rules.watch import (
     rules_for,
 )
 from otterstack_hooks.usecases.deploy import Outcome
-from otterstack_hooks.usecases.release_steps import tell
+from otterstack_hooks.usecases.release_steps import release_named, tell
 from otterstack_hooks.usecases.rollback import Rollback
 from otterstack_hooks.usecases.watch_start import scrape
 
@@ -58,7 +58,9 @@ class Watch:
         for a watch). `wait`: started by the deploy before its switch (so that this process
         is up, its imports done, when the first request reaches the release: a second and
         more on a busy host), it first waits for the deploy to decide."""
-        release = self._decided(app, name) if wait else self._release(app, name)
+        release = release_named(self.ports, app.name, name)
+        if wait:
+            release = self._decided(release)
         if release is None or release.watch_status != WatchStatus.WATCHING:
             if not wait:
                 self.out.step(Step.WATCH, f"{name} is not waiting for a watch")
@@ -72,20 +74,15 @@ class Watch:
                              "watch ended: no Traefik is found to read its metrics")
         return self._follow(app, release, info)
 
-    def _release(self, app: App, name: str) -> Release | None:
-        return next((r for r in self.ports.store.releases(app.name, limit=100000)
-                     if r.name == name), None)
-
-    def _decided(self, app: App, name: str) -> Release | None:
+    def _decided(self, release: Release | None) -> Release | None:
         """The release once its deploy has decided (watch_status set: watching, or ended
         with why not), or it failed; bounded by DECIDE_SECONDS."""
         deadline = self.clock() + DECIDE_SECONDS
-        while True:
-            release = self._release(app, name)
-            if release is None or release.watch_status or self.clock() > deadline or \
-                    release.status not in (ReleaseStatus.DEPLOYING, ReleaseStatus.ACTIVE):
-                return release
+        while (release is not None and not release.watch_status and self.clock() <= deadline
+               and release.status in (ReleaseStatus.DEPLOYING, ReleaseStatus.ACTIVE)):
             self.sleep(DECIDE_POLL_SECONDS)
+            release = self.ports.store.release(release.id)
+        return release
 
     def _follow(self, app: App, release: Release, info: TraefikInfo) -> WatchStatus:
         """Read, judge, tell; until a verdict or something ends the watch."""

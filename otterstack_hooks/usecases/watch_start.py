@@ -5,9 +5,9 @@ is proven to serve. What the replaced release answered in between (the build and
 wait: the minutes before the switch) is its baseline (rules/watch.baseline). At the switch
 the new release's Traefik services are recorded, whether it is watched or not, so the next
 deploy knows the baseline's. Once the replaced release is kept for an instant rollback, the
-deploy decides: the watch is scheduled (the caller starts it after its result line), or one
-line says why there is none (rules/watch.why_not_watched). Reading the metrics never fails a
-deploy: a problem only means no watch, and the push says why.
+deploy decides: the watch runs (its process, started before the switch by `start_early`,
+waits for this), or one line says why there is none (rules/watch.why_not_watched). Reading
+the metrics never fails a deploy: a problem only means no watch, and the push says why.
 """
 
 import json
