@@ -58,6 +58,18 @@ def last_line_by(app: App, served_at: float) -> float:
     return served_at + rules_for(app).seconds + app.drain_timeout + FOLLOW_MARGIN
 
 
+# what a release whose watch's process died keeps: no verdict was reached
+INTERRUPTED_TEXT = ("watch ended without a verdict: its process stopped before its window "
+                    "did (the server restarted, or it was killed)")
+
+
+def watch_died(app: App, status: str, served_at: float, now: float) -> bool:
+    """A watch still recorded as running after its last line was due (`last_line_by`): its
+    process is gone, since a live one ends by then whatever happens (a verdict, a newer
+    push, the window)."""
+    return status == WatchStatus.WATCHING and now > last_line_by(app, served_at)
+
+
 @dataclass(frozen=True)
 class Sample:
     """One scrape: seconds since the switch, and Traefik's counters then."""

@@ -8,8 +8,9 @@ from otterstack_hooks.core import names
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.ports import Ports, Repo
 from otterstack_hooks.core.records import App, Release
-from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
+from otterstack_hooks.core.vocabulary import ReleaseStatus, Step, WatchStatus
 from otterstack_hooks.rules.health import whole_and_healthy
+from otterstack_hooks.rules.watch import INTERRUPTED_TEXT, watch_died
 from otterstack_hooks.usecases.prepare import prepare
 from otterstack_hooks.usecases.release_steps import (
     forget,
@@ -18,6 +19,8 @@ from otterstack_hooks.usecases.release_steps import (
     take_out_if_routed,
     wait_healthy,
 )
+
+RECENT_RELEASES = 50  # a watch runs for the newest release of its app: where a dead one is
 
 
 class Recover:
@@ -65,6 +68,18 @@ class Recover:
                 retire_kept(self.ports, app, rel)
             elif rel.retire_at is not None:
                 store.update_release(rel.id, retire_at=None)
+        self._end_dead_watches(app)
+
+    def _end_dead_watches(self, app: App) -> None:
+        """A watch whose process died (a reboot) is recorded as ended, without a verdict,
+        instead of `watching` for ever; its release is left as it is (serving, or not)."""
+        now = time.time()
+        for rel in self.ports.store.releases(app.name, limit=RECENT_RELEASES):
+            if watch_died(app, rel.watch_status, rel.served_at or rel.started_at, now):
+                self.out.warn(Step.RECOVER, f"the watch of {rel.name} stopped before its "
+                              "window ended (its process is gone); recorded as ended")
+                self.ports.store.update_release(rel.id, watch_status=WatchStatus.ENDED,
+                                                watch_detail=INTERRUPTED_TEXT)
 
     def _settles_serving(self, app: App, stale: Release) -> bool:
         """Wait until an interrupted release's containers have settled (a `starting` one may

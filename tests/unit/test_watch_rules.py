@@ -240,3 +240,24 @@ def test_a_watch_started_early_waits_no_longer_than_its_bound(world):
     world.store.update_release(release(world, "r2").id, watch_status="")
     status, waited = waiting_watch(world)
     assert status is None and 900 <= waited <= 901
+
+
+def test_a_watch_whose_process_died_is_ended_by_the_next_deploy(world):
+    assert world.push().ok and release(world, "r2").watch_status == "watching"
+    # no watch process runs here (the fake only records that one was started): r2's window,
+    # drain_timeout and the margin pass, as after a reboot
+    late = release(world, "r2").served_at - 3600
+    world.store.update_release(release(world, "r2").id, served_at=late)
+    assert world.push().ok
+    r2 = release(world, "r2")
+    assert (r2.watch_status, r2.watch_detail) == ("ended", (
+        "watch ended without a verdict: its process stopped before its window did (the "
+        "server restarted, or it was killed)"))
+    assert "the watch of r2 stopped before its window ended" in world.output.getvalue()
+    assert release(world, "r3").watch_status == "watching"  # the new one's, alive
+
+
+def test_a_watch_within_its_time_is_left_to_its_process(world):
+    assert world.push().ok
+    assert world.push().ok  # r3: r2's watch may still be running, and ends itself
+    assert release(world, "r2").watch_status == "watching"
