@@ -6,6 +6,7 @@ an app nobody visits is not rolled back."""
 import re
 import time
 
+import pytest
 from conftest import RUN_ID
 
 from testsupport.load import Endpoint, Load
@@ -87,3 +88,72 @@ def test_a_quiet_app_is_not_rolled_back(routed_app, traefik):
     assert app.active()["name"] == "r2"
     [r2] = [r for r in app.releases() if r["name"] == "r2"]
     assert r2["watch_status"] == "passed", r2
+
+
+# The rollback by watch on the servers users run (besides serve.sh, which exits at SIGTERM
+# and closes every connection): a Go server that keeps connections alive (Traefik's binary:
+# its file provider routes every path to its own ping, and the checkout page, broken, to a
+# closed port: 502),
+# and busybox httpd as PID 1, which ignores SIGTERM and is killed after its grace period.
+KEEPALIVE = """\
+FROM traefik:v3 AS t
+FROM busybox
+COPY --from=t /traefik /traefik
+COPY dynamic.yml /dynamic.yml
+HEALTHCHECK --interval=1s --timeout=2s --retries=3 \\
+  CMD wget -q -O /dev/null http://127.0.0.1:8000/ping || exit 1
+ENTRYPOINT ["/traefik", "--entrypoints.web.address=:8000", "--ping=true", \\
+"--ping.entrypoint=web", "--providers.file.filename=/dynamic.yml", "--log.level=ERROR"]
+"""
+ROUTE_ALL = """\
+http:
+  routers:
+    all: {{rule: "PathPrefix(`/`)", entryPoints: [web], service: ping@internal}}
+    checkout: {{rule: "PathPrefix(`{path}`)", entryPoints: [web], service: {service}}}
+  services:
+    closed: {{loadBalancer: {{servers: [{{url: "http://127.0.0.1:9"}}]}}}}
+"""
+IGNORES_SIGTERM = """\
+FROM busybox
+COPY www /www
+HEALTHCHECK --interval=1s --timeout=2s --retries=3 \\
+  CMD wget -q -O /dev/null http://127.0.0.1:8000/health || exit 1
+CMD ["httpd", "-f", "-p", "8000", "-h", "/www"]
+"""
+
+
+def server_files(kind: str, host: str, text: str, broken: bool = False) -> dict[str, str]:
+    files = files_for(host, text, broken)
+    if kind == "keepalive":
+        files["Dockerfile"] = KEEPALIVE
+        files["dynamic.yml"] = ROUTE_ALL.format(
+            path=CHECKOUT, service="closed" if broken else "ping@internal")
+    else:
+        files["Dockerfile"] = IGNORES_SIGTERM
+        files["compose.yaml"] += "    stop_grace_period: 3s\n"
+    return files
+
+
+@pytest.mark.parametrize("kind", ["keepalive", "ignores-sigterm"])
+def test_the_watch_rolls_back_on_the_servers_users_run(routed_app, traefik, kind):
+    host = f"watch-{kind}-{RUN_ID}.test"
+    app = routed_app(server_files(kind, host, "v1"), watch=True)
+    assert app.otter("config", app.name, "watch_seconds", "15").returncode == 0
+    assert "==> deployed" in push_files(app, server_files(kind, host, "v1"), "v1").result
+    with Load(Endpoint(traefik.http_port, host, CHECKOUT), threads=4, max_seconds=240) as load:
+        time.sleep(2)
+        push = push_files(app, server_files(kind, host, "v2", broken=True), "v2 broken")
+    result = load.stop()
+    assert re.search(r"r2 fails under real traffic: .*: rolling back to r1", push.output), \
+        push.output
+    assert app.active()["name"] == "r1"
+    bad = [r for r in result.requests if r.status >= 500]
+    assert bad, result
+    first, last = min(r.started for r in bad), max(r.ended for r in bad)
+    assert [r for r in result.requests if not r.ok and r.ended < first] == []
+    # only the release's own answers failed (500 or, from the Go server, its 502): no reset
+    # connection, no 502 from a server stopping under Traefik
+    assert {r.status for r in result.requests if not r.ok} <= {500, 502}, result.failures
+    after = [r for r in result.requests if r.started > last]
+    assert after and {r.release for r in after} == {app.project("r1")}, result
+    assert last - first < 10, (last - first, len(bad))
