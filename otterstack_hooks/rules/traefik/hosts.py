@@ -31,7 +31,8 @@ from otterstack_hooks.rules.traefik.rule_parser import Matcher, RuleTooComplex, 
 from otterstack_hooks.rules.traefik.rule_rewrite import render_alternative
 
 _DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_PATTERN = re.compile(rf"(?:\*\.)?{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
+DNS_NAME = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")  # lower case, as stored
+_PATTERN = re.compile(rf"(?:\*\.)?{DNS_NAME.pattern}")
 _NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")  # what Traefik's names may be, judged
 _RULE = re.compile(r"traefik\.(http|tcp)\.routers\.([^.]+)\.rule", re.IGNORECASE)
 _HOST_MATCHERS = {"http": frozenset({"host", "hostheader"}), "tcp": frozenset({"hostsni"})}
