@@ -29,7 +29,8 @@ from otterstack_hooks.rules.traefik.priority import (
     user_priority,
 )
 
-_RELEASE = re.compile(r"[a-z0-9-]+")
+# a compose project: `<app>-r<N>`, or a preview's `<app>_<slug>-r<N>` (rules/preview/naming.py)
+_RELEASE = re.compile(r"[a-z0-9_-]+")
 # Header names end up as a label path segment, so they must not contain '.'.
 _HEADER = re.compile(r"[A-Za-z0-9_-]+")
 _ID_MIDDLEWARE = "otterstack-id"
@@ -153,7 +154,7 @@ def rewrite_project_labels(
 def _check_arguments(release: str, sequence: int, id_header: str | None) -> None:
     """Reject arguments that would produce label keys Traefik can't parse."""
     if not _RELEASE.fullmatch(release):
-        raise ValueError(f"release {release!r} must match [a-z0-9-]+")
+        raise ValueError(f"release {release!r} must match [a-z0-9_-]+")
     if not 0 <= sequence < PRIORITY_SCALE:
         raise ValueError(f"sequence {sequence} must be in 0..{PRIORITY_SCALE - 1}")
     if id_header is not None and not _HEADER.fullmatch(id_header):
