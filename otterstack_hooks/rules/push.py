@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import ZERO_SHA, is_sha, printable
 
+_HEADS = "refs/heads/"
+
 
 @dataclass(frozen=True)
 class RefUpdate:
@@ -18,11 +20,26 @@ class RefUpdate:
 
 
 @dataclass(frozen=True)
+class PreviewPush:
+    """With previews on, an update of a branch other than the deploy branch: deploy its
+    preview (rules/preview), or remove it when the branch was deleted."""
+
+    branch: str  # without refs/heads/, as git has it (the slug is made from it)
+    update: RefUpdate
+
+    @property
+    def removal(self) -> bool:
+        return self.update.deleted
+
+
+@dataclass(frozen=True)
 class PushPlan:
-    """What to do with one push: the commit to deploy (if any) and what to tell the pusher."""
+    """What to do with one push: the commit to deploy (if any), the previews to deploy or
+    remove, and what to tell the pusher."""
 
     deploy: RefUpdate | None
     notes: tuple[str, ...]
+    previews: tuple[PreviewPush, ...] = ()
 
 
 def parse_ref_updates(text: str) -> list[RefUpdate]:
@@ -41,14 +58,20 @@ def parse_ref_updates(text: str) -> list[RefUpdate]:
     return updates
 
 
-def plan_push(updates: list[RefUpdate], branch: str) -> PushPlan:
-    """Only the deploy branch deploys, once per push; everything else is accepted and explained."""
+def plan_push(updates: list[RefUpdate], branch: str, previews: bool = False) -> PushPlan:
+    """Only the deploy branch deploys production, once per push; with `previews`, every other
+    branch pushed or deleted is a preview to deploy or remove; everything else is accepted and
+    explained. Production is told apart by the exact ref, so `Main` or `main/x` is a
+    preview like any other branch."""
     target = f"refs/heads/{branch}"
     notes: list[str] = []
     deploy: RefUpdate | None = None
+    found: list[PreviewPush] = []
     for update in updates:
         name = printable(update.ref)
-        if update.ref != target:
+        if update.ref != target and previews and update.ref.startswith(_HEADS):
+            found.append(PreviewPush(update.ref.removeprefix(_HEADS), update))
+        elif update.ref != target:
             kind = "tag" if update.ref.startswith("refs/tags/") else "ref"
             notes.append(f"{kind} {name} accepted, not deployed (only {branch} deploys)")
         elif update.deleted:
@@ -57,4 +80,4 @@ def plan_push(updates: list[RefUpdate], branch: str) -> PushPlan:
             deploy = update
     if not updates:
         notes.append("no refs were updated: nothing to deploy")
-    return PushPlan(deploy, tuple(notes))
+    return PushPlan(deploy, tuple(notes), tuple(found))

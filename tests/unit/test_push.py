@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import ZERO_SHA
-from otterstack_hooks.rules.push import RefUpdate, parse_ref_updates, plan_push
+from otterstack_hooks.rules.push import PreviewPush, RefUpdate, parse_ref_updates, plan_push
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 
@@ -62,3 +62,36 @@ def test_arbitrary_text_never_crashes_the_parser(text):
         parse_ref_updates(text)
     except OtterError:
         pass
+
+
+def test_with_previews_every_other_branch_is_a_preview_to_deploy_or_remove():
+    text = (f"{A} {B} refs/heads/main\n{A} {C} refs/heads/feature/x\n"
+            f"{A} {ZERO_SHA} refs/heads/old\n{A} {C} refs/tags/v1\n{A} {C} refs/notes/x\n"
+            f"{A} {C} refs/heads/Main\n")
+    plan = plan_push(parse_ref_updates(text), "main", previews=True)
+    assert plan.deploy == RefUpdate(A, B, "refs/heads/main")
+    assert plan.previews == (
+        PreviewPush("feature/x", RefUpdate(A, C, "refs/heads/feature/x")),
+        PreviewPush("old", RefUpdate(A, ZERO_SHA, "refs/heads/old")),
+        PreviewPush("Main", RefUpdate(A, C, "refs/heads/Main")))  # only the exact ref is main
+    assert [p.removal for p in plan.previews] == [False, True, False]
+    assert plan.notes == ("tag refs/tags/v1 accepted, not deployed (only main deploys)",
+                          "ref refs/notes/x accepted, not deployed (only main deploys)")
+
+
+def test_deleting_the_deploy_branch_never_removes_production_with_previews_on():
+    plan = plan_push(parse_ref_updates(f"{A} {ZERO_SHA} refs/heads/main"), "main", previews=True)
+    assert plan.deploy is None and plan.previews == ()
+    assert plan.notes == ("branch main deleted: nothing deployed, the running release stays",)
+
+
+@given(st.lists(st.tuples(shas, shas, refs), max_size=8), st.sampled_from(["main", "prod"]))
+def test_previews_change_nothing_of_production_and_take_exactly_the_other_branches(lines,
+                                                                                  branch):
+    updates = parse_ref_updates("".join(f"{o} {n} {r}\n" for o, n, r in lines))
+    off, on = plan_push(updates, branch), plan_push(updates, branch, previews=True)
+    assert on.deploy == off.deploy and off.previews == ()
+    others = [u for u in updates if u.ref.startswith("refs/heads/")
+              and u.ref != f"refs/heads/{branch}"]
+    assert [p.update for p in on.previews] == others
+    assert len(on.notes) == len(off.notes) - len(others)
