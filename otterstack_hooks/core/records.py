@@ -43,6 +43,10 @@ class App:
     watch_seconds: int  # seconds a served release is watched under real traffic; 0: off
     watch_min_requests: int  # requests the watch needs before an error ratio counts
     watch_max_error_ratio: int  # percent of 5xx a watched release may answer (rules/watch)
+    previews: bool  # a push to another branch deploys its preview (rules/preview)
+    preview_domain: str  # previews answer at <slug>.<preview_domain>; empty: none
+    preview_limit: int  # previews that may live at once
+    preview_ttl: int  # days a preview lives without a push
 
     @property
     def reads_deploy_labels(self) -> bool:

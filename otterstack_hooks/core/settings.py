@@ -20,6 +20,7 @@ from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import validate_branch_name, validate_compose_file
 from otterstack_hooks.rules.compose.access import parse_allow, render_allow
 from otterstack_hooks.rules.notify_target import validate_target
+from otterstack_hooks.rules.preview.naming import parse_preview_domain
 from otterstack_hooks.rules.traefik.hosts import parse_hosts
 
 MAX_DRAIN_TIMEOUT = 600  # the deploy lock is held while draining; queued pushes wait
@@ -174,6 +175,13 @@ _APP: tuple[Setting[Any], ...] = (
     _number("watch_min_requests", 20, "requests the watch needs before an error ratio counts"),
     _percent("watch_max_error_ratio", 5, "percent of 5xx answers a watched release may give "
              "(and 3 times the replaced release's) before it is rolled back"),
+    _switch("previews", False, "a push to another branch deploys a preview of it at "
+            "<slug>.<preview_domain> (not deployed yet: docs/design/previews.md)"),
+    _text("preview_domain", "", "DNS name a wildcard record points here for; previews "
+          "answer at <slug>.<domain>; empty: none", parse_preview_domain),
+    _number("preview_limit", 5, "previews that may live at once; a new branch's beyond is "
+            "refused"),
+    _number("preview_ttl", 7, "days a preview lives without a push to its branch"),
 )
 
 _GLOBAL: tuple[Setting[str], ...] = (

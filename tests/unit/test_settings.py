@@ -61,7 +61,7 @@ def test_a_new_app_gets_every_default(tmp_path):
 OTHER_DEFAULTS = {"branch": "trunk", "compose_file": "deploy/compose.yml",
                   "release_command": "web ./migrate", "notify": "https://hooks.example/x",
                   "allow": "privileged", "runtime": "swarm", "registry": "reg.lan:5000",
-                  "hosts": "shop.example.com"}
+                  "hosts": "shop.example.com", "preview_domain": "preview.example.com"}
 
 
 def test_the_schema_not_the_sql_decides_a_new_apps_defaults(tmp_path, monkeypatch):
@@ -102,6 +102,8 @@ def test_every_default_is_a_value_its_parser_keeps(setting):
     ("hosts", "Shop.Example.com., *.shop.example.com ,shop.example.com",
      "shop.example.com,*.shop.example.com"),
     ("hosts", " , ", ""),
+    ("preview_domain", " Preview.Example.com. ", "preview.example.com"), ("previews", "on", True),
+    ("preview_domain", "", ""), ("preview_ttl", "30", 30),
     ("notify", "cmd:/usr/local/bin/tell --ops", "cmd:/usr/local/bin/tell --ops"),
 ])
 def test_values_parse(name, text, value):
@@ -150,6 +152,13 @@ BAD_VALUES = [
                                    "100 (`5` or `5%`), not '0'"),
     ("watch_max_error_ratio", "101%", "watch_max_error_ratio takes a whole percentage"),
     ("watch_max_error_ratio", "0.5", "watch_max_error_ratio takes a whole percentage"),
+    ("previews", "auto", "previews takes on or off, not 'auto'"),
+    ("preview_domain", "*.preview.example.com", "preview_domain takes a DNS name"),
+    ("preview_domain", "localhost", "preview_domain takes a DNS name with at least two"),
+    ("preview_domain", "a_b.example.com", "preview_domain takes a DNS name"),
+    ("preview_domain", "x." * 95 + "com", "preview_domain takes a DNS name"),
+    ("preview_limit", "0", "preview_limit takes a whole number of at least 1, not '0'"),
+    ("preview_ttl", "7d", "preview_ttl takes a whole number of at least 1, not '7d'"),
 ]
 
 

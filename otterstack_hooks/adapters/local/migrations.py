@@ -148,4 +148,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE releases ADD COLUMN watch_detail TEXT NOT NULL DEFAULT '';
     UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
     """,
+    # 16: previews of other branches (rules/preview, docs/design/previews.md), off for every
+    # app until an admin turns them on
+    f"""
+    ALTER TABLE apps ADD COLUMN previews INTEGER NOT NULL
+        DEFAULT {int(app_defaults()["previews"])};
+    ALTER TABLE apps ADD COLUMN preview_domain TEXT NOT NULL
+        DEFAULT '{app_defaults()["preview_domain"]}';
+    ALTER TABLE apps ADD COLUMN preview_limit INTEGER NOT NULL
+        DEFAULT {app_defaults()["preview_limit"]};
+    ALTER TABLE apps ADD COLUMN preview_ttl INTEGER NOT NULL
+        DEFAULT {app_defaults()["preview_ttl"]};
+    UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
+    """,
 ]
