@@ -24,6 +24,7 @@ from otterstack_hooks.core.settings import (
     app_setting,
     global_setting,
 )
+from otterstack_hooks.rules.preview.naming import check_domain_free
 from otterstack_hooks.usecases.remove_app import RemoveApp
 from otterstack_hooks.wiring import real_ports
 
@@ -58,7 +59,10 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 0
     setting = app_setting(args.key)
     if args.value is not None:
-        state.set_app_setting(app.name, setting.name, _parse_value(setting, args.value))
+        value = _parse_value(setting, args.value)
+        if setting.name == "preview_domain":
+            check_domain_free(app.name, value, {a.name: a.preview_domain for a in state.apps()})
+        state.set_app_setting(app.name, setting.name, value)
         app = state.require_app(app.name)
     print(f"{setting.name} = {_show(setting, getattr(app, setting.name))}")
     return 0

@@ -230,3 +230,16 @@ def test_the_schema_imports_no_io():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+def test_config_refuses_a_preview_domain_another_app_has(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OTTERSTACK_DATA_DIR", str(tmp_path))
+    state = State(tmp_path / "state.db")
+    state.upsert_app("shop", "/r/shop")
+    state.upsert_app("blog", "/r/blog")
+    assert cli.main(["config", "blog", "preview_domain", "preview.example.com"]) == 0
+    assert cli.main(["config", "blog", "preview_domain", "preview.example.com"]) == 0  # again
+    assert cli.main(["config", "shop", "preview_domain", "Preview.Example.com"]) == 2
+    assert "preview_domain preview.example.com is already app blog's" in capsys.readouterr().err
+    assert State(tmp_path / "state.db").require_app("shop").preview_domain == ""
+    assert cli.main(["config", "shop", "preview_domain", "shop.preview.example.com"]) == 0
