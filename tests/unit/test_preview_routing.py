@@ -1,7 +1,7 @@
 """A release's labels for its preview's hosts: production's hosts are never published."""
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from otterstack_hooks.core.errors import OtterError
@@ -11,6 +11,7 @@ from otterstack_hooks.rules.traefik.hosts import host_problems
 from otterstack_hooks.rules.traefik.labels import rewrite_project_labels
 from otterstack_hooks.rules.traefik.rule_parser import may_overlap
 from otterstack_hooks.rules.traefik.rule_rewrite import render
+from otterstack_hooks.rules.traefik.rule_syntax import DefaultSyntax, Finding, rule_problems
 
 D = "preview.example.com"
 H = f"x.{D}"
@@ -139,6 +140,21 @@ def test_no_rewritten_rule_can_match_another_host(rule):
     assert host_problems("web", labels, (H,)) == []  # every alternative names H, and only H
     for other in ("shop.example.com", "victim.example", "api.shop.example.com"):
         assert not may_overlap("http", rewritten, (), f"Host(`{other}`)", ())
+
+
+@given(rules, st.sampled_from(["v3", "v2"]))
+def test_a_rule_traefik_loads_stays_one_it_loads(rule, syntax):
+    """In the rule syntax the router is read in: the rewrite keeps the other matchers as
+    written and adds a one-argument Host, which both syntaxes take."""
+    labels = {"traefik.enable": "true", "traefik.http.routers.r.rule": rule,
+              "traefik.http.routers.r.ruleSyntax": syntax}
+
+    def refused(services: dict[str, dict[str, str]]) -> list[str]:
+        return [p.text for p in rule_problems(services, DefaultSyntax())
+                if p.finding == Finding.REFUSED]
+
+    assume(not refused({"web": labels}))
+    assert refused(preview_routing({"web": labels}, NAMES, D).labels) == []
 
 
 @given(rules)
