@@ -21,6 +21,7 @@ from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import ReleaseStatus
 from otterstack_hooks.rules.command_lines import ComposeTarget
 from otterstack_hooks.rules.health import ContainerSnapshot
+from otterstack_hooks.rules.preview.lifecycle import LivePreview
 from otterstack_hooks.rules.traefik.routing_plan import Probe, TraefikInfo
 
 OnLine = Callable[[str], None]
@@ -87,8 +88,10 @@ class Runtime(Protocol):
 
     def projects(self) -> set[str]: ...
 
-    def app_resources(self, app: str) -> tuple[list[str], list[str]]:
-        """The app's kept (volumes, networks)."""
+    def app_resources(self, app: str, preview: str | None = None
+                      ) -> tuple[list[str], list[str]]:
+        """The app's kept (volumes, networks): production's (`preview` None), or those of
+        its preview `preview` (a slug); told apart by their labels (rules/preview/naming)."""
 
     def remove_volume(self, name: str) -> None: ...
 
@@ -162,7 +165,7 @@ class Store(Protocol):
     def setting(self, key: str) -> str: ...
 
     def new_release(self, app: str, sha: str, ref: str, trigger: str, pushed_by: str,
-                    pid: int) -> Release: ...
+                    pid: int, preview: str = "") -> Release: ...
 
     def release(self, rid: int) -> Release: ...
 
@@ -170,11 +173,14 @@ class Store(Protocol):
 
     def activate(self, new: Release, old: Release | None) -> None: ...
 
-    def active_release(self, app: str) -> Release | None: ...
+    # `preview`: production's releases (''), one preview's (its slug), or (None) all
+    def active_release(self, app: str, preview: str = "") -> Release | None: ...
 
-    def releases(self, app: str, limit: int = 50) -> list[Release]: ...
+    def releases(self, app: str, limit: int = 50, preview: str | None = "") -> list[Release]:
+        ...
 
-    def releases_with_status(self, app: str, status: ReleaseStatus) -> list[Release]: ...
+    def releases_with_status(self, app: str, status: ReleaseStatus, preview: str = ""
+                             ) -> list[Release]: ...
 
     def rollback_target(self, app: str) -> Release | None: ...
 
@@ -185,6 +191,13 @@ class Store(Protocol):
     def reactivate(self, target: Release, current: Release) -> None: ...
 
     def remove_app(self, name: str) -> None: ...
+
+    def previews(self, app: str) -> list[LivePreview]:
+        """The app's live previews, newest push first."""
+
+    def put_preview(self, app: str, preview: LivePreview) -> None: ...
+
+    def remove_preview(self, app: str, slug: str) -> None: ...
 
 
 class Notifier(Protocol):

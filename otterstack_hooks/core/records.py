@@ -86,6 +86,7 @@ class Release:
     watch_requests: int = 0  # what it answered while watched
     watch_errors: int = 0  # of which 5xx
     watch_detail: str = ""  # `watched: N requests, M errors`, or why it was rolled back
+    preview: str = ""  # the slug of the preview it belongs to; empty: production's
 
     @property
     def duration(self) -> float | None:

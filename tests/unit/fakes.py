@@ -24,6 +24,8 @@ from otterstack_hooks.core.ports import Ports
 from otterstack_hooks.rules.command_lines import ComposeTarget
 from otterstack_hooks.rules.container_view import container_rows
 from otterstack_hooks.rules.health import ContainerSnapshot
+from otterstack_hooks.rules.preview.naming import selects
+from otterstack_hooks.rules.swarm.stack import APP_LABEL
 from otterstack_hooks.rules.traefik.routing_plan import Probe, TraefikInfo
 
 RELEASE = re.compile(r"(?P<app>.+)-r(?P<number>\d+)")
@@ -52,6 +54,8 @@ class FakeRuntime:
         self.health: dict[str, str] = {}
         self.images: set[str] = set()
         self.volumes: set[str] = set()
+        self.networks: set[str] = set()
+        self.resource_labels: dict[str, dict[str, str]] = {}  # volume/network -> labels
         self.labels: dict[tuple[str, str], dict[str, str]] = {}  # (project, service) -> labels
         self.image_label_sets: dict[str, dict[str, str]] = {}  # image -> its own labels
         self.services: dict[str, list[dict[str, Any]]] = {}  # project -> service_rows
@@ -62,9 +66,14 @@ class FakeRuntime:
 
     @staticmethod
     def _compose(target: ComposeTarget) -> dict[str, Any]:
+        """The file as `compose config` shows it: a volume or network without a name is
+        named `<project>_<key>`."""
         data = yaml.safe_load((target.directory / target.files[0]).read_text())
-        return {"name": target.project, "services": data.get("services") or {},
-                "volumes": data.get("volumes") or {}, "networks": data.get("networks") or {}}
+        named = {kind: {key: {"name": f"{target.project}_{key}", **(spec or {})}
+                        if not (spec or {}).get("external") else spec
+                        for key, spec in (data.get(kind) or {}).items()}
+                 for kind in ("volumes", "networks")}
+        return {"name": target.project, "services": data.get("services") or {}, **named}
 
     @staticmethod
     def _merged_labels(target: ComposeTarget, service: str) -> dict[str, str]:
@@ -139,9 +148,12 @@ class FakeRuntime:
     def ensure_volume(self, app: str, name: str, spec) -> bool:
         created = name not in self.volumes
         self.volumes.add(name)
+        self.resource_labels.setdefault(name, {**(spec.get("labels") or {}), APP_LABEL: app})
         return created
 
     def ensure_network(self, app: str, name: str, spec) -> bool:
+        self.networks.add(name)
+        self.resource_labels.setdefault(name, {**(spec.get("labels") or {}), APP_LABEL: app})
         return False
 
     def containers(self, project: str) -> list[ContainerSnapshot]:
@@ -199,14 +211,24 @@ class FakeRuntime:
     def projects(self) -> set[str]:
         return set(self.running)
 
-    def app_resources(self, app: str) -> tuple[list[str], list[str]]:
-        return sorted(v for v in self.volumes if v.startswith(f"{app}_")), []
+    def app_resources(self, app: str, preview: str | None = None
+                      ) -> tuple[list[str], list[str]]:
+        """By label, as the engine's: a volume made before labels were kept counts as
+        production's when its name says so."""
+        def mine(name: str) -> bool:
+            labels = self.resource_labels.get(name)
+            if labels is None:
+                return preview is None and name.startswith(f"{app}_")
+            return selects(labels, app, preview)
+        return sorted(filter(mine, self.volumes)), sorted(filter(mine, self.networks))
 
     def remove_volume(self, name: str) -> None:
+        self.calls.append(("remove_volume", name))
         self.volumes.discard(name)
 
     def remove_network(self, name: str) -> None:
-        pass
+        self.calls.append(("remove_network", name))
+        self.networks.discard(name)
 
     def commands(self, *kinds: str) -> list[tuple[Any, ...]]:
         """The calls of these kinds, in order."""

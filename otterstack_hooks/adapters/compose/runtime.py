@@ -120,8 +120,9 @@ class ComposeRuntime:
     def projects(self) -> set[str]:
         return engine.projects(self.dc)
 
-    def app_resources(self, app: str) -> tuple[list[str], list[str]]:
-        return engine.app_resources(self.dc, app)
+    def app_resources(self, app: str, preview: str | None = None
+                      ) -> tuple[list[str], list[str]]:
+        return engine.app_resources(self.dc, app, preview)
 
     def remove_volume(self, name: str) -> None:
         engine.remove_volume(self.dc, name)

@@ -14,6 +14,7 @@ from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable
 from otterstack_hooks.rules.compose.model import is_routed
 from otterstack_hooks.rules.health import ContainerSnapshot
+from otterstack_hooks.rules.preview.naming import selects
 from otterstack_hooks.rules.swarm.stack import STACK_LABEL
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -218,12 +219,18 @@ def tag_image(dc: docker.DockerClient, source: str, target: str) -> None:
         dc.api.tag(source, target, "latest")
 
 
-def app_resources(dc: docker.DockerClient, app: str) -> tuple[list[str], list[str]]:
-    """Names of the volumes and networks OtterStack created for an app."""
+def app_resources(dc: docker.DockerClient, app: str, preview: str | None = None
+                  ) -> tuple[list[str], list[str]]:
+    """Names of the volumes and networks OtterStack created for an app's production
+    (`preview` None) or for one of its previews, selected by their labels: Docker filters
+    on a label that is there, so those of other previews (or of production) are told apart
+    by reading each one's labels (naming.selects)."""
     label = {"label": f"{APP_LABEL}={app}"}
     with engine_errors(f"listing the volumes and networks of {app}"):
-        volumes = [str(v.name) for v in dc.volumes.list(filters=label)]
-        networks = [str(n.name) for n in dc.networks.list(filters=label)]
+        volumes = [str(v.name) for v in dc.volumes.list(filters=label)
+                   if selects(v.attrs.get("Labels") or {}, app, preview)]
+        networks = [str(n.name) for n in dc.networks.list(filters=label)
+                    if selects(n.attrs.get("Labels") or {}, app, preview)]
     return sorted(volumes), sorted(networks)
 
 

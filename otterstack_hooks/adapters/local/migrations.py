@@ -149,7 +149,9 @@ MIGRATIONS: list[str] = [
     UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
     """,
     # 16: previews of other branches (rules/preview, docs/design/previews.md), off for every
-    # app until an admin turns them on
+    # app until an admin turns them on; the previews that live (one row per app and slug:
+    # what rules/preview/lifecycle reads), and the preview a release belongs to (its slug;
+    # '' for production, which every production query asks for)
     f"""
     ALTER TABLE apps ADD COLUMN previews INTEGER NOT NULL
         DEFAULT {int(app_defaults()["previews"])};
@@ -159,6 +161,19 @@ MIGRATIONS: list[str] = [
         DEFAULT {app_defaults()["preview_limit"]};
     ALTER TABLE apps ADD COLUMN preview_ttl INTEGER NOT NULL
         DEFAULT {app_defaults()["preview_ttl"]};
+    ALTER TABLE releases ADD COLUMN preview TEXT NOT NULL DEFAULT '';
+    CREATE INDEX releases_preview ON releases(app, preview, id);
+    CREATE TABLE previews (
+        app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        slug TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        sha TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        pushed_at REAL NOT NULL,
+        urls TEXT NOT NULL DEFAULT '',
+        hosts TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (app, slug)
+    );
     UPDATE apps SET retire_after = {app_defaults()["retire_after"]} WHERE retire_after IS NULL;
     """,
 ]

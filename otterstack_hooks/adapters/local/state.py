@@ -1,6 +1,7 @@
 """The SQLite store: apps, their settings, every release and the push keys, as the records of
 core/records.py. Only I/O lives here; the schema is adapters/local/migrations.py."""
 
+import json
 import sqlite3
 import time
 from dataclasses import fields
@@ -12,6 +13,8 @@ from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.settings import app_defaults, app_setting, global_setting
 from otterstack_hooks.core.vocabulary import ReleaseStatus
+from otterstack_hooks.rules.preview.lifecycle import LivePreview
+from otterstack_hooks.rules.preview.naming import PreviewNames
 from otterstack_hooks.rules.ssh_gate import SshKey
 
 
@@ -24,6 +27,16 @@ def _row_to(cls: type, row: sqlite3.Row) -> Any:
         elif f.type is ReleaseStatus:
             values[f.name] = ReleaseStatus(values[f.name])
     return cls(**values)
+
+
+PRODUCTION = ""  # the `preview` of production's releases
+
+
+def _preview(row: sqlite3.Row) -> LivePreview:
+    urls = tuple(u for u in row["urls"].split("\n") if u)
+    return LivePreview(row["branch"], row["slug"], row["sha"], row["pushed_at"],
+                       urls[0] if urls else "", row["created_at"], urls,
+                       tuple(json.loads(row["hosts"]).items()) if row["hosts"] else ())
 
 
 class State:
@@ -107,6 +120,7 @@ class State:
 
     def remove_app(self, name: str) -> None:
         self._write("DELETE FROM releases WHERE app = ?", (name,))
+        self._write("DELETE FROM previews WHERE app = ?", (name,))
         self._write("DELETE FROM apps WHERE name = ?", (name,))
 
     def pin(self, name: str, reason: str) -> None:
@@ -134,21 +148,26 @@ class State:
 
     # releases
     def new_release(self, app: str, sha: str, ref: str, trigger: str, pushed_by: str,
-                    pid: int) -> Release:
+                    pid: int, preview: str = "") -> Release:
         """Insert and name the row in one transaction: a row without a name would make
-        recovery act on compose project "" (the current directory's) and on `releases/`."""
+        recovery act on compose project "" (the current directory's) and on `releases/`.
+        A preview's release (`preview`: its slug) is named from the same sequence, so a
+        release name is the app's one checkout and log directory whoever it serves."""
         self._write("BEGIN IMMEDIATE")
         try:
             cur = self.db.execute(
                 "INSERT INTO releases (app, sha, ref, trigger, pushed_by, status, pid, "
-                "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (app, sha, ref, trigger, pushed_by, ReleaseStatus.DEPLOYING, pid, time.time()),
+                "started_at, preview) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (app, sha, ref, trigger, pushed_by, ReleaseStatus.DEPLOYING, pid, time.time(),
+                 preview),
             )
             rid = cur.lastrowid
             assert rid is not None  # an INSERT always has one
+            project = (PreviewNames(app, preview).project(f"r{rid}") if preview
+                       else f"{app}-r{rid}")
             self.db.execute(
                 "UPDATE releases SET name = ?, project = ? WHERE id = ?",
-                (f"r{rid}", f"{app}-r{rid}", rid),
+                (f"r{rid}", project, rid),
             )
             self.db.execute("COMMIT")
         except BaseException as exc:
@@ -200,16 +219,21 @@ class State:
             self.db.execute("ROLLBACK")
             raise
 
-    def active_release(self, app: str) -> Release | None:
+    # Every release query is of production's releases (`preview` ''), or of one preview's:
+    # a preview's release is never production's active, kept or rollback target.
+    def active_release(self, app: str, preview: str = "") -> Release | None:
         row = self.db.execute(
-            "SELECT * FROM releases WHERE app = ? AND status = ? ORDER BY id DESC LIMIT 1",
-            (app, ReleaseStatus.ACTIVE),
+            "SELECT * FROM releases WHERE app = ? AND preview = ? AND status = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (app, preview, ReleaseStatus.ACTIVE),
         ).fetchone()
         return None if row is None else _row_to(Release, row)
 
-    def releases(self, app: str, limit: int = 50) -> list[Release]:
+    def releases(self, app: str, limit: int = 50, preview: str | None = "") -> list[Release]:
+        """Newest first; `preview` None: production's and every preview's."""
         rows = self.db.execute(
-            "SELECT * FROM releases WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
+            "SELECT * FROM releases WHERE app = ? AND (? IS NULL OR preview = ?) "
+            "ORDER BY id DESC LIMIT ?", (app, preview, preview, limit)
         )
         return [_row_to(Release, r) for r in rows]
 
@@ -221,11 +245,38 @@ class State:
                      if r.status == ReleaseStatus.SUPERSEDED and r.worktree
                      and (active is None or r.id < active.id)), None)
 
-    def releases_with_status(self, app: str, status: ReleaseStatus) -> list[Release]:
+    def releases_with_status(self, app: str, status: ReleaseStatus,
+                             preview: str = PRODUCTION) -> list[Release]:
         rows = self.db.execute(
-            "SELECT * FROM releases WHERE app = ? AND status = ? ORDER BY id", (app, status)
+            "SELECT * FROM releases WHERE app = ? AND preview = ? AND status = ? ORDER BY id",
+            (app, preview, status)
         )
         return [_row_to(Release, r) for r in rows]
+
+    # previews (rules/preview/lifecycle reads them)
+    def previews(self, app: str) -> list[LivePreview]:
+        """The app's live previews, newest push first."""
+        rows = self.db.execute("SELECT * FROM previews WHERE app = ? "
+                               "ORDER BY pushed_at DESC, slug", (app,))
+        return [_preview(r) for r in rows]
+
+    def put_preview(self, app: str, preview: LivePreview) -> None:
+        """Record a push of a preview's branch (its first: created now); its URLs and hosts
+        once known (an empty `urls` keeps what was recorded)."""
+        self._write(
+            "INSERT INTO previews (app, slug, branch, sha, created_at, pushed_at, urls, hosts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(app, slug) DO UPDATE SET "
+            "branch = excluded.branch, sha = excluded.sha, pushed_at = excluded.pushed_at, "
+            "urls = CASE WHEN excluded.urls = '' THEN urls ELSE excluded.urls END, "
+            "hosts = CASE WHEN excluded.urls = '' THEN hosts ELSE excluded.hosts END",
+            (app, preview.slug, preview.branch, preview.sha, preview.created_at or time.time(),
+             preview.pushed_at, "\n".join(preview.urls),
+             json.dumps(dict(preview.hosts)) if preview.hosts else ""))
+
+    def remove_preview(self, app: str, slug: str) -> None:
+        """Forget a removed preview and its releases."""
+        self._write("DELETE FROM releases WHERE app = ? AND preview = ?", (app, slug))
+        self._write("DELETE FROM previews WHERE app = ? AND slug = ?", (app, slug))
 
     def next_release_number(self) -> int:
         """What the next release will be called (r<N>), for a dry run."""

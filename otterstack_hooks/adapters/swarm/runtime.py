@@ -26,6 +26,7 @@ from otterstack_hooks.core.ports import OnLine, Say
 from otterstack_hooks.rules import command_lines as commands
 from otterstack_hooks.rules.command_lines import ComposeTarget
 from otterstack_hooks.rules.health import ContainerSnapshot
+from otterstack_hooks.rules.preview.naming import PreviewNames, resource_owner
 from otterstack_hooks.rules.release_plan import state_project
 from otterstack_hooks.rules.swarm.stack import REPLICAS_LABEL, STACK_LABEL, render_stack
 from otterstack_hooks.rules.swarm.stack_view import log_services, node_names, service_summary
@@ -261,15 +262,18 @@ class SwarmRuntime(ComposeRuntime):
                             self._remote_volumes.setdefault(str(mount["Source"]), set()).add(
                                 names.get(node, node[:12]))
 
-    def app_resources(self, app: str) -> tuple[list[str], list[str]]:
-        """This node's, and the app's volumes a removed stack used on other nodes."""
-        volumes, networks = super().app_resources(app)
-        remote = [v for v in self._remote_volumes if v.startswith(f"{app}_")]
+    def app_resources(self, app: str, preview: str | None = None
+                      ) -> tuple[list[str], list[str]]:
+        """This node's, and the app's volumes a removed stack used on other nodes (by
+        name there: production's are `<app>_<key>`, a preview's `<app>.<slug>_<key>`)."""
+        volumes, networks = super().app_resources(app, preview)
+        prefix = f"{app}_" if preview is None else PreviewNames(app, preview).resource("")
+        remote = [v for v in self._remote_volumes if v.startswith(prefix)]
         return sorted({*volumes, *remote}), networks
 
     def remove_volume(self, name: str) -> None:
         """Here, if it is here; on another node only that node's engine can: say where."""
-        local = name in super().app_resources(self.app)[0]
+        local = name in super().app_resources(self.app, resource_owner(self.app, name))[0]
         if local:
             super().remove_volume(name)
         elsewhere = sorted(self._remote_volumes.get(name, ()))

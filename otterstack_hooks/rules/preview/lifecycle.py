@@ -24,7 +24,10 @@ class LivePreview:
     slug: str
     sha: str
     pushed_at: float  # the last push to its branch (or deploy of it)
-    url: str = ""
+    url: str = ""  # where its main routed service answers; empty: not yet served
+    created_at: float = 0.0
+    urls: tuple[str, ...] = ()  # every routed service's, the main one first
+    hosts: tuple[tuple[str, str], ...] = ()  # (host, compose service) it answers at
 
 
 def stale(previews: Iterable[LivePreview], now: float, ttl_days: int) -> list[LivePreview]:

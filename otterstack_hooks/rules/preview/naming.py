@@ -107,10 +107,29 @@ class PreviewNames:
         return f"{part}-{self.slug}.{domain}"
 
 
+@dataclass(frozen=True)
+class PreviewTarget:
+    """What a preview's deploy needs of it: its names, its branch, the domain it answers
+    under (the app's `preview_domain`)."""
+
+    names: PreviewNames
+    branch: str
+    domain: str
+
+
 def selects(labels: Mapping[str, str], app: str, slug: str | None) -> bool:
     """Whether a thing with these labels belongs to `app`'s preview `slug` (None: to the
     app's production). What runs is told apart by its labels, never by its name."""
     return labels.get(APP_LABEL) == app and labels.get(PREVIEW_LABEL) == slug
+
+
+def resource_owner(app: str, name: str) -> str | None:
+    """Whose a volume or network name of `app` is: a preview's slug (`<app>.<slug>_<key>`),
+    else None (production's `<app>_<key>`). Only for a name already known to be the app's
+    (a Swarm node's volume, seen in a task's mounts): what is not is chosen by label."""
+    if not name.startswith(f"{app}."):
+        return None
+    return name[len(app) + 1:].partition("_")[0]
 
 
 def parse_preview_domain(text: str) -> str:
