@@ -1,5 +1,7 @@
 """The git hooks of every app's repo: pre-receive refuses a push that cannot deploy, before
-the ref moves; post-receive deploys the pushed deploy branch (hooks/ calls `otterstack hook`)."""
+the ref moves; post-receive deploys the pushed deploy branch and, with previews on, the
+preview of every other branch pushed, or removes it when its branch was deleted (hooks/ calls
+`otterstack hook`)."""
 
 import argparse
 import os
@@ -28,13 +30,16 @@ from otterstack_hooks.cli.context import open_state
 from otterstack_hooks.cli.deploys import health_timeout
 from otterstack_hooks.cli.environment import GIT_QUARANTINE, minimal_environment
 from otterstack_hooks.core.errors import OtterError
-from otterstack_hooks.core.names import short, validate_app_name
+from otterstack_hooks.core.names import printable, short, validate_app_name
 from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import Step, WatchStatus
-from otterstack_hooks.rules.push import parse_ref_updates, plan_push
+from otterstack_hooks.rules.preview.naming import preview_slug
+from otterstack_hooks.rules.push import PreviewPush, RefUpdate, parse_ref_updates, plan_push
 from otterstack_hooks.rules.traefik.rule_syntax import DefaultSyntax
 from otterstack_hooks.rules.watch import last_line_by
 from otterstack_hooks.usecases.deploy import Deploy, DeployRequest
+from otterstack_hooks.usecases.preview_deploy import PreviewDeploy
+from otterstack_hooks.usecases.preview_removal import RemovePreview
 from otterstack_hooks.wiring import real_ports, traefik_provider
 
 KNOWN_PUSH_OPTIONS = {"skip-deploy", "dry-run", "force", "health-timeout", "no-watch"}
@@ -43,37 +48,45 @@ KNOWN_PUSH_OPTIONS = {"skip-deploy", "dry-run", "force", "health-timeout", "no-w
 def cmd_pre_receive(args: argparse.Namespace) -> int:
     """pre-receive: refuse, before the ref moves, a push of the deploy branch that cannot
     deploy (the app is pinned, the pushed commit is larger than the app takes, or its compose
-    file is missing, invalid or refused); with -o skip-deploy, only one that is too large."""
+    file is missing, invalid or refused); with -o skip-deploy, only one that is too large.
+    A preview's branch is checked the same way (the pin holds production only)."""
     minimal_environment(keep=GIT_QUARANTINE)  # the pushed objects are still in quarantine
     progress = Progress(sys.stdout, use_color(sys.stdout, True), quiet_details=True)
     state = open_state()
     app = state.require_app(validate_app_name(args.app))
     values = secrets.load(data_paths().env_file(app.name))
     progress.redact = secrets.redactor(values)  # compose's complaints may quote a value
-    plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch)
-    if plan.deploy is None:
-        return 0
-    limits = precheck.TreeLimits(app.max_push_files, app.max_push_mib)
-    sha = plan.deploy.new
-    if any(o.split("=")[0] == "skip-deploy" for o in args.push_option):
-        # not checked, but bounded: `otterstack deploy` may check it out later
-        problem = _problem(lambda: precheck.tree_problem(sha, app.name, limits))
-        if problem:
-            progress.result(False, f"push refused, {app.name} {short(sha)}: "
-                            f"{problem}")
-            return 1
-        return 0
-    if app.pinned:
+    plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch, app.previews)
+    pushed = [(f"{app.name} ", plan.deploy.new)] if plan.deploy is not None else []
+    pushed += [(f"preview of {printable(p.branch, 60)} of {app.name} ", p.update.new)
+               for p in plan.previews if not p.removal]
+    skip = any(o.split("=")[0] == "skip-deploy" for o in args.push_option)
+    if plan.deploy is not None and app.pinned and not skip:
         progress.result(False, f"push refused: {app.name} is pinned ({app.pinned}); "
                         f"`otterstack unpin {app.name}` on the server, or push -o skip-deploy")
         return 1
+    for what, sha in pushed:
+        if not _check_commit(state, app, what, sha, values, skip, progress):
+            return 1
+    return 0
+
+
+def _check_commit(state: State, app: App, what: str, sha: str, values: dict[str, str],
+                  skip: bool, progress: Progress) -> bool:
+    """Whether one pushed commit (`what`: whose) may deploy; says why not."""
+    limits = precheck.TreeLimits(app.max_push_files, app.max_push_mib)
+    if skip:
+        # not checked, but bounded: `otterstack deploy` may check it out later
+        problem = _problem(lambda: precheck.tree_problem(sha, app.name, limits))
+        if problem:
+            progress.result(False, f"push refused, {what}{short(sha)}: {problem}")
+        return problem is None
     problem = _problem(lambda: _compose_problem(state, app, sha, values, limits, progress))
     if problem:
-        progress.result(False, f"push refused, {app.name} {short(sha)} cannot "
-                        f"deploy: {problem}")
-        return 1
+        progress.result(False, f"push refused, {what}{short(sha)} cannot deploy: {problem}")
+        return False
     progress.step(Step.CHECK, f"{short(sha)}: compose file valid; accepting the push")
-    return 0
+    return True
 
 
 def _problem(check: Callable[[], str | None]) -> str | None:
@@ -132,37 +145,41 @@ def cmd_hook(args: argparse.Namespace) -> int:
     validate_app_name(args.app)
     state = open_state()
     app = state.require_app(args.app)
-    plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch)
+    plan = plan_push(parse_ref_updates(sys.stdin.read()), app.branch, app.previews)
     for note in plan.notes:
         progress.step(Step.PUSH, note)
     options = dict(opt.split("=", 1) if "=" in opt else (opt, "") for opt in args.push_option)
     for unknown in sorted(set(options) - KNOWN_PUSH_OPTIONS):
         progress.warn(Step.PUSH, f"push option {unknown!r} is not known and was ignored "
                       f"(known: {', '.join(sorted(KNOWN_PUSH_OPTIONS))})")
-    if plan.deploy is None:
-        return 0
+    code = 0 if plan.deploy is None else _deploy(args, state, app, plan.deploy, options,
+                                                 progress)
+    for preview in plan.previews:  # production first: a preview never delays it
+        code = max(code, _preview(args, state, app, preview, options, progress))
+    return code
+
+
+def _deploy(args: argparse.Namespace, state: State, app: App, update: RefUpdate,
+            options: dict[str, str], progress: Progress) -> int:
+    """The pushed deploy branch: deployed unless pinned, skipped, or already active."""
     if app.pinned:
-        progress.result(True, f"{app.name} {short(plan.deploy.new)} pushed, not deployed: the "
+        progress.result(True, f"{app.name} {short(update.new)} pushed, not deployed: the "
                         f"app is pinned ({app.pinned}); `otterstack unpin {app.name}` to undo")
         return 0
     if "skip-deploy" in options:
-        progress.result(True, f"{app.name} {short(plan.deploy.new)} pushed, not deployed "
+        progress.result(True, f"{app.name} {short(update.new)} pushed, not deployed "
                         "(push option skip-deploy)")
         return 0
-    try:
-        timeout = health_timeout(options.get("health-timeout"))
-    except OtterError as exc:
-        raise OtterError(f"push option health-timeout={options['health-timeout']!r}: give "
-                         "whole seconds, 1-3600") from exc
+    timeout = _health_timeout(options)
     active = state.active_release(app.name)
-    if (active is not None and active.sha == plan.deploy.new and "force" not in options
+    if (active is not None and active.sha == update.new and "force" not in options
             and "dry-run" not in options):
-        progress.result(True, f"{app.name} {short(plan.deploy.new)} is already the active "
+        progress.result(True, f"{app.name} {short(update.new)} is already the active "
                         f"release ({active.name}): not redeployed (push -o force to redeploy)")
         return 0
     outcome = Deploy(real_ports(data_paths(), state, progress, app.name)).run(DeployRequest(
-        app=app.name, ref=plan.deploy.new, trigger="push", pushed_by=args.pusher,
-        push_ref=plan.deploy.ref, only_if_branch_head=True, health_timeout=timeout,
+        app=app.name, ref=update.new, trigger="push", pushed_by=args.pusher,
+        push_ref=update.ref, only_if_branch_head=True, health_timeout=timeout,
         dry_run="dry-run" in options, no_watch="no-watch" in options))
     if outcome.release is not None and outcome.release.watch_status == WatchStatus.WATCHING:
         _follow_watch(app, outcome.release, progress.color)
@@ -188,6 +205,48 @@ def _follow_watch(app: App, release: Release, color: bool) -> None:
                 return
             after_result = after_result or event.get("step") == Step.RESULT
         time.sleep(0.2)
+
+
+def _health_timeout(options: dict[str, str]) -> int | None:
+    try:
+        return health_timeout(options.get("health-timeout"))
+    except OtterError as exc:
+        raise OtterError(f"push option health-timeout={options['health-timeout']!r}: give "
+                         "whole seconds, 1-3600") from exc
+
+
+def _preview(args: argparse.Namespace, state: State, app: App, push: PreviewPush,
+             options: dict[str, str], progress: Progress) -> int:
+    """A preview's branch pushed (its preview deployed, with the same push options) or
+    deleted (its preview removed)."""
+    ports = real_ports(data_paths(), state, progress, app.name)
+    branch = printable(push.branch, 60)
+    if push.removal:
+        found = [p for p in state.previews(app.name) if p.branch == push.branch]
+        if not found:
+            progress.step(Step.PUSH, f"branch {branch} deleted: it had no preview")
+            return 0
+        RemovePreview(ports).run(app, found[0], f"branch {branch} deleted")
+        progress.result(True, f"removed the preview of {branch} of {app.name}")
+        return 0
+    sha = push.update.new
+    if "skip-deploy" in options:
+        progress.result(True, f"preview of {branch} of {app.name} {short(sha)} pushed, not "
+                        "deployed (push option skip-deploy)")
+        return 0
+    active = state.active_release(app.name, preview_slug(app.name, push.branch))
+    if (active is not None and active.sha == sha and "force" not in options
+            and "dry-run" not in options):
+        progress.result(True, f"preview of {branch} of {app.name} {short(sha)} is already "
+                        f"its active release ({active.name}): not redeployed (push -o force "
+                        "to redeploy)")
+        return 0
+    outcome = PreviewDeploy(ports).run(DeployRequest(
+        app=app.name, ref=sha, trigger="push", pushed_by=args.pusher,
+        push_ref=push.update.ref, only_if_branch_head=True,
+        health_timeout=_health_timeout(options), dry_run="dry-run" in options,
+        preview_branch=push.branch))
+    return 0 if outcome.ok else 1
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -7,11 +7,11 @@ the old one serving and active (`_fail`)."""
 
 import json
 import os
-import shlex
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from otterstack_hooks.adapters.local import secrets
 from otterstack_hooks.adapters.local.lock import app_lock
@@ -21,13 +21,18 @@ from otterstack_hooks.core.phases import PhaseClock
 from otterstack_hooks.core.ports import Ports, Repo
 from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import Phase, ReleaseStatus, Step
-from otterstack_hooks.rules.command_lines import ComposeTarget
-from otterstack_hooks.rules.compose.model import ComposeModel
-from otterstack_hooks.rules.release_plan import ReleasePlan, state_project
+from otterstack_hooks.rules.preview.naming import PreviewTarget
 from otterstack_hooks.rules.traefik.routing_plan import RoutingPlan, not_outranked
+from otterstack_hooks.usecases.build_steps import (
+    build,
+    ensure_shared,
+    release_command,
+    update_singletons,
+)
 from otterstack_hooks.usecases.dry_run import DryRun
 from otterstack_hooks.usecases.image_checks import check_healthchecks, check_image_labels
 from otterstack_hooks.usecases.prepare import Prepared, incumbents_of, prepare
+from otterstack_hooks.usecases.preview_removal import remove_stale
 from otterstack_hooks.usecases.prune import prune_releases
 from otterstack_hooks.usecases.recover import Recover
 from otterstack_hooks.usecases.release_steps import (
@@ -67,6 +72,7 @@ class DeployRequest:
         if self.trigger == "rollback":
             return "a rollback goes back to a release that served before"
         return ""
+    preview_branch: str = ""  # deploy this branch's preview (usecases/preview_deploy.py)
 
 
 @dataclass(frozen=True)
@@ -91,32 +97,32 @@ class Deploy:
         self.routing: RoutingPlan | None = None  # the release being deployed, once planned
         self.clock = PhaseClock(time.monotonic)
         self.watch = WatchStart(ports)
+        self.preview: PreviewTarget | None = None  # a preview's deploy (preview_deploy.py)
+
+    @property
+    def slug(self) -> str:
+        """Whose releases this deploy replaces: production's (''), or its preview's."""
+        return self.preview.names.slug if self.preview else ""
 
     def run(self, req: DeployRequest) -> Outcome:
         store, out = self.ports.store, self.out
-        app = store.require_app(req.app)
+        app = self._settings(store.require_app(req.app))
         values = secrets.load(self.ports.paths.env_file(app.name))
         out.redact = secrets.redactor(values)
-        self.env = secrets.for_compose(values)
+        self.env = self._environment(app, values)
         if req.dry_run:
-            return DryRun(self.ports, self.env).run(app, req.ref)
+            return DryRun(self.ports, self.env, self.preview).run(app, req.ref)
         self.watch = WatchStart(self.ports, req.unwatched)
-        with app_lock(self.ports.paths.lock(app.name), f"deploy {req.ref}", lock_limit(app),
-                      lambda who: out.step(Step.QUEUE, f"another deploy of {app.name} is "
-                                           f"running ({who}); waiting for it")):
-            out.step(Step.LOCK, f"deploy lock for {app.name} taken")
+        with self._lock(app, req):
             self.clock.mark(Phase.QUEUED)
-            app = store.require_app(app.name)  # as it is now, not when we queued
-            if req.trigger == "push" and app.pinned:
-                # `pin` or `rollback --pin` ran while this push waited for the lock
-                return self._skip(f"{app.name} pushed, not deployed: the app was pinned while "
-                                  f"the push waited ({app.pinned}); `otterstack unpin "
-                                  f"{app.name}` to undo")
+            app = self._settings(store.require_app(app.name))  # as it is now, not when queued
             repo = self.ports.open_repo(app.repo)
-            Recover(self.ports).run(app, repo)
+            refusal = self._admit(app, repo, req)
+            if refusal:
+                return self._skip(refusal)
             sha = repo.resolve_commit(req.ref)
             if req.only_if_branch_head:
-                head = repo.branch_head(app.branch)
+                head = repo.branch_head(req.preview_branch or app.branch)
                 if head and head != sha:
                     return self._skip(f"{app.name} {short(sha)} skipped: a newer push "
                                       f"({short(head)}) arrived while waiting and is deployed "
@@ -134,16 +140,55 @@ class Deploy:
                                   f"{self.ports.paths.log(app.name, release.name)}")
             return self._succeed(app, repo, release, old, req)
 
+    # what production's deploy does, and a preview's (PreviewDeploy) does its own way
+    def _settings(self, app: App) -> App:
+        """The app's settings this deploy follows."""
+        return app
+
+    def _environment(self, app: App, values: dict[str, str]) -> dict[str, str]:
+        """The variables Compose gets."""
+        return secrets.for_compose(values)
+
+    def _lock(self, app: App, req: DeployRequest) -> AbstractContextManager[None]:
+        """The app's deploy lock: one production deploy at a time."""
+        @contextmanager
+        def held() -> Iterator[None]:
+            with app_lock(self.ports.paths.lock(app.name), f"deploy {req.ref}",
+                          lock_limit(app),
+                          lambda who: self.out.step(Step.QUEUE, f"another deploy of {app.name} "
+                                                    f"is running ({who}); waiting for it")):
+                self.out.step(Step.LOCK, f"deploy lock for {app.name} taken")
+                yield
+        return held()
+
+    def _admit(self, app: App, repo: Repo, req: DeployRequest) -> str:
+        """Under the lock, before the release is recorded: why a push is not deployed
+        (empty: it is); and what an interrupted deploy left is cleaned up."""
+        if req.trigger == "push" and app.pinned:
+            # `pin` or `rollback --pin` ran while this push waited for the lock
+            return (f"{app.name} pushed, not deployed: the app was pinned while the push "
+                    f"waited ({app.pinned}); `otterstack unpin {app.name}` to undo")
+        Recover(self.ports).run(app, repo)
+        return ""
+
+    def _served(self, app: App, prep: Prepared) -> None:
+        """Once the release's plan is known, before anything of it is created."""
+
+    def _deployed(self, app: App, release: Release, done: Release) -> str:
+        """The result line of a deploy that serves."""
+        return (f"deployed {app.name} {short(release.sha)} ({release.name}) in "
+                f"{done.duration:.1f} s ({self.clock.summary()})")
+
     def _new_release(self, app: App, repo: Repo, sha: str, req: DeployRequest
                      ) -> tuple[Release, Release | None]:
         """The release row (`r<N>`) and its log, and the release it replaces; says so."""
         store, out = self.ports.store, self.out
         release = store.new_release(app.name, sha, req.push_ref or req.ref, req.trigger,
-                                    req.pushed_by, os.getpid())
+                                    req.pushed_by, os.getpid(), self.slug)
         log_path = self.ports.paths.log(app.name, release.name)
         out.attach_log(log_path)
         store.update_release(release.id, log_path=str(log_path))
-        old = store.active_release(app.name)
+        old = store.active_release(app.name, self.slug)
         tell(self.ports, app, "started", release)
         out.step(Step.RELEASE, f"{release.name}: {short(sha)} "
                  f"\"{repo.commit_subject(sha)}\" ({req.trigger}"
@@ -164,8 +209,7 @@ class Deploy:
         watched = self.watch.schedule(app, release, old)
         tell(self.ports, app, "rolled_back" if req.trigger == "rollback" else "succeeded",
              done)
-        msg = (f"deployed {app.name} {short(release.sha)} ({release.name}) in "
-               f"{done.duration:.1f} s ({self.clock.summary()})")
+        msg = self._deployed(app, release, done)
         # `watch`: the release log goes on after this line (logs -f, the push follow it)
         self.out.result(True, msg, release=release.name, **({"watch": True} if watched else {}))
         return Outcome(True, msg, store.release(release.id))
@@ -184,23 +228,26 @@ class Deploy:
         self.out.step(Step.CHECKOUT, f"worktree {worktree}")
 
         prep = prepare(self.ports, app, self.env, release.name, release.project, worktree,
-                       release.id, paths.generated(app.name, release.name), release.sha)
+                       release.id, paths.generated(app.name, release.name), release.sha,
+                       self.preview)
         model, plan, target = prep.model, prep.plan, prep.target
         self.routing = prep.routing
-        self._ensure_shared(app, model, plan)
+        self._served(app, prep)
+        ensure_shared(self.ports, app, model, plan,
+                      self.preview.names.labels if self.preview else {})
         self.watch.before_build(app, self.routing, old)
         self.clock.mark(Phase.CHECKOUT)
 
-        self._build(app, release, model, plan, target, req.reuse_images_of)
+        build(self.ports, app, release, model, plan, target, req.reuse_images_of)
         check_healthchecks(self.ports, app, target, model.only(plan.release_services))
         check_image_labels(self.ports, target, model.only(plan.release_services))
         self.clock.mark(Phase.BUILD)
         timeout = req.health_timeout or app.health_timeout
         if plan.singletons:
-            self._update_singletons(app, prep, worktree, timeout)
+            update_singletons(self.ports, self.env, app, prep, worktree, timeout)
 
         if app.release_command:
-            self._release_command(app, target, plan)
+            release_command(self.ports, app, target, plan)
 
         self.out.step(Step.START, f"starting {release.project} ({', '.join(plan.release_services)}"
                       f") next to {old.name if old else 'nothing (first release)'}")
@@ -263,11 +310,13 @@ class Deploy:
                                                        self.ports.runtime.containers(old.project)))
                     self.ports.runtime.stop(old.project)
                 drain_and_stop(self.ports, app, old.project, old.name, stop)
-            for kept in self.ports.store.releases_with_status(app.name,
-                                                               ReleaseStatus.SUPERSEDED):
+            for kept in self.ports.store.releases_with_status(
+                    app.name, ReleaseStatus.SUPERSEDED, self.slug):
                 if kept.retire_at is not None and (old is None or kept.id != old.id):
                     self._retire_kept(app, kept)
-            prune_releases(self.ports, app, repo)
+            prune_releases(self.ports, app, repo, preview=self.slug)
+            if not self.preview:  # after its switch, so that they never delay it
+                remove_stale(self.ports, app)
         except Exception as exc:  # noqa: BLE001 - see the docstring
             self.out.warn(Step.CLEANUP, f"{exc}; the new release serves, and the next deploy "
                           "finishes this cleanup")
@@ -322,79 +371,3 @@ class Deploy:
                       f"{time.strftime('%H:%M:%S', time.localtime(retire_at))}): `otterstack "
                       f"rollback {app.name}` switches back to it without a start")
         return True
-
-    def _ensure_shared(self, app: App, model: ComposeModel, plan: ReleasePlan) -> None:
-        """Create the app's pinned volumes and networks; they outlive every release."""
-        runtime = self.ports.runtime
-        for key, name in plan.volumes.items():
-            if runtime.ensure_volume(app.name, name, model.volumes.get(key) or {}):
-                self.out.step(Step.VOLUMES, f"created volume {name} (kept across releases)")
-        for key, name in plan.networks.items():
-            runtime.ensure_network(app.name, name, model.networks.get(key) or {})
-
-    def _build(self, app: App, release: Release, model: ComposeModel, plan: ReleasePlan,
-               target: ComposeTarget, reuse_images_of: str) -> None:
-        """Build the release's images, or (a rollback) tag the ones a retained release built."""
-        builds = [s for s in plan.release_services if model.services[s].builds]
-        if not builds:
-            return
-        if reuse_images_of:
-            if self.ports.runtime.reuse_images(reuse_images_of, release.project, builds):
-                self.out.step(Step.BUILD, f"reusing the images of {reuse_images_of}: no build")
-                return
-            self.out.warn(Step.BUILD, f"the images of {reuse_images_of} are gone (pruned): "
-                          "rebuilding")
-        self.out.step(Step.BUILD, f"building {', '.join(plan.release_services)}")
-        with limit(app, "build_timeout", "the build"):
-            self.ports.runtime.build(target, plan.release_services, Details(self.out, Step.BUILD),
-                                     app.build_timeout)
-
-    def _update_singletons(self, app: App, prep: Prepared, worktree: Path,
-                           timeout: int) -> None:
-        """Bring the app's singletons to this release's definition; compose recreates only
-        those whose definition changed (stop, then start: never two at once)."""
-        runtime, model, plan = self.ports.runtime, prep.model, prep.plan
-        self.ports.paths.point_current(app.name, worktree)
-        target = ComposeTarget(state_project(app.name), prep.generated, prep.state_files, (),
-                               self.env, prep.target.revision)
-        builds = [s for s in plan.singletons if model.services[s].builds]
-        if builds:
-            self.out.step(Step.BUILD, f"building {', '.join(builds)} (singletons)")
-            with limit(app, "build_timeout", "the build"):
-                runtime.build(target, builds, Details(self.out, Step.BUILD), app.build_timeout)
-        check_image_labels(self.ports, target, model.only(plan.singletons),
-                           {s: f"{target.project}-{s}" for s in builds})
-        before = runtime.fingerprints(target.project)
-        with limit(app, "start_timeout", "starting the singletons"):
-            runtime.up(target, plan.singletons, Details(self.out, Step.STATE), app.start_timeout)
-        after = runtime.fingerprints(target.project)
-        # restarts a kept singleton had before this deploy are history, not a new failure
-        baseline = {cid: restarts for cid, _h, restarts in before.values()}
-        same = {s for s in plan.singletons
-                if s in before and s in after and before[s][:2] == after[s][:2]}
-        kept = [s for s in plan.singletons if s in same]
-        recreated = [s for s in plan.singletons if s in before and s not in same]
-        started = [s for s in plan.singletons if s not in before]
-        if kept:
-            self.out.step(Step.STATE, f"kept {', '.join(kept)} running (unchanged)")
-        if recreated:
-            self.out.warn(Step.STATE, f"recreated {', '.join(recreated)}: its definition changed "
-                          "(a short interruption of that service)")
-        if started:
-            self.out.step(Step.STATE, f"started {', '.join(started)} (runs once per app)")
-        wait_healthy(self.ports, app, target.project, {s: 1 for s in plan.singletons}, timeout,
-                     services=plan.singletons, baseline=baseline)
-
-    def _release_command(self, app: App, target: ComposeTarget, plan: ReleasePlan) -> None:
-        """The app's release command (migrations) in a one-off container of the new release,
-        before its services start: with Traefik a release gets traffic as soon as it is
-        healthy, so this is the last moment before the switch."""
-        service, *command = shlex.split(app.release_command)
-        if service not in plan.release_services:
-            raise OtterError(f"release command `{app.release_command}`: {service!r} is not a "
-                             f"service of this release ({', '.join(plan.release_services)})")
-        self.out.step(Step.COMMAND, f"running `{shlex.join(command)}` in a one-off {service} "
-                      "container")
-        with limit(app, "release_command_timeout", "the release command"):
-            self.ports.runtime.run_once(target, service, command, Details(self.out, Step.COMMAND),
-                                        app.release_command_timeout)

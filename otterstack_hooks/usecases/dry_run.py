@@ -12,6 +12,7 @@ from otterstack_hooks.core.ports import Ports
 from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import Step
 from otterstack_hooks.rules.compose.override import OVERRIDE_FILE, STATE_OVERRIDE_FILE
+from otterstack_hooks.rules.preview.naming import PreviewTarget
 from otterstack_hooks.usecases.prepare import prepare
 
 if TYPE_CHECKING:
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
 
 
 class DryRun:
-    def __init__(self, ports: Ports, env: Mapping[str, str]):
-        self.ports, self.out, self.env = ports, ports.out, env
+    def __init__(self, ports: Ports, env: Mapping[str, str],
+                 preview: PreviewTarget | None = None):
+        self.ports, self.out, self.env, self.preview = ports, ports.out, env, preview
 
     def run(self, app: App, ref: str) -> "Outcome":
         from otterstack_hooks.usecases.deploy import (
@@ -31,7 +33,8 @@ class DryRun:
         repo = self.ports.open_repo(app.repo)
         sha = repo.resolve_commit(ref)
         number = self.ports.store.next_release_number()
-        name, project = f"r{number}", f"{app.name}-r{number}"
+        name = f"r{number}"
+        project = self.preview.names.project(name) if self.preview else f"{app.name}-{name}"
         worktree = paths.app_dir(app.name) / f".dry-run-{os.getpid()}"
         generated = paths.app_dir(app.name) / f".dry-run-{os.getpid()}-generated"
         repo.add_worktree(worktree, sha)
@@ -39,7 +42,7 @@ class DryRun:
                  f"{project}); nothing is built, started, stopped or recorded")
         try:
             plan = prepare(self.ports, app, self.env, name, project, worktree, None,
-                           generated).plan
+                           generated, preview=self.preview).plan
             out.step(Step.PLAN, f"would start: {', '.join(plan.release_services)}")
             if plan.singletons:
                 out.step(Step.PLAN, f"would keep running (recreated only if changed): "
@@ -54,7 +57,8 @@ class DryRun:
                     out.step(Step.OVERRIDE, f"{file_name}:")
                     for line in path.read_text().splitlines():
                         out.detail(Step.OVERRIDE, line)
-            old = self.ports.store.active_release(app.name)
+            old = self.ports.store.active_release(
+                app.name, self.preview.names.slug if self.preview else "")
             out.step(Step.PLAN, f"then would stop {old.name} ({short(old.sha)})" if old
                      else "nothing to stop (first release)")
         except OtterError as exc:

@@ -24,7 +24,9 @@ from otterstack_hooks.rules.compose.override import (
 )
 from otterstack_hooks.rules.compose.paths import CHECKED_FILE, STATE_CHECKED_FILE, rebase_paths
 from otterstack_hooks.rules.compose.refusals import check_compose_rules
-from otterstack_hooks.rules.release_plan import ReleasePlan, plan_release
+from otterstack_hooks.rules.preview.naming import PreviewTarget, preview_plan
+from otterstack_hooks.rules.preview.routing import PreviewRouting, preview_routing
+from otterstack_hooks.rules.release_plan import ReleasePlan, plan_release, state_project
 from otterstack_hooks.rules.traefik.hosts import check_hosts
 from otterstack_hooks.rules.traefik.priority import Incumbent, incumbent_original
 from otterstack_hooks.rules.traefik.routing_plan import RoutingPlan, TraefikInfo, plan_routing
@@ -42,21 +44,24 @@ class Prepared:
     target: ComposeTarget
     state_files: tuple[str | Path, ...]
     generated: Path  # the project directory of every Compose call after the check
+    state_project: str  # where its singletons run: the app's, or its preview's own
+    preview: str = ""  # the slug of the preview it is a release of; empty: production
+    preview_routing: PreviewRouting | None = None  # a preview's hosts and URLs
 
 
 def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: str,
             worktree: Path, release_id: int | None, generated: Path,
-            revision: str = "") -> Prepared:
+            revision: str = "", preview: PreviewTarget | None = None) -> Prepared:
     """Writes only into `generated` (outside the checkout: a commit's link there is never
     written through) and, for a real release (`release_id`), its state row: a dry run
-    stops here."""
+    stops here. A `preview`'s release gets its own volumes, networks, labels and hosts."""
     out = ports.out
     found = locate_compose(worktree, app.compose_file)
     compose_file, subdir = found.compose_file, found.subdir
     project_dir, env_files = found.project_dir, found.env_files
     allowed = policy_check.allowed_for(ports.store, ports.paths, app,
                                        lambda text: out.step(Step.POLICY, text),
-                                       record=release_id is not None,
+                                       record=release_id is not None and preview is None,
                                        read=ports.runtime.read_config)
     deploy_labels = app.reads_deploy_labels
     # the Traefik this release is routed by, found once: its networks are the apps' to share
@@ -72,6 +77,10 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
     out.step(Step.CONFIG, f"{compose_file}: {len(model.services)} service(s): "
              f"{', '.join(model.services)}")
     plan = plan_release(model, app.name, project)
+    slug, state, routed = "", state_project(app.name), None
+    if preview is not None:
+        plan, model, routed = _for_preview(ports, preview, plan, model, info)
+        slug, state = preview.names.slug, preview.names.state_project
     if release_id is not None:  # what recovery needs to tell a whole release from a torso
         ports.store.update_release(release_id, services=",".join(
             f"{s}={model.services[s].replicas}" for s in plan.release_services))
@@ -82,23 +91,37 @@ def prepare(ports: Ports, app: App, env: Mapping[str, str], name: str, project: 
     # through the app's `current` link, so they keep working once this checkout is pruned
     write_private(generated / CHECKED_FILE, json.dumps(config))
     write_private(generated / STATE_CHECKED_FILE, json.dumps(rebase_paths(
-        config, str(worktree), str(ports.paths.current(app.name)))))
+        config, str(worktree), str(ports.paths.current(app.name, slug)))))
     files: list[str | Path] = [generated / CHECKED_FILE]
     state_files: list[str | Path] = [generated / STATE_CHECKED_FILE]
-    state_override = render_state_override(plan, name, sorted(env))
+    state_override = render_state_override(plan, name, sorted(env),
+                                           preview.names.labels if preview else {})
     if state_override is not None:
         write_private(generated / STATE_OVERRIDE_FILE, state_override)
         files.append(generated / STATE_OVERRIDE_FILE)
         state_files.append(generated / STATE_OVERRIDE_FILE)
     routing = plan_traefik(ports, app, info, name, project, release_id, model,
-                           plan.release_services, generated)
+                           plan.release_services, generated, slug)
     if routing is not None:
         files.append(generated / OVERRIDE_FILE)
     target = ComposeTarget(project, generated, tuple(files), (), env, revision)
     if len(files) > 1:
         ports.runtime.validate(target)  # the merged files must be valid too
     return Prepared(compose_file, subdir, project_dir, model, plan, routing, target,
-                    tuple(state_files), generated)
+                    tuple(state_files), generated, state, slug, routed)
+
+
+def _for_preview(ports: Ports, preview: PreviewTarget, plan: ReleasePlan, model: ComposeModel,
+                 info: TraefikInfo | None) -> tuple[ReleasePlan, ComposeModel, PreviewRouting]:
+    """A preview's plan (its own volumes and networks, nothing of production's) and model
+    (its labels on every service, its hosts in every router), and where it answers."""
+    plan = preview_plan(plan, model, preview.names, _edge(info))
+    routed = preview_routing({s: svc.labels for s, svc in model.services.items()},
+                             preview.names, preview.domain)
+    for note in routed.notes:
+        ports.out.warn(Step.TRAEFIK, note)
+    return plan, model.relabelled({s: {**routed.labels[s], **preview.names.labels}
+                                   for s in model.services}), routed
 
 
 def _edge(info: TraefikInfo | None) -> frozenset[str]:
@@ -117,7 +140,7 @@ def refuse_early(config: dict[str, Any], app: App, project: str) -> None:
 
 def plan_traefik(ports: Ports, app: App, info: TraefikInfo | None, name: str, project: str,
                  release_id: int | None, full: ComposeModel, release_services: tuple[str, ...],
-                 generated: Path) -> RoutingPlan | None:
+                 generated: Path, preview: str = "") -> RoutingPlan | None:
     """The release's per-release routers, ranked against the serving release's as the router
     shows them, with `info` the Traefik found for this release; None without Traefik routing
     (or without a Traefik: a warning). First, every
@@ -134,7 +157,7 @@ def plan_traefik(ports: Ports, app: App, info: TraefikInfo | None, name: str, pr
         out.warn(Step.TRAEFIK, "no running Traefik container found: deploying without "
                  "zero-downtime routing (start one with `otterstack traefik up`)")
         return None
-    active = ports.store.active_release(app.name)
+    active = ports.store.active_release(app.name, preview)
     incumbents = () if active is None or active.project == project else incumbents_of(
         ports.router.routers_of(info, active.project) or [], active.project)
     plan = plan_routing(model, project, release_number(name), info, incumbents)

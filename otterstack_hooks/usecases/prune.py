@@ -12,6 +12,7 @@ from otterstack_hooks.core.names import short
 from otterstack_hooks.core.ports import Ports, Repo
 from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
+from otterstack_hooks.usecases.preview_removal import remove_stale
 from otterstack_hooks.usecases.release_steps import drain_and_stop
 
 
@@ -29,7 +30,8 @@ def prunable(releases: Sequence[Release], keep: int, rollback_target: Release | 
 
 
 class Prune:
-    """`otterstack prune`: the same retention as after a deploy, under the app's lock."""
+    """`otterstack prune`: the same retention as after a deploy, under the app's lock; then,
+    as every deploy does, the previews without a push for `preview_ttl` days go."""
 
     def __init__(self, ports: Ports):
         self.ports = ports
@@ -38,19 +40,23 @@ class Prune:
         out = self.ports.out
         with app_lock(self.ports.paths.lock(app.name), "prune", 60,
                       lambda who: out.step(Step.QUEUE, f"waiting for the lock ({who})")):
-            return prune_releases(self.ports, app, self.ports.open_repo(app.repo), keep,
-                                  dry_run)
+            pruned = prune_releases(self.ports, app, self.ports.open_repo(app.repo), keep,
+                                    dry_run)
+        if not dry_run:  # previews without a push for preview_ttl days (their own locks)
+            remove_stale(self.ports, app)
+        return pruned
 
 
 def prune_releases(ports: Ports, app: App, repo: Repo, keep: int | None = None,
-                   dry_run: bool = False) -> list[str]:
-    """Remove retained releases beyond the newest `keep` (containers, built images, worktree);
-    the app's lock is held."""
+                   dry_run: bool = False, preview: str = "") -> list[str]:
+    """Remove retained releases beyond the newest `keep` (containers, built images, worktree)
+    of production, or of one preview (`preview`: its slug; it has no rollback target); the
+    lock of whichever it is is held."""
     store, out = ports.store, ports.out
     keep = app.keep_releases if keep is None else keep
     pruned = []
-    for rel in prunable(store.releases(app.name, limit=100000), keep,
-                        store.rollback_target(app.name)):
+    for rel in prunable(store.releases(app.name, limit=100000, preview=preview), keep,
+                        None if preview else store.rollback_target(app.name)):
         pruned.append(rel.name)
         if dry_run:
             out.step(Step.PRUNE, f"would remove {rel.name} ({short(rel.sha)})")

@@ -459,3 +459,16 @@ class World:
         sha = self.repo.commit({"compose.yaml": compose})
         request.setdefault("trigger", "push")
         return Deploy(self.ports()).run(DeployRequest(app="app", ref=sha, **request))
+
+    def push_preview(self, branch: str, compose: str = ROUTED, **request: Any):
+        """Commit `compose` to `branch` and deploy its preview as a push would (previews on,
+        under preview.test, unless the test set them otherwise)."""
+        from otterstack_hooks.usecases.deploy import DeployRequest
+        from otterstack_hooks.usecases.preview_deploy import PreviewDeploy
+        if not self.app.preview_domain:
+            self.store.set_app_setting("app", "previews", True)
+            self.store.set_app_setting("app", "preview_domain", "preview.test")
+        sha = self.repo.commit({"compose.yaml": compose}, branch=branch)
+        request.setdefault("trigger", "push")
+        return PreviewDeploy(self.ports()).run(DeployRequest(
+            app="app", ref=sha, preview_branch=branch, **request))

@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import validate_app_name, validate_release_name
 from otterstack_hooks.rules.compose.model import COMPOSE_FILE_CANDIDATES, pick_compose_file
+from otterstack_hooks.rules.preview.slug import is_slug
 
 
 def project_env_files(project_dir: Path, checkout: Path) -> tuple[Path, ...]:
@@ -70,6 +71,20 @@ class Paths:
     def lock(self, app: str) -> Path:
         return self.root / "locks" / f"{validate_app_name(app)}.lock"
 
+    def preview_lock(self, app: str, slug: str) -> Path:
+        """One preview's deploy lock (`slug`), or (empty) the app's short previews lock:
+        admission, the record, removal of stale ones. Never production's: a preview's build
+        never holds a production deploy, nor the other way round."""
+        return self.root / "locks" / f"{validate_app_name(app)}.preview.{_slug(slug)}lock"
+
+    def preview_env_file(self, app: str) -> Path:
+        """The variables every preview of the app gets (0600); production's are not theirs."""
+        return self.app_dir(app) / "env.preview"
+
+    def shared_file(self, app: str) -> Path:
+        """The names of production's variables an admin shared with the previews."""
+        return self.app_dir(app) / "env.shared"
+
     def env_lock(self, app: str) -> Path:
         """Serialises edits of the app's variables (not the deploy lock: an edit must not
         wait for a deploy)."""
@@ -90,13 +105,17 @@ class Paths:
         """The app's environment variables (secrets): 0600, outside any repo or worktree."""
         return self.app_dir(app) / "env"
 
-    def current(self, app: str) -> Path:
+    def current(self, app: str, preview: str = "") -> Path:
         """A stable path to the newest release's worktree: the project directory of the
-        app's singletons, so their relative bind mounts do not change with every release."""
+        app's singletons, so their relative bind mounts do not change with every release;
+        a preview's (`preview`: its slug) singletons have their own."""
+        if preview:
+            return self.app_dir(app) / "previews" / _slug(preview).rstrip(".") / "current"
         return self.app_dir(app) / "current"
 
-    def point_current(self, app: str, worktree: Path) -> None:
-        link = self.current(app)
+    def point_current(self, app: str, worktree: Path, preview: str = "") -> None:
+        link = self.current(app, preview)
+        link.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = link.with_name(".current.tmp")
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(worktree)
@@ -121,6 +140,14 @@ class Paths:
                 "writable directory"
             ) from exc
         return self
+
+
+def _slug(slug: str) -> str:
+    """A preview's slug as a path part (`<slug>.`), or "" for the app-wide previews lock;
+    never a `/` or `..` (what is no slug is refused)."""
+    if slug and not is_slug(slug):
+        raise OtterError(f"{slug!r} is not a preview's name")
+    return f"{slug}." if slug else ""
 
 
 def write_private(path: Path, text: str) -> None:

@@ -115,6 +115,16 @@ def save(path: Path, values: dict[str, str]) -> None:
     tmp.replace(path)
 
 
+def load_names(path: Path) -> list[str]:
+    """A list of variable names kept as an env file of empty values (the names of
+    production's variables an admin shared with the app's previews)."""
+    return sorted(load(path))
+
+
+def save_names(path: Path, names: list[str]) -> None:
+    save(path, dict.fromkeys(sorted(names), ""))
+
+
 def redactor(values: dict[str, str]):
     """A function that hides every known secret value in a text.
 

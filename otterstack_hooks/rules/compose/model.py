@@ -39,6 +39,11 @@ class ComposeModel:
     def routed(self) -> list[ServiceModel]:
         return [s for s in self.services.values() if is_routed(s.labels)]
 
+    def relabelled(self, labels: dict[str, dict[str, str]]) -> "ComposeModel":
+        """The same project with each service's labels replaced (a preview's hosts)."""
+        return ComposeModel({n: replace(svc, labels=labels[n]) for n, svc in
+                             self.services.items()}, self.networks, self.volumes)
+
     def with_deploy_labels(self) -> "ComposeModel":
         """`deploy.labels` (Swarm's form) used as container labels, for users who opt in;
         a label set in both places keeps its container value."""

@@ -5,7 +5,7 @@ the user's original router names cannot survive next to the release-unique ones.
 services also join Traefik's network, keeping every network they already had.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -34,19 +34,22 @@ _Dumper.add_representer(
 )
 
 
-def render_state_override(plan: ReleasePlan, release: str, env_keys: Sequence[str] = ()
-                          ) -> str | None:
+def render_state_override(plan: ReleasePlan, release: str, env_keys: Sequence[str] = (),
+                          labels: Mapping[str, str] | None = None) -> str | None:
     """Pin named volumes and networks to the app's own names (created by OtterStack), so every
-    release and the app's singletons share them, and hand every service the app's variables;
-    None if there is nothing to say.
+    release and the app's singletons share them, and hand every service the app's variables
+    and `labels` (a preview's, by which its containers are found); None if there is nothing
+    to say.
 
     The variables are named, not valued (`environment: [KEY]`): Compose takes each value from
     its own process environment, byte for byte, so no value is ever re-parsed as a dotenv line
     or interpolated, and none is written into this file."""
     document: dict[str, Any] = {}
-    if env_keys:
-        document["services"] = {name: {"environment": sorted(env_keys)}
-                                for name in (*plan.release_services, *plan.singletons)}
+    services = {name: {**({"environment": sorted(env_keys)} if env_keys else {}),
+                       **({"labels": dict(labels)} if labels else {})}
+                for name in (*plan.release_services, *plan.singletons)}
+    if env_keys or labels:
+        document["services"] = services
     if plan.volumes:
         document["volumes"] = {k: {"name": v, "external": True} for k, v in plan.volumes.items()}
     if plan.networks:
