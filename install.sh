@@ -8,7 +8,7 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 usage() {
   cat <<USAGE
 usage: ./install.sh APP [--repo PATH] [--branch BRANCH] [--compose-file FILE] [--traefik-routing]
-                      [--swarm]
+                      [--swarm] [--previews DOMAIN]
 
   APP                 app name: lower-case letters, digits and dashes (e.g. myapp)
   --repo PATH         bare git repo to create or adopt (default: $(default_repo_hint))
@@ -19,6 +19,9 @@ usage: ./install.sh APP [--repo PATH] [--branch BRANCH] [--compose-file FILE] [-
   --swarm             deploy on the Docker Swarm this server manages: one stack per release
                       (see docs/swarm.md; implies --traefik-routing; \`otterstack traefik up
                       --swarm\` starts a Traefik for it)
+  --previews DOMAIN   a push to any other branch deploys a preview of it at
+                      <branch>.DOMAIN (a wildcard DNS record *.DOMAIN points here); deleting
+                      the branch removes it (see docs/previews.md)
 
 Environment: OTTERSTACK_DATA_DIR (state), OTTERSTACK_HOME (the virtualenv),
 OTTERSTACK_BIN_DIR (where the \`otterstack\` link goes).
@@ -34,7 +37,7 @@ die() { printf 'install.sh: error: %s\n' "$*" >&2; exit 2; }
 say() { printf 'install.sh: %s\n' "$*"; }
 default_repo_hint() { if [ "$(id -u)" -eq 0 ]; then echo "/srv/git/APP.git"; else echo "~/git/APP.git"; fi; }
 
-APP="" REPO="" BRANCH="" COMPOSE_FILE="" ROUTING="" RUNTIME=""
+APP="" REPO="" BRANCH="" COMPOSE_FILE="" ROUTING="" RUNTIME="" PREVIEWS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -47,6 +50,8 @@ while [ $# -gt 0 ]; do
     --traefik-routing) ROUTING=on; shift ;;
     --no-traefik-routing) ROUTING=off; shift ;;
     --swarm) RUNTIME=swarm; shift ;;
+    --previews) [ $# -ge 2 ] || die "--previews needs a domain"; PREVIEWS=$2; shift 2 ;;
+    --previews=*) PREVIEWS=${1#*=}; shift ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) [ -z "$APP" ] || die "one app at a time (got '$APP' and '$1')"; APP=$1; shift ;;
   esac
@@ -137,6 +142,10 @@ args=(apps add "$APP" --repo "$REPO")
 [ -z "$ROUTING" ] || args+=(--traefik-routing "$ROUTING")
 [ -z "$RUNTIME" ] || args+=(--runtime "$RUNTIME")
 "$OTTER" "${args[@]}" >/dev/null
+if [ -n "$PREVIEWS" ]; then  # the domain first: it is checked (a DNS name, no other app's)
+  "$OTTER" config "$APP" preview_domain "$PREVIEWS" >/dev/null
+  "$OTTER" config "$APP" previews on >/dev/null
+fi
 
 for hook in pre-receive post-receive; do
   hook_tmp=$(mktemp "$REPO/hooks/.$hook.XXXXXX")
@@ -157,4 +166,5 @@ branch=$("$OTTER" config "$APP" branch); branch=${branch#branch = }
 say "app $APP ready: pushes to $branch deploy (data in $DATA_DIR)"
 say "on your machine:  git remote add production ssh://$(id -un)@$(hostname -f 2>/dev/null || hostname)$REPO"
 say "then:             git push production $branch"
+[ -z "$PREVIEWS" ] || say "previews:         git push production BRANCH deploys BRANCH at <branch>.$PREVIEWS; git push production :BRANCH removes it"
 say "pushers:          otterstack keys add NAME --apps $APP < their_key.pub  (restricted: no shell)"

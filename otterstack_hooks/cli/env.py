@@ -1,6 +1,8 @@
 """`otterstack env APP ...`: an app's environment variables (its secrets), kept in a private
 file of the data dir and read by the next deploy. A value is never an argument: it comes from
-stdin or a file."""
+stdin or a file. `--preview` edits the variables of the app's previews instead (their own
+file: production's never reach a preview), and `share`/`unshare KEY` lets production's
+variable KEY reach them too (rules/preview/variables.py)."""
 
 import argparse
 import getpass
@@ -14,6 +16,7 @@ from otterstack_hooks.cli.context import open_state
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import validate_app_name
 from otterstack_hooks.core.records import dumps
+from otterstack_hooks.rules.preview.variables import check_shareable
 
 
 def read_secret(prompt: str, from_file: str | None) -> str:
@@ -58,7 +61,9 @@ def cmd_env(args: argparse.Namespace) -> int:
     state = open_state()
     app = state.require_app(validate_app_name(args.app))
     paths = data_paths()
-    path = paths.env_file(app.name)
+    path = paths.preview_env_file(app.name) if args.preview else paths.env_file(app.name)
+    if args.action in ("share", "unshare"):
+        return _share(app.name, args)
     if args.action == "list":
         values = secrets.load(path)
         shown = {k: (v if args.show_values else secrets.REDACTED) for k, v in values.items()}
@@ -79,7 +84,8 @@ def cmd_env(args: argparse.Namespace) -> int:
             values.update(changes)
             secrets.save(path, values)
             print(f"set {', '.join(sorted(changes))}; takes effect at the next deploy "
-                  f"(now: otterstack deploy {app.name})")
+                  + (f"(now: otterstack deploy {app.name})" if not args.preview
+                     else "of each preview (push its branch again)"))
             return 0
         missing = [k for k in map(secrets.validate_key, args.items) if k not in values]
         if missing:
@@ -91,15 +97,45 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _share(app: str, args: argparse.Namespace) -> int:
+    """Mark production variables shared with the previews (or no longer); alone, list them."""
+    paths = data_paths()
+    if args.preview:
+        raise OtterError("share and unshare name production's variables: leave out --preview")
+    with app_lock(paths.env_lock(app), f"env {args.action}", 60,
+                  lambda who: print(f"waiting for another env edit ({who})", file=sys.stderr)):
+        shared = set(secrets.load_names(paths.shared_file(app)))
+        keys = [secrets.validate_key(k) for k in args.items]
+        if args.action == "share":
+            check_shareable(keys, secrets.load(paths.env_file(app)), app)
+            shared |= set(keys)
+        else:
+            shared -= set(keys)
+        if keys:
+            secrets.save_names(paths.shared_file(app), sorted(shared))
+    if args.json:
+        print(dumps(sorted(shared)))
+    elif keys:
+        print(f"{args.action}d {', '.join(keys)}; takes effect at the next deploy of each "
+              "preview")
+    else:
+        print(f"shared with the previews of {app}: {', '.join(sorted(shared)) or 'none'}")
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("env", help="the app's environment variables (secrets): "
                        "env APP set KEY (value on stdin) | set KEY --from-file PATH | "
-                       "set KEY=VALUE... | unset KEY... | list [--show-values]")
+                       "set KEY=VALUE... | unset KEY... | list [--show-values]; --preview: "
+                       "its previews' own; share|unshare KEY...: production's KEY reaches "
+                       "the previews too (share alone lists them)")
     p.add_argument("app")
-    p.add_argument("action", choices=["set", "unset", "list"])
+    p.add_argument("action", choices=["set", "unset", "list", "share", "unshare"])
     p.add_argument("items", nargs="*", metavar="KEY[=VALUE]",
                    help="set KEY alone reads the value from stdin (or --from-file)")
     p.add_argument("--from-file", metavar="PATH", help="set: the value is this file's bytes")
     p.add_argument("--show-values", action="store_true", help="list: show the values")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--preview", action="store_true",
+                   help="the variables every preview of the app gets, not production's")
     p.set_defaults(func=cmd_env)

@@ -34,7 +34,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     app = state.require_app(validate_app_name(args.app))
     if args.containers is not None:
         return _container_logs(state, app, args.containers, args.follow)
-    releases = state.releases(app.name, limit=100000)
+    releases = state.releases(app.name, limit=100000, preview=None)  # a preview's too
     if args.release:
         releases = [r for r in releases if r.name == args.release]
         if not releases:

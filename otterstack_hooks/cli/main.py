@@ -7,7 +7,17 @@ import sys
 import time
 from collections.abc import Sequence
 
-from otterstack_hooks.cli import config, deploys, env, hooks, keys, logs, status, traefik
+from otterstack_hooks.cli import (
+    config,
+    deploys,
+    env,
+    hooks,
+    keys,
+    logs,
+    previews,
+    status,
+    traefik,
+)
 from otterstack_hooks.cli.doctor import command as doctor
 from otterstack_hooks.core.errors import OtterError
 
@@ -19,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     deploys.add_parsers(sub)
     status.add_parsers(sub)
+    previews.add_parsers(sub)
     env.add_parsers(sub)
     logs.add_parsers(sub)
     config.add_parsers(sub)

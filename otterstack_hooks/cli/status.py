@@ -8,10 +8,12 @@ from typing import Any
 
 from otterstack_hooks.adapters.local.state import State
 from otterstack_hooks.cli.context import open_state, when
+from otterstack_hooks.cli.previews import preview_rows
 from otterstack_hooks.core.errors import OtterError
-from otterstack_hooks.core.names import short, validate_app_name
+from otterstack_hooks.core.names import printable, short, validate_app_name
 from otterstack_hooks.core.records import App, dumps
 from otterstack_hooks.core.vocabulary import ReleaseStatus
+from otterstack_hooks.rules.preview.naming import preview_slug
 from otterstack_hooks.rules.release_plan import state_project
 from otterstack_hooks.rules.swarm.stack_view import summary_lines
 from otterstack_hooks.wiring import runtime_for
@@ -35,6 +37,7 @@ def _app_status(state: State, app: App) -> dict[str, Any]:
             data["state_swarm_services"] = runtime.service_rows(state_project(app.name))
         except OtterError as exc:
             data["swarm_error"] = str(exc)
+    data["previews"] = preview_rows(state, app, time.time())
     latest = state.releases(app.name, limit=1)
     if latest and latest[0].status == ReleaseStatus.DEPLOYING:
         data["deploying"] = latest[0].as_dict()
@@ -85,12 +88,19 @@ def _print_app(item: dict[str, Any]) -> None:
     if "deploying" in item:
         print(f"  deploying now: {item['deploying']['name']} "
               f"{short(item['deploying']['sha'])}")
+    if item["previews"]:
+        print("  previews:")
+        for row in item["previews"]:
+            print(f"    {printable(row['branch'], 30):<30} {row['release'] or '-':<8} "
+                  f"{row['url'] or '-'}")
 
 
 def cmd_releases(args: argparse.Namespace) -> int:
     state = open_state()
     app = state.require_app(validate_app_name(args.app))
-    releases = state.releases(app.name, limit=args.limit)
+    branches = {p.slug: p.branch for p in state.previews(app.name)}
+    releases = state.releases(app.name, limit=args.limit, preview=None if args.preview is None
+                              else preview_slug(app.name, args.preview))
     if args.json:
         print(dumps([r.as_dict() for r in releases]))
         return 0
@@ -99,6 +109,9 @@ def cmd_releases(args: argparse.Namespace) -> int:
     for r in releases:
         took = "-" if r.duration is None else f"{r.duration:.1f}s"
         note = r.note
+        if r.preview:  # a preview's: its branch, as the previews list names it
+            note = (f"preview of {printable(branches.get(r.preview, r.preview), 40)}"
+                    + (f"; {note}" if note else ""))
         if r.retire_at is not None and r.retire_at > now:
             note = (f"kept for an instant rollback until {when(r.retire_at)[11:]}"
                     + (f"; {note}" if note else ""))
@@ -117,4 +130,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("app")
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--preview", metavar="BRANCH",
+                   help="only the releases of this branch's preview")
     p.set_defaults(func=cmd_releases)

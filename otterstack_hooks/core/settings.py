@@ -176,7 +176,7 @@ _APP: tuple[Setting[Any], ...] = (
     _percent("watch_max_error_ratio", 5, "percent of 5xx answers a watched release may give "
              "(and 3 times the replaced release's) before it is rolled back"),
     _switch("previews", False, "a push to another branch deploys a preview of it at "
-            "<slug>.<preview_domain> (not deployed yet: docs/design/previews.md)"),
+            "<slug>.<preview_domain>; deleting the branch removes it (docs/previews.md)"),
     _text("preview_domain", "", "DNS name a wildcard record points here for; previews "
           "answer at <slug>.<domain>; empty: none", parse_preview_domain),
     _number("preview_limit", 5, "previews that may live at once; a new branch's beyond is "

@@ -50,7 +50,7 @@ class OtterRequest:
 
 # What a key that may push an app may also run for that app; admins may run everything.
 PUSHER_COMMANDS = frozenset({"status", "releases", "logs", "deploy", "rollback", "pin",
-                             "unpin"})
+                             "unpin", "previews"})
 ADMIN_COMMANDS = PUSHER_COMMANDS | {"env", "keys", "config"}
 USAGE = ("this key may only `git push`/`git fetch` the repos of its apps, or run "
          f"`otterstack {{{','.join(sorted(PUSHER_COMMANDS))}}} APP ...` "

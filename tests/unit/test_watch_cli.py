@@ -47,11 +47,12 @@ def test_releases_show_what_the_watch_found(state, tmp_path, capsys):
     release(state, tmp_path / "r2.log", status="active", watch_status="passed",
             watch_requests=1204, watch_errors=0,
             watch_detail="watched: 1,204 requests, 0 errors")
-    assert cli_status.cmd_releases(SimpleNamespace(app="shop", json=False, limit=20)) == 0
+    assert cli_status.cmd_releases(SimpleNamespace(app="shop", json=False, limit=20,
+                                                   preview=None)) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].endswith("  watched: 1,204 requests, 0 errors")
     assert lines[2].endswith(f"  {rolled}")
-    cli_status.cmd_releases(SimpleNamespace(app="shop", json=True, limit=20))
+    cli_status.cmd_releases(SimpleNamespace(app="shop", json=True, limit=20, preview=None))
     data = json.loads(capsys.readouterr().out)
     assert {k: data[1][k] for k in ("reason", "watch_status", "watch_requests", "watch_errors",
                                     "watch_services", "watch_baseline")} == {
