@@ -1,5 +1,6 @@
 """`otterstack apps remove`: stop and forget an app: its releases, singletons, checkouts,
-logs, settings and secrets. Its bare repo is kept, and its named volumes unless asked."""
+logs, settings and secrets, and every preview with its volumes. Its bare repo is kept, and
+its production's named volumes unless asked."""
 
 import re
 import shutil
@@ -11,6 +12,7 @@ from otterstack_hooks.core.ports import Ports
 from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import Step
 from otterstack_hooks.rules.release_plan import STATE_SUFFIX
+from otterstack_hooks.usecases.preview_removal import RemovePreview
 from otterstack_hooks.usecases.release_steps import drain_and_stop
 
 
@@ -23,6 +25,8 @@ class RemoveApp:
                                       self.out)
         with app_lock(paths.lock(app.name), "remove", 60,
                       lambda who: out.step(Step.QUEUE, f"waiting for the lock ({who})")):
+            for preview in store.previews(app.name):  # their data with them: disposable
+                RemovePreview(self.ports).run(app, preview, f"{app.name} is removed")
             pattern = re.compile(rf"{re.escape(app.name)}-(r\d+|{STATE_SUFFIX})")
             for project in sorted(p for p in runtime.projects() if pattern.fullmatch(p)):
                 def remove(project: str = project) -> None:

@@ -14,6 +14,7 @@ from otterstack_hooks.usecases.deploy import DeployRequest
 from otterstack_hooks.usecases.preview_deploy import PreviewDeploy
 from otterstack_hooks.usecases.preview_removal import RemovePreview, preview_of, remove_stale
 from otterstack_hooks.usecases.prune import Prune
+from otterstack_hooks.usecases.remove_app import RemoveApp
 
 DATA = ROUTED + "    volumes: [{type: volume, source: data, target: /data}]\nvolumes:\n  data: {}\n"
 
@@ -239,3 +240,12 @@ def test_a_preview_of_a_branch_deleted_while_it_waited_is_not_deployed(world):
         app="app", ref=sha, trigger="push", preview_branch="gone", only_if_branch_head=True))
     assert outcome.skipped and "the branch was deleted" in outcome.message
     assert world.store.previews("app") == []
+
+
+def test_removing_the_app_removes_its_previews_and_keeps_productions_volumes(world):
+    world.push(DATA)
+    world.push_preview("feature-x", DATA)
+    RemoveApp(world.ports()).run(world.app, volumes=False)
+    assert world.runtime.running == {}
+    assert world.runtime.volumes == {"app_data"}
+    assert "kept volume app_data" in world.output.getvalue()
