@@ -10,6 +10,7 @@ is read, its hosts are held to the other previews' (`check_hosts_free`) and reco
 its URLs. The build and everything after run under the preview's own lock only.
 """
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -21,7 +22,7 @@ from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable, short
 from otterstack_hooks.core.ports import Repo
 from otterstack_hooks.core.records import App, Release
-from otterstack_hooks.core.vocabulary import Step
+from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
 from otterstack_hooks.rules.preview import lifecycle
 from otterstack_hooks.rules.preview.lifecycle import LivePreview
 from otterstack_hooks.rules.preview.naming import (
@@ -34,6 +35,7 @@ from otterstack_hooks.rules.preview.variables import preview_environment
 from otterstack_hooks.usecases.deploy import Deploy, DeployRequest, Outcome, lock_limit
 from otterstack_hooks.usecases.prepare import Prepared
 from otterstack_hooks.usecases.preview_removal import PREVIEW_LOCK_SECONDS, remove_stale
+from otterstack_hooks.usecases.recover import remove_interrupted
 
 
 class PreviewDeploy(Deploy):
@@ -99,6 +101,9 @@ class PreviewDeploy(Deploy):
         if req.only_if_branch_head and repo.branch_head(target.branch) is None:
             return (f"the preview of {printable(target.branch, 60)} is not deployed: the "
                     "branch was deleted while this push waited")
+        for stale in self.ports.store.releases_with_status(app.name, ReleaseStatus.DEPLOYING,
+                                                           self.slug):
+            remove_interrupted(self.ports, app, repo, stale)  # its deploy died: the lock is ours
         sha = repo.resolve_commit(req.ref)
         with self._previews_lock(app):
             remove_stale(self.ports, app, now, keep=self.slug, locked=True)
@@ -119,6 +124,9 @@ class PreviewDeploy(Deploy):
             live = self.ports.store.previews(app.name)
             taken = {host: f"the preview of branch {printable(p.branch, 60)}"
                      for p in live if p.slug != self.slug for host, _ in p.hosts}
+            production = self.ports.store.active_release(app.name)
+            for probe in json.loads(production.probes or "[]") if production else []:
+                taken[probe["host"]] = f"production of {app.name}"  # preview_domain under it
             lifecycle.check_hosts_free({h: s for s, h in hosts.items()}, taken)
             known = next(p for p in live if p.slug == self.slug)
             self.ports.store.put_preview(app.name, replace(

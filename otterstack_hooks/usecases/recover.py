@@ -53,12 +53,7 @@ class Recover:
                     stale.id, healthy_at=stale.healthy_at or time.time(),
                     reason="completed by recovery after the deploy process died")
                 continue
-            self.out.warn(Step.RECOVER, f"{stale.name} was interrupted (pid {stale.pid} died); "
-                          "removing it")
-            take_out_if_routed(self.ports, app, stale, Step.RECOVER, None)
-            self.ports.runtime.remove(stale.project, timeout=0)
-            forget(self.ports, app, repo, stale, ReleaseStatus.INTERRUPTED,
-                   "deploy process died before it finished")
+            remove_interrupted(self.ports, app, repo, stale)
         for rel in store.releases_with_status(app.name, ReleaseStatus.SUPERSEDED):
             if rel.retire_at is not None and rel.retire_at > time.time():
                 continue  # kept out of traffic for an instant rollback, for a while yet
@@ -113,3 +108,14 @@ class Recover:
             self.out.warn(Step.RECOVER, f"{stale.name} cannot be completed: {exc}")
             return False
         return True
+
+
+def remove_interrupted(ports: Ports, app: App, repo: Repo, stale: Release) -> None:
+    """A release whose deploy process died before it served: out of traffic, removed,
+    recorded as interrupted (its lock is held: nothing else deploys it)."""
+    ports.out.warn(Step.RECOVER, f"{stale.name} was interrupted (pid {stale.pid} died); "
+                   "removing it")
+    take_out_if_routed(ports, app, stale, Step.RECOVER, None)
+    ports.runtime.remove(stale.project, timeout=0)
+    forget(ports, app, repo, stale, ReleaseStatus.INTERRUPTED,
+           "deploy process died before it finished")

@@ -249,3 +249,24 @@ def test_removing_the_app_removes_its_previews_and_keeps_productions_volumes(wor
     assert world.runtime.running == {}
     assert world.runtime.volumes == {"app_data"}
     assert "kept volume app_data" in world.output.getvalue()
+
+
+def test_a_previews_deploy_that_died_is_cleaned_up_by_its_next_push_never_productions(world):
+    world.push()
+    world.push_preview("feature-x")
+    dead = world.store.new_release("app", "f" * 40, "feature-x", "push", "", 1, "feature-x")
+    world.runtime.running[dead.project] = list(world.runtime.running["app_feature-x-r2"])
+    assert world.push_preview("feature-x").ok
+    assert world.store.release(dead.id).status == "interrupted"
+    assert ("remove", "app_feature-x-r3", 0) in world.runtime.calls
+    assert world.store.active_release("app").name == "r1"
+
+
+def test_a_branch_named_for_a_host_production_answers_at_is_refused(world):
+    """`preview_domain` under a production domain: branch `www` would be production's www."""
+    world.push(ROUTED.replace("Host(`app.test`)", "Host(`www.preview.test`)"))
+    outcome = world.push_preview("www")
+    assert not outcome.ok
+    assert "would answer at www.preview.test, where production of app answers" in \
+        outcome.message
+    assert world.router.serving("app") == "app-r1"
