@@ -45,6 +45,7 @@ class PreviewDeploy(Deploy):
         app = self.ports.store.require_app(req.app)
         try:
             check_ready(app.name, app.previews, app.preview_domain)
+            _check_runtime(app)
             names = PreviewNames(app.name, preview_slug(app.name, req.preview_branch))
             self.preview = PreviewTarget(names, req.preview_branch, app.preview_domain)
             return super().run(req)
@@ -141,3 +142,14 @@ class PreviewDeploy(Deploy):
         return (f"deployed the preview of {printable(self.target.branch, 60)} of {app.name} "
                 f"{short(release.sha)} ({release.name}) in {done.duration:.1f} s "
                 f"({self.clock.summary()}): {where}")
+
+
+def _check_runtime(app: App) -> None:
+    """A preview is reached by its URL only, so through Traefik; on a Swarm, its stacks,
+    overlay networks and service name lengths are not built yet (docs/design/previews.md)."""
+    if not app.traefik_routing:
+        raise OtterError(f"a preview is reached at its URL, through Traefik: `otterstack "
+                         f"config {app.name} traefik_routing on` first")
+    if app.runtime == "swarm":
+        raise OtterError(f"previews of an app on a Swarm are not built yet ({app.name} runs "
+                         "on one); docs/design/previews.md says what is left")

@@ -102,10 +102,19 @@ def test_a_preview_has_its_own_lock_so_production_holding_its_own_never_blocks_i
     assert world.push().ok
 
 
-def test_previews_off_or_without_a_domain_deploy_nothing_and_say_how(world):
-    world.store.set_app_setting("app", "preview_domain", "preview.test")
+@pytest.mark.parametrize("settings, refused", [
+    ({"preview_domain": "preview.test"}, "previews of app are off"),
+    ({"previews": True, "preview_domain": "preview.test", "traefik_routing": False},
+     "through Traefik: `otterstack config app traefik_routing on` first"),
+    ({"previews": True, "preview_domain": "preview.test", "runtime": "swarm"},
+     "previews of an app on a Swarm are not built yet"),
+])
+def test_a_preview_that_cannot_be_served_deploys_nothing_and_says_why(world, settings,
+                                                                      refused):
+    for key, value in settings.items():
+        world.store.set_app_setting("app", key, value)
     outcome = world.push_preview("feature-x")
-    assert not outcome.ok and "previews of app are off" in outcome.message
+    assert not outcome.ok and refused in outcome.message
     assert world.runtime.calls == [] and world.store.previews("app") == []
 
 
