@@ -18,7 +18,7 @@ from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import Step
 from otterstack_hooks.rules.preview.lifecycle import LivePreview, stale
 from otterstack_hooks.rules.preview.naming import PreviewNames
-from otterstack_hooks.usecases.release_steps import drain_and_stop
+from otterstack_hooks.usecases.release_steps import drain_and_stop, remove_volume
 
 PREVIEW_LOCK_SECONDS = 60  # what a removal waits for a deploy of the same preview
 
@@ -70,12 +70,7 @@ def remove_preview(ports: Ports, app: App, preview: LivePreview, why: str) -> No
     for network in networks:
         runtime.remove_network(network)
     for volume in volumes:
-        try:  # on a Swarm, a volume may live on a node only its engine reaches
-            runtime.remove_volume(volume)
-        except OtterError as exc:
-            out.warn(Step.REMOVE, str(exc))
-            continue
-        out.step(Step.REMOVE, f"removed volume {volume}")
+        remove_volume(ports, volume)
     shutil.rmtree(ports.paths.current(app.name, preview.slug).parent, ignore_errors=True)
     ports.store.remove_preview(app.name, preview.slug)
     out.step(Step.REMOVE, f"removed the preview of branch {printable(preview.branch, 60)} of "

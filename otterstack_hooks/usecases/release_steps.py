@@ -231,3 +231,14 @@ def retire_kept(ports: Ports, app: App, release: Release) -> None:
 
     drain_and_stop(ports, app, release.project, release.name, stop)
     ports.store.update_release(release.id, retire_at=None)
+
+
+def remove_volume(ports: Ports, volume: str) -> None:
+    """Remove a kept volume (its data), or say why it cannot be: on a Swarm, a volume may
+    live on a node only its engine reaches."""
+    try:
+        ports.runtime.remove_volume(volume)
+    except OtterError as exc:
+        ports.out.warn(Step.REMOVE, str(exc))
+        return
+    ports.out.step(Step.REMOVE, f"removed volume {volume}")

@@ -7,13 +7,12 @@ import shutil
 from pathlib import Path
 
 from otterstack_hooks.adapters.local.lock import app_lock
-from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.ports import Ports
 from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import Step
 from otterstack_hooks.rules.release_plan import STATE_SUFFIX
 from otterstack_hooks.usecases.preview_removal import RemovePreview
-from otterstack_hooks.usecases.release_steps import drain_and_stop
+from otterstack_hooks.usecases.release_steps import drain_and_stop, remove_volume
 
 
 class RemoveApp:
@@ -51,12 +50,7 @@ class RemoveApp:
                 runtime.remove_network(network)
             for volume in kept_volumes:
                 if volumes:
-                    try:  # on a Swarm, a volume may live on a node only its engine reaches
-                        runtime.remove_volume(volume)
-                    except OtterError as exc:
-                        out.warn(Step.REMOVE, str(exc))
-                        continue
-                    out.step(Step.REMOVE, f"removed volume {volume}")
+                    remove_volume(self.ports, volume)
                 else:
                     out.step(Step.REMOVE, f"kept volume {volume} (its data; `otterstack apps "
                              f"remove {app.name} --volumes` or `docker volume rm {volume}`"

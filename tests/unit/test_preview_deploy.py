@@ -279,3 +279,14 @@ def test_a_branch_named_for_a_host_production_answers_at_is_refused(world):
     assert "would answer at www.preview.test, where production of app answers" in \
         outcome.message
     assert world.router.serving("app") == "app-r1"
+
+
+def test_a_previews_dry_run_plans_under_the_previews_names_and_changes_nothing(world):
+    world.push(DATA)
+    outcome = world.push_preview("feature-x", DATA, dry_run=True)
+    assert outcome.ok, world.output.getvalue()
+    out = world.output.getvalue()
+    assert "would become r2 (compose project app_feature-x-r2)" in out
+    assert "volume data -> app.feature-x_data" in out
+    assert "nothing to stop (first release)" in out  # the preview's, not production's r1
+    assert world.store.previews("app") == [] and world.runtime.commands("up")[-1][1] == "app-r1"
