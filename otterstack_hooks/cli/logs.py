@@ -22,6 +22,7 @@ from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import validate_app_name
 from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import ReleaseStatus, WatchStatus
+from otterstack_hooks.rules.preview.naming import PreviewNames, preview_slug
 from otterstack_hooks.rules.release_plan import state_project
 from otterstack_hooks.rules.watch import last_line_by
 from otterstack_hooks.wiring import runtime_for
@@ -32,9 +33,11 @@ LOGS_TIMEOUT = 120  # s, for the last lines of the logs without --follow
 def cmd_logs(args: argparse.Namespace) -> int:
     state = open_state()
     app = state.require_app(validate_app_name(args.app))
+    slug = preview_slug(app.name, args.preview) if args.preview else ""
     if args.containers is not None:
-        return _container_logs(state, app, args.containers, args.follow)
-    releases = state.releases(app.name, limit=100000, preview=None)  # a preview's too
+        return _container_logs(state, app, args.containers, args.follow, slug)
+    # the latest of production or of the preview asked for; a release by name, anyone's
+    releases = state.releases(app.name, limit=100000, preview=None if args.release else slug)
     if args.release:
         releases = [r for r in releases if r.name == args.release]
         if not releases:
@@ -69,13 +72,15 @@ def _goes_on(app: App, release: Release) -> bool:
             and time.time() < last_line_by(app, release.served_at or release.started_at))
 
 
-def _container_logs(state: State, app: App, service: str, follow: bool) -> int:
-    """The running services' own logs, the active release's or one kept across releases,
-    straight to the terminal: with --follow all at once, until Ctrl-C; else one after the
-    other within LOGS_TIMEOUT (one command alone has all of it)."""
-    active = state.active_release(app.name)
-    runs = runtime_for(app).log_commands(app.name, active.project if active else None,
-                                         state_project(app.name), service, follow)
+def _container_logs(state: State, app: App, service: str, follow: bool, slug: str = "") -> int:
+    """The running services' own logs, the active release's or one kept across releases
+    (production's, or the preview `slug`'s), straight to the terminal: with --follow all at
+    once, until Ctrl-C; else one after the other within LOGS_TIMEOUT (one command alone has
+    all of it)."""
+    active = state.active_release(app.name, slug)
+    kept = PreviewNames(app.name, slug).state_project if slug else state_project(app.name)
+    runs = runtime_for(app).log_commands(app.name, active.project if active else None, kept,
+                                         service, follow)
     if len(runs) == 1:
         return passthrough(runs[0], None if follow else LOGS_TIMEOUT)
     if follow:
@@ -98,4 +103,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--app", dest="containers", nargs="?", const="", metavar="SERVICE",
                    help="show the running containers' logs instead (optionally one service)")
     p.add_argument("--json", action="store_true", help="the deploy log's raw JSON events")
+    p.add_argument("--preview", metavar="BRANCH",
+                   help="the preview of this branch instead of production")
     p.set_defaults(func=cmd_logs)

@@ -2,6 +2,7 @@
 gets), `previews`, `env --preview` and `share`, `status` and `releases`, and the SSH gate."""
 
 import io
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +11,7 @@ from fakes import ROUTED, World
 from otterstack_hooks.adapters.local import secrets
 from otterstack_hooks.cli import env as cli_env
 from otterstack_hooks.cli import hooks
+from otterstack_hooks.cli import logs as cli_logs
 from otterstack_hooks.cli import previews as cli_previews
 from otterstack_hooks.cli import status as cli_status
 from otterstack_hooks.core.errors import OtterError
@@ -136,6 +138,22 @@ def test_status_and_releases_show_previews(world, capsys):
     cli_status.cmd_releases(SimpleNamespace(app="app", json=False, limit=20,
                                             preview="feature-x"))
     assert [r.split()[0] for r in capsys.readouterr().out.splitlines()[1:]] == ["r2"]
+
+
+def test_logs_show_productions_latest_unless_a_preview_is_named(world, capsys):
+    world.push()
+    world.push_preview("feature-x")
+
+    def releases_shown(**asked):
+        args = dict(app="app", containers=None, release=None, follow=False, json=True,
+                    preview=None)
+        cli_logs.cmd_logs(SimpleNamespace(**{**args, **asked}))
+        return {json.loads(line).get("release") for line in capsys.readouterr().out.splitlines()
+                } - {None}
+
+    assert releases_shown() == {"r1"}
+    assert releases_shown(preview="feature-x") == {"r2"}
+    assert releases_shown(release="r2") == {"r2"}
 
 
 def env(action, *items, preview=False):

@@ -87,7 +87,8 @@ def test_the_push_stops_following_when_the_pusher_is_gone(state, tmp_path, monke
 def test_logs_follow_a_watched_release_to_the_watchs_last_line(state, tmp_path, capsys):
     release(state, tmp_path / "r2.log", BEFORE, RESULT, WATCHING, LAST, status="active",
             watch_status="passed")
-    args = SimpleNamespace(app="shop", containers=None, release=None, follow=True, json=False)
+    args = SimpleNamespace(app="shop", containers=None, release=None, follow=True, json=False,
+                           preview=None)
     assert cli_logs.cmd_logs(args) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         "   63.1s  watch     watched: 14,530 requests, 3 errors")
@@ -98,6 +99,7 @@ def test_logs_stop_following_a_watch_whose_last_line_is_overdue(state, tmp_path,
     row = release(state, tmp_path / "r2.log", RESULT, WATCHING, status="active",
                   watch_status="watching")
     state.update_release(row.id, served_at=row.started_at - 3600)
-    args = SimpleNamespace(app="shop", containers=None, release=None, follow=True, json=False)
+    args = SimpleNamespace(app="shop", containers=None, release=None, follow=True, json=False,
+                           preview=None)
     assert cli_logs.cmd_logs(args) == 0
     assert "watching r2" in capsys.readouterr().out
