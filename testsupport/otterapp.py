@@ -317,9 +317,10 @@ class App:
         return proc.stdout
 
     def projects(self) -> list[str]:
-        """The app's compose projects OtterStack made: its releases and its singletons."""
+        """The app's compose projects OtterStack made: its releases and its singletons, its
+        previews' too (`<app>_<slug>-r<N>`)."""
         return sorted({p for p in compose_projects()
-                       if re.fullmatch(rf"{self.name}-(r\d+|state)", p)})
+                       if re.fullmatch(rf"{self.name}(_[a-z0-9-]+)?-(r\d+|state)", p)})
 
     def cleanup(self, projects: Iterable[str] | None = None) -> None:
         """Remove the app's containers and networks of `projects` (by default
