@@ -104,8 +104,9 @@ class BenchApp:
 
     def projects(self) -> set[str]:
         """Every compose project named after the app, whatever its suffix (soak counts the
-        ones no release accounts for)."""
-        return {p for p in compose_projects() if p.startswith(f"{self.name}-")}
+        ones no release accounts for), its previews' (`<app>_<slug>-...`) too."""
+        return {p for p in compose_projects()
+                if p.startswith((f"{self.name}-", f"{self.name}_"))}
 
     def close(self) -> None:
         self.app.cleanup(sorted(self.projects()))
