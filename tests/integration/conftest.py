@@ -154,10 +154,12 @@ def traefik(otterstack_bin: Path, tmp_path_factory: pytest.TempPathFactory
                    free_port(), free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTTERSTACK_")}
     env["OTTERSTACK_DATA_DIR"] = str(tmp_path_factory.mktemp("traefik-data"))
-    # other test runs on this engine (a developer's, beside CI) stay out of it
+    # other test runs on this engine (a developer's, beside CI) stay out of it; this run's
+    # apps are t<run>-<n>, test_ssh's s<run>a and s<run>b
+    ours = f"(t{RUN_ID}-|s{RUN_ID}).+"
     info.start(otterstack_bin, env,
-               constraints=f"LabelRegex(`com.docker.compose.project`, `t{RUN_ID}-.+`) || "
-               f"LabelRegex(`dev.otterstack.app`, `t{RUN_ID}-.+`)")
+               constraints=f"LabelRegex(`com.docker.compose.project`, `{ours}`) || "
+               f"LabelRegex(`dev.otterstack.app`, `{ours}`)")
     yield info
     info.stop()
 

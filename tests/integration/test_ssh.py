@@ -301,6 +301,35 @@ def test_privileged_passes_the_policy_once_allowed(server: Server, alice: Client
         assert f"active: {serving['name']}" in server.ssh("alice", "status", alice.app).stdout
 
 
+def test_a_key_pushes_previews_of_its_app_only(server: Server, alice: Client, traefik):
+    """A key for A may push any branch of A as a preview, list and remove A's previews, and
+    nothing of B's; the previews' variables stay the admin's."""
+    domain = f"pv-{alice.app}.localhost"
+    for args in (("--global", "traefik_container", traefik.name),
+                 (alice.app, "traefik_routing", "on"), (alice.app, "previews", "on"),
+                 (alice.app, "preview_domain", domain)):
+        proc = server.otter("config", *args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    alice.git("checkout", "-q", "-b", "feature-x")
+    alice.commit(example_files("alice's preview"), "preview")
+    proc = alice.git("push", server.url(alice.app), "HEAD:feature-x")
+    assert "==> deployed the preview of feature-x" in proc.stderr, proc.stdout + proc.stderr
+    assert traefik.get(f"feature-x.{domain}")[::2] == (200, "alice's preview\n")
+    listed = server.ssh("alice", "previews", alice.app, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [p["branch"] for p in json.loads(listed.stdout)] == ["feature-x"]
+    for remote, why in ((["previews", f"s{RUN_ID}b"], f"may not use app 's{RUN_ID}b'"),
+                        (["env", alice.app, "--preview", "list"], "admin keys only")):
+        proc = server.ssh("alice", *remote)
+        assert proc.returncode != 0 and "otterstack: refused:" in proc.stderr, proc.stderr
+        assert why in proc.stderr, proc.stderr
+    proc = alice.git("push", server.url(alice.app), ":feature-x")
+    assert "==> removed the preview of feature-x" in proc.stderr, proc.stdout + proc.stderr
+    assert json.loads(server.otter("previews", alice.app, "--json").stdout) == []
+    wait_for(lambda: traefik.get(f"feature-x.{domain}")[0] == 404, timeout=10)
+    alice.git("checkout", "-q", "main")
+
+
 def test_removing_a_key_revokes_it_and_keeps_other_lines(server: Server, alice: Client):
     path = server.home / ".ssh" / "authorized_keys"
     own = (server.keys / "someone.pub").read_text()
