@@ -1,6 +1,7 @@
-"""What every command starts from: the state in the data dir, the progress printer, and how
-a time is shown."""
+"""What every command starts from: the state in the data dir, the progress printer, who runs
+it, and how a time is shown."""
 
+import os
 import sys
 from datetime import datetime
 
@@ -20,3 +21,8 @@ def when(ts: float | None) -> str:
 
 def progress(forced_color: bool = False) -> Progress:
     return Progress(sys.stdout, use_color(sys.stdout, forced_color))
+
+
+def who() -> str:
+    """Who runs the command: over SSH (keys.cmd_ssh) the key's name, from a shell the user."""
+    return os.environ.get("OTTERSTACK_PUSHER") or os.environ.get("USER", "")

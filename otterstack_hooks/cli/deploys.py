@@ -2,10 +2,10 @@
 releases of an app, changed by hand through the same use cases a push runs."""
 
 import argparse
-import os
 
 from otterstack_hooks.adapters.local.paths import data_paths
 from otterstack_hooks.adapters.local.state import State
+from otterstack_hooks.cli import context
 from otterstack_hooks.cli.context import open_state, progress
 from otterstack_hooks.cli.environment import minimal_environment
 from otterstack_hooks.core.errors import OtterError
@@ -34,11 +34,10 @@ def _manual_deploy_setup(args: argparse.Namespace) -> tuple[State, App, int | No
     hook's environment."""
     validate_app_name(args.app)
     timeout = health_timeout(args.health_timeout)
-    # over SSH (keys.cmd_ssh) the key's name, from a shell the user
-    who = os.environ.get("OTTERSTACK_PUSHER") or os.environ.get("USER", "")
+    by = context.who()  # before the environment is cleared
     minimal_environment()
     state = open_state()
-    return state, state.require_app(args.app), timeout, who
+    return state, state.require_app(args.app), timeout, by
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:

@@ -226,7 +226,7 @@ def _preview(args: argparse.Namespace, state: State, app: App, push: PreviewPush
         if not found:
             progress.step(Step.PUSH, f"branch {branch} deleted: it had no preview")
             return 0
-        RemovePreview(ports).run(app, found[0], f"branch {branch} deleted")
+        RemovePreview(ports).run(app, found[0], f"branch {branch} deleted", args.pusher)
         progress.result(True, f"removed the preview of {branch} of {app.name}")
         return 0
     sha = push.update.new

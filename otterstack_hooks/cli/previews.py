@@ -40,7 +40,7 @@ def cmd_previews(args: argparse.Namespace) -> int:
         progress = context.progress()
         ports = real_ports(data_paths(), state, progress, app.name)
         RemovePreview(ports).run(app, preview_of(ports, app.name, args.branch),
-                                 "`otterstack previews remove`")
+                                 "`otterstack previews remove`", context.who())
         progress.result(True, f"removed the preview of {printable(args.branch, 60)} of "
                         f"{app.name}")
         return 0

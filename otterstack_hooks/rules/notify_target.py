@@ -6,6 +6,7 @@ import math
 import posixpath
 import shlex
 import urllib.parse
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,15 +65,17 @@ def _url(target: str) -> urllib.parse.SplitResult:
     return parts
 
 
-# the deploy events a target is told about
-EVENTS = ("started", "succeeded", "failed", "rolled_back", "watch_failed")
+# the deploy events a target is told about; `removed`: a preview went (docs/previews.md)
+EVENTS = ("started", "succeeded", "failed", "rolled_back", "watch_failed", "removed")
 
 
 def build_event(kind: str, app: str, release: str, sha: str, status: str, reason: str = "",
                 duration: float | None = None, serving: str = "", *, when: float,
-                pushed_by: str = "") -> dict[str, Any]:
+                pushed_by: str = "", preview: Mapping[str, str] | None = None
+                ) -> dict[str, Any]:
     """The JSON document sent for one deploy event; `when` is its Unix time (the caller's
-    clock: this module reads none)."""
+    clock: this module reads none). `preview`: the preview's branch, slug and url when the
+    event is a preview's; None (null in the JSON) for production's."""
     if kind not in EVENTS:
         raise ValueError(f"unknown notification event {kind!r}; expected one of {EVENTS}")
     if duration is not None:
@@ -91,4 +94,5 @@ def build_event(kind: str, app: str, release: str, sha: str, status: str, reason
         "pushed_by": pushed_by,  # the push key's name over SSH, else the user
         "time": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": "otterstack",
+        "preview": dict(preview) if preview is not None else None,
     }

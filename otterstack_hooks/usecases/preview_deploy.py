@@ -61,9 +61,8 @@ class PreviewDeploy(Deploy):
         return self.preview
 
     def _settings(self, app: App) -> App:
-        """No release kept for a rollback (push again to go back), no older one retained;
-        the app's notification target is told of production's deploys only."""
-        return replace(app, retire_after=0, keep_releases=1, notify="")
+        """No release kept for a rollback (push again to go back), no older one retained."""
+        return replace(app, retire_after=0, keep_releases=1)
 
     def _environment(self, app: App, values: dict[str, str]) -> dict[str, str]:
         """The preview variables, and production's only where shared; every value of both

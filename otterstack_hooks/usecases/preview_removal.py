@@ -16,9 +16,10 @@ from otterstack_hooks.core.names import printable
 from otterstack_hooks.core.ports import Ports
 from otterstack_hooks.core.records import App
 from otterstack_hooks.core.vocabulary import Step
+from otterstack_hooks.rules.notify_target import build_event
 from otterstack_hooks.rules.preview.lifecycle import LivePreview, stale
 from otterstack_hooks.rules.preview.naming import PreviewNames
-from otterstack_hooks.usecases.release_steps import drain_and_stop, remove_volume
+from otterstack_hooks.usecases.release_steps import deliver, drain_and_stop, remove_volume
 
 PREVIEW_LOCK_SECONDS = 60  # what a removal waits for a deploy of the same preview
 
@@ -41,18 +42,22 @@ class RemovePreview:
     def __init__(self, ports: Ports):
         self.ports = ports
 
-    def run(self, app: App, preview: LivePreview, why: str) -> None:
+    def run(self, app: App, preview: LivePreview, why: str, by: str = "") -> None:
+        """`by`: who removed it (the pusher of a branch deletion, the command's user)."""
         out = self.ports.out
         with app_lock(self.ports.paths.preview_lock(app.name, preview.slug), "remove",
                       PREVIEW_LOCK_SECONDS,
                       lambda who: out.step(Step.QUEUE, f"waiting for the preview's lock "
                                            f"({who})")):
-            remove_preview(self.ports, app, preview, why)
+            remove_preview(self.ports, app, preview, why, by)
 
 
-def remove_preview(ports: Ports, app: App, preview: LivePreview, why: str) -> None:
-    """Remove every trace of one preview; its lock is held."""
+def remove_preview(ports: Ports, app: App, preview: LivePreview, why: str,
+                   by: str = "") -> None:
+    """Remove every trace of one preview, then tell the app's notification target (a
+    `removed` event naming its latest release); its lock is held."""
     runtime, out, names = ports.runtime, ports.out, PreviewNames(app.name, preview.slug)
+    latest = next(iter(ports.store.releases(app.name, limit=1, preview=preview.slug)), None)
     for project in sorted(p for p in runtime.projects() if names.owns_project(p)):
         def remove(project: str = project) -> None:
             out.step(Step.REMOVE, f"removing {project}")
@@ -75,6 +80,9 @@ def remove_preview(ports: Ports, app: App, preview: LivePreview, why: str) -> No
     ports.store.remove_preview(app.name, preview.slug)
     out.step(Step.REMOVE, f"removed the preview of branch {printable(preview.branch, 60)} of "
              f"{app.name} ({why})")
+    deliver(ports, app, build_event(
+        "removed", app.name, latest.name if latest else "", preview.sha, "removed", why,
+        when=time.time(), pushed_by=by, preview=preview.notice()))
 
 
 def remove_stale(ports: Ports, app: App, now: float | None = None, keep: str = "",

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from otterstack_hooks.adapters.local.process import StepTimeout
 from otterstack_hooks.adapters.local.progress import Progress
@@ -16,6 +17,7 @@ from otterstack_hooks.core.records import App, Release
 from otterstack_hooks.core.vocabulary import ReleaseStatus, Step
 from otterstack_hooks.rules.health import ContainerSnapshot, evaluate
 from otterstack_hooks.rules.notify_target import build_event
+from otterstack_hooks.rules.preview.lifecycle import LivePreview
 from otterstack_hooks.rules.traefik.routing_plan import (
     Probe,
     RoutingPlan,
@@ -61,15 +63,28 @@ def release_named(ports: Ports, app: str, name: str) -> Release | None:
 
 
 def tell(ports: Ports, app: App, kind: str, release: Release, serving: str = "") -> None:
-    """Tell the app's notification target; a failure to tell is a warning, never more."""
+    """Tell the app's notification target about a release; a preview's event names the
+    preview (its record, read now: a first push's `started` has no URL yet)."""
     if not app.notify:
         return
-    event = build_event(kind, app.name, release.name, release.sha, release.status,
-                        release.reason, release.duration, serving, when=time.time(),
-                        pushed_by=release.pushed_by)
+    preview = None
+    if release.preview:
+        known = next((p for p in ports.store.previews(app.name) if p.slug == release.preview),
+                     LivePreview("", release.preview, release.sha, 0.0))
+        preview = known.notice()
+    deliver(ports, app, build_event(
+        kind, app.name, release.name, release.sha, release.status, release.reason,
+        release.duration, serving, when=time.time(), pushed_by=release.pushed_by,
+        preview=preview))
+
+
+def deliver(ports: Ports, app: App, event: dict[str, Any]) -> None:
+    """Send one event to the app's target; a failure to tell is a warning, never more."""
+    if not app.notify:
+        return
     problem = ports.notifier.send(app.notify, event, ports.out.redact)
     if problem:
-        ports.out.warn(Step.NOTIFY, f"could not send the {kind} event: {problem}")
+        ports.out.warn(Step.NOTIFY, f"could not send the {event['event']} event: {problem}")
 
 
 def wait_healthy(ports: Ports, app: App, project: str, expected: dict[str, int],

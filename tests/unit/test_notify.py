@@ -111,9 +111,18 @@ def test_event_document():
         "event": "failed", "app": "myapp", "release": "r42", "sha": SHA, "short_sha": "0123456",
         "status": "error", "reason": "health check failed", "duration": 12.346,
         "serving": "r41", "pushed_by": "alice", "time": "1970-01-02T01:01:01Z",
-        "source": "otterstack",
+        "source": "otterstack", "preview": None,
     }
     assert json.loads(json.dumps(doc)) == doc
+
+
+def test_a_previews_event_names_it_and_removed_is_an_event():
+    preview = {"branch": "feature/X", "slug": "feature-x-1a2b3c4d",
+               "url": "https://feature-x-1a2b3c4d.preview.example.com/"}
+    doc = build_event("removed", "myapp", "r7", SHA, "removed", "branch feature/X deleted",
+                      when=0.0, preview=preview)
+    assert doc["preview"] == preview and doc["event"] == "removed"
+    assert json.loads(json.dumps(doc))["preview"] == preview
 
 
 def test_event_defaults_and_unknown_kind():
@@ -121,7 +130,8 @@ def test_event_defaults_and_unknown_kind():
     assert doc["duration"] is None and doc["reason"] == "" and doc["serving"] == ""
     stamp = time.strptime(doc["time"], "%Y-%m-%dT%H:%M:%SZ")
     assert calendar.timegm(stamp) == 1_000_000_000
-    assert set(EVENTS) == {"started", "succeeded", "failed", "rolled_back", "watch_failed"}
+    assert set(EVENTS) == {"started", "succeeded", "failed", "rolled_back", "watch_failed",
+                           "removed"}
     with pytest.raises(ValueError):
         build_event("exploded", "myapp", "r1", SHA, "x", when=0.0)
 

@@ -29,6 +29,10 @@ class LivePreview:
     urls: tuple[str, ...] = ()  # every routed service's, the main one first
     hosts: tuple[tuple[str, str], ...] = ()  # (host, compose service) it answers at
 
+    def notice(self) -> dict[str, str]:
+        """What a notification says of it (`preview` of rules/notify_target.build_event)."""
+        return {"branch": self.branch, "slug": self.slug, "url": self.url}
+
 
 def stale(previews: Iterable[LivePreview], now: float, ttl_days: int) -> list[LivePreview]:
     """The previews without a push for `ttl_days` days at `now`, oldest first."""
