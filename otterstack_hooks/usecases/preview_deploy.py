@@ -31,6 +31,7 @@ from otterstack_hooks.rules.preview.naming import (
     check_ready,
     preview_slug,
 )
+from otterstack_hooks.rules.preview.routing import preview_urls
 from otterstack_hooks.rules.preview.variables import preview_environment
 from otterstack_hooks.usecases.deploy import Deploy, DeployRequest, Outcome, lock_limit
 from otterstack_hooks.usecases.prepare import Prepared
@@ -120,6 +121,8 @@ class PreviewDeploy(Deploy):
         """Its hosts, held to the other previews' and recorded with its URLs."""
         routed = prep.preview_routing if prep.routing is not None else None
         hosts = routed.hosts if routed else {}
+        urls = (preview_urls(hosts, prep.routing.routers, prep.routing.traefik)
+                if prep.routing is not None else ())
         with self._previews_lock(app):
             live = self.ports.store.previews(app.name)
             taken = {host: f"the preview of branch {printable(p.branch, 60)}"
@@ -130,8 +133,7 @@ class PreviewDeploy(Deploy):
             lifecycle.check_hosts_free({h: s for s, h in hosts.items()}, taken)
             known = next(p for p in live if p.slug == self.slug)
             self.ports.store.put_preview(app.name, replace(
-                known, pushed_at=time.time(), urls=routed.urls if routed else (),
-                url=routed.urls[0] if routed and routed.urls else "",
+                known, pushed_at=time.time(), urls=urls, url=urls[0] if urls else "",
                 hosts=tuple((h, s) for s, h in hosts.items())))
 
     def _deployed(self, app: App, release: Release, done: Release) -> str:

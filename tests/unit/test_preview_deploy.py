@@ -3,6 +3,7 @@ its replacement, admission (limit, slug, hosts), removal by label and by TTL, an
 of docs/design/previews.md. What runs is asserted as the calls it makes."""
 
 import time
+from dataclasses import replace
 
 import pytest
 from fakes import ROUTED, World
@@ -290,3 +291,10 @@ def test_a_previews_dry_run_plans_under_the_previews_names_and_changes_nothing(w
     assert "volume data -> app.feature-x_data" in out
     assert "nothing to stop (first release)" in out  # the preview's, not production's r1
     assert world.store.previews("app") == [] and world.runtime.commands("up")[-1][1] == "app-r1"
+
+
+def test_a_previews_url_says_https_when_tls_is_set_on_its_entrypoint_itself(world):
+    world.router.info = replace(world.router.info, tls_entrypoints=frozenset({"web"}))
+    outcome = world.push_preview("feature-x")
+    assert outcome.ok and outcome.message.endswith("): https://feature-x.preview.test/")
+    assert world.store.previews("app")[0].url == "https://feature-x.preview.test/"

@@ -1,14 +1,22 @@
 """A release's labels for its preview's hosts: production's hosts are never published."""
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.rules.preview.naming import PreviewNames
-from otterstack_hooks.rules.preview.routing import preview_hosts, preview_routing, rewrite_rule
+from otterstack_hooks.rules.preview.routing import (
+    preview_hosts,
+    preview_routing,
+    preview_urls,
+    rewrite_rule,
+)
 from otterstack_hooks.rules.traefik.hosts import host_problems
 from otterstack_hooks.rules.traefik.labels import rewrite_project_labels
+from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo
 from otterstack_hooks.rules.traefik.rule_parser import may_overlap
 from otterstack_hooks.rules.traefik.rule_rewrite import render
 from otterstack_hooks.rules.traefik.rule_syntax import DefaultSyntax, Finding, rule_problems
@@ -75,7 +83,6 @@ SHOP = {
 def test_a_release_as_its_preview_serves_it():
     routing = preview_routing(SHOP, NAMES, D)
     assert routing.hosts == {"web": H, "api": f"api-x.{D}"}  # the shortest host is the main
-    assert routing.urls == (f"https://{H}/", f"http://api-x.{D}/")
     assert routing.labels["web"] == {
         "traefik.enable": "true",
         "traefik.http.routers.site.rule": f"Host(`{H}`)",
@@ -106,6 +113,30 @@ def test_then_renamed_for_its_project_like_any_release():
         "api-shop_x-r3": f"Host(`api-x.{D}`) && PathPrefix(`/v1`)",
         "plain-shop_x-r3": f"Host(`{H}`)", "site-shop_x-r3": f"Host(`{H}`)"}
     assert labels["web"]["traefik.http.routers.site-shop_x-r3.service"] == "site-shop_x-r3"
+
+
+TRAEFIK = TraefikInfo("traefik", "http://127.0.0.1:1", "edge", {"web": 80, "websecure": 443})
+
+
+@pytest.mark.parametrize(("tls_entrypoints", "api_labels", "urls"), [
+    # TLS in the labels only: web's router has tls.certresolver, api's none
+    ((), {}, (f"https://{H}/", f"http://api-x.{D}/")),
+    # TLS set on the entrypoint api's router is on (entrypoints.websecure.http.tls)
+    (("websecure",), {"traefik.http.routers.api.entrypoints": "websecure"},
+     (f"https://{H}/", f"https://api-x.{D}/")),
+    # ... and on no entrypoint of its own: it is on every one (the API's aside)
+    (("websecure",), {}, (f"https://{H}/", f"https://api-x.{D}/")),
+    (("traefik",), {}, (f"https://{H}/", f"http://api-x.{D}/")),
+    # an entrypoint with TLS that api's router is not on
+    (("websecure",), {"traefik.http.routers.api.entrypoints": "web"},
+     (f"https://{H}/", f"http://api-x.{D}/")),
+])
+def test_a_previews_url_is_https_where_its_routers_use_tls_by_label_or_entrypoint(
+        tls_entrypoints, api_labels, urls):
+    routing = preview_routing({**SHOP, "api": {**SHOP["api"], **api_labels}}, NAMES, D)
+    _, routers = rewrite_project_labels(routing.labels, NAMES.project("r3"), 3)
+    info = replace(TRAEFIK, tls_entrypoints=frozenset(tls_entrypoints))
+    assert preview_urls(routing.hosts, routers, info) == urls
 
 
 def test_without_hosts_the_first_routed_service_by_name_is_the_main_one():

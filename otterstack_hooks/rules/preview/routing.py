@@ -22,13 +22,15 @@ hosts change, so that a preview can never answer for production's hosts or anyon
   exposes containers by default would otherwise read them).
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.rules.compose.model import is_routed
 from otterstack_hooks.rules.preview.naming import PreviewNames
 from otterstack_hooks.rules.traefik.label_keys import Label, LabelError, parse_label
+from otterstack_hooks.rules.traefik.labels import RouterInfo
+from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo, uses_tls
 from otterstack_hooks.rules.traefik.rule_parser import (
     Binary,
     Matcher,
@@ -49,8 +51,7 @@ class PreviewRouting:
     first) and what was left out, for the pusher."""
 
     labels: dict[str, dict[str, str]]
-    hosts: dict[str, str]  # routed compose service -> its host
-    urls: tuple[str, ...]
+    hosts: dict[str, str]  # routed compose service -> its host, the main one first
     notes: tuple[str, ...]
 
 
@@ -63,9 +64,16 @@ def preview_routing(services: Mapping[str, Mapping[str, str]], names: PreviewNam
     for service, service_labels in services.items():
         labels[service], dropped = _service_labels(service, service_labels, hosts.get(service))
         notes += [f"{service}: {what} is not published in a preview" for what in dropped]
-    urls = tuple(f"{'https' if _tls(labels[s]) else 'http'}://{host}/"
-                 for s, host in hosts.items())
-    return PreviewRouting(labels, hosts, urls, tuple(notes))
+    return PreviewRouting(labels, hosts, tuple(notes))
+
+
+def preview_urls(hosts: Mapping[str, str], routers: Iterable[RouterInfo], info: TraefikInfo
+                 ) -> tuple[str, ...]:
+    """Where each routed service answers (`hosts`, the main one first), once its routers are
+    planned: `https` when one of its HTTP routers uses TLS, in its labels or on its
+    entrypoint (routing_plan.uses_tls), else `http`."""
+    secure = {r.service for r in routers if r.protocol == "http" and uses_tls(r, info)}
+    return tuple(f"{'https' if s in secure else 'http'}://{host}/" for s, host in hosts.items())
 
 
 def preview_hosts(services: Mapping[str, Mapping[str, str]], names: PreviewNames,
@@ -179,10 +187,3 @@ def _pairs(rule: str) -> list[tuple[str, str]]:
         return host_rules(rule)
     except (RuleTooComplex, ValueError):
         return []
-
-
-def _tls(labels: Mapping[str, str]) -> bool:
-    """Whether a service's HTTP routers use TLS (a URL is then https)."""
-    return any(key.lower().startswith("traefik.http.routers.")
-               and ".tls" in key.lower() and value.strip().lower() != "false"
-               for key, value in labels.items())

@@ -121,6 +121,14 @@ def plan_probes(router: RouterInfo, info: TraefikInfo) -> tuple[list[Probe], str
     return probes, None
 
 
+def uses_tls(router: RouterInfo, info: TraefikInfo) -> bool:
+    """Whether clients reach the router over HTTPS: TLS in its labels, or an entrypoint it is
+    on (without entrypoints: every one but the API's) with TLS set on the entrypoint itself,
+    as its probes are sent (plan_probes)."""
+    on = router.entrypoints or tuple(e for e in info.tls_entrypoints if e != API_ENTRYPOINT)
+    return router.tls or any(name in info.tls_entrypoints for name in on)
+
+
 def _point_at_traefiks_network(labels: dict[str, dict[str, str]], routers: list[RouterInfo],
                                info: TraefikInfo) -> list[str]:
     """A `traefik.docker.network` naming a network Traefik is not on (copied from another
