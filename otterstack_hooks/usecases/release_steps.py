@@ -225,12 +225,14 @@ def stop_text(label: str, snaps: Sequence[ContainerSnapshot]) -> str:
 def forget(ports: Ports, app: App, repo: Repo, release: Release, status: ReleaseStatus,
            reason: str) -> None:
     """Drop a removed release's checkout, point the singletons' directory back at the active
-    release, record why it ended."""
+    release (of production, or of the release's preview: each has its own), record why it
+    ended."""
     repo.remove_worktree(ports.paths.worktree(app.name, release.name))
     shutil.rmtree(ports.paths.generated(app.name, release.name), ignore_errors=True)
-    active = ports.store.active_release(app.name)
-    if ports.paths.current(app.name).is_symlink() and active and active.worktree:
-        ports.paths.point_current(app.name, Path(active.worktree))
+    active = ports.store.active_release(app.name, release.preview)
+    if (ports.paths.current(app.name, release.preview).is_symlink() and active
+            and active.worktree):
+        ports.paths.point_current(app.name, Path(active.worktree), release.preview)
     ports.store.update_release(release.id, status=status, reason=reason,
                                finished_at=time.time(), worktree="")
 

@@ -2,6 +2,7 @@
 its replacement, admission (limit, slug, hosts), removal by label and by TTL, and the attacks
 of docs/design/previews.md. What runs is asserted as the calls it makes."""
 
+import os
 import time
 from dataclasses import replace
 
@@ -298,3 +299,14 @@ def test_a_previews_url_says_https_when_tls_is_set_on_its_entrypoint_itself(worl
     outcome = world.push_preview("feature-x")
     assert outcome.ok and outcome.message.endswith("): https://feature-x.preview.test/")
     assert world.store.previews("app")[0].url == "https://feature-x.preview.test/"
+
+
+def test_a_failed_preview_release_points_its_own_singletons_back_never_productions(world):
+    world.push(DATA)
+    world.push_preview("feature-x", DATA)
+    world.store.set_app_setting("app", "release_command", "web migrate")
+    world.runtime.fail["run_once"] = "the release command failed (exit 3)"
+    assert not world.push_preview("feature-x", DATA).ok  # after its singletons were updated
+    for slug in ("feature-x", ""):
+        active = world.store.active_release("app", slug)
+        assert os.readlink(world.paths.current("app", slug)) == active.worktree
