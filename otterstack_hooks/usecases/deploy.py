@@ -174,6 +174,9 @@ class Deploy:
     def _served(self, app: App, prep: Prepared) -> None:
         """Once the release's plan is known, before anything of it is created."""
 
+    def _failed(self, app: App, old: Release | None) -> None:
+        """After a failed release was removed and told, before the result line."""
+
     def _deployed(self, app: App, release: Release, done: Release) -> str:
         """The result line of a deploy that serves."""
         return (f"deployed {app.name} {short(release.sha)} ({release.name}) in "
@@ -296,6 +299,7 @@ class Deploy:
         for extra in reason.splitlines()[1:]:
             out.detail(Step.ERROR, extra)
         tell(self.ports, app, "failed", self.ports.store.release(release.id), serving=serving)
+        self._failed(app, old)
         out.result(False, msg, release=release.name, reason=reason)
         return Outcome(False, msg, self.ports.store.release(release.id))
 

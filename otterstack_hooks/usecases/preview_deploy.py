@@ -35,7 +35,11 @@ from otterstack_hooks.rules.preview.routing import preview_urls
 from otterstack_hooks.rules.preview.variables import preview_environment
 from otterstack_hooks.usecases.deploy import Deploy, DeployRequest, Outcome, lock_limit
 from otterstack_hooks.usecases.prepare import Prepared
-from otterstack_hooks.usecases.preview_removal import PREVIEW_LOCK_SECONDS, remove_stale
+from otterstack_hooks.usecases.preview_removal import (
+    PREVIEW_LOCK_SECONDS,
+    remove_preview,
+    remove_stale,
+)
 from otterstack_hooks.usecases.recover import remove_interrupted
 
 
@@ -135,6 +139,17 @@ class PreviewDeploy(Deploy):
             self.ports.store.put_preview(app.name, replace(
                 known, pushed_at=time.time(), urls=urls, url=urls[0] if urls else "",
                 hosts=tuple((h, s) for s, h in hosts.items())))
+
+    def _failed(self, app: App, old: Release | None) -> None:
+        """A preview that never served goes with its failed first deploy (record,
+        singletons, volumes, networks): it holds no place under preview_limit and leaves
+        nothing to clean up; its failed release stays recorded with its log (`logs APP
+        --preview BRANCH`). One that serves keeps serving, as production does."""
+        known = next((p for p in self.ports.store.previews(app.name) if p.slug == self.slug),
+                     None)
+        if old is None and known is not None:
+            remove_preview(self.ports, app, known, "its first deploy failed: it never served",
+                           keep_releases=True)
 
     def _deployed(self, app: App, release: Release, done: Release) -> str:
         urls = self.ports.store.previews(app.name)

@@ -53,9 +53,10 @@ class RemovePreview:
 
 
 def remove_preview(ports: Ports, app: App, preview: LivePreview, why: str,
-                   by: str = "") -> None:
-    """Remove every trace of one preview, then tell the app's notification target (a
-    `removed` event naming its latest release); its lock is held."""
+                   by: str = "", keep_releases: bool = False) -> None:
+    """Remove every trace of one preview (but its release records and logs if
+    `keep_releases`), then tell the app's notification target (a `removed` event naming its
+    latest release); its lock is held."""
     runtime, out, names = ports.runtime, ports.out, PreviewNames(app.name, preview.slug)
     latest = next(iter(ports.store.releases(app.name, limit=1, preview=preview.slug)), None)
     for project in sorted(p for p in runtime.projects() if names.owns_project(p)):
@@ -77,7 +78,7 @@ def remove_preview(ports: Ports, app: App, preview: LivePreview, why: str,
     for volume in volumes:
         remove_volume(ports, volume)
     shutil.rmtree(ports.paths.current(app.name, preview.slug).parent, ignore_errors=True)
-    ports.store.remove_preview(app.name, preview.slug)
+    ports.store.remove_preview(app.name, preview.slug, releases=not keep_releases)
     out.step(Step.REMOVE, f"removed the preview of branch {printable(preview.branch, 60)} of "
              f"{app.name} ({why})")
     deliver(ports, app, build_event(

@@ -310,3 +310,30 @@ def test_a_failed_preview_release_points_its_own_singletons_back_never_productio
     for slug in ("feature-x", ""):
         active = world.store.active_release("app", slug)
         assert os.readlink(world.paths.current("app", slug)) == active.worktree
+
+
+def test_a_previews_failed_first_deploy_removes_it_and_keeps_its_failed_release(world):
+    """Nothing of it served: it holds no place under the limit and leaves no volume; why it
+    failed stays readable (the release and its log)."""
+    world.store.set_app_setting("app", "notify", "https://hooks.example/deploy")
+    world.push(DATA)
+    world.push_preview("a", DATA)
+    world.store.set_app_setting("app", "preview_limit", 2)
+    world.runtime.fail["up"] = "starting the release failed"
+    outcome = world.push_preview("b", DATA)
+    assert not outcome.ok and "starting the release failed" in outcome.message
+    assert [p.branch for p in world.store.previews("app")] == ["a"]
+    assert world.runtime.volumes == {"app_data", "app.a_data"}
+    assert "app_b-state" not in world.runtime.running
+    [failed] = world.store.releases("app", preview="b")
+    assert failed.status == "failed" and world.paths.log("app", failed.name).exists()
+    assert "removed the preview of branch b of app (its first deploy failed: it never " \
+        "served)" in world.output.getvalue()
+    assert [(e["event"], e["preview"]["branch"]) for _, e in world.notifier.sent[-2:]] == [
+        ("failed", "b"), ("removed", "b")]
+    assert world.push_preview("a", DATA).ok is False  # one that served keeps serving
+    assert world.router.serving("app_a") == "app_a-r2"
+    assert [p.branch for p in world.store.previews("app")] == ["a"]
+    del world.runtime.fail["up"]
+    assert world.push_preview("c", DATA).ok  # b took no place under the limit
+    assert world.push_preview("b", DATA).ok is False  # now it would be the third

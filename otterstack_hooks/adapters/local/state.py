@@ -273,9 +273,10 @@ class State:
              preview.pushed_at, "\n".join(preview.urls),
              json.dumps(dict(preview.hosts)) if preview.hosts else ""))
 
-    def remove_preview(self, app: str, slug: str) -> None:
-        """Forget a removed preview and its releases."""
-        self._write("DELETE FROM releases WHERE app = ? AND preview = ?", (app, slug))
+    def remove_preview(self, app: str, slug: str, releases: bool = True) -> None:
+        """Forget a removed preview and (`releases`) its releases."""
+        if releases:
+            self._write("DELETE FROM releases WHERE app = ? AND preview = ?", (app, slug))
         self._write("DELETE FROM previews WHERE app = ? AND slug = ?", (app, slug))
 
     def next_release_number(self) -> int:
