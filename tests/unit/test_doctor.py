@@ -809,3 +809,72 @@ def test_registry_answer_reads_v2(monkeypatch):
     monkeypatch.setattr(doctor_swarm.urllib.request, "urlopen", missing)
     assert doctor_swarm.registry_answer("reg.lan:5000") == (
         "http://reg.lan:5000/v2/ answered 404; https://reg.lan:5000/v2/ answered 404")
+
+
+# --- previews (cli/doctor/previews.py; the judgement: test_preview_readiness.py) -------------
+
+def test_an_app_with_previews_gets_its_domain_dns_tls_and_hosts_checks(env, monkeypatch):
+    import json
+
+    from otterstack_hooks.cli.doctor import previews as doctor_previews
+    from otterstack_hooks.rules.compose.paths import CHECKED_FILE
+    add_app(env, "shop", routing=True, previews=True, preview_domain="preview.example.com",
+            hosts="shop.example.com")
+    add_app(env, "blog", routing=True)
+    release = env.state.new_release("shop", "a" * 40, "main", "push", "", 1)
+    env.state.update_release(release.id, probes=json.dumps([{"host": "shop.example.com",
+                                                             "tls": True}]))
+    env.state.activate(env.state.release(release.id), None)
+    checked = env.paths.generated("shop", release.name) / CHECKED_FILE
+    checked.parent.mkdir(parents=True)
+    checked.write_text(json.dumps({"services": {"web": {"labels": {
+        "traefik.http.routers.web.tls.certresolver": "le"}}}}))
+    answers = {"shop.example.com": ("203.0.113.7",)}
+    asked = []
+
+    def resolve(name, timeout):
+        asked.append((name, timeout))
+        if name not in answers:
+            raise OtterError(f"{name} does not resolve (Name or service not known)")
+        return answers[name]
+
+    monkeypatch.setattr(doctor_previews.dns, "resolve", resolve)
+    monkeypatch.setattr(doctor_previews.dns, "is_local", lambda address: False)
+    found = by_name(doctor_previews.check_previews(env.state.require_app("shop"), env.state,
+                                                   env.paths))
+    assert list(found) == ["preview domain of shop", "preview dns of shop",
+                           "preview tls of shop", "preview hosts of shop"]
+    assert found["preview domain of shop"].ok
+    dns_check = found["preview dns of shop"]
+    assert dns_check.warning and dns_check.fix.startswith(
+        "create a wildcard DNS record *.preview.example.com")
+    probe = asked[0][0]
+    assert probe.startswith("otterstack-check-") and probe.endswith(".preview.example.com")
+    assert all(timeout == 5.0 for _, timeout in asked)
+    answers[probe] = ("203.0.113.7",)  # the wildcard record, to where production is served
+    monkeypatch.setattr(doctor_previews.secrets, "token_hex", lambda n: probe[17:25])
+    found = by_name(doctor_previews.check_previews(env.state.require_app("shop"), env.state,
+                                                   env.paths))
+    assert found["preview dns of shop"].ok
+    assert "certificate resolver le" in found["preview tls of shop"].detail
+    assert found["preview hosts of shop"].warning
+    assert found["preview hosts of shop"].detail.startswith("blog has no hosts setting")
+    assert doctor_previews.check_previews(env.state.require_app("blog"), env.state,
+                                          env.paths) is None
+
+
+def test_previews_on_without_a_domain_fail_and_stop_there(env):
+    from otterstack_hooks.cli.doctor.previews import check_previews
+    add_app(env, "shop", previews=True)
+    [check] = check_previews(env.state.require_app("shop"), env.state, env.paths)
+    assert check.name == "preview domain of shop" and not check.ok and not check.warning
+    assert "preview_domain" in check.fix
+
+
+def test_the_resolver_is_bounded_and_says_why_a_name_does_not_resolve():
+    from otterstack_hooks.adapters.local import dns
+    assert "127.0.0.1" in dns.resolve("localhost", 5) or "::1" in dns.resolve("localhost", 5)
+    with pytest.raises(OtterError, match="does not resolve|did not answer"):
+        dns.resolve("no-such-name.invalid", 2)
+    assert dns.is_local("127.0.0.1") and not dns.is_local("192.0.2.1")
+    assert not dns.is_local("not an address")

@@ -2,9 +2,9 @@
 
 Every check runs on its own: one that fails, or crashes, never stops the others, so a single
 run lists every problem at once. Nothing here changes anything. The checks are those of this
-host (`host`), of each app (`apps`), and those of the runtimes the apps use, whichever set
-wiring.doctor_check_sets gives each app: one host's Traefik (`traefik`), or the Swarm's
-(`swarm`).
+host (`host`), of each app (`apps`, and `previews` where they are on), and those of the
+runtimes the apps use, whichever set wiring.doctor_check_sets gives each app: one host's
+Traefik (`traefik`), or the Swarm's (`swarm`).
 """
 
 from collections.abc import Callable
@@ -23,6 +23,7 @@ from otterstack_hooks.cli.doctor.host import (
     check_git,
     check_push_access,
 )
+from otterstack_hooks.cli.doctor.previews import check_previews
 from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import printable
 from otterstack_hooks.core.records import App
@@ -62,6 +63,8 @@ def run_checks(paths: Paths, state: State, app: str | None = None) -> list[Check
         checks += _guarded(f"repo of {item.name}", partial(check_repo, item))
         checks += _guarded(f"hooks of {item.name}", partial(check_hook, item, paths))
         checks += _guarded(f"env of {item.name}", partial(check_env_file, item, paths))
+        checks += _guarded(f"previews of {item.name}", partial(check_previews, item, state,
+                                                                paths))
         for runtime in runtimes:
             checks += _run_all(runtime.of_app(item) if item in runtime.apps else [])
     checks += _guarded("disk", lambda: check_disk(paths, eng))
