@@ -8,7 +8,6 @@ from otterstack_hooks.core.errors import OtterError
 from otterstack_hooks.core.names import validate_new_app_name
 from otterstack_hooks.rules.compose.model import ComposeModel
 from otterstack_hooks.rules.preview.naming import (
-    PREVIEW_LABEL,
     PreviewNames,
     check_domain_free,
     check_ready,
@@ -19,7 +18,7 @@ from otterstack_hooks.rules.preview.naming import (
     slug_limit,
 )
 from otterstack_hooks.rules.release_plan import ReleasePlan, plan_release, state_project
-from otterstack_hooks.rules.swarm.stack import APP_LABEL
+from otterstack_hooks.rules.swarm.stack import APP_LABEL, PREVIEW_LABEL
 
 D = "preview.example.com"
 
@@ -29,6 +28,10 @@ def test_the_names_of_a_preview():
     assert names.project("r12") == "shop_feature-x-r12"
     assert names.state_project == "shop_feature-x-state"
     assert names.resource("data") == "shop.feature-x_data"
+    assert names.network("back") == "shop.feature-x_back"
+    on_swarm = PreviewNames("shop", "feature-x", swarm=True)  # no `.` in an overlay's name
+    assert on_swarm.network("back") == "shop-_feature-x_back"
+    assert on_swarm.resource("data") == "shop.feature-x_data"  # a volume may have one
     assert names.labels == {APP_LABEL: "shop", PREVIEW_LABEL: "feature-x"}
     assert names.host(D) == "feature-x.preview.example.com"
     assert names.service_host("api", D) == "api-feature-x.preview.example.com"
@@ -81,8 +84,10 @@ def _preview_names(app: str, branch: str, release: str, key: str, service: str
     """Per Docker namespace: compose projects, volumes and networks, images (and so the
     containers, `<image>-<n>`)."""
     names = PreviewNames(app, preview_slug(app, branch))
+    on_swarm = PreviewNames(app, names.slug, swarm=True)
     projects = {names.project(release), names.state_project}
-    return {"projects": projects, "resources": {names.resource(key)},
+    return {"projects": projects,
+            "resources": {names.resource(key), names.network(key), on_swarm.network(key)},
             "images": {f"{project}-{service}" for project in projects}}
 
 
@@ -101,7 +106,8 @@ def test_no_preview_name_is_ever_a_production_name(app, branch, release, key, se
                                                    other, other_release, other_key,
                                                    other_service):
     """Of any app, `other` too (`shop-pv-x` and all): projects `<app>-r<N>` and
-    `<app>-state`, volumes and networks `<app>_<key>`, images `<project>-<service>`."""
+    `<app>-state`, volumes and networks `<app>_<key>`, images `<project>-<service>`; a
+    preview's networks in both forms (one host's, a Swarm's)."""
     assert not _shared(_preview_names(app, branch, release, key, service),
                        _production_names(other, other_release, other_key, other_service))
 

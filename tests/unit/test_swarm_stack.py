@@ -47,6 +47,15 @@ def test_traefik_labels_become_service_labels_and_the_rest_stay_on_the_container
         "traefik.swarm.network": "edge"}
 
 
+def test_a_previews_label_is_on_its_services_too():
+    cfg = config()
+    cfg["services"]["web"]["labels"]["dev.otterstack.preview"] = "feature-x"
+    web = yaml.safe_load(render_stack(cfg, ["web"], {"web": "shop_feature-x-web:abc"}, "shop",
+                                      "shop_feature-x-r7").text)["services"]["web"]
+    assert web["deploy"]["labels"]["dev.otterstack.preview"] == "feature-x"
+    assert web["labels"]["dev.otterstack.preview"] == "feature-x"
+
+
 def test_tasks_are_reached_by_their_own_address_and_run_the_built_image():
     doc, _ = rendered()
     web = doc["services"]["web"]

@@ -10,7 +10,11 @@ checks it against every production name form):
   after the app name is never in one of them. Images follow (`<project>-<service>`);
 - volumes and networks `<app>.<slug>_<key>`: an app's own are `<app>_<key>` (any key, so
   anything after `<app>_` is production's), app names have no `.`, so the `.` right after
-  the app name is never in one of them;
+  the app name is never in one of them. A Swarm refuses a `.` in an overlay network's name
+  (it must be a DNS name component: letters, digits, `-` and `_` between them, at most 63
+  characters), so on a Swarm a preview's networks are `<app>-_<slug>_<key>`: no app name
+  holds `_` or ends in `-`, so the first `_` ends `<app>-` there and `<app>` in an app's own
+  names (`<app>_<key>`, or another app's `<app>-<more>_<key>`);
 - labels `dev.otterstack.app=<app>` and `dev.otterstack.preview=<slug>` on everything the
   preview creates: what is a preview, and whose, is read from them, never from a name
   prefix (`shop-pv-x` would be another app; Docker's name filters match substrings);
@@ -32,10 +36,9 @@ from otterstack_hooks.rules.compose.model import ComposeModel
 from otterstack_hooks.rules.compose.names import owns_project
 from otterstack_hooks.rules.preview.slug import MAX_SLUG, branch_slug, is_slug, label_slug
 from otterstack_hooks.rules.release_plan import STATE_SUFFIX, ReleasePlan
-from otterstack_hooks.rules.swarm.stack import APP_LABEL
+from otterstack_hooks.rules.swarm.stack import APP_LABEL, PREVIEW_LABEL
 from otterstack_hooks.rules.traefik.hosts import DNS_NAME
 
-PREVIEW_LABEL = "dev.otterstack.preview"  # its value: the preview's slug
 RELEASE_DIGITS = 7  # r9999999: the longest release name a preview's project is sized for
 MAX_PROJECT = 63  # core.names.PROJECT_RE; a Swarm service's name is a DNS label too
 DNS_LABEL = 63
@@ -60,6 +63,7 @@ class PreviewNames:
 
     app: str
     slug: str
+    swarm: bool = False  # its networks are overlays, whose names take no `.`
 
     def __post_init__(self) -> None:
         validate_app_name(self.app)
@@ -83,8 +87,14 @@ class PreviewNames:
         return validate_project_name(f"{self.key}-{STATE_SUFFIX}")
 
     def resource(self, key: str) -> str:
-        """The volume or network a compose key becomes: `<app>.<slug>_<key>`."""
+        """The volume (and on one host the network) a compose key becomes:
+        `<app>.<slug>_<key>`."""
         return f"{self.app}.{self.slug}_{key}"
+
+    def network(self, key: str) -> str:
+        """The network a compose key becomes: the volume's form, and on a Swarm (no `.`
+        in an overlay's name) `<app>-_<slug>_<key>`."""
+        return f"{self.app}-_{self.slug}_{key}" if self.swarm else self.resource(key)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -205,7 +215,7 @@ def _pinned(kind: str, specs: Mapping[str, Any], names: PreviewNames, edge: froz
     for key, spec in specs.items():
         spec = spec or {}
         if not spec.get("external"):
-            pinned[key] = names.resource(key)
+            pinned[key] = names.network(key) if kind == "networks" else names.resource(key)
         elif str(spec.get("name") or key) not in edge:
             raise OtterError(
                 f"{kind}.{key} is external ({spec.get('name') or key}): a preview of "
@@ -213,3 +223,26 @@ def _pinned(kind: str, specs: Mapping[str, Any], names: PreviewNames, edge: froz
                 "already (it would be production's or another app's). Remove `external` "
                 f"(and `name`) from {kind}.{key}, or deploy this branch as production")
     return pinned
+
+
+def check_swarm_names(names: PreviewNames, project: str, plan: ReleasePlan) -> None:
+    """On a Swarm, every service is named `<stack>_<service>` and every overlay network by
+    its name, each a DNS name component of at most 63 characters: a preview whose stack
+    (`<app>_<slug>-r<N>`) or network names make one longer is refused, with the name and how
+    to make it fit, before anything of it is built."""
+    for stack, services in ((project, plan.release_services),
+                            (names.state_project, plan.singletons)):
+        for service in services:
+            full = f"{stack}_{service}"
+            if len(full) > DNS_LABEL:
+                raise OtterError(
+                    f"service {service} would be the Swarm service {full}, {len(full)} "
+                    f"characters: Swarm names a service <stack>_<service> and allows at most "
+                    f"{DNS_LABEL}. Shorten the service's name (to at most "
+                    f"{DNS_LABEL - len(stack) - 1} characters) or the branch's")
+    for key, network in plan.networks.items():
+        if len(network) > DNS_LABEL:
+            raise OtterError(
+                f"network {key} would be the overlay network {network}, {len(network)} "
+                f"characters: Swarm allows at most {DNS_LABEL}. Shorten the network's key (to "
+                f"at most {DNS_LABEL - len(names.network(''))} characters) or the branch's")

@@ -6,7 +6,8 @@ network). Swarm reads that format with different rules, so the stack is rewritte
 copied:
 
 - Traefik's swarm provider reads *service* labels: every `traefik.*` label moves to
-  `deploy.labels` (Compose put it on the container).
+  `deploy.labels` (Compose put it on the container), and a preview's label goes there too
+  (what is a preview's is read from labels).
 - `endpoint_mode: dnsrr`: Traefik reaches each task by its own address. The virtual IP
   (`vip`, Swarm's default) needs IPVS, which many kernels lack, and hides the tasks from
   Traefik's health view.
@@ -32,6 +33,7 @@ import yaml
 from otterstack_hooks.core.errors import OtterError
 
 APP_LABEL = "dev.otterstack.app"
+PREVIEW_LABEL = "dev.otterstack.preview"  # its value: the preview's slug (rules/preview)
 RELEASE_LABEL = "dev.otterstack.release"
 REPLICAS_LABEL = "dev.otterstack.replicas"  # what `start` scales a stopped service back to
 STACK_LABEL = "com.docker.stack.namespace"  # set by `docker stack deploy` on everything
@@ -123,7 +125,8 @@ def _service(name: str, source: Mapping[str, Any], built: str | None, app: str,
     labels = {str(k): str(v) for k, v in (source.get("labels") or {}).items()}
     deploy = dict(source.get("deploy") or {})
     service_labels = {str(k): str(v) for k, v in (deploy.get("labels") or {}).items()}
-    service_labels.update({k: v for k, v in labels.items() if k.startswith("traefik.")})
+    service_labels.update({k: v for k, v in labels.items()
+                           if k.startswith("traefik.") or k == PREVIEW_LABEL})
     container_labels = {k: v for k, v in labels.items() if not k.startswith("traefik.")}
     if container_labels:
         out["labels"] = container_labels
