@@ -37,6 +37,24 @@ def test_routed_services_get_replaced_labels_and_traefiks_network():
     assert doc["networks"] == {"otterstack_edge": {"external": True, "name": "edge-net"}}
 
 
+def test_a_routed_services_deploy_labels_lose_their_traefik_ones_which_it_has_renamed():
+    """On a Swarm the provider reads deploy.labels: the user's router there (production's
+    host) must not run next to the release's own, renamed (a preview's: rewritten)."""
+    model = parse_config({"services": {
+        "web": {"image": "w", "deploy": {"labels": {
+            "traefik.enable": "true", "traefik.http.routers.x.rule": "Host(`shop.test`)",
+            "com.example.team": "a"}}},
+        "worker": {"image": "w", "deploy": {"labels": {"traefik.enable": "false"}}},
+    }}, "app-r2").with_deploy_labels()
+    labels = {"web": {"traefik.enable": "true",
+                      "traefik.http.routers.x-app-r2.rule": "Host(`x.preview.test`)"}}
+    doc = yaml.load(render_override(model, labels, "edge-net", "r2", "app-r2", "app"),
+                    Loader=Loader)
+    assert doc["services"]["web"]["deploy"] == {"labels": {"!override": {
+        "com.example.team": "a"}}}
+    assert "worker" not in doc["services"]  # not routed: its traefik.enable=false stays
+
+
 def test_image_repository_of_any_reference():
     from otterstack_hooks.rules.compose.model import image_repository
     assert image_repository("traefik:v3") == "traefik"

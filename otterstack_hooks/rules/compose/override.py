@@ -1,7 +1,10 @@
 """Render the generated Compose override (docker-compose.traefik.yml) for one release. Pure.
 
 Compose's `!override` tag replaces a service's whole label set instead of merging into it, so
-the user's original router names cannot survive next to the release-unique ones. Routed
+the user's original router names cannot survive next to the release-unique ones; a routed
+service's `deploy.labels` (what Traefik's swarm provider reads; the release's labels hold
+them already, renamed, and for a preview rewritten to its hosts) lose their `traefik.*` ones
+the same way. Routed
 services also join Traefik's network, keeping every network they already had.
 """
 
@@ -77,6 +80,9 @@ def render_override(
         nets: dict[str, Any] = {name: {} for name in svc.networks}
         nets[EDGE_KEY] = {"aliases": [release_alias(svc.name, project)]}
         services[svc.name] = {"labels": _Replace(sorted(new_labels.items())), "networks": nets}
+        kept = {k: v for k, v in svc.deploy_labels.items() if not k.startswith("traefik.")}
+        if len(kept) < len(svc.deploy_labels):  # Swarm's form, in `new_labels` already
+            services[svc.name]["deploy"] = {"labels": _Replace(sorted(kept.items()))}
     document = {
         "services": services,
         "networks": {EDGE_KEY: {"external": True, "name": network}},
