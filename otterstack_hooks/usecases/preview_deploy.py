@@ -29,6 +29,7 @@ from otterstack_hooks.rules.preview.naming import (
     PreviewNames,
     PreviewTarget,
     check_ready,
+    check_swarm_names,
     preview_slug,
 )
 from otterstack_hooks.rules.preview.routing import preview_urls
@@ -51,7 +52,8 @@ class PreviewDeploy(Deploy):
         try:
             check_ready(app.name, app.previews, app.preview_domain)
             _check_runtime(app)
-            names = PreviewNames(app.name, preview_slug(app.name, req.preview_branch))
+            names = PreviewNames(app.name, preview_slug(app.name, req.preview_branch),
+                                 swarm=app.runtime == "swarm")
             self.preview = PreviewTarget(names, req.preview_branch, app.preview_domain)
             return super().run(req)
         except OtterError as exc:  # refused before a release was recorded
@@ -122,7 +124,10 @@ class PreviewDeploy(Deploy):
         return ""
 
     def _served(self, app: App, prep: Prepared) -> None:
-        """Its hosts, held to the other previews' and recorded with its URLs."""
+        """Its names, held to a Swarm's lengths; its hosts, held to the other previews' and
+        recorded with its URLs."""
+        if self.target.names.swarm:
+            check_swarm_names(self.target.names, prep.target.project, prep.plan)
         routed = prep.preview_routing if prep.routing is not None else None
         hosts = routed.hosts if routed else {}
         urls = (preview_urls(hosts, prep.routing.routers, prep.routing.traefik)
@@ -161,11 +166,7 @@ class PreviewDeploy(Deploy):
 
 
 def _check_runtime(app: App) -> None:
-    """A preview is reached by its URL only, so through Traefik; on a Swarm, its stacks,
-    overlay networks and service name lengths are not built yet (docs/design/previews.md)."""
+    """A preview is reached by its URL only, so through Traefik."""
     if not app.traefik_routing:
         raise OtterError(f"a preview is reached at its URL, through Traefik: `otterstack "
                          f"config {app.name} traefik_routing on` first")
-    if app.runtime == "swarm":
-        raise OtterError(f"previews of an app on a Swarm are not built yet ({app.name} runs "
-                         "on one); docs/design/previews.md says what is left")

@@ -108,8 +108,6 @@ def test_a_preview_has_its_own_lock_so_production_holding_its_own_never_blocks_i
     ({"preview_domain": "preview.test"}, "previews of app are off"),
     ({"previews": True, "preview_domain": "preview.test", "traefik_routing": False},
      "through Traefik: `otterstack config app traefik_routing on` first"),
-    ({"previews": True, "preview_domain": "preview.test", "runtime": "swarm"},
-     "previews of an app on a Swarm are not built yet"),
 ])
 def test_a_preview_that_cannot_be_served_deploys_nothing_and_says_why(world, settings,
                                                                       refused):
@@ -118,6 +116,39 @@ def test_a_preview_that_cannot_be_served_deploys_nothing_and_says_why(world, set
     outcome = world.push_preview("feature-x")
     assert not outcome.ok and refused in outcome.message
     assert world.runtime.calls == [] and world.store.previews("app") == []
+
+
+NETWORKED = ROUTED + "    networks: [back]\nnetworks:\n  back: {}\n"
+
+
+def test_on_a_swarm_a_preview_gets_overlay_names_without_a_dot(world):
+    """A Swarm refuses a `.` in an overlay network's name: `<app>-_<slug>_<key>` there."""
+    world.store.set_app_setting("app", "runtime", "swarm")
+    assert world.push_preview("feature-x", NETWORKED).ok, world.output.getvalue()
+    assert world.runtime.networks == {"app-_feature-x_back"}
+    assert world.runtime.app_resources("app", "feature-x") == ([], ["app-_feature-x_back"])
+    assert world.runtime.app_resources("app") == ([], [])
+
+
+@pytest.mark.parametrize("compose, refused", [
+    (ROUTED.replace("  worker:", "  a-worker-with-a-name-this-long-is-fine-on-one-host:"),
+     "service a-worker-with-a-name-this-long-is-fine-on-one-host would be the Swarm "
+     "service app_feature-x-r1_a-worker-with-a-name-this-long-is-fine-on-one-host, 67 "
+     "characters: Swarm names a service <stack>_<service> and allows at most 63. Shorten "
+     "the service's name (to at most 46 characters) or the branch's"),
+    (NETWORKED.replace("back", "a-back-network-with-a-name-this-long-is-fine-too-x"),
+     "network a-back-network-with-a-name-this-long-is-fine-too-x would be the overlay "
+     "network app-_feature-x_a-back-network-with-a-name-this-long-is-fine-too-x, 65 "
+     "characters: Swarm allows at most 63. Shorten the network's key (to at most 48"),
+])
+def test_on_a_swarm_a_name_swarm_would_refuse_is_refused_before_anything_runs(
+        world, compose, refused):
+    world.store.set_app_setting("app", "runtime", "swarm")
+    outcome = world.push_preview("feature-x", compose)
+    assert not outcome.ok and refused in outcome.message, outcome.message
+    assert world.runtime.commands("build", "up") == [] and world.runtime.networks == set()
+    world.store.set_app_setting("app", "runtime", "compose")  # one host takes them
+    assert world.push_preview("feature-x", compose).ok, world.output.getvalue()
 
 
 def test_a_new_branch_at_the_limit_is_refused_listing_the_live_ones(world):

@@ -27,7 +27,7 @@ from otterstack_hooks.rules import command_lines as commands
 from otterstack_hooks.rules.command_lines import ComposeTarget
 from otterstack_hooks.rules.health import ContainerSnapshot
 from otterstack_hooks.rules.preview.naming import PreviewNames, resource_owner
-from otterstack_hooks.rules.release_plan import state_project
+from otterstack_hooks.rules.release_plan import STATE_SUFFIX
 from otterstack_hooks.rules.swarm.stack import REPLICAS_LABEL, STACK_LABEL, render_stack
 from otterstack_hooks.rules.swarm.stack_view import log_services, node_names, service_summary
 from otterstack_hooks.rules.swarm.tasks import snapshots
@@ -56,9 +56,11 @@ class SwarmRuntime(ComposeRuntime):
     def _deploy_images(self, target: ComposeTarget, config: Mapping[str, Any],
                        services: Sequence[str], on_line: OnLine, timeout: float
                        ) -> dict[str, str]:
-        """Tag each built image by commit (`<app>-<service>:<sha12>`), push it to the
-        registry if there is one, and run it by digest; on one node without a registry
-        the local tag is the reference."""
+        """Tag each built image by commit (`<app>-<service>:<sha12>`; a preview's
+        `<app>_<slug>-<service>:<sha12>`, never production's tag: its variables may build
+        another image of the same commit), push it to the registry if there is one, and run
+        it by digest; on one node without a registry the local tag is the reference."""
+        owner = target.project.rpartition("-")[0]  # <app>, or a preview's <app>_<slug>
         images = {}
         for name in services:
             service = config["services"][name]
@@ -66,7 +68,7 @@ class SwarmRuntime(ComposeRuntime):
                 continue
             built = service.get("image") or f"{target.project}-{name}"
             revision = (target.revision or self._image_id(built))[:12]
-            repository = f"{self.app}-{name}"
+            repository = f"{owner}-{name}"
             if self.registry:
                 repository = f"{self.registry}/{repository}"
             with engine.engine_errors(f"tagging {built}"):
@@ -108,7 +110,7 @@ class SwarmRuntime(ComposeRuntime):
     def up(self, target: ComposeTarget, services: Sequence[str], on_line: OnLine,
            timeout: float) -> None:
         config = compose.config(target)
-        data = target.project == state_project(self.app)
+        data = target.project.endswith(f"-{STATE_SUFFIX}")  # the app's, or a preview's
         if data:
             self._check_pinned(config, services)
         images = self._deploy_images(target, config, services, on_line, timeout)
