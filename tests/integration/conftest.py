@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from swarm_apps import quick_swarm_traefik, swarm_app, swarm_traefik  # noqa: F401 - fixtures
 from users_traefik import users_app, users_traefik  # noqa: F401 - fixtures, registered here
 
 from testsupport.otterapp import (  # noqa: F401 - tests import them from here

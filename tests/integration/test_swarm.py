@@ -4,16 +4,13 @@ setting under which Swarm's own rolling update drops requests (benchmarks/swarm.
 that control). Real pushes through the real hooks, under load."""
 
 import json
-import os
 import re
 import time
-from collections.abc import Iterator
 
-import pytest
-from conftest import RUN_ID, Traefik, free_port, run, wait_for
+from conftest import RUN_ID, run, wait_for
+from swarm_apps import stacks, swarm_files
 
 from testsupport.load import Endpoint, Load
-from testsupport.otterapp import example_files
 
 NASTY = {  # as in test_env.py: what a shell, a dotenv parser or a second interpolation breaks
     "S1": "p@ss\\",
@@ -21,105 +18,6 @@ NASTY = {  # as in test_env.py: what a shell, a dotenv parser or a second interp
     "S5": "line one\nline 'two'\n\\n tail$",
     "S6": "ünïcødé ✓ \t tab",
 }
-
-WEB = """\
-services:
-  web:
-    build: .
-    deploy:
-      replicas: 2
-      labels:
-        traefik.enable: "true"
-        traefik.http.routers.hello.rule: Host(`{host}`)
-        traefik.http.routers.hello.entrypoints: web
-        traefik.http.services.hello.loadbalancer.server.port: "8000"
-"""
-DB = """\
-  db:
-    image: busybox
-    command: ["sh", "-c", "mkdir -p /data; echo boot >> /data/boots; exec sleep 100000"]
-    stop_grace_period: 1s
-    volumes: [data:/data]
-volumes:
-  data: {}
-"""
-
-
-def swarm_files(text: str, host: str, db: bool = False) -> dict[str, str]:
-    files = example_files(text)
-    files["compose.yaml"] = WEB.format(host=host) + (DB if db else "")
-    return files
-
-
-def stacks(app) -> list[str]:
-    listed = run(["docker", "stack", "ls", "--format", "{{.Name}}"]).stdout.split()
-    return sorted(s for s in listed if re.fullmatch(rf"{app.name}-(r\d+|state)", s))
-
-
-def remove_stacks(app) -> None:
-    for stack in stacks(app):
-        run(["docker", "stack", "rm", stack])
-
-
-def _swarm_traefik(otterstack_bin, data_dir, refresh: str, kind: str) -> Iterator[Traefik]:
-    """`otterstack traefik up --swarm` with the given refreshSeconds, on a port and a network
-    of its own, seeing only this run's apps."""
-    name = f"otterstack-test-swarm{kind}-{RUN_ID}"
-    info = Traefik(name, name, free_port(), 0)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTTERSTACK_")}
-    env["OTTERSTACK_DATA_DIR"] = str(data_dir)
-    proc = run([str(otterstack_bin), "traefik", "up", "--swarm", "--name", info.name,
-                "--network", info.network, "--http-port", str(info.http_port),
-                "--refresh", refresh, "--constraints",
-                f"LabelRegex(`dev.otterstack.app`, `t{RUN_ID}-.+`)"], env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    wait_for(lambda: _answers(info), timeout=60)
-    yield info
-    run(["docker", "service", "rm", info.name])
-    wait_for(lambda: run(["docker", "network", "rm", info.network]).returncode == 0 or
-             not run(["docker", "network", "inspect", info.network]).returncode == 0,
-             timeout=60, interval=1)
-
-
-@pytest.fixture(scope="module")
-def swarm_traefik(otterstack_bin, tmp_path_factory) -> Iterator[Traefik]:
-    """At Traefik's default refreshSeconds (15 s): what users run, and the setting under which
-    the switch is proven under load."""
-    yield from _swarm_traefik(otterstack_bin, tmp_path_factory.mktemp("swarm-traefik-data"),
-                              "15s", "")
-
-
-@pytest.fixture(scope="module")
-def quick_swarm_traefik(otterstack_bin, tmp_path_factory) -> Iterator[Traefik]:
-    """At a 1 s refresh, for the tests that prove what a deploy keeps or refuses, not the
-    switch's timing: each of their deploys would otherwise wait out 15 s refreshes."""
-    yield from _swarm_traefik(otterstack_bin, tmp_path_factory.mktemp("quick-traefik-data"),
-                              "1s", "-quick")
-
-
-def _answers(traefik: Traefik) -> bool:
-    try:
-        return traefik.get("nothing.test")[0] == 404
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def swarm_app(make_app):
-    apps = []
-
-    def factory(files: dict[str, str], traefik: Traefik):
-        app = make_app(files, install_args=("--swarm",))
-        proc = app.otter("config", "--global", "traefik_container", traefik.name)
-        assert proc.returncode == 0, proc.stderr
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        app.otter("apps", "remove", app.name, "--volumes")
-        remove_stacks(app)
-
 
 def test_push_r1_then_r2_under_load_then_instant_rollback_none_failed(swarm_app,
                                                                      swarm_traefik):

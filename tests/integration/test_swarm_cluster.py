@@ -37,7 +37,7 @@ from swarm import (
     wait_gone,
     wait_traefik,
 )
-from test_swarm import WEB as ONE_NODE_WEB
+from swarm_apps import WEB as ONE_NODE_WEB
 
 from testsupport.load import HEADER, Endpoint, Load, connection
 from testsupport.otterapp import example_files
