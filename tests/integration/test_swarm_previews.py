@@ -96,6 +96,8 @@ def test_a_preview_on_a_swarm_is_served_at_its_host_replaced_and_removed_by_labe
     assert push.result == f"==> removed the preview of feature-x of {app.name}", push.output
     assert not [s for s in _stacks() if s.startswith(mine)]
     assert _listed("volume", *owned) == [] and _listed("network", *owned) == []
+    images = run(["docker", "images", "--format", "{{.Repository}}"]).stdout.split()
+    assert not [i for i in images if i.startswith(mine)], images  # its commit tags too
     wait_for(lambda: traefik.get(preview_host)[0] == 404, timeout=10)
     assert not [r for r in _routers(traefik) if mine in r], _routers(traefik)
     assert traefik.get(host) == production

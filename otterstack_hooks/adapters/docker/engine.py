@@ -258,3 +258,24 @@ def remove_project_images(dc: docker.DockerClient, project: str) -> None:
                 dc.images.remove(tag, noprune=False)
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         pass  # best effort: a left tag costs disk, not correctness
+
+
+def service_images(services: list[dict[str, Any]]) -> set[str]:
+    """The image references Swarm services run (`name:tag`, without a pinned digest)."""
+    return {str(((s["Spec"].get("TaskTemplate") or {}).get("ContainerSpec") or {}).get(
+        "Image", "")).partition("@")[0] for s in services}
+
+
+def untag_unused(dc: docker.DockerClient, references: set[str]) -> None:
+    """Untag each of `references` (`name:tag`) that no Swarm service runs any more: the
+    commit tags of a preview's stacks, which keep no release to roll back to. Best effort,
+    as remove_project_images."""
+    try:
+        used = service_images(list(dc.api.services()))
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return
+    for reference in sorted(references - used):
+        try:
+            dc.images.remove(reference, noprune=False)
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            continue  # a left tag costs disk, not correctness

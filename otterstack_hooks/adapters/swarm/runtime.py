@@ -366,8 +366,10 @@ class SwarmRuntime(ComposeRuntime):
 
     def remove(self, project: str, timeout: int | None = None) -> None:
         """`docker stack rm`, then wait until its tasks are gone (its networks go with
-        them); the images it ran stay (by commit: a rollback runs them again)."""
-        if self._services(project):
+        them); the images it ran stay (by commit: a rollback runs them again), but for a
+        preview's (`<app>_<slug>-...`: no rollback) once no stack runs them."""
+        services = self._services(project)
+        if services:
             self._note_remote_volumes(project)
             self._run(commands.stack_rm(project), 120, f"removing stack {project}")
             if timeout == 0:  # a release that never served: no grace period to wait out
@@ -375,6 +377,12 @@ class SwarmRuntime(ComposeRuntime):
             self._wait(lambda: not self.dc.api.containers(
                 all=True, filters={"label": f"{STACK_LABEL}={project}"}) and
                 not self._services(project), GONE_SECONDS, f"removing stack {project}")
+            owner = project.rpartition("-")[0]
+            if owner != self.app:  # only the tags _deploy_images gave: <owner>-<service>:
+                built = {f"{owner}-{s['Spec']['Name'].removeprefix(f'{project}_')}"
+                         for s in services}
+                engine.untag_unused(self.dc, {ref for ref in engine.service_images(services)
+                                              if ref.partition(":")[0] in built})
         if any(p == project for p in engine.projects(self.dc)):
             super().remove(project, timeout)  # a release command's left-over container
         else:
