@@ -68,6 +68,10 @@ def test_a_preview_on_a_swarm_is_served_at_its_host_replaced_and_removed_by_labe
             _listed("network", f"dev.otterstack.app={app.name}"))
     assert kept == ([f"{app.name}_data"], [f"{app.name}_default"])
 
+    # a preview's release command runs on its own overlay network, next to its own database
+    proc = app.otter("config", app.name, "release_command",
+                     "web sh -c 'ping -c 1 -W 2 db >/dev/null && echo migrated next to db'")
+    assert proc.returncode == 0, proc.stderr
     app.git("checkout", "-q", "-b", "feature-x")
     preview_host, mine = f"feature-x.{domain}", f"{app.name}_feature-x"
     for text in ("preview one", "preview two"):
@@ -77,7 +81,7 @@ def test_a_preview_on_a_swarm_is_served_at_its_host_replaced_and_removed_by_labe
         output, seconds = _push_until_answering(app, "feature-x", traefik, preview_host,
                                                 f"{text}\n")
         print(f"push of {text} to its preview answering: {seconds:.1f} s")
-        assert f"http://{preview_host}/" in output, output
+        assert f"http://{preview_host}/" in output and "migrated next to db" in output, output
         assert traefik.get(host) == production  # production's host never reaches it
     # one stack per release, the second replacing the first; its singletons its own
     assert sorted(s for s in _stacks() if s.startswith(mine)) == [f"{mine}-r3", f"{mine}-state"]
