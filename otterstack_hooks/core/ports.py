@@ -124,7 +124,8 @@ class Router(Protocol):
     def detect(self) -> TraefikInfo | None: ...
 
     def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
-        """The routers the router runs for a project; None when it cannot say."""
+        """The routers the router runs for a project, found by the exact names its own
+        labels define (each with `defined`, that name); None when it cannot say."""
 
     def wait_enabled(self, info: TraefikInfo, routers: list[tuple[str, str]], timeout: float,
                      say: Say, since: float) -> None:

@@ -28,7 +28,8 @@ from otterstack_hooks.rules.preview.naming import PreviewTarget, preview_plan
 from otterstack_hooks.rules.preview.routing import PreviewRouting, preview_routing
 from otterstack_hooks.rules.release_plan import ReleasePlan, plan_release, state_project
 from otterstack_hooks.rules.traefik.hosts import check_hosts
-from otterstack_hooks.rules.traefik.priority import Incumbent, incumbent_original
+from otterstack_hooks.rules.traefik.priority import Incumbent
+from otterstack_hooks.rules.traefik.release_names import original_name
 from otterstack_hooks.rules.traefik.routing_plan import RoutingPlan, TraefikInfo, plan_routing
 from otterstack_hooks.rules.traefik.rule_syntax import DefaultSyntax, check_rules
 
@@ -184,6 +185,5 @@ def incumbents_of(listed: list[dict[str, Any]], project: str) -> tuple[Incumbent
     """A release's routers as the router's API lists them (Router.routers_of)."""
     return tuple(
         Incumbent(r["protocol"], r["name"], r.get("rule"), tuple(r.get("entryPoints") or ()),
-                  int(r.get("priority") or 0), incumbent_original(
-                      r["name"], project, tuple(r.get("entryPoints") or ())))
+                  int(r.get("priority") or 0), original_name(r["defined"], project))
         for r in listed)

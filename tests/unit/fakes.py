@@ -270,9 +270,10 @@ class FakeRouter:
                 continue
             for key, value in self.runtime.labels.get((project, snap.service), {}).items():
                 match = ROUTER.fullmatch(key)
-                if match and match["name"].endswith(f"-{project}"):
+                if match:
                     router = found.setdefault((match["protocol"], match["name"]), {
-                        "name": f"{match['name']}@docker", "protocol": match["protocol"]})
+                        "name": f"{match['name']}@docker", "protocol": match["protocol"],
+                        "defined": match["name"]})
                     if match["key"] == "rule":
                         router["rule"] = value
                     elif match["key"] == "priority":
@@ -301,7 +302,7 @@ class FakeRouter:
         self.calls.append(("probe", check.router))
         if self.answer_as is not None:
             return 200, self.answer_as
-        project = next(p for p in self.runtime.running if check.router.endswith(f"-{p}"))
+        project = next(p for p in self.runtime.running if check.router.endswith(f"~{p}"))
         release = RELEASE.fullmatch(project)
         assert release is not None, project
         answered = self.serving(release["app"])
@@ -333,7 +334,7 @@ class FakeRouter:
     def answer(self, app: str, requests: int, errors: int = 0) -> None:
         """`requests` to the app, answered by the release serving it now (`web-<project>`),
         `errors` of them with 500."""
-        service = f"web-{self.serving(app)}@docker"
+        service = f"web~{self.serving(app)}@docker"
         codes = self.answered.setdefault(service, {})
         codes["200"] = codes.get("200", 0) + requests - errors
         codes["500"] = codes.get("500", 0) + errors

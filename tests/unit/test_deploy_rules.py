@@ -31,7 +31,7 @@ def test_a_first_deploy_runs_these_commands_in_this_order(world):
         ("build", "app-r1", ("web", "worker")),
         ("up", "app-r1", ("web", "worker")),
     ]
-    assert world.router.calls[0] == ("wait_enabled", ("web-app-r1",))
+    assert world.router.calls[0] == ("wait_enabled", ("web~app-r1",))
     assert world.statuses() == {"r1": "active"}
     release = world.store.release(outcome.release.id)
     assert release.healthy_at and release.served_at >= release.healthy_at - 1
@@ -113,7 +113,7 @@ def test_the_health_wait_has_a_limit_that_names_the_setting(world):
 
 def test_a_router_traefik_refuses_fails_the_deploy_and_takes_the_healthy_release_out(world):
     world.push()
-    world.router.refuse = "Traefik rejected router web-app-r2"
+    world.router.refuse = "Traefik rejected router web~app-r2"
     outcome = world.push()
     assert not outcome.ok and "rejected router" in outcome.message
     # it was healthy, so it may have had requests: out of Traefik, drained, stopped while

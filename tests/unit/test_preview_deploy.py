@@ -42,7 +42,7 @@ def test_a_preview_deploys_next_to_production_under_its_own_names_and_prints_its
     assert world.runtime.app_resources("app") == (["app_data"], [])
     assert world.runtime.app_resources("app", "feature-x") == (["app.feature-x_data"], [])
     labels = world.runtime.labels["app_feature-x-r2", "web"]
-    assert labels["traefik.http.routers.web-app_feature-x-r2.rule"] == \
+    assert labels["traefik.http.routers.web~app_feature-x-r2.rule"] == \
         "Host(`feature-x.preview.test`)"
     assert labels["dev.otterstack.preview"] == "feature-x"
     [live] = world.store.previews("app")

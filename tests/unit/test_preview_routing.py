@@ -110,9 +110,9 @@ def test_then_renamed_for_its_project_like_any_release():
     routing = preview_routing(SHOP, NAMES, D)
     labels, routers = rewrite_project_labels(routing.labels, NAMES.project("r3"), 3)
     assert {r.name: r.rule for r in routers} == {
-        "api-shop_x-r3": f"Host(`api-x.{D}`) && PathPrefix(`/v1`)",
-        "plain-shop_x-r3": f"Host(`{H}`)", "site-shop_x-r3": f"Host(`{H}`)"}
-    assert labels["web"]["traefik.http.routers.site-shop_x-r3.service"] == "site-shop_x-r3"
+        "api~shop_x-r3": f"Host(`api-x.{D}`) && PathPrefix(`/v1`)",
+        "plain~shop_x-r3": f"Host(`{H}`)", "site~shop_x-r3": f"Host(`{H}`)"}
+    assert labels["web"]["traefik.http.routers.site~shop_x-r3.service"] == "site~shop_x-r3"
 
 
 TRAEFIK = TraefikInfo("traefik", "http://127.0.0.1:1", "edge", {"web": 80, "websecure": 443})

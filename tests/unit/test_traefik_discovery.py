@@ -120,15 +120,30 @@ def test_wait_enabled_waits_for_servers_and_fails_on_an_error_that_lasts(
                                 why_missing=lambda name: "defined twice")
 
 
-def test_release_routers_are_those_named_for_the_release(api: SimpleNamespace) -> None:
-    api.answers["/api/http/routers"] = [{"name": "web-shop-r2@docker"},
-                                        {"name": "web-shop-r12@docker"},
-                                        {"name": "web-shop-r2@file"}]
+def test_release_routers_are_those_its_labels_name(api: SimpleNamespace) -> None:
+    """Exact names, of the release's provider, and Traefik's per-entrypoint copies of them;
+    never another app's router that ends in the same text (`shop-x` of app `a` was
+    `shop-x-a-r2`, as `shop` of app `x-a`, before `~`)."""
+    api.answers["/api/http/routers"] = [
+        {"name": "web~shop-r2@docker", "entryPoints": ["web"]},
+        {"name": "websecure-web~shop-r2@docker", "entryPoints": ["websecure"]},
+        {"name": "web~shop-r12@docker"}, {"name": "web~shop-r2@file"},
+        {"name": "x~web~shop-r2@docker"}, {"name": "shop-x-a-r2@docker"},
+        {"name": "shop-x-a-r2@file"}]
     api.answers["/api/tcp/routers"] = []
     api.answers["/api/udp/routers"] = []
-    assert api_client.release_routers(api.url, "shop-r2") == [
-        {"name": "web-shop-r2@docker", "protocol": "http"}]
-    assert api_client.release_routers("http://127.0.0.1:1", "shop-r2") is None
+    names = {"http": {"web~shop-r2"}}
+    assert api_client.release_routers(api.url, "shop-r2", names) == [
+        {"name": "web~shop-r2@docker", "entryPoints": ["web"], "protocol": "http",
+         "defined": "web~shop-r2"},
+        {"name": "websecure-web~shop-r2@docker", "entryPoints": ["websecure"],
+         "protocol": "http", "defined": "web~shop-r2"}]
+    # a release deployed before `~` is found by the names its own labels define
+    old = api_client.release_routers(api.url, "a-r2", {"http": {"shop-x-a-r2"}})
+    assert [r["name"] for r in old or []] == ["shop-x-a-r2@docker"]
+    assert api_client.release_routers(api.url, "x-a-r2", {"http": {"shop-x-a-r2"}},
+                                      "swarm") == []
+    assert api_client.release_routers("http://127.0.0.1:1", "shop-r2", names) is None
 
 
 def test_metrics_are_read_beside_the_api_and_their_absence_is_said(api) -> None:

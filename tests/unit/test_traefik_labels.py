@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from otterstack_hooks.rules.preview.naming import PreviewNames
+from otterstack_hooks.rules.preview.slug import is_slug
 from otterstack_hooks.rules.traefik.label_keys import LabelError
 from otterstack_hooks.rules.traefik.labels import RouterInfo, rewrite_project_labels
-from otterstack_hooks.rules.traefik.priority import PRIORITY_SCALE, Incumbent, incumbent_original
+from otterstack_hooks.rules.traefik.priority import PRIORITY_SCALE, Incumbent
+from otterstack_hooks.rules.traefik.release_names import original_name
 from otterstack_hooks.rules.traefik.rule_parser import host_rules, may_overlap
 
 BASE = 1  # the release number: the minor key of every priority
@@ -20,7 +23,7 @@ def prio(major: int, sequence: int = BASE) -> int:
     """Traefik's own rank (user priority or rule length) as the major key."""
     return major * PRIORITY_SCALE + sequence
 
-ID_KEY = "traefik.http.middlewares.otterstack-id-r1.headers.customresponseheaders"
+ID_KEY = "traefik.http.middlewares.otterstack-id~r1.headers.customresponseheaders"
 DEFINITION = re.compile(r"traefik\.(http|tcp|udp)\.(routers|services|middlewares)\.([^.]+)\.(.+)")
 
 
@@ -45,10 +48,10 @@ def test_router_named_differently_from_its_service_gets_that_service() -> None:
     )
     assert out["web"] == {
         "traefik.enable": "true",
-        "traefik.http.routers.site-r1.rule": "Host(`app.example`)",
-        "traefik.http.services.backend-r1.loadbalancer.server.port": "8080",
-        "traefik.http.routers.site-r1.service": "backend-r1",
-        "traefik.http.routers.site-r1.priority": str(prio(len("Host(`app.example`)"))),
+        "traefik.http.routers.site~r1.rule": "Host(`app.example`)",
+        "traefik.http.services.backend~r1.loadbalancer.server.port": "8080",
+        "traefik.http.routers.site~r1.service": "backend~r1",
+        "traefik.http.routers.site~r1.priority": str(prio(len("Host(`app.example`)"))),
     }
 
 
@@ -67,14 +70,14 @@ def test_two_routers_on_one_service_keep_their_relative_priorities() -> None:
         BASE,
     )
     labels = out["web"]
-    assert labels["traefik.http.routers.site-r1.service"] == "backend-r1"
-    assert labels["traefik.http.routers.api-r1.service"] == "backend-r1"
-    site = int(labels["traefik.http.routers.site-r1.priority"])
-    api = int(labels["traefik.http.routers.api-r1.priority"])
+    assert labels["traefik.http.routers.site~r1.service"] == "backend~r1"
+    assert labels["traefik.http.routers.api~r1.service"] == "backend~r1"
+    site = int(labels["traefik.http.routers.site~r1.priority"])
+    api = int(labels["traefik.http.routers.api~r1.priority"])
     assert prio(1) < site < api < prio(10_000)
     assert [(i.original, i.name, i.priority) for i in infos] == [
-        ("api", "api-r1", api),
-        ("site", "site-r1", site),
+        ("api", "api~r1", api),
+        ("site", "site~r1", site),
     ]
 
 
@@ -93,10 +96,10 @@ def test_middleware_defined_on_one_service_is_renamed_where_another_uses_it() ->
             },
         }
     )
-    assert "traefik.http.middlewares.login-r1.forwardauth.address" in out["auth"]
+    assert "traefik.http.middlewares.login~r1.forwardauth.address" in out["auth"]
     assert (
-        out["web"]["traefik.http.routers.web-r1.middlewares"]
-        == "otterstack-id-r1,login-r1,compress-r1"
+        out["web"]["traefik.http.routers.web~r1.middlewares"]
+        == "otterstack-id~r1,login~r1,compress~r1"
     )
 
 
@@ -114,9 +117,9 @@ def test_provider_and_undefined_references_are_left_alone() -> None:
         id_header=None,
     )
     labels = out["web"]
-    assert labels["traefik.http.routers.web-r1.service"] == "api@internal"
+    assert labels["traefik.http.routers.web~r1.service"] == "api@internal"
     # gzip@docker is this project's own gzip, which is renamed with the release
-    assert labels["traefik.http.routers.web-r1.middlewares"] == "auth@file,shared,gzip-r1@docker"
+    assert labels["traefik.http.routers.web~r1.middlewares"] == "auth@file,shared,gzip~r1@docker"
 
 
 def test_chain_and_errors_references_are_renamed() -> None:
@@ -137,11 +140,11 @@ def test_chain_and_errors_references_are_renamed() -> None:
         }
     )
     labels = out["web"]
-    assert labels["traefik.http.middlewares.secure-r1.chain.middlewares"] == (
-        "headers-r1,auth@file,oops-r1"
+    assert labels["traefik.http.middlewares.secure~r1.chain.middlewares"] == (
+        "headers~r1,auth@file,oops~r1"
     )
-    assert labels["traefik.http.middlewares.oops-r1.errors.service"] == "pages-r1"
-    assert labels["traefik.http.middlewares.oops-r1.errors.status"] == "500-599"
+    assert labels["traefik.http.middlewares.oops~r1.errors.service"] == "pages~r1"
+    assert labels["traefik.http.middlewares.oops~r1.errors.status"] == "500-599"
 
 
 def test_weighted_service_members_are_renamed() -> None:
@@ -158,8 +161,8 @@ def test_weighted_service_members_are_renamed() -> None:
         }
     )
     labels = out["web"]
-    assert labels["traefik.http.services.split-r1.weighted.services[0].name"] == "blue-r1"
-    assert labels["traefik.http.services.split-r1.weighted.services[1].name"] == "green@file"
+    assert labels["traefik.http.services.split~r1.weighted.services[0].name"] == "blue~r1"
+    assert labels["traefik.http.services.split~r1.weighted.services[1].name"] == "green@file"
 
 
 def test_router_without_any_service_gets_an_explicit_default_service() -> None:
@@ -176,15 +179,15 @@ def test_router_without_any_service_gets_an_explicit_default_service() -> None:
         BASE,
     )
     labels = out["web"]
-    assert labels["traefik.http.routers.site-r1.service"] == "web-r1"
-    assert labels["traefik.http.services.web-r1.loadbalancer.passhostheader"] == "true"
-    assert labels["traefik.http.routers.site-r1.middlewares"] == "otterstack-id-r1"
+    assert labels["traefik.http.routers.site~r1.service"] == "web~r1"
+    assert labels["traefik.http.services.web~r1.loadbalancer.passhostheader"] == "true"
+    assert labels["traefik.http.routers.site~r1.middlewares"] == "otterstack-id~r1"
     assert labels[f"{ID_KEY}.X-Otterstack-Release"] == "r1"
     assert infos == [
         RouterInfo(
             protocol="http",
             original="site",
-            name="site-r1",
+            name="site~r1",
             service="web",
             rule="Host(`app.example`)",
             entrypoints=("web", "websecure"),
@@ -209,10 +212,10 @@ def test_option_spelling_is_kept_and_not_duplicated() -> None:
         }
     )
     assert {key: value for key, value in out["web"].items() if "routers" in key.lower()} == {
-        "traefik.HTTP.Routers.site-r1.Rule": "Host(`a`)",
-        "traefik.HTTP.Routers.site-r1.Priority": str(prio(5)),
-        "traefik.HTTP.Routers.site-r1.Service": "app-r1",
-        "traefik.HTTP.Routers.site-r1.Middlewares": "otterstack-id-r1,gzip-r1",
+        "traefik.HTTP.Routers.site~r1.Rule": "Host(`a`)",
+        "traefik.HTTP.Routers.site~r1.Priority": str(prio(5)),
+        "traefik.HTTP.Routers.site~r1.Service": "app~r1",
+        "traefik.HTTP.Routers.site~r1.Middlewares": "otterstack-id~r1,gzip~r1",
     }
 
 
@@ -227,7 +230,7 @@ def test_user_priority_and_custom_id_header() -> None:
         },
         id_header="X-Release",
     )
-    assert out["web"]["traefik.http.routers.web-r1.priority"] == str(prio(42))
+    assert out["web"]["traefik.http.routers.web~r1.priority"] == str(prio(42))
     assert out["web"][f"{ID_KEY}.X-Release"] == "r1"
 
 
@@ -249,12 +252,12 @@ def test_tcp_and_udp_routers() -> None:
         BASE,
     )
     labels = out["db"]
-    assert labels["traefik.tcp.routers.pg-r1.service"] == "pg-r1"
-    assert labels["traefik.tcp.routers.pg-r1.priority"] == str(prio(len("HostSNI(`*`)")))
-    assert labels["traefik.tcp.routers.pg-r1.middlewares"] == "lan-r1"
-    assert labels["traefik.udp.routers.dns-r1.service"] == "dns-r1"
+    assert labels["traefik.tcp.routers.pg~r1.service"] == "pg~r1"
+    assert labels["traefik.tcp.routers.pg~r1.priority"] == str(prio(len("HostSNI(`*`)")))
+    assert labels["traefik.tcp.routers.pg~r1.middlewares"] == "lan~r1"
+    assert labels["traefik.udp.routers.dns~r1.service"] == "dns~r1"
     assert labels["traefik.udp.middlewares.x.y"] == "z"
-    assert not any(key.startswith("traefik.udp.routers.dns-r1.priority") for key in labels)
+    assert not any(key.startswith("traefik.udp.routers.dns~r1.priority") for key in labels)
     assert not any("otterstack-id" in key for key in labels)
     assert [(i.protocol, i.priority) for i in infos] == [("tcp", prio(12)), ("udp", 0)]
 
@@ -285,7 +288,7 @@ def test_services_not_enabled_for_traefik_are_unchanged(enable: str | None) -> N
 @pytest.mark.parametrize("enable", ["true", "True", "TRUE", "1", "t"])
 def test_enable_values_traefik_reads_as_true_route_the_service(enable: str) -> None:
     out = rewrite({"web": {"traefik.enable": enable, "traefik.http.routers.w.rule": "Host(`a`)"}})
-    assert "traefik.http.routers.w-r1.rule" in out["web"]
+    assert "traefik.http.routers.w~r1.rule" in out["web"]
 
 
 def test_same_input_gives_same_output_and_input_is_not_modified() -> None:
@@ -393,11 +396,11 @@ def test_docker_references_to_own_definitions_follow_the_rename() -> None:
         id_header=None,
     )
     app = out["app"]
-    assert app["traefik.http.routers.app-r1.middlewares"] == (
-        "authelia-r1@docker,secure@file,other@docker"
+    assert app["traefik.http.routers.app~r1.middlewares"] == (
+        "authelia~r1@docker,secure@file,other@docker"
     )
-    assert app["traefik.http.routers.app-r1.service"] == "auth-r1@docker"
-    assert app["traefik.http.middlewares.chain-r1.chain.middlewares"] == "authelia-r1@docker"
+    assert app["traefik.http.routers.app~r1.service"] == "auth~r1@docker"
+    assert app["traefik.http.middlewares.chain~r1.chain.middlewares"] == "authelia~r1@docker"
 
 
 def test_forward_auth_to_a_routed_service_asks_this_release_only() -> None:
@@ -417,12 +420,12 @@ def test_forward_auth_to_a_routed_service_asks_this_release_only() -> None:
         },
         "shop-r7", 7, id_header=None,
     )[0]["authelia"]
-    assert out["traefik.http.middlewares.authelia-shop-r7.forwardAuth.address"] == (
+    assert out["traefik.http.middlewares.authelia~shop-r7.forwardAuth.address"] == (
         "http://authelia-shop-r7:9091/api/authz/forward-auth?rd=x")
-    assert out["traefik.http.middlewares.other-shop-r7.forwardauth.address"] == (
+    assert out["traefik.http.middlewares.other~shop-r7.forwardauth.address"] == (
         "https://sso.example/")
     # redis is not routed, so not on Traefik's network: left as written
-    assert out["traefik.http.middlewares.db-shop-r7.forwardauth.address"] == "http://redis:6379/"
+    assert out["traefik.http.middlewares.db~shop-r7.forwardauth.address"] == "http://redis:6379/"
 
 
 def test_internal_and_file_references_are_never_renamed() -> None:
@@ -438,8 +441,8 @@ def test_internal_and_file_references_are_never_renamed() -> None:
         ),
         id_header=None,
     )["web"]
-    assert out["traefik.http.routers.api-r1.service"] == "api@internal"
-    assert out["traefik.http.routers.api-r1.middlewares"] == "api@file"
+    assert out["traefik.http.routers.api~r1.service"] == "api@internal"
+    assert out["traefik.http.routers.api~r1.middlewares"] == "api@file"
 
 
 def test_a_router_defined_differently_by_two_services_is_refused_before_start() -> None:
@@ -580,15 +583,17 @@ def test_a_router_the_new_release_no_longer_has_is_outranked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "entrypoints", "expected"),
+    ("name", "expected"),
     [
-        ("site-shop-r6@docker", ("web",), "site"),
-        ("websecure-site-shop-r6@docker", ("websecure",), "site"),
-        ("web-site-shop-r6@docker", ("websecure",), "web-site"),
+        ("site~shop-r6", "site"),
+        ("site-shop-r6", "site"),  # a release deployed before `~`
+        ("a~b~shop-r6", "a~b"),
+        ("shop-r6", "shop-r6"),
+        ("site~shop-r7", "site~shop-r7"),
     ],
 )
-def test_incumbent_original(name: str, entrypoints: tuple[str, ...], expected: str) -> None:
-    assert incumbent_original(name, "shop-r6", entrypoints) == expected
+def test_original_name(name: str, expected: str) -> None:
+    assert original_name(name, "shop-r6") == expected
 
 
 @pytest.mark.parametrize(
@@ -619,7 +624,7 @@ def test_may_overlap(
 def test_reserved_middleware_name_is_allowed_without_id_header() -> None:
     services = _enabled(**{"traefik.http.middlewares.otterstack-id.headers.framedeny": "true"})
     out = rewrite(services, id_header=None)
-    assert "traefik.http.middlewares.otterstack-id-r1.headers.framedeny" in out["web"]
+    assert "traefik.http.middlewares.otterstack-id~r1.headers.framedeny" in out["web"]
 
 
 @pytest.mark.parametrize(("release", "id_header"), [("R1", "X-A"), ("r.1", "X-A"), ("r1", "X.A")])
@@ -873,7 +878,7 @@ def test_only_definitions_change_and_references_resolve(
         kept = {k: v for k, v in labels.items() if DEFINITION.fullmatch(k) is None}
         assert {k: v for k, v in out[service].items() if DEFINITION.fullmatch(k) is None} == kept
     defined_in, defined_out = _defined(project, routed), _defined(out, routed)
-    assert all(name.endswith("-r7") for _, _, name in defined_out)
+    assert all(name.endswith("~r7") for _, _, name in defined_out)
     for service in routed:
         for proto, kind, name in _references_in(out[service]):
             assert (
@@ -912,7 +917,7 @@ def test_every_router_is_complete(project: dict[str, dict[str, str]]) -> None:
                 len(project[info.service].get(
                     f"traefik.{info.protocol}.routers.{info.original}.rule", "").encode())))
         if info.protocol == "http":
-            assert labels[f"{key}.middlewares"].split(",")[0] == "otterstack-id-r7"
+            assert labels[f"{key}.middlewares"].split(",")[0] == "otterstack-id~r7"
 
 
 @given(projects())
@@ -923,3 +928,43 @@ def test_output_is_deterministic_and_independent_of_service_order(
     assert rewrite_project_labels(project, "r3", 3) == result
     reordered = dict(reversed(list(project.items())))
     assert rewrite_project_labels(reordered, "r3", 3) == result
+
+
+SHORT_APPS = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,6}[a-z0-9])?", fullmatch=True)
+SHORT_SLUGS = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,6}[a-z0-9])?", fullmatch=True).filter(is_slug)
+
+
+@st.composite
+def release_projects(draw: st.DrawFn) -> str:
+    """The compose project of a release of some app: production's `<app>-r<N>` or a
+    preview's `<app>_<slug>-r<N>` (naming.PreviewNames), short so that parts of two meet."""
+    app, release = draw(SHORT_APPS), f"r{draw(st.integers(1, 12))}"
+    slug = draw(st.none() | SHORT_SLUGS)
+    return f"{app}-{release}" if slug is None else PreviewNames(app, slug).project(release)
+
+
+def _one_router(name: str) -> dict[str, dict[str, str]]:
+    return {"web": {"traefik.enable": "true",
+                    f"traefik.http.routers.{name}.rule": "Host(`a.test`)",
+                    f"traefik.http.services.{name}.loadbalancer.server.port": "80"}}
+
+
+@settings(max_examples=500)
+@given(release_projects(), release_projects(), NAMES, NAMES)
+@example("a-r2", "x-a-r2", "shop-x", "shop")  # both were `shop-x-a-r2` before `~`
+@example("shop_x-r2", "shop-r2", "a", "a-shop_x")
+def test_two_releases_never_define_the_same_name(
+    project_a: str, project_b: str, name_a: str, name_b: str
+) -> None:
+    """Names are the pusher's: whatever two pushers write, of two apps or two previews or
+    one app's two releases, no renamed name of one is a renamed name of the other unless
+    both the project and the name are the same; and each splits back into its own."""
+    out_a, (info_a,) = rewrite_project_labels(_one_router(name_a), project_a, 2)
+    out_b, (info_b,) = rewrite_project_labels(_one_router(name_b), project_b, 2)
+    defined_a = {n for _, _, n in _defined(out_a, ["web"])} | {info_a.name}
+    defined_b = {n for _, _, n in _defined(out_b, ["web"])} | {info_b.name}
+    if project_a != project_b:
+        assert defined_a.isdisjoint(defined_b)
+    assert (info_a.name == info_b.name) == ((project_a, name_a) == (project_b, name_b))
+    assert original_name(info_a.name, project_a) == name_a
+    assert info_a.name.rpartition("~")[2] == project_a

@@ -33,19 +33,19 @@ def line(service: str, code: str, value: str, method: str = "GET") -> str:
 
 def test_requests_and_5xx_are_summed_per_service():
     text = HEAD + "".join([
-        line("web-shop-r7@docker", "200", "1200"), line("web-shop-r7@docker", "500", "4"),
-        line("web-shop-r7@docker", "302", "6", "POST"), line("web-shop-r7@docker", "503", "1"),
-        line("api-shop-r7@docker", "404", "9"), line("api-shop-r7@docker", "499", "2")])
-    assert service_counts(parse_scrape(text)) == {"web-shop-r7@docker": Counts(1211, 5),
-                                                  "api-shop-r7@docker": Counts(11, 0)}
+        line("web~shop-r7@docker", "200", "1200"), line("web~shop-r7@docker", "500", "4"),
+        line("web~shop-r7@docker", "302", "6", "POST"), line("web~shop-r7@docker", "503", "1"),
+        line("api~shop-r7@docker", "404", "9"), line("api~shop-r7@docker", "499", "2")])
+    assert service_counts(parse_scrape(text)) == {"web~shop-r7@docker": Counts(1211, 5),
+                                                  "api~shop-r7@docker": Counts(11, 0)}
 
 
 def test_other_metrics_are_not_read():
     text = ("# TYPE traefik_service_request_duration_seconds histogram\n"
             'traefik_service_request_duration_seconds_bucket{code="500",method="GET",'
-            'protocol="http",service="web-shop-r7@docker",le="0.1"} 7\n'
+            'protocol="http",service="web~shop-r7@docker",le="0.1"} 7\n'
             'traefik_service_requests_bytes_total{code="500",method="GET",protocol="http",'
-            'service="web-shop-r7@docker"} 700\n'
+            'service="web~shop-r7@docker"} 700\n'
             'traefik_entrypoint_requests_total{code="500",entrypoint="web",method="GET",'
             'protocol="http"} 7\n')
     assert parse_scrape(text) == {}
@@ -124,22 +124,22 @@ def test_an_increase_is_never_negative_nor_more_than_the_counters(before, after)
 
 def test_a_release_follows_the_services_it_defines():
     labels = {
-        "web": {"traefik.http.routers.site-shop-r7.service": "w-shop-r7",
-                "traefik.http.services.w-shop-r7.weighted.services[0].name": "web-shop-r7",
-                "traefik.http.services.web-shop-r7.loadbalancer.server.port": "80",
-                "traefik.http.routers.admin-shop-r7.service": "web-shop-r7@docker"},
-        "api": {"traefik.http.routers.api-shop-r7.service": "api-shop-r7",
-                "traefik.http.services.api-shop-r7.loadbalancer.server.port": "8000",
-                "traefik.http.routers.dash-shop-r7.service": "api@internal",
-                "traefik.http.routers.files-shop-r7.service": "files@file",
-                "traefik.tcp.routers.db-shop-r7.service": "db-shop-r7",
-                "traefik.tcp.services.db-shop-r7.loadbalancer.server.port": "5432"},
+        "web": {"traefik.http.routers.site~shop-r7.service": "w~shop-r7",
+                "traefik.http.services.w~shop-r7.weighted.services[0].name": "web~shop-r7",
+                "traefik.http.services.web~shop-r7.loadbalancer.server.port": "80",
+                "traefik.http.routers.admin~shop-r7.service": "web~shop-r7@docker"},
+        "api": {"traefik.http.routers.api~shop-r7.service": "api~shop-r7",
+                "traefik.http.services.api~shop-r7.loadbalancer.server.port": "8000",
+                "traefik.http.routers.dash~shop-r7.service": "api@internal",
+                "traefik.http.routers.files~shop-r7.service": "files@file",
+                "traefik.tcp.routers.db~shop-r7.service": "db~shop-r7",
+                "traefik.tcp.services.db~shop-r7.loadbalancer.server.port": "5432"},
         "worker": {"com.example.role": "worker"},
     }
     assert release_services(labels, "docker") == {
-        "w-shop-r7@docker", "web-shop-r7@docker", "api-shop-r7@docker"}
+        "w~shop-r7@docker", "web~shop-r7@docker", "api~shop-r7@docker"}
     assert release_services(labels, "swarm") == {
-        "w-shop-r7@swarm", "web-shop-r7@swarm", "api-shop-r7@swarm"}
+        "w~shop-r7@swarm", "web~shop-r7@swarm", "api~shop-r7@swarm"}
     assert release_services({"worker": {}}, "docker") == frozenset()
 
 
@@ -152,7 +152,7 @@ def test_the_services_of_a_real_routing_plan():
                  "traefik.http.routers.api.rule": "Host(`api.example.com`)",
                  "traefik.http.services.api.loadbalancer.server.port": "8000"}},
         "shop-r7", 7)
-    assert release_services(labels, "docker") == {"web-shop-r7@docker", "api-shop-r7@docker"}
+    assert release_services(labels, "docker") == {"web~shop-r7@docker", "api~shop-r7@docker"}
 
 
 def recorded(name: str) -> dict[Series, int]:

@@ -23,23 +23,23 @@ WEB = {
     "traefik.enable": "true",
     "traefik.docker.network": "edge",
     "tier": "public",  # what a user's --providers.docker.constraints may select on
-    "traefik.http.routers.web-app-r2.rule": "Host(`app.example.com`)",
-    "traefik.http.routers.web-app-r2.entrypoints": "websecure",
-    "traefik.http.routers.web-app-r2.middlewares": "auth@file",
-    "traefik.http.services.web-app-r2.loadbalancer.server.port": "8000",
+    "traefik.http.routers.web~app-r2.rule": "Host(`app.example.com`)",
+    "traefik.http.routers.web~app-r2.entrypoints": "websecure",
+    "traefik.http.routers.web~app-r2.middlewares": "auth@file",
+    "traefik.http.services.web~app-r2.loadbalancer.server.port": "8000",
 }
 DB = {"traefik.enable": "true",
-      "traefik.tcp.routers.db-app-r2.rule": "HostSNI(`db.example.com`)",
-      "traefik.udp.routers.dns-app-r2.entrypoints": "dns"}
+      "traefik.tcp.routers.db~app-r2.rule": "HostSNI(`db.example.com`)",
+      "traefik.udp.routers.dns~app-r2.entrypoints": "dns"}
 
 
 def test_every_router_of_the_release_is_defined_again_differently():
     labels = fence_labels([WEB, DB], "app-r2")
     assert routers_of([labels]) == routers_of([WEB, DB]) == {
-        "http": {"web-app-r2"}, "tcp": {"db-app-r2"}, "udp": {"dns-app-r2"}}
-    assert labels["traefik.http.routers.web-app-r2.rule"] == f"Host(`{FENCE_HOST}`)"
-    assert labels["traefik.tcp.routers.db-app-r2.rule"] == f"HostSNI(`{FENCE_HOST}`)"
-    for protocol, name in (("http", "web-app-r2"), ("tcp", "db-app-r2"), ("udp", "dns-app-r2")):
+        "http": {"web~app-r2"}, "tcp": {"db~app-r2"}, "udp": {"dns~app-r2"}}
+    assert labels["traefik.http.routers.web~app-r2.rule"] == f"Host(`{FENCE_HOST}`)"
+    assert labels["traefik.tcp.routers.db~app-r2.rule"] == f"HostSNI(`{FENCE_HOST}`)"
+    for protocol, name in (("http", "web~app-r2"), ("tcp", "db~app-r2"), ("udp", "dns~app-r2")):
         service = labels[f"traefik.{protocol}.routers.{name}.service"]
         assert service == "otterstack-fence-app-r2"
         assert labels[f"traefik.{protocol}.services.{service}.loadbalancer.server.port"] == "9"
@@ -54,7 +54,7 @@ def test_the_fence_is_read_by_the_same_traefik_and_belongs_to_no_project():
     assert not [k for k in labels if k.startswith(("com.docker.compose.", "dev.otterstack.r"))]
     # none of the release's own routing is copied: middlewares, entrypoints, its service
     assert not [k for k in labels if "middlewares" in k or "entrypoints" in k
-                or "web-app-r2.loadbalancer" in k]
+                or "web~app-r2.loadbalancer" in k]
 
 
 def test_a_release_without_routers_needs_no_fence():
@@ -96,10 +96,11 @@ def world(monkeypatch):
         api.items.append({"Id": f"fence{len(state['runs'])}", "State": "running",
                           "Labels": kw["labels"]})
 
-    def routers(api_url, project):  # Traefik: a fenced project's routers are dropped
+    def routers(api_url, project, names):  # Traefik: a fenced project's routers are dropped
+        state["names"] = names
         fenced = api.containers(filters={"label": f"{FENCE_LABEL}={project}"})
         running = api.containers(filters={"label": f"com.docker.compose.project={project}"})
-        return [] if fenced or not running else [{"name": f"web-{project}@docker"}]
+        return [] if fenced or not running else [{"name": f"{n}@docker"} for n in names["http"]]
 
     monkeypatch.setattr(traefik_fence, "release_routers", routers)
     dc = SimpleNamespace(api=api, containers=SimpleNamespace(run=run))
@@ -109,6 +110,7 @@ def world(monkeypatch):
 def test_withdraw_starts_one_fence_and_waits_until_the_routers_are_gone(world):
     assert traefik_fence.withdraw(world.dc, INFO, "app-r2")
     assert world.state["runs"] == [("traefik:v3", "otterstack-fence-app-r2", "edge")]
+    assert world.state["names"] == {"http": {"web~app-r2"}}  # the release's own, exactly
     assert traefik_fence.withdraw(world.dc, INFO, "app-r2")  # again: the same fence serves
     assert len(world.state["runs"]) == 1
 
@@ -139,3 +141,13 @@ def test_sweep_removes_only_the_fences_of_releases_that_no_longer_run(world):
         {"Id": "f-other", "State": "running", "Labels": {FENCE_LABEL: "b-r1", APP: "b"}}]
     assert traefik_fence.sweep(world.dc, "app") == ["app-r1"]
     assert world.api.removed == ["f-dead"]  # another app's is its own deploy's business
+
+
+def test_a_release_deployed_before_the_separator_is_waited_for_by_its_own_names(world):
+    """Its routers are `<name>-<project>`, which another app's could end in: the wait asks
+    for the exact names its labels define."""
+    old = {k.replace("~", "-"): v for k, v in WEB.items()}
+    world.api.items = [{"Id": "web1", "State": "running", "Labels": old}]
+    assert traefik_fence.withdraw(world.dc, INFO, "app-r2")
+    assert world.state["names"] == {"http": {"web-app-r2"}}
+    assert traefik_fence.readmit(world.dc, INFO, "app-r2")

@@ -18,6 +18,7 @@ from otterstack_hooks.adapters.local import process
 from otterstack_hooks.adapters.traefik.router import TraefikRouter
 from otterstack_hooks.core.ports import Say
 from otterstack_hooks.rules import command_lines as commands
+from otterstack_hooks.rules.traefik.fence import routers_of
 from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo
 
 POLL_SECONDS = 45  # the default refresh (15 s) and throttle (2 s), twice, and some margin
@@ -30,6 +31,11 @@ class SwarmTraefikRouter(TraefikRouter):
                      say: Say, since: float) -> None:
         """At least one poll of the swarm provider, and a throttle, later."""
         super().wait_enabled(info, routers, max(timeout, POLL_SECONDS), say, since)
+
+    def router_names(self, project: str) -> dict[str, set[str]]:
+        """From the labels of the stack's services (the swarm provider reads those)."""
+        return routers_of(s["Spec"].get("Labels") or {}
+                          for s in engine.stack_services(self.dc, project))
 
     def withdraw(self, info: TraefikInfo, project: str) -> bool:
         """`traefik.enable=false` on the release's routed services (their tasks keep

@@ -7,7 +7,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from otterstack_hooks.core.errors import OtterError
@@ -155,10 +155,11 @@ def metrics_page(api: str, timeout: float) -> str:
                          f"({exc})") from exc
 
 
-def release_routers(api: str, project: str, provider: str = "docker"
-                    ) -> list[dict[str, Any]] | None:
-    """Every router Traefik runs for a release (names end in `-<project>`), as its API
-    shows them: rule, entrypoints, priority. None when the API cannot say. `provider`:
+def release_routers(api: str, project: str, names: Mapping[str, Collection[str]],
+                    provider: str = "docker") -> list[dict[str, Any]] | None:
+    """Every router Traefik runs for a release whose labels define the router names `names`
+    (protocol -> names, fence.routers_of), as its API shows them: rule, entrypoints,
+    priority (api_answers.release_routers_of). None when the API cannot say. `provider`:
     `docker` (containers' labels) or `swarm` (services' labels)."""
     found = []
     for protocol in ("http", "tcp", "udp"):
@@ -167,5 +168,5 @@ def release_routers(api: str, project: str, provider: str = "docker"
                               f"{urllib.parse.quote(project)}")
         except (OSError, ValueError):
             return None
-        found += release_routers_of(listed, project, provider, protocol)
+        found += release_routers_of(listed, names.get(protocol, ()), provider, protocol)
     return found

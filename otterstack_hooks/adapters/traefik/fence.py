@@ -18,7 +18,12 @@ import docker.errors
 from otterstack_hooks.adapters.docker.engine import PROJECT_LABEL, engine_errors
 from otterstack_hooks.adapters.traefik.api_client import release_routers
 from otterstack_hooks.rules.swarm.stack import APP_LABEL
-from otterstack_hooks.rules.traefik.fence import FENCE_LABEL, FENCE_PORT, fence_labels
+from otterstack_hooks.rules.traefik.fence import (
+    FENCE_LABEL,
+    FENCE_PORT,
+    fence_labels,
+    routers_of,
+)
 from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo
 
 FENCE_LIMIT_SECONDS = 10  # until Traefik's API shows the change, after the fence's event
@@ -27,6 +32,14 @@ _NO_CONFIG = "/etc/traefik"  # Traefik looks here, in $HOME/.config and in its w
 
 def fence_name(project: str) -> str:
     return f"otterstack-fence-{project}"
+
+
+def router_names(dc: docker.DockerClient, project: str) -> dict[str, set[str]]:
+    """The router names the labels of the project's containers (running or not) define, by
+    protocol: the exact names its routers are found by in Traefik's API."""
+    with engine_errors(f"reading the labels of {project}"):
+        containers = dc.api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+    return routers_of(c.get("Labels") or {} for c in containers)
 
 
 def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str,
@@ -41,7 +54,7 @@ def withdraw(dc: docker.DockerClient, info: TraefikInfo, project: str,
         labels = fence_labels([c.get("Labels") or {} for c in containers], project)
         if labels and info.image:
             _start_fence(dc, info, project, labels)
-    return _wait(info, project, present=False, timeout=timeout)
+    return _wait(info, project, router_names(dc, project), present=False, timeout=timeout)
 
 
 def readmit(dc: docker.DockerClient, info: TraefikInfo, project: str,
@@ -49,7 +62,7 @@ def readmit(dc: docker.DockerClient, info: TraefikInfo, project: str,
     """Undo `withdraw` for a release that still runs (an instant rollback whose proof
     failed): remove its fence and wait until Traefik lists its routers again."""
     unfence(dc, project)
-    return _wait(info, project, present=True, timeout=timeout)
+    return _wait(info, project, router_names(dc, project), present=True, timeout=timeout)
 
 
 def unfence(dc: docker.DockerClient, project: str) -> None:
@@ -121,12 +134,13 @@ def _remove_stale(dc: docker.DockerClient, project: str, labels: dict[str, str])
             _remove(dc, container["Id"])
 
 
-def _wait(info: TraefikInfo, project: str, present: bool, timeout: float) -> bool:
-    """Poll the API (it answers in ms) until it lists the project's routers (`present`) or
-    lists none; False at `timeout`."""
+def _wait(info: TraefikInfo, project: str, names: dict[str, set[str]], present: bool,
+          timeout: float) -> bool:
+    """Poll the API (it answers in ms) until it lists the project's routers (`names`, from
+    its labels: `present`) or lists none; False at `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
-        listed: list[dict[str, Any]] | None = release_routers(info.api_url, project)
+        listed: list[dict[str, Any]] | None = release_routers(info.api_url, project, names)
         if listed is not None and bool(listed) == present:
             return True
         if time.monotonic() > deadline:

@@ -33,7 +33,13 @@ class TraefikRouter:
                                  self._settings.setting("traefik_network"), self.PROVIDER)
 
     def routers_of(self, info: TraefikInfo, project: str) -> list[dict[str, Any]] | None:
-        return api_client.release_routers(info.api_url, project, self.PROVIDER)
+        return api_client.release_routers(info.api_url, project, self.router_names(project),
+                                          self.PROVIDER)
+
+    def router_names(self, project: str) -> dict[str, set[str]]:
+        """The router names the release's own labels define, by protocol: how its routers
+        are told from every other app's (api_answers.release_routers_of)."""
+        return traefik_fence.router_names(self.dc, project)
 
     def wait_enabled(self, info: TraefikInfo, routers: list[tuple[str, str]], timeout: float,
                      say: Say, since: float) -> None:

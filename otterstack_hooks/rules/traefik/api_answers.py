@@ -2,6 +2,7 @@
 answer is Traefik's at all, its entrypoints, its providers, whether a router and its
 service can serve, which routers are a release's."""
 
+from collections.abc import Collection
 from typing import Any
 
 from otterstack_hooks.core.names import printable
@@ -64,13 +65,33 @@ def router_rejected(name: str, info: dict[str, Any]) -> str | None:
             f"{text or 'no reason'}); fix the traefik.* labels of the service")
 
 
-def release_routers_of(listed: Any, project: str, provider: str, protocol: str
+def release_routers_of(listed: Any, names: Collection[str], provider: str, protocol: str
                        ) -> list[dict[str, Any]]:
-    """Of the routers an API listing shows, those of the release `project` (names end in
-    `-<project>@<provider>`), each with its protocol."""
+    """Of the routers an API listing shows, those a release defines, its labels defining the
+    router names `names` (of this protocol), each with its protocol and `defined`, the name
+    as its labels write it. By exact name, never by a suffix: names of releases deployed
+    before `~` (release_names.py) are `<name>-<project>`, which another app's could end in."""
     found = []
     for router in listed if isinstance(listed, list) else []:
-        name = str(router.get("name", ""))
-        if name.endswith(f"-{project}@{provider}"):
-            found.append({**router, "protocol": protocol})
+        defined = _defined_by(str(router.get("name", "")), names, provider,
+                              router.get("entryPoints") or ())
+        if defined is not None:
+            found.append({**router, "protocol": protocol, "defined": defined})
     return found
+
+
+def _defined_by(name: str, names: Collection[str], provider: str,
+                entrypoints: Collection[str]) -> str | None:
+    """Which of `names` a listed router (`name@provider`) is: that name, or Traefik's copy of
+    it for an entrypoint with TLS of its own (`websecure-<name>`, listed with that one
+    entrypoint) when the router names no entrypoint; None for another's router."""
+    base, at, theirs = name.rpartition("@")
+    if not at or theirs != provider:
+        return None
+    if base in names:
+        return base
+    for entrypoint in entrypoints:
+        copied = base.removeprefix(f"{entrypoint}-")
+        if copied != base and copied in names:
+            return copied
+    return None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 _PROTOCOLS = frozenset({"http", "tcp", "udp"})
 _KINDS = frozenset({"routers", "services", "middlewares"})
 NAME = re.compile(r"[A-Za-z0-9_-]+")  # a name a label may define
+RENAMED = re.compile(r"[A-Za-z0-9_~-]+")  # and as a release renamed it (release_names.py)
 _SERVICE_REFERENCE = re.compile(
     r"weighted\.services\[\d+\]\.name|mirroring\.service|mirroring\.mirrors\[\d+\]\.name"
     r"|failover\.(?:service|fallback)"
@@ -38,16 +39,16 @@ class Label:
         return f"{self.head}{name}.{self.rest}"
 
 
-def parse_label(service: str, key: str) -> Label | None:
+def parse_label(service: str, key: str, names: re.Pattern[str] = NAME) -> Label | None:
     """Split a definition label; None for labels that define nothing (kept byte-for-byte).
-    LabelError for a definition Traefik could not read."""
+    LabelError for a definition Traefik could not read, or whose name is not `names`."""
     parts = key.split(".", 4)
     if len(parts) < 3 or parts[0] != "traefik":
         return None
     proto, kind = parts[1].lower(), parts[2].lower()
     if proto not in _PROTOCOLS or kind not in _KINDS or (proto, kind) == ("udp", "middlewares"):
         return None
-    if len(parts) < 5 or not parts[4] or not NAME.fullmatch(parts[3]):
+    if len(parts) < 5 or not parts[4] or not names.fullmatch(parts[3]):
         raise label_error(
             service,
             key,

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from otterstack_hooks.rules.compose.model import is_routed
 from otterstack_hooks.rules.traefik.label_keys import (
     NAME,
+    RENAMED,
     Label,
     label_error,
     parse_label,
@@ -28,6 +29,7 @@ from otterstack_hooks.rules.traefik.priority import (
     release_priority,
     user_priority,
 )
+from otterstack_hooks.rules.traefik.release_names import original_name, release_name
 
 # a compose project: `<app>-r<N>`, or a preview's `<app>_<slug>-r<N>` (rules/preview/naming.py)
 _RELEASE = re.compile(r"[a-z0-9_-]+")
@@ -89,8 +91,8 @@ class _Release:
     provider: str = "docker"  # Traefik's provider that reads these labels (or `swarm`)
 
     def rename(self, name: str) -> str:
-        """Release-unique form of a name the project defines."""
-        return f"{name}-{self.release}"
+        """Release-unique form of a name the project defines (release_names.py)."""
+        return release_name(name, self.release)
 
     def reference(self, proto: str, kind: str, name: str) -> str:
         """Rename a reference only when it targets a name this project defines.
@@ -125,9 +127,8 @@ def rewrite_project_labels(
 
     `sequence` grows with every release of the app (its release number): it breaks ties
     between releases of one app only. `incumbents` are the routers of the release this one
-    replaces. Names become `<name>-<release>`, so releases must not end in
-    `-<another release>` (e.g. `r1` and `x-r1`) or two releases could still produce the same
-    name.
+    replaces. Names become `<name>~<release>` (release_names.py): no two releases, of one
+    app or two, define the same name.
     """
     _check_arguments(release, sequence, id_header)
     parsed = {
@@ -183,7 +184,7 @@ def _check_same_definitions(context: _Release, rewritten: dict[str, dict[str, st
     for service in sorted(rewritten):
         options: dict[tuple[str, str, str], dict[str, str]] = {}
         for key, value in rewritten[service].items():
-            label = parse_label(service, key)
+            label = parse_label(service, key, RENAMED)
             if label is None:
                 continue
             rest = label.rest.lower()
@@ -199,7 +200,7 @@ def _check_same_definitions(context: _Release, rewritten: dict[str, dict[str, st
             # the priority is ours (it follows the rule's length): name what the user wrote
             attribute = min(differ, key=lambda k: (k == "priority", k))
             proto, kind, defined = name
-            original = defined.removesuffix(f"-{context.release}")
+            original = original_name(defined, context.release)
             kind_name = kind.removesuffix("s")
             raise label_error(
                 service, f"traefik.{proto}.{kind}.{original}.{attribute}",

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from otterstack_hooks.rules.traefik.label_keys import RENAMED
+
 REQUESTS = "traefik_service_requests_total"
 # Prometheus metrics, on Traefik's default metrics entrypoint `traefik`: the API's, which
 # `traefik up` puts on a network no app joins (docs/traefik.md)
 METRICS_FLAG = "--metrics.prometheus=true"
 _FAMILY = REQUESTS.removesuffix("_total")  # how the parser names a counter's family
-_SERVICE_KEY = re.compile(r"traefik\.http\.services\.([A-Za-z0-9_-]+)\.", re.IGNORECASE)
+_SERVICE_KEY = re.compile(rf"traefik\.http\.services\.({RENAMED.pattern})\.", re.IGNORECASE)
 
 
 class MetricsError(ValueError):

@@ -35,17 +35,7 @@ class Incumbent:
     rule: str | None
     entrypoints: tuple[str, ...]
     priority: int
-    original: str = ""  # the router's name as the user wrote it (see incumbent_original)
-
-
-def incumbent_original(name: str, project: str, entrypoints: tuple[str, ...]) -> str:
-    """`site-shop-r6@docker` -> `site`; also Traefik's per-entrypoint copies of a router
-    without entrypoints on a TLS entrypoint (`websecure-site-shop-r6@docker`)."""
-    base = name.split("@", 1)[0].removesuffix(f"-{project}")
-    for entrypoint in entrypoints:
-        if base.startswith(f"{entrypoint}-"):
-            return base[len(entrypoint) + 1:]
-    return base
+    original: str = ""  # the router's name as the user wrote it (release_names.original_name)
 
 
 def user_priority(priority: str | None, rule: str | None) -> int:
