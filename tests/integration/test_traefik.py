@@ -83,8 +83,8 @@ def test_router_name_differs_from_service_and_two_routers_on_one_service(routed_
     app.commit("one")
     push = app.push("main")
     assert "deployed" in push.result, push.output
-    assert f"router site -> site-{app.name}-r1" in push.output
-    assert f"router api -> api-{app.name}-r1" in push.output
+    assert f"router site -> site~{app.name}-r1" in push.output
+    assert f"router api -> api~{app.name}-r1" in push.output
     assert sum("answered 200 from r1" in line for line in push.lines()) == 2, push.output
     assert traefik.get("site.localhost") == (200, app.project("r1"), "multi\n")
     assert traefik.get("api.localhost", "/health")[:2] == (200, app.project("r1"))
@@ -118,7 +118,7 @@ def test_middlewares_defined_by_labels_follow_the_release(routed_app, traefik):
                 "docker-compose.traefik.yml").read_text()
     assert "labels: !override" in override
     p = app.project("r1")
-    wanted = f"traefik.http.routers.mw-{p}.middlewares: otterstack-id-{p},strip-{p},tag-{p}"
+    wanted = f"traefik.http.routers.mw~{p}.middlewares: otterstack-id~{p},strip~{p},tag~{p}"
     assert wanted in override
 
 
@@ -173,7 +173,7 @@ def test_traefik_label_syntax_error_fails_cleanly(routed_app, traefik):
     app.commit("rule Traefik refuses")
     push = app.push("main")
     assert "FAILED" in push.result, push.output
-    assert f"Traefik rejected router hello-{app.name}-r2" in push.output, push.output
+    assert f"Traefik rejected router hello~{app.name}-r2" in push.output, push.output
     assert traefik.get(HOST)[:2] == (200, app.project("r1"))
 
 
