@@ -13,6 +13,8 @@ import pytest
 
 from otterstack_hooks.adapters.traefik import api_client, discovery
 from otterstack_hooks.core.errors import OtterError
+from otterstack_hooks.rules.traefik.api_answers import release_routers_of
+from otterstack_hooks.usecases.prepare import incumbents_of
 
 VERSION = {"Version": "3.7.15", "Codename": "langres", "startDate": "2026-11-29T14:25:14Z"}
 
@@ -144,6 +146,19 @@ def test_release_routers_are_those_its_labels_name(api: SimpleNamespace) -> None
     assert api_client.release_routers(api.url, "x-a-r2", {"http": {"shop-x-a-r2"}},
                                       "swarm") == []
     assert api_client.release_routers("http://127.0.0.1:1", "shop-r2", names) is None
+
+
+def test_the_serving_releases_routers_keep_the_names_their_user_wrote() -> None:
+    """What a new release is ranked against (prepare.incumbents_of): the name as written,
+    for a release deployed before `~` too, and for Traefik's per-entrypoint copies."""
+    listed = [{"name": "site~shop-r6@docker", "entryPoints": ["web"]},
+              {"name": "websecure-site~shop-r6@docker", "entryPoints": ["websecure"]},
+              {"name": "web-site~shop-r6@docker", "entryPoints": ["websecure"]}]
+    found = release_routers_of(listed, {"site~shop-r6", "web-site~shop-r6"}, "docker", "http")
+    assert [i.original for i in incumbents_of(found, "shop-r6")] == ["site", "site", "web-site"]
+    old = [{"name": "websecure-site-shop-r6@docker", "entryPoints": ["websecure"]}]
+    found = release_routers_of(old, {"site-shop-r6"}, "docker", "http")
+    assert [i.original for i in incumbents_of(found, "shop-r6")] == ["site"]
 
 
 def test_metrics_are_read_beside_the_api_and_their_absence_is_said(api) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from otterstack_hooks.adapters.docker import engine
+from otterstack_hooks.adapters.swarm.router import SwarmTraefikRouter
 from otterstack_hooks.adapters.traefik import fence as traefik_fence
 from otterstack_hooks.rules.traefik.fence import FENCE_HOST, FENCE_LABEL, fence_labels, routers_of
 from otterstack_hooks.rules.traefik.routing_plan import TraefikInfo
@@ -151,3 +153,20 @@ def test_a_release_deployed_before_the_separator_is_waited_for_by_its_own_names(
     assert traefik_fence.withdraw(world.dc, INFO, "app-r2")
     assert world.state["names"] == {"http": {"web-app-r2"}}
     assert traefik_fence.readmit(world.dc, INFO, "app-r2")
+
+
+def test_on_swarm_a_releases_router_names_are_read_from_its_stacks_services(monkeypatch):
+    """The swarm provider reads services' labels: the exact names to find are theirs."""
+    asked = []
+
+    def services(filters):
+        asked.append(filters)
+        return [{"Spec": {"Labels": {"traefik.http.routers.web~app-r2.rule": "Host(`a`)",
+                                     "traefik.tcp.routers.db-app-r2.rule": "HostSNI(`b`)"}}},
+                {"Spec": {}}]
+
+    monkeypatch.setattr(engine, "client", lambda: SimpleNamespace(
+        api=SimpleNamespace(services=services)))
+    names = SwarmTraefikRouter(settings=None).router_names("app-r2")
+    assert names == {"http": {"web~app-r2"}, "tcp": {"db-app-r2"}}
+    assert asked == [{"label": "com.docker.stack.namespace=app-r2"}]
