@@ -33,7 +33,7 @@ def test_routed_services_get_replaced_labels_and_traefiks_network():
                                           "traefik.enable": "true",
                                           "traefik.http.routers.x-r2.rule": "Path(`/$$x`)"}
     assert set(web["networks"]) == {"default", "back", "otterstack_edge"}
-    assert web["networks"]["otterstack_edge"] == {"aliases": ["web-app-r2"]}
+    assert web["networks"]["otterstack_edge"] == {"aliases": ["app-r2__web"]}
     assert doc["networks"] == {"otterstack_edge": {"external": True, "name": "edge-net"}}
 
 

@@ -18,7 +18,7 @@ def config(**web):
                    "traefik.http.routers.web-shop-r7.rule": "Host(`shop.test`)",
                    "traefik.swarm.network": "edge", "com.example.team": "a"},
         "deploy": {"replicas": 2, "resources": {}, "placement": {}},
-        "networks": {"default": None, "otterstack_edge": {"aliases": ["web-shop-r7"]}},
+        "networks": {"default": None, "otterstack_edge": {"aliases": ["shop-r7__web"]}},
         "volumes": [{"type": "volume", "source": "uploads", "target": "/u"}],
         **web,
     }
@@ -77,7 +77,7 @@ def test_pinned_networks_and_volumes_stay_external_by_name():
                                "otterstack_edge": {"external": True, "name": "edge"}}
     assert doc["volumes"] == {"uploads": {"external": True, "name": "shop_uploads"}}
     assert doc["services"]["web"]["networks"] == {
-        "default": None, "otterstack_edge": {"aliases": ["web-shop-r7"]}}
+        "default": None, "otterstack_edge": {"aliases": ["shop-r7__web"]}}
 
 
 def test_a_network_of_the_release_alone_is_an_attachable_overlay():

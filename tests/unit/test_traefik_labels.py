@@ -421,11 +421,28 @@ def test_forward_auth_to_a_routed_service_asks_this_release_only() -> None:
         "shop-r7", 7, id_header=None,
     )[0]["authelia"]
     assert out["traefik.http.middlewares.authelia~shop-r7.forwardAuth.address"] == (
-        "http://authelia-shop-r7:9091/api/authz/forward-auth?rd=x")
+        "http://shop-r7__authelia:9091/api/authz/forward-auth?rd=x")
     assert out["traefik.http.middlewares.other~shop-r7.forwardauth.address"] == (
         "https://sso.example/")
     # redis is not routed, so not on Traefik's network: left as written
     assert out["traefik.http.middlewares.db~shop-r7.forwardauth.address"] == "http://redis:6379/"
+
+
+def test_a_forward_auth_alias_longer_than_a_dns_label_is_refused() -> None:
+    """Go's resolver (Traefik's) looks up no name part over 63 characters: every auth
+    request would fail. The deploy fails first, naming the label and the fix."""
+    project = "a" * 51 + "-r7"  # 64 characters with `__authelia`
+    labels = {"traefik.enable": "true",
+              "traefik.http.routers.auth.rule": "Host(`auth.example`)",
+              "traefik.http.middlewares.sso.forwardauth.address": "http://authelia:9091/"}
+    with pytest.raises(LabelError) as error:
+        rewrite_project_labels({"authelia": labels}, project, 7, id_header=None)
+    assert str(error.value) == (
+        "compose service 'authelia', label 'traefik.http.middlewares.sso.forwardauth.address'"
+        f": the address names service 'authelia', which this release calls "
+        f"'{project}__authelia' on Traefik's network: longer than a DNS name part (63 "
+        "characters), so Traefik could not look it up. Give the service a shorter name")
+    assert rewrite_project_labels({"authelia": labels}, "a" * 50 + "-r7", 7, id_header=None)
 
 
 def test_internal_and_file_references_are_never_renamed() -> None:

@@ -9,7 +9,8 @@ the pusher's code; `image: shop-r7-web` runs shop's image. So (compose_policy ru
 - a volume, network, secret or config named by the user (`name:` other than Compose's own
   `<project>_<key>`) or `external: true` must carry the app's prefix `<app>_`: app names
   have no `_`, so no other app's names start with it. Traefik's networks are shared on
-  purpose: a routed service joins one anyway.
+  purpose: a routed service joins one anyway, and what it is called there is
+  rules/compose/dns_names.py's.
 - a service that is built keeps the name OtterStack gives its image (`image:` and
   `build.tags` are refused): what it builds never lands on a name another app runs.
 - a service that is not built may not run an image another app built (told by the image's
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from otterstack_hooks.rules.compose.access import Access, Refusal
+from otterstack_hooks.rules.compose.dns_names import dns_name_refusals
 
 _KINDS = ("volumes", "networks", "secrets", "configs")
 
@@ -49,7 +51,7 @@ def name_refusals(config: Mapping[str, Any], app: str, edge: Iterable[str] = (),
     for service, svc in (config.get("services") or {}).items():
         if isinstance(svc, Mapping):
             out += _image_refusals(str(service), svc, app, image_project)
-    return out
+    return out + dns_name_refusals(config, shared)
 
 
 def _image_refusals(service: str, svc: Mapping[str, Any], app: str,

@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
+from otterstack_hooks.rules.compose.dns_names import release_alias
 from otterstack_hooks.rules.compose.model import ComposeModel
 from otterstack_hooks.rules.release_plan import ReleasePlan
 from otterstack_hooks.rules.swarm.stack import APP_LABEL
-from otterstack_hooks.rules.traefik.labels import release_alias
 
 OVERRIDE_FILE = "docker-compose.traefik.yml"
 STATE_OVERRIDE_FILE = "docker-compose.otterstack.yml"
@@ -69,7 +69,8 @@ def render_override(
 ) -> str:
     """Label and network overrides for every routed service; the rest of the file stays.
     On Traefik's network each routed service also answers to a name of its release only
-    (`authelia-shop-r7`), which rewritten forward-auth addresses use. Each carries the app's
+    (`shop-r7__authelia`, rules/compose/dns_names.py), which rewritten forward-auth
+    addresses use. Each carries the app's
     label, which a fence copies (rules/traefik/fence.py): a Traefik that selects containers by app
     (`--providers.docker.constraints`) reads the release's fence as it reads the release."""
     services: dict[str, Any] = {}

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from otterstack_hooks.rules.compose.dns_names import release_alias
 from otterstack_hooks.rules.compose.model import is_routed
 from otterstack_hooks.rules.traefik.label_keys import (
     NAME,
@@ -36,6 +37,7 @@ _RELEASE = re.compile(r"[a-z0-9_-]+")
 # Header names end up as a label path segment, so they must not contain '.'.
 _HEADER = re.compile(r"[A-Za-z0-9_-]+")
 _ID_MIDDLEWARE = "otterstack-id"
+_DNS_LABEL = 63  # the longest name part Go's resolver (Traefik's) looks up
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,7 @@ def _rewrite_service(
             out[key] = value
             continue
         new_key = label.key(context.rename(label.name))
-        out[new_key] = _rewrite_value(context, label, value)
+        out[new_key] = _rewrite_value(context, service, key, label, value)
         if label.kind == "routers":
             router = routers.setdefault(
                 (label.proto, label.name),
@@ -256,11 +258,12 @@ def _rewrite_service(
     return out, infos
 
 
-def _rewrite_value(context: _Release, label: Label, value: str) -> str:
+def _rewrite_value(context: _Release, service: str, key: str, label: Label, value: str
+                   ) -> str:
     """Point references at the renamed definitions; other values stay as written."""
     if (label.proto, label.kind, label.rest.lower()) == ("http", "middlewares",
                                                           "forwardauth.address"):
-        return _release_address(context, value)
+        return _release_address(context, service, key, value)
     reference = reference_kind(label)
     if reference is None:
         return value
@@ -270,16 +273,12 @@ def _rewrite_value(context: _Release, label: Label, value: str) -> str:
     return ",".join(context.reference(label.proto, kind, name) for name in split_list(value))
 
 
-def release_alias(service: str, release: str) -> str:
-    """The name a routed service of `release` has on Traefik's network, and no other release:
-    its service name there resolves to every release that runs at once."""
-    return f"{service}-{release}"
-
-
-def _release_address(context: _Release, value: str) -> str:
+def _release_address(context: _Release, service: str, key: str, value: str) -> str:
     """A forward-auth address naming a routed service of this project
-    (`http://authelia:9091/...`) asks that release's own container: by its bare name, Traefik
-    would also reach the release being replaced, and its calls fail as that one stops."""
+    (`http://authelia:9091/...`) asks that release's own container, by the name only it has
+    on Traefik's network (rules/compose/dns_names.py): by its bare name, Traefik would also
+    reach the release being replaced (its calls fail as that one stops) and any other app's
+    service of that name."""
     try:
         url = urlsplit(value)
         host = url.hostname
@@ -287,7 +286,13 @@ def _release_address(context: _Release, value: str) -> str:
         return value
     if host is None or host not in context.routed:
         return value
-    netloc = release_alias(host, context.release) + (f":{url.port}" if url.port else "")
+    alias = release_alias(host, context.release)
+    if len(alias) > _DNS_LABEL:
+        raise label_error(service, key, f"the address names service {host!r}, which this "
+                          f"release calls {alias!r} on Traefik's network: longer than a DNS "
+                          f"name part ({_DNS_LABEL} characters), so Traefik could not look "
+                          "it up. Give the service a shorter name")
+    netloc = alias + (f":{url.port}" if url.port else "")
     if url.username is not None or url.password is not None:
         return value  # credentials in the URL: leave the user's text alone
     return urlunsplit(url._replace(netloc=netloc))
