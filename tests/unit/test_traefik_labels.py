@@ -443,6 +443,11 @@ def test_a_forward_auth_alias_longer_than_a_dns_label_is_refused() -> None:
         f"'{project}__authelia' on Traefik's network: longer than a DNS name part (63 "
         "characters), so Traefik could not look it up. Give the service a shorter name")
     assert rewrite_project_labels({"authelia": labels}, "a" * 50 + "-r7", 7, id_header=None)
+    # credentials in the address: left as written, so nothing to look up by the alias
+    labels["traefik.http.middlewares.sso.forwardauth.address"] = "http://u:p@authelia:9091/"
+    out = rewrite_project_labels({"authelia": labels}, project, 7, id_header=None)[0]
+    assert out["authelia"][f"traefik.http.middlewares.sso~{project}.forwardauth.address"] == (
+        "http://u:p@authelia:9091/")
 
 
 def test_internal_and_file_references_are_never_renamed() -> None:

@@ -70,8 +70,8 @@ def render_override(
     """Label and network overrides for every routed service; the rest of the file stays.
     On Traefik's network each routed service also answers to a name of its release only
     (`shop-r7__authelia`, rules/compose/dns_names.py), which rewritten forward-auth
-    addresses use. Each carries the app's
-    label, which a fence copies (rules/traefik/fence.py): a Traefik that selects containers by app
+    addresses use. Each carries the app's label, which a fence copies
+    (rules/traefik/fence.py): a Traefik that selects containers by app
     (`--providers.docker.constraints`) reads the release's fence as it reads the release."""
     services: dict[str, Any] = {}
     for svc in model.routed():

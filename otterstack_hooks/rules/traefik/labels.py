@@ -286,6 +286,8 @@ def _release_address(context: _Release, service: str, key: str, value: str) -> s
         return value
     if host is None or host not in context.routed:
         return value
+    if url.username is not None or url.password is not None:
+        return value  # credentials in the URL: leave the user's text alone
     alias = release_alias(host, context.release)
     if len(alias) > _DNS_LABEL:
         raise label_error(service, key, f"the address names service {host!r}, which this "
@@ -293,8 +295,6 @@ def _release_address(context: _Release, service: str, key: str, value: str) -> s
                           f"name part ({_DNS_LABEL} characters), so Traefik could not look "
                           "it up. Give the service a shorter name")
     netloc = alias + (f":{url.port}" if url.port else "")
-    if url.username is not None or url.password is not None:
-        return value  # credentials in the URL: leave the user's text alone
     return urlunsplit(url._replace(netloc=netloc))
 
 
