@@ -39,8 +39,9 @@ def test_a_routed_service_named_like_another_apps_alias_is_refused():
     message = explain("b", refusals(config, "/c", app="b", edge=EDGE))
     assert message.startswith("service 'shop-r7__authelia': its name shop-r7__authelia on "
                               "Traefik's network, where another app's container could have "
-                              "the same name (a service there is named with letters, digits "
-                              "and inner dashes: rename it, e.g. shop-r7-authelia)")
+                              "the same name (a service there is named with letters, digits, "
+                              "inner dashes and single underscores: rename it, e.g. "
+                              "shop-r7-authelia)")
     assert "`otterstack config b allow shared-names`" in message
 
 
@@ -71,7 +72,8 @@ def test_what_stays_allowed():
                     "networks": {"default": None}},
     })
     assert _found(config) == []
-    routed_oddly = _config({"web_app": {"labels": ROUTED}})
+    assert _found(_config({"web_app": {"labels": ROUTED}})) == []  # as real files name them
+    routed_oddly = _config({"web__app": {"labels": ROUTED}})
     assert dns_name_refusals(routed_oddly, frozenset()) == []
     assert all(r.access is Access.SHARED_NAMES
                for r in dns_name_refusals(routed_oddly, EDGE))

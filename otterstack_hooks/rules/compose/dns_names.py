@@ -10,10 +10,11 @@ for that and every alias, and task names `<stack>_<service>.<slot>.<id>`. `links
 names nothing.
 
 So a service on Traefik's networks (routed, or joining one by name) may have there only what
-this allow-list lets through: a name of letters, digits and inner dashes (no `_`, no `.`), a
-`hostname` equal to it, no `container_name`, no `aliases`. Then no name there holds `__`:
-app names, preview slugs and release names hold no `_`, a preview's project holds one
-between letters or digits, a Swarm adds one between the stack and the service. OtterStack's
+this allow-list lets through: a name of letters, digits, inner dashes and single inner
+underscores (no `__`, no `.`), a `hostname` equal to it, no `container_name`, no
+`aliases`. Then no name there holds `__`: app names, preview slugs and release names hold
+no `_`, a preview's project holds one between letters or digits, a Swarm adds one between
+the stack (ending in a digit) and the service (starting with a letter or digit). OtterStack's
 own alias for a routed service of a release, `<project>__<service>` (release_alias), is the
 only name there with `__`, and a project names one app's release (of production or of one
 preview) and never holds `__`, so no other app's container can answer to it. Each refusal
@@ -28,7 +29,9 @@ from otterstack_hooks.rules.compose.access import Access, Refusal
 from otterstack_hooks.rules.compose.model import is_routed, label_map
 
 SEPARATOR = "__"  # in no name a compose file can give on Traefik's networks
-PLAIN_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+# letters and digits, with inner dashes and single underscores (`web_app`, as real compose
+# files name services): no `__`, no `.`, no `_` at either end
+PLAIN_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_))*(?<![_-])|[A-Za-z0-9]")
 _WHERE = "on Traefik's network, where another app's container could have the same name"
 
 
@@ -67,8 +70,8 @@ def _service_refusals(name: str, svc: Mapping[str, Any], shared: set[str]) -> li
     if not PLAIN_NAME.fullmatch(name):
         plain = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") or "web"
         out.append(Refusal(name, "its name", f"{name} {_WHERE} (a service there is named "
-                           "with letters, digits and inner dashes: rename it, e.g. "
-                           f"{plain})", Access.SHARED_NAMES))
+                           "with letters, digits, inner dashes and single underscores: "
+                           f"rename it, e.g. {plain})", Access.SHARED_NAMES))
     if svc.get("container_name"):
         out.append(Refusal(name, "container_name", f"{svc['container_name']} {_WHERE} "
                            "(remove it: other services reach this one by its service name)",
