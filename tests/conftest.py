@@ -17,6 +17,7 @@ if str(ROOT) not in sys.path:
 # after these, as collected.
 LONGEST_FIRST = (
     "test_users_traefik.py", "test_swarm.py", "test_swarm_cluster.py", "test_draining.py",
+    "test_swarm_previews.py",
     "test_faults.py", "test_bad_input.py", "test_core.py", "test_operate.py", "test_traefik.py",
     "test_stop_gap.py", "test_step_limits.py", "test_stateful.py", "test_rollback_window.py",
     "test_previews.py",
