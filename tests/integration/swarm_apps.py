@@ -3,6 +3,7 @@ the fixtures): a routed web service in Swarm's form (its routers in deploy.label
 optional database on a volume, and `otterstack traefik up --swarm` at Traefik's default
 15 s refresh or at 1 s."""
 
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -50,11 +51,16 @@ def remove_stacks(app) -> None:
         run(["docker", "stack", "rm", stack])
 
 
+_TRAEFIKS = itertools.count(1)
+
+
 def _swarm_traefik(otterstack_bin, data_dir, refresh: str, kind: str) -> Iterator[Traefik]:
     """`otterstack traefik up --swarm` with the given refreshSeconds, on a port and a network
     of its own, seeing only this run's apps."""
     from conftest import RUN_ID  # the test apps' name prefix (t<RUN_ID>-<n>)
-    name = f"otterstack-test-swarm{kind}-{RUN_ID}"
+    # a name of its own per module: one module's Traefik network may still be going (Swarm
+    # removes an overlay network after its service) when the next module's starts
+    name = f"otterstack-test-swarm{kind}-{RUN_ID}-{next(_TRAEFIKS)}"
     info = Traefik(name, name, free_port(), 0)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTTERSTACK_")}
     env["OTTERSTACK_DATA_DIR"] = str(data_dir)
