@@ -14,6 +14,7 @@ import pytest
 from otterstack_hooks.adapters.docker import drain
 from testsupport import slow_app
 from testsupport.load import Load
+from testsupport.otterapp import wait_for
 from testsupport.slow_app import SLOW, SLOWER
 
 START = re.compile(r"\sstart\s+starting ")
@@ -123,10 +124,21 @@ def test_a_paused_container_still_counts_the_requests_it_holds():
     try:
         container.reload()
         address = next(iter(container.attrs["NetworkSettings"]["Networks"].values()))
-        with socket.create_connection((address["IPAddress"], 8000), timeout=5):
+        where = (address["IPAddress"], 8000)
+        # httpd listens a moment after its container starts (longer on a busy host)
+        wait_for(lambda: _accepts(where), timeout=30)
+        with socket.create_connection(where, timeout=5):
             assert drain.project_in_flight(dc, project) == 1
             container.pause()
             assert drain.project_in_flight(dc, project) == 1
             container.unpause()
     finally:
         container.remove(force=True)
+
+
+def _accepts(where: tuple[str, int]) -> bool:
+    try:
+        socket.create_connection(where, timeout=1).close()
+        return True
+    except OSError:
+        return False
