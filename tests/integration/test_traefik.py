@@ -66,7 +66,9 @@ def test_unhealthy_release_never_receives_a_request(routed_app, traefik):
     assert set(result.by_release) == {app.project("r1")}, result.by_release
     assert took < 60
     removed = [line for line in push.lines() if "r2 removed in" in line]
-    assert removed and float(removed[0].split("removed in ")[1].split()[0]) < 5, push.output
+    # removed at once, not drained and stopped: under its 10 s stop grace period (a busy
+    # host took 5.5 s once; the benchmarks time it)
+    assert removed and float(removed[0].split("removed in ")[1].split()[0]) < 10, push.output
     assert traefik.get(HOST)[:2] == (200, app.project("r1"))
 
 
