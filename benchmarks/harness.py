@@ -12,6 +12,7 @@ removes it all. Traffic goes to 127.0.0.1 only.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -112,3 +113,15 @@ class BenchApp:
         self.app.cleanup(sorted(self.projects()))
         self.router.stop()
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def round_args(doc: str, rounds: int, what: str) -> argparse.Namespace:
+    """The options of a benchmark run in rounds under client threads (watch.py, preview.py):
+    `what` names a round in the help ("bad releases", "branches")."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"{what} (default {rounds})")
+    parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--show", action="store_true", help="print what each push showed")
+    parser.add_argument("--keep", action="store_true", help="leave the app and Traefik running")
+    return parser.parse_args()

@@ -15,7 +15,6 @@ Needs a Docker Engine, Compose v2 and the local images (scripts/setup-docker.sh)
 to 127.0.0.1 only; the run is bounded and stops by itself.
 """
 
-import argparse
 import json
 import statistics
 import sys
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import HOST, BenchApp  # noqa: E402 - puts the repo root on sys.path
+from harness import HOST, BenchApp, round_args  # noqa: E402 - puts the repo root on sys.path
 
 from testsupport.load import FULL_SPEED, Endpoint, Load  # noqa: E402
 
@@ -70,13 +69,7 @@ def _timed_push(bench: BenchApp, branch: str, label: str, show: bool) -> tuple[f
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="branches (default 3)")
-    parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
-    parser.add_argument("--show", action="store_true", help="print what each push showed")
-    parser.add_argument("--keep", action="store_true", help="leave the app and Traefik running")
-    args = parser.parse_args()
+    args = round_args(__doc__, 3, "branches")
 
     bench = BenchApp("preview")
     try:

@@ -15,7 +15,6 @@ Needs a Docker Engine, Compose v2 and the local images (scripts/setup-docker.sh)
 to 127.0.0.1 only; the run is bounded and stops by itself.
 """
 
-import argparse
 import json
 import statistics
 import sys
@@ -23,20 +22,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import HOST, BenchApp  # noqa: E402 - puts the repo root on sys.path
+from harness import HOST, BenchApp, round_args  # noqa: E402 - puts the repo root on sys.path
 
 from testsupport.load import FULL_SPEED, Endpoint, Load  # noqa: E402
 from testsupport.otterapp import CHECKOUT, with_checkout  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="bad releases (default 5)")
-    parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
-    parser.add_argument("--show", action="store_true", help="print what each bad push showed")
-    parser.add_argument("--keep", action="store_true", help="leave the app and Traefik running")
-    args = parser.parse_args()
+    args = round_args(__doc__, 5, "bad releases")
 
     bench = BenchApp("watch")
     try:
